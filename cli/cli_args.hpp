@@ -1,0 +1,32 @@
+// Turning argv into what to do. Every argument error is caught here, before the
+// library is called, so nothing is sent on bad input.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <porthole/porthole.hpp>
+
+namespace porthole::cli {
+
+enum class Command { probe, open, close, list };
+
+struct Invocation {
+  Command command = Command::probe;
+  Options options;         // log is set later by main
+  OpenRequest open;
+  CloseRequest close;
+  bool json = false;
+  int verbosity = 0;       // -1 quiet, 0 normal, 1 verbose
+};
+
+struct ParseOutcome {
+  std::optional<Invocation> invocation;  // empty: exit now with exit_code
+  int exit_code = 0;
+  std::string out;  // --help / --version text
+  std::string err;  // the usage error
+};
+
+ParseOutcome parse_args(int argc, const char* const* argv);
+
+}  // namespace porthole::cli

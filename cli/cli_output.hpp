@@ -1,0 +1,17 @@
+// What porthole prints on stdout: text for people, JSON (--json) for scripts.
+#pragma once
+
+#include <string>
+
+#include <porthole/porthole.hpp>
+
+namespace porthole::cli {
+
+std::string render_probe(const ProbeReport& report, bool json);
+std::string render_open(const OpenResult& result, bool json);
+std::string render_close(const CloseResult& result, bool json);
+std::string render_list(const ListResult& result, bool json);
+// With --json an error is also an object on stdout, so scripts always get JSON.
+std::string render_error_json(const Error& error);
+
+}  // namespace porthole::cli

@@ -1,0 +1,90 @@
+// porthole: open ports on home routers over PCP, NAT-PMP and UPnP IGD.
+//
+// The library never throws across this API and never prints: every call returns a
+// Result, and diagnostics go to Options::log when one is set.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "porthole/error.hpp"
+#include "porthole/types.hpp"
+
+namespace porthole {
+
+enum class LogLevel { debug, info, warning };
+using LogFn = std::function<void(LogLevel, std::string_view)>;
+
+struct Options {
+  std::string gateway;                       // empty: the default route's gateway
+  std::chrono::milliseconds timeout{5000};   // overall deadline of one operation
+  std::string state_dir;                     // empty: default_state_dir()
+  LogFn log;                                 // protocol exchange and decisions
+  // Service ports, overridable so tests can point the clients at fakes.
+  std::uint16_t pcp_port = 5351;
+  std::uint16_t ssdp_port = 1900;
+};
+
+// $PORTHOLE_STATE_DIR, else /var/lib/porthole for root, else
+// $XDG_STATE_HOME/porthole or ~/.local/state/porthole.
+std::string default_state_dir();
+
+struct ProtocolProbe {
+  Protocol protocol = Protocol::pcp;
+  bool available = false;
+  std::string external_ip;           // empty when the protocol cannot tell
+  std::chrono::milliseconds elapsed{0};
+  std::optional<Error> error;        // why it is not available
+};
+
+struct ProbeReport {
+  std::string gateway;
+  std::string local_ip;              // our address towards the gateway
+  std::vector<ProtocolProbe> protocols;  // pcp, natpmp, upnp, in that order
+  std::vector<std::string> warnings;
+};
+Result<ProbeReport> probe(const Options& options);
+
+struct OpenRequest {
+  PortSpec port;                               // internal port and transport
+  std::optional<std::uint16_t> external_port;  // suggestion; default: same as internal
+  std::uint32_t lifetime = 7200;               // seconds; 0 asks for a permanent lease
+  Via via = Via::automatic;
+  std::string description = "porthole";
+  bool strict_port = false;                    // fail rather than accept another port
+};
+
+struct OpenResult {
+  Mapping mapping;
+  bool refreshed = false;              // an existing mapping of ours was renewed
+  std::vector<std::string> warnings;   // e.g. "router assigned port 8081 instead of 8080"
+};
+Result<OpenResult> open(const Options& options, const OpenRequest& request);
+
+struct CloseRequest {
+  PortSpec port;                               // internal port and transport
+  std::optional<std::uint16_t> external_port;  // narrow to one external port
+};
+
+struct CloseResult {
+  std::vector<Mapping> removed;
+  std::vector<std::string> warnings;
+};
+Result<CloseResult> close(const Options& options, const CloseRequest& request);
+
+struct ListedMapping {
+  Mapping mapping;
+  bool ours = false;  // internal client is this host
+};
+struct ListResult {
+  std::vector<ListedMapping> mappings;
+  std::vector<std::string> warnings;
+};
+Result<ListResult> list(const Options& options);
+
+}  // namespace porthole

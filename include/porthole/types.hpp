@@ -1,0 +1,46 @@
+// porthole: the value types shared by the library API and the CLI.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "porthole/error.hpp"
+
+namespace porthole {
+
+enum class Protocol { pcp, natpmp, upnp };
+enum class Transport { tcp, udp };
+// What the user asked for with --via.
+enum class Via { automatic, pcp, natpmp, upnp };
+
+const char* protocol_name(Protocol p) noexcept;   // "pcp", "natpmp", "upnp"
+const char* transport_name(Transport t) noexcept; // "tcp", "udp"
+std::optional<Protocol> parse_protocol(std::string_view s);
+Result<Via> parse_via(std::string_view s);        // "auto" | "pcp" | "natpmp" | "upnp"
+
+// PORT as the user writes it: "N", "N/tcp" or "N/udp" (default tcp), 1..65535.
+struct PortSpec {
+  std::uint16_t port = 0;
+  Transport transport = Transport::tcp;
+};
+Result<PortSpec> parse_port_spec(std::string_view text);
+
+// Dotted-quad IPv4 check used for --gateway and for addresses routers send us.
+bool is_ipv4_literal(std::string_view text);
+
+// One port mapping, as installed on (or reported by) the gateway.
+struct Mapping {
+  Protocol protocol = Protocol::upnp;
+  Transport transport = Transport::tcp;
+  std::string internal_ip;
+  std::uint16_t internal_port = 0;
+  std::string external_ip;
+  std::uint16_t external_port = 0;
+  std::uint32_t lifetime = 0;   // seconds granted; 0 = permanent
+  std::int64_t expires_at = 0;  // unix seconds; 0 = permanent or unknown
+  std::string description;
+};
+
+}  // namespace porthole

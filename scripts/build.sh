@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds porthole into ./build (or $PORTHOLE_BUILD_DIR).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${PORTHOLE_BUILD_DIR:-$root/build}
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DPORTHOLE_WERROR=ON "$@"
+fi
+cmake --build "$build" -j"$(nproc)"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package porthole needs to build, test and run its lab.
+# Idempotent: packages already present are skipped quickly.
+set -euo pipefail
+
+build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
+            libminiupnpc-dev libnatpmp-dev libcli11-dev libfmt-dev catch2 nlohmann-json3-dev)
+lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc natpmpc
+          stun-server stun-client python3 procps psmisc)
+bench_pkgs=(hyperfine)
+
+want=("${build_pkgs[@]}" "${lab_pkgs[@]}" "${bench_pkgs[@]}")
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root or with sudo" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# miniupnpd's postinst asks debconf questions and may try to start the daemon: we
+# run it ourselves inside the lab, never in the root namespace.
+echo 'miniupnpd miniupnpd/start_daemon boolean false' | debconf-set-selections 2>/dev/null || true
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,75 @@
+// porthole::list: the router's UPnP table (ours marked) plus our PCP/NAT-PMP mappings.
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "core/session.hpp"
+#include "state/state_store.hpp"
+
+namespace porthole {
+
+Result<ListResult> list(const Options& options) {
+  auto session = detail::open_session(options);
+  if (!session) return session.error();
+  auto& s = *session;
+  std::string dir = options.state_dir.empty() ? default_state_dir() : options.state_dir;
+  auto store = detail::StateStore::open(dir, s.deadline);
+  if (!store) return store.error();
+  const std::string& me = s.gateway.local_ip;
+  ListResult result;
+
+  // Our own records first: PCP and NAT-PMP mappings cannot be listed any other way.
+  auto now = static_cast<std::int64_t>(std::time(nullptr));
+  std::vector<Mapping> recorded;
+  for (const auto& rec : store->mappings()) {
+    if (rec.gateway != s.gateway.gateway_ip) continue;
+    Mapping m = rec.mapping;
+    if (m.expires_at > 0) m.lifetime = static_cast<std::uint32_t>(std::max<std::int64_t>(0, m.expires_at - now));
+    recorded.push_back(m);
+  }
+
+  auto table = s.upnp->list(s.deadline);
+  if (!table) {
+    result.warnings.push_back(fmt::format("the router's UPnP table cannot be read ({}); "
+                                          "showing only porthole's own records",
+                                          table.error().message));
+  } else {
+    for (const auto& e : *table) {
+      ListedMapping lm;
+      lm.ours = e.internal_ip == me;
+      Mapping& m = lm.mapping;
+      m.protocol = Protocol::upnp;
+      m.transport = e.transport;
+      m.internal_ip = e.internal_ip;
+      m.internal_port = e.internal_port;
+      m.external_port = e.external_port;
+      m.lifetime = e.lease;
+      m.expires_at = e.lease ? now + e.lease : 0;
+      m.description = e.description;
+      // miniupnpd lists PCP and NAT-PMP mappings in its UPnP table too: show such an
+      // entry once, as the protocol that made it.
+      auto same = std::find_if(recorded.begin(), recorded.end(), [&](const Mapping& r) {
+        return r.transport == m.transport && r.external_port == m.external_port &&
+               r.internal_ip == m.internal_ip && r.internal_port == m.internal_port;
+      });
+      if (same != recorded.end()) {
+        lm.mapping = *same;
+        recorded.erase(same);
+      }
+      result.mappings.push_back(std::move(lm));
+    }
+  }
+  for (auto& m : recorded) {
+    ListedMapping lm;
+    lm.ours = m.internal_ip == me;
+    lm.mapping = std::move(m);
+    result.mappings.push_back(std::move(lm));
+  }
+  // The external address for UPnP rows, when the router tells it.
+  if (auto info = s.upnp->probe(s.deadline); info && !info->external_ip.empty())
+    for (auto& lm : result.mappings)
+      if (lm.mapping.external_ip.empty()) lm.mapping.external_ip = info->external_ip;
+  return result;
+}
+
+}  // namespace porthole

@@ -1,0 +1,65 @@
+// What every operation starts with: the gateway, our address, the deadline, and the
+// three protocol clients.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "porthole/porthole.hpp"
+#include "proto/natpmp_client.hpp"
+#include "proto/pcp_client.hpp"
+#include "proto/upnp_client.hpp"
+
+namespace porthole::detail {
+
+struct Session {
+  Options options;
+  GatewayInfo gateway;
+  Deadline deadline;
+  // Shared with probe threads, which may outlive a call that stopped waiting for them.
+  std::shared_ptr<PcpClient> pcp;
+  std::shared_ptr<NatpmpClient> natpmp;
+  std::shared_ptr<UpnpClient> upnp;
+
+  std::shared_ptr<PortMapper> client(Protocol p) const;
+  void log(LogLevel level, std::string_view text) const { log_to(options.log, level, text); }
+};
+
+// Checks the options (a bad --gateway is a usage error before anything is sent), finds
+// the gateway and our address towards it.
+Result<Session> open_session(const Options& options);
+
+// The three probes run at once, each in its own thread with its own client object
+// (PCP, NAT-PMP and UPnP all answer within milliseconds of each other on a real
+// router, and a silent one must not delay the others). Results are awaited one
+// protocol at a time, in the caller's order of preference.
+struct ProbeOutcome {
+  Protocol protocol = Protocol::pcp;
+  bool finished = false;           // false: gave up waiting (see ProbeRace::await)
+  std::optional<Result<ProbeInfo>> result;
+  std::chrono::milliseconds elapsed{0};
+};
+
+class ProbeRace {
+ public:
+  ProbeRace(Session& session, const std::vector<Protocol>& which);
+  ~ProbeRace();
+  ProbeRace(const ProbeRace&) = delete;
+  ProbeRace& operator=(const ProbeRace&) = delete;
+
+  // Waits for `p`'s probe. With `grace` set, waiting also ends `grace` after any
+  // other probe succeeded (a protocol that stays silent while another has answered is
+  // not worth the whole deadline).
+  ProbeOutcome await(Protocol p, std::optional<std::chrono::milliseconds> grace);
+
+ private:
+  struct Shared;
+  std::shared_ptr<Shared> shared_;
+};
+
+// The exit status for a failure made of several protocols' failures: any refusal
+// wins (4), then a timeout after an answer (5), else nothing answered (3).
+Errc combined_errc(const std::vector<Error>& errors);
+
+}  // namespace porthole::detail

@@ -1,0 +1,48 @@
+#include "net/ipv4_class.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstdint>
+#include <string>
+
+namespace porthole::detail {
+namespace {
+
+bool parse(std::string_view ip, std::uint32_t& out) {
+  if (ip.empty() || ip.size() > 15) return false;
+  std::string s(ip);
+  in_addr a{};
+  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
+  out = ntohl(a.s_addr);
+  return true;
+}
+
+bool in(std::uint32_t addr, std::uint32_t net, int prefix) {
+  std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
+  return (addr & mask) == (net & mask);
+}
+
+}  // namespace
+
+bool is_unusable_external_ip(std::string_view ip) {
+  std::uint32_t a = 0;
+  if (!parse(ip, a)) return true;
+  return a == 0 || in(a, 0x7f000000, 8) || in(a, 0xe0000000, 4) || a == 0xffffffff;
+}
+
+bool is_reserved_ipv4(std::string_view ip) {
+  std::uint32_t a = 0;
+  if (!parse(ip, a)) return true;
+  struct Net { std::uint32_t net; int prefix; };
+  static constexpr Net kReserved[] = {
+      {0x00000000, 8},  {0x0a000000, 8},  {0x64400000, 10}, {0x7f000000, 8},
+      {0xa9fe0000, 16}, {0xac100000, 12}, {0xc0000000, 24}, {0xc0000200, 24},
+      {0xc0a80000, 16}, {0xc6120000, 15}, {0xc6336400, 24}, {0xcb007100, 24},
+      {0xe0000000, 4},  {0xf0000000, 4},
+  };
+  for (const auto& r : kReserved)
+    if (in(a, r.net, r.prefix)) return true;
+  return false;
+}
+
+}  // namespace porthole::detail

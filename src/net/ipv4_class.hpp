@@ -1,0 +1,17 @@
+// Classifying IPv4 addresses that routers report as their external address.
+#pragma once
+
+#include <string_view>
+
+namespace porthole::detail {
+
+// Empty, not a dotted quad, 0.0.0.0, loopback, multicast or broadcast: an "external
+// address" like that is garbage and is refused (PROTOCOLS.md, UPnP section).
+bool is_unusable_external_ip(std::string_view ip);
+
+// Private (RFC 1918), shared CGNAT space (RFC 6598), link-local, documentation
+// (RFC 5737) and other special-purpose ranges: a gateway whose external address is one
+// of these sits behind another NAT (miniupnpc's GetValidIGD returns 2 for it).
+bool is_reserved_ipv4(std::string_view ip);
+
+}  // namespace porthole::detail

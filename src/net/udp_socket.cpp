@@ -1,0 +1,133 @@
+#include "net/udp_socket.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace porthole::detail {
+namespace {
+
+Result<sockaddr_in> to_sockaddr(const std::string& ip, std::uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1)
+    return make_error(Errc::usage, fmt::format("'{}' is not an IPv4 address", ip));
+  return sa;
+}
+
+Error sys_error(const char* what) {
+  return make_error(Errc::internal, fmt::format("{}: {}", what, std::strerror(errno)));
+}
+
+}  // namespace
+
+UdpSocket::~UdpSocket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+UdpSocket::UdpSocket(UdpSocket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+Result<UdpSocket> UdpSocket::open_unconnected() {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return sys_error("socket");
+  return UdpSocket(fd);
+}
+
+Result<UdpSocket> UdpSocket::open_connected(const std::string& ip, std::uint16_t port) {
+  auto sa = to_sockaddr(ip, port);
+  if (!sa) return sa.error();
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return sys_error("socket");
+  UdpSocket sock(fd);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&*sa), sizeof(*sa)) != 0) {
+    // ENETUNREACH and friends: there is no route to the gateway at all.
+    return make_error(Errc::no_service,
+                      fmt::format("cannot reach {}:{}: {}", ip, port, std::strerror(errno)));
+  }
+  return sock;
+}
+
+Status UdpSocket::send(std::span<const std::uint8_t> bytes) {
+  if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) {
+    if (errno == ECONNREFUSED)
+      return make_error(Errc::no_service, "port unreachable (ICMP): no service there");
+    return sys_error("send");
+  }
+  return ok_status();
+}
+
+Status UdpSocket::send_to(std::span<const std::uint8_t> bytes, const std::string& ip,
+                          std::uint16_t port) {
+  auto sa = to_sockaddr(ip, port);
+  if (!sa) return sa.error();
+  if (::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&*sa),
+               sizeof(*sa)) < 0)
+    return sys_error("sendto");
+  return ok_status();
+}
+
+Result<Datagram> UdpSocket::receive(Deadline deadline, std::size_t max_size) {
+  for (;;) {
+    auto left = remaining(deadline);
+    if (left.count() == 0 && expired(deadline))
+      return make_error(Errc::timeout, "no answer before the deadline");
+    pollfd pfd{fd_, POLLIN, 0};
+    int n = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error("poll");
+    }
+    if (n == 0) return make_error(Errc::timeout, "no answer before the deadline");
+    Datagram d;
+    // One byte more than allowed tells an oversized datagram apart from a full one.
+    d.bytes.resize(max_size + 1);
+    sockaddr_in from{};
+    socklen_t fromlen = sizeof(from);
+    ssize_t got = ::recvfrom(fd_, d.bytes.data(), d.bytes.size(), MSG_TRUNC,
+                             reinterpret_cast<sockaddr*>(&from), &fromlen);
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == ECONNREFUSED)
+        return make_error(Errc::no_service, "port unreachable (ICMP): no service there");
+      return sys_error("recvfrom");
+    }
+    d.bytes.resize(std::min<std::size_t>(static_cast<std::size_t>(got), max_size + 1));
+    char buf[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &from.sin_addr, buf, sizeof(buf));
+    d.from_ip = buf;
+    d.from_port = ntohs(from.sin_port);
+    return d;
+  }
+}
+
+std::string UdpSocket::local_ip() const {
+  sockaddr_in sa{};
+  socklen_t len = sizeof(sa);
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return {};
+  char buf[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &sa.sin_addr, buf, sizeof(buf));
+  return buf;
+}
+
+std::uint16_t UdpSocket::local_port() const {
+  sockaddr_in sa{};
+  socklen_t len = sizeof(sa);
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return 0;
+  return ntohs(sa.sin_port);
+}
+
+}  // namespace porthole::detail

@@ -1,0 +1,53 @@
+// A connected UDP socket with deadline-bounded receive.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "net/deadline.hpp"
+#include "porthole/error.hpp"
+
+namespace porthole::detail {
+
+struct Datagram {
+  std::vector<std::uint8_t> bytes;
+  std::string from_ip;
+  std::uint16_t from_port = 0;
+};
+
+class UdpSocket {
+ public:
+  UdpSocket() = default;
+  ~UdpSocket();
+  UdpSocket(UdpSocket&& other) noexcept;
+  UdpSocket& operator=(UdpSocket&& other) noexcept;
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+
+  // An unconnected socket bound to an ephemeral port on any address.
+  static Result<UdpSocket> open_unconnected();
+  // A socket connected to ip:port (kernel picks a random source port). Connected
+  // sockets see ICMP port-unreachable as ECONNREFUSED on the next receive.
+  static Result<UdpSocket> open_connected(const std::string& ip, std::uint16_t port);
+
+  Status send(std::span<const std::uint8_t> bytes);
+  Status send_to(std::span<const std::uint8_t> bytes, const std::string& ip, std::uint16_t port);
+
+  // Waits until a datagram arrives or the deadline passes. Errors:
+  // Errc::timeout (deadline), Errc::no_service (ICMP port unreachable), Errc::internal.
+  Result<Datagram> receive(Deadline deadline, std::size_t max_size = 2048);
+
+  // The local address/port the kernel chose (after connect): RFC 6887 s8.1 wants the
+  // PCP client IP field to be the address the request is actually sent from.
+  std::string local_ip() const;
+  std::uint16_t local_port() const;
+  int fd() const { return fd_; }
+
+ private:
+  explicit UdpSocket(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace porthole::detail

@@ -1,0 +1,69 @@
+// The interface every protocol client implements (libplum's strategy table, in C++):
+// the mapping core asks PCP, NAT-PMP and UPnP through it, interchangeably.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "net/deadline.hpp"
+#include "porthole/porthole.hpp"
+
+namespace porthole::detail {
+
+using Nonce = std::array<std::uint8_t, 12>;  // PCP mapping nonce (RFC 6887 s11.1)
+
+// Where the gateway is and how we reach it; shared by all protocol clients.
+struct GatewayInfo {
+  std::string gateway_ip;          // e.g. "192.168.1.1"
+  std::string local_ip;            // our address towards the gateway
+  std::uint16_t pcp_port = 5351;   // PCP and NAT-PMP server port
+  std::uint16_t ssdp_port = 1900;
+  LogFn log;                       // may be empty
+};
+
+struct ProbeInfo {
+  std::string external_ip;  // empty when the protocol cannot tell without mapping
+  std::uint32_t epoch = 0;  // PCP / NAT-PMP server epoch; 0 for UPnP
+};
+
+struct MapParams {
+  Transport transport = Transport::tcp;
+  std::string internal_ip;              // normally GatewayInfo::local_ip
+  std::uint16_t internal_port = 0;
+  std::uint16_t suggested_external_port = 0;  // 0: no preference
+  std::string suggested_external_ip;          // PCP renewals carry the assigned address
+  std::uint32_t lifetime = 7200;               // 0 asks for permanent (UPnP only)
+  std::string description;
+  bool have_nonce = false;  // PCP: reuse this nonce (renewal of a mapping we made)
+  Nonce nonce{};
+};
+
+struct MapOutcome {
+  Mapping mapping;                    // what the gateway granted
+  Nonce nonce{};                      // PCP: the nonce that owns the mapping
+  std::vector<std::string> warnings;  // e.g. permanent lease instead of the one asked
+};
+
+// Errors a client returns (the mapping core turns them into exit statuses):
+//  Errc::no_service  nothing answered before the deadline, or ICMP port unreachable,
+//                    or the protocol is not spoken (PCP UNSUPP_VERSION, no IGD)
+//  Errc::refused     the gateway answered and said no; protocol_code = its code
+//  Errc::timeout     the gateway answered earlier in this exchange, then went silent
+//  Errc::internal    local failure, or a reply that makes no sense
+class PortMapper {
+ public:
+  virtual ~PortMapper() = default;
+  virtual Protocol protocol() const = 0;
+  virtual Result<ProbeInfo> probe(Deadline deadline) = 0;
+  virtual Result<MapOutcome> map(const MapParams& params, Deadline deadline) = 0;
+  // Removes a mapping this host made. For PCP, `nonce` must be the creating nonce.
+  virtual Status unmap(const Mapping& mapping, const Nonce& nonce, Deadline deadline) = 0;
+};
+
+inline void log_to(const LogFn& log, LogLevel level, std::string_view text) {
+  if (log) log(level, text);
+}
+
+}  // namespace porthole::detail

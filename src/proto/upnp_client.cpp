@@ -1,0 +1,342 @@
+// The only file that includes <miniupnpc/...>.
+//
+// Discovery and the description fetch are ours (ssdp_discovery, http_get: bounded in
+// size and time); miniupnpc parses the description and makes the SOAP calls. Every URL
+// the device hands back is re-checked before we talk to it.
+#include "proto/upnp_client.hpp"
+
+#include <miniupnpc/miniupnpc.h>
+#include <miniupnpc/upnpcommands.h>
+#include <miniupnpc/upnperrors.h>
+
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "codec/url_check.hpp"
+#include "net/http_get.hpp"
+#include "net/ipv4_class.hpp"
+#include "net/route.hpp"
+#include "proto/ssdp_discovery.hpp"
+
+namespace porthole::detail {
+namespace {
+
+// SOAP error codes (UPnP IGD WANIPConnection, PROTOCOLS.md).
+constexpr int kInvalidArgs = 402;
+constexpr int kActionFailed = 501;
+constexpr int kNotAuthorized = 606;
+constexpr int kNoSuchEntry = 714;
+constexpr int kConflict = 718;
+constexpr int kOnlyPermanentLeases = 725;
+
+// How far past the wanted port an IGDv1 router is asked when the port is taken.
+constexpr int kV1PortSearch = 16;
+// A table longer than this is not read to the end (a hostile or broken router).
+constexpr int kMaxTableEntries = 4096;
+
+const char* proto_text(Transport t) { return t == Transport::udp ? "UDP" : "TCP"; }
+
+std::uint16_t to_port(const char* s) {
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s, s + std::strlen(s), v);
+  if (ec != std::errc() || v > 65535) return 0;
+  return static_cast<std::uint16_t>(v);
+}
+
+std::uint32_t to_u32(const char* s) {
+  std::uint32_t v = 0;
+  std::from_chars(s, s + std::strlen(s), v);
+  return v;
+}
+
+std::string soap_error_text(int code) {
+  const char* s = ::strupnperror(code);
+  return s ? fmt::format("{} ({})", s, code) : fmt::format("UPnP error {}", code);
+}
+
+}  // namespace
+
+struct UpnpClient::Device {
+  UPNPUrls urls{};
+  IGDdatas data{};
+  bool have_urls = false;
+  bool v2 = false;
+  std::string location;
+  std::string ext_ip;
+  bool ext_ip_known = false;
+  ~Device() {
+    if (have_urls) ::FreeUPNPUrls(&urls);
+  }
+  const char* control() const { return urls.controlURL; }
+  const char* service() const { return data.first.servicetype; }
+};
+
+UpnpClient::UpnpClient(GatewayInfo info) : info_(std::move(info)) {}
+UpnpClient::~UpnpClient() = default;
+
+Status UpnpClient::ensure_device(Deadline deadline) {
+  if (dev_) return ok_status();
+  auto found = discover_igd(info_, deadline);
+  if (!found) return found.error();
+  log_to(info_.log, LogLevel::debug,
+         fmt::format("upnp <- IGD at {} ({}) after {} ms", found->location, found->st,
+                     found->elapsed.count()));
+  auto xml = http_get(found->url, deadline);
+  if (!xml) return xml.error();
+
+  auto dev = std::make_unique<Device>();
+  ::parserootdesc(xml->data(), static_cast<int>(xml->size()), &dev->data);
+  if (dev->data.first.servicetype[0] == '\0' || dev->data.first.controlurl[0] == '\0')
+    return make_error(Errc::no_service,
+                      fmt::format("the UPnP device at {} has no WANIPConnection or "
+                                  "WANPPPConnection service", found->location));
+  ::GetUPNPUrls(&dev->urls, &dev->data, found->location.c_str(), 0);
+  dev->have_urls = true;
+  if (!dev->urls.controlURL)
+    return make_error(Errc::no_service, "the UPnP device description has no control URL");
+  // The controlURL is built from the description: the device chose it, so check it.
+  int prefix = prefix_length_of(info_.local_ip);
+  auto ok = check_device_url(dev->urls.controlURL, info_.gateway_ip, false, info_.local_ip,
+                             prefix);
+  if (!ok) return ok.error();
+  std::string service = dev->data.first.servicetype;
+  dev->v2 = service.size() > 2 && service.compare(service.size() - 2, 2, ":2") == 0;
+  dev->location = found->location;
+  log_to(info_.log, LogLevel::debug,
+         fmt::format("upnp    control {} service {}", dev->urls.controlURL, service));
+  dev_ = std::move(dev);
+  return ok_status();
+}
+
+Result<std::string> UpnpClient::external_ip(Deadline deadline) {
+  if (auto st = ensure_device(deadline); !st) return st.error();
+  if (dev_->ext_ip_known) return dev_->ext_ip;
+  char ip[64] = {};
+  int r = ::UPNP_GetExternalIPAddress(dev_->control(), dev_->service(), ip);
+  log_to(info_.log, LogLevel::debug,
+         fmt::format("upnp <- GetExternalIPAddress: {} ({})", ip[0] ? ip : "(empty)", r));
+  // miniupnpd without an external address answers 501 or an empty string: both mean
+  // "no usable address", not "no UPnP".
+  dev_->ext_ip = (r == UPNPCOMMAND_SUCCESS) ? ip : "";
+  dev_->ext_ip_known = true;
+  return dev_->ext_ip;
+}
+
+Result<ProbeInfo> UpnpClient::probe(Deadline deadline) {
+  auto ip = external_ip(deadline);
+  if (!ip) return ip.error();
+  ProbeInfo info;
+  if (!is_unusable_external_ip(*ip)) info.external_ip = *ip;
+  return info;
+}
+
+Result<std::optional<UpnpEntry>> UpnpClient::find(Transport transport,
+                                                  std::uint16_t external_port,
+                                                  Deadline deadline) {
+  if (auto st = ensure_device(deadline); !st) return st.error();
+  char client[64] = {}, port[16] = {}, desc[256] = {}, enabled[16] = {}, lease[32] = {};
+  std::string ext = std::to_string(external_port);
+  int r = ::UPNP_GetSpecificPortMappingEntry(dev_->control(), dev_->service(), ext.c_str(),
+                                             proto_text(transport), nullptr, client, port,
+                                             desc, enabled, lease);
+  if (r != UPNPCOMMAND_SUCCESS) return std::optional<UpnpEntry>{};
+  UpnpEntry e;
+  e.transport = transport;
+  e.external_port = external_port;
+  e.internal_ip = client;
+  e.internal_port = to_port(port);
+  e.description = desc;
+  e.enabled = std::strcmp(enabled, "0") != 0;
+  e.lease = to_u32(lease);
+  return std::optional<UpnpEntry>{std::move(e)};
+}
+
+Result<std::vector<UpnpEntry>> UpnpClient::list(Deadline deadline) {
+  if (auto st = ensure_device(deadline); !st) return st.error();
+  std::vector<UpnpEntry> out;
+  for (int i = 0; i < kMaxTableEntries && !expired(deadline); ++i) {
+    char index[16], ext[16] = {}, client[64] = {}, port[16] = {}, proto[8] = {},
+        desc[256] = {}, enabled[16] = {}, rhost[128] = {}, lease[32] = {};
+    std::snprintf(index, sizeof(index), "%d", i);
+    int r = ::UPNP_GetGenericPortMappingEntry(dev_->control(), dev_->service(), index, ext,
+                                              client, port, proto, desc, enabled, rhost,
+                                              lease);
+    if (r != UPNPCOMMAND_SUCCESS) break;  // 713 SpecifiedArrayIndexInvalid: end of table
+    UpnpEntry e;
+    e.transport = (std::strcmp(proto, "UDP") == 0 || std::strcmp(proto, "udp") == 0)
+                      ? Transport::udp : Transport::tcp;
+    e.external_port = to_port(ext);
+    e.internal_ip = client;
+    e.internal_port = to_port(port);
+    e.description = desc;
+    e.enabled = std::strcmp(enabled, "0") != 0;
+    e.lease = to_u32(lease);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
+  auto ext_ip = external_ip(deadline);
+  if (!ext_ip) return ext_ip.error();
+  MapOutcome out;
+  bool no_external = is_unusable_external_ip(*ext_ip);
+
+  const std::string in_port = std::to_string(params.internal_port);
+  const char* proto = proto_text(params.transport);
+  std::uint16_t want = params.suggested_external_port ? params.suggested_external_port
+                                                      : params.internal_port;
+  std::uint32_t lease = params.lifetime;
+
+  auto is_ours = [&](const UpnpEntry& e) {
+    return e.internal_ip == params.internal_ip && e.internal_port == params.internal_port;
+  };
+
+  // One AddPortMapping, with the lease fallbacks routers need (PROTOCOLS.md: 725
+  // OnlyPermanentLeasesSupported, and 402 from some routers when a lease is given).
+  auto add = [&](std::uint16_t ext) -> int {
+    std::string ext_s = std::to_string(ext);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::string lease_s = std::to_string(lease);
+      log_to(info_.log, LogLevel::debug,
+             fmt::format("upnp -> AddPortMapping {} {} -> {}:{} lease {} \"{}\"", proto, ext_s,
+                         params.internal_ip, in_port, lease_s, params.description));
+      int r = ::UPNP_AddPortMapping(dev_->control(), dev_->service(), ext_s.c_str(),
+                                    in_port.c_str(), params.internal_ip.c_str(),
+                                    params.description.c_str(), proto, nullptr,
+                                    lease_s.c_str());
+      log_to(info_.log, LogLevel::debug, fmt::format("upnp <- AddPortMapping: {}", r));
+      if ((r == kOnlyPermanentLeases || r == kInvalidArgs) && lease != 0) {
+        out.warnings.push_back(fmt::format(
+            "the router refused a {} s lease ({}); the mapping is permanent instead: "
+            "remove it with `porthole close`", lease, soap_error_text(r)));
+        lease = 0;
+        continue;
+      }
+      return r;
+    }
+    return UPNPCOMMAND_UNKNOWN_ERROR;
+  };
+
+  auto refused = [&](int r, std::uint16_t ext) -> Error {
+    if (r == kNotAuthorized)
+      return make_error(Errc::refused,
+                        fmt::format("the router refused {} {} -> {}:{}: {}; its rules forbid "
+                                    "this port or host", proto, ext, params.internal_ip,
+                                    params.internal_port, soap_error_text(r)), r);
+    if (r == kActionFailed && no_external)
+      return make_error(Errc::refused,
+                        fmt::format("the router cannot forward ({}): it has no usable external "
+                                    "address, so it probably sits behind another NAT "
+                                    "(upstream NAT / CGNAT)", soap_error_text(r)), r);
+    if (r < 0)
+      return make_error(Errc::timeout, fmt::format("UPnP request failed ({})", r), r);
+    return make_error(Errc::refused,
+                      fmt::format("the router refused {} {}: {}", proto, ext,
+                                  soap_error_text(r)), r);
+  };
+
+  std::uint16_t granted = 0;
+  int r = UPNPCOMMAND_UNKNOWN_ERROR;
+  auto held = find(params.transport, want, deadline);
+  if (!held) return held.error();
+  bool taken = held->has_value() && !is_ours(**held);
+  if (!taken) {
+    r = add(want);
+    if (r == UPNPCOMMAND_SUCCESS) granted = want;
+    else if (r != kConflict && !(r == kActionFailed && !no_external)) return refused(r, want);
+  }
+  if (granted == 0) {
+    // Port held by someone else (718, or 501 on some routers). First re-use an entry
+    // of ours on another port, so repeated runs never fill the table (PROTOCOLS.md).
+    auto table = list(deadline);
+    if (table) {
+      for (const auto& e : *table)
+        if (e.transport == params.transport && is_ours(e) && e.external_port != want) {
+          if (add(e.external_port) == UPNPCOMMAND_SUCCESS) granted = e.external_port;
+          break;
+        }
+    }
+  }
+  if (granted == 0 && dev_->v2) {
+    char reserved[16] = {};
+    std::string ext_s = std::to_string(want), lease_s = std::to_string(lease);
+    log_to(info_.log, LogLevel::debug,
+           fmt::format("upnp -> AddAnyPortMapping {} {} -> {}:{}", proto, ext_s,
+                       params.internal_ip, in_port));
+    r = ::UPNP_AddAnyPortMapping(dev_->control(), dev_->service(), ext_s.c_str(),
+                                 in_port.c_str(), params.internal_ip.c_str(),
+                                 params.description.c_str(), proto, nullptr, lease_s.c_str(),
+                                 reserved);
+    log_to(info_.log, LogLevel::debug,
+           fmt::format("upnp <- AddAnyPortMapping: {} port {}", r, reserved));
+    if (r == UPNPCOMMAND_SUCCESS) granted = to_port(reserved);
+  }
+  if (granted == 0) {
+    // IGDv1 (or AddAnyPortMapping refused): walk a few ports up from the wanted one.
+    for (int i = 1; i <= kV1PortSearch && granted == 0 && !expired(deadline); ++i) {
+      int candidate = want + i;
+      if (candidate > 65535) break;
+      auto p = static_cast<std::uint16_t>(candidate);
+      auto other = find(params.transport, p, deadline);
+      if (other && other->has_value() && !is_ours(**other)) continue;
+      r = add(p);
+      if (r == UPNPCOMMAND_SUCCESS) granted = p;
+      else if (r != kConflict && r != kActionFailed) return refused(r, p);
+    }
+  }
+  if (granted == 0)
+    return make_error(Errc::refused,
+                      fmt::format("external {} port {} is held by another host and the router "
+                                  "offered no other port ({})", proto, want,
+                                  soap_error_text(r == UPNPCOMMAND_SUCCESS ? kConflict : r)),
+                      kConflict);
+  if (granted != want)
+    out.warnings.push_back(fmt::format("external port {} is taken; the router assigned {}",
+                                       want, granted));
+
+  // Read back what the router really granted (IGDv2 turns lease 0 into 604800).
+  std::uint32_t granted_lease = lease;
+  if (auto entry = find(params.transport, granted, deadline); entry && entry->has_value())
+    granted_lease = (*entry)->lease;
+
+  Mapping& m = out.mapping;
+  m.protocol = Protocol::upnp;
+  m.transport = params.transport;
+  m.internal_ip = params.internal_ip;
+  m.internal_port = params.internal_port;
+  m.external_ip = no_external ? std::string() : *ext_ip;
+  m.external_port = granted;
+  m.lifetime = granted_lease;
+  m.expires_at = granted_lease ? std::time(nullptr) + granted_lease : 0;
+  m.description = params.description;
+  return out;
+}
+
+Status UpnpClient::unmap(const Mapping& mapping, const Nonce& /*nonce*/, Deadline deadline) {
+  auto entry = find(mapping.transport, mapping.external_port, deadline);
+  if (!entry) return entry.error();
+  if (!entry->has_value()) return ok_status();  // already gone
+  if ((*entry)->internal_ip != info_.local_ip)
+    return make_error(Errc::refused,
+                      fmt::format("external {} port {} is mapped to another host ({}:{}); "
+                                  "porthole only removes this host's mappings",
+                                  proto_text(mapping.transport), mapping.external_port,
+                                  (*entry)->internal_ip, (*entry)->internal_port));
+  std::string ext = std::to_string(mapping.external_port);
+  log_to(info_.log, LogLevel::debug,
+         fmt::format("upnp -> DeletePortMapping {} {}", proto_text(mapping.transport), ext));
+  int r = ::UPNP_DeletePortMapping(dev_->control(), dev_->service(), ext.c_str(),
+                                   proto_text(mapping.transport), nullptr);
+  log_to(info_.log, LogLevel::debug, fmt::format("upnp <- DeletePortMapping: {}", r));
+  if (r == UPNPCOMMAND_SUCCESS || r == kNoSuchEntry) return ok_status();
+  return make_error(r < 0 ? Errc::timeout : Errc::refused,
+                    fmt::format("the router did not remove {} {}: {}",
+                                proto_text(mapping.transport), ext, soap_error_text(r)), r);
+}
+
+}  // namespace porthole::detail

@@ -1,0 +1,121 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "cli_args.hpp"
+
+using namespace porthole;
+using namespace porthole::cli;
+
+namespace {
+
+ParseOutcome parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "porthole");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  return parse_args(static_cast<int>(argv.size()), argv.data());
+}
+
+}  // namespace
+
+TEST_CASE("open with every option", "[cli]") {
+  auto r = parse({"open", "51820/udp", "--external-port", "51821", "--lifetime", "3600",
+                  "--via", "natpmp", "--description", "wireguard", "--strict-port"});
+  REQUIRE(r.invocation);
+  const auto& inv = *r.invocation;
+  CHECK(inv.command == Command::open);
+  CHECK(inv.open.port.port == 51820);
+  CHECK(inv.open.port.transport == Transport::udp);
+  REQUIRE(inv.open.external_port);
+  CHECK(*inv.open.external_port == 51821);
+  CHECK(inv.open.lifetime == 3600);
+  CHECK(inv.open.via == Via::natpmp);
+  CHECK(inv.open.description == "wireguard");
+  CHECK(inv.open.strict_port);
+}
+
+TEST_CASE("defaults: tcp, lifetime 7200, auto, 5 s", "[cli]") {
+  auto r = parse({"open", "8080"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->open.port.transport == Transport::tcp);
+  CHECK(r.invocation->open.lifetime == 7200);
+  CHECK(r.invocation->open.via == Via::automatic);
+  CHECK_FALSE(r.invocation->open.external_port);
+  CHECK(r.invocation->options.timeout == std::chrono::milliseconds(5000));
+  CHECK_FALSE(r.invocation->json);
+}
+
+TEST_CASE("global options work before and after the command", "[cli]") {
+  auto before = parse({"--json", "--gateway", "192.168.1.1", "--timeout", "2.5", "-v",
+                       "--state-dir", "/tmp/x", "open", "8080"});
+  auto after = parse({"open", "8080", "--json", "--gateway", "192.168.1.1", "--timeout", "2.5",
+                      "-v", "--state-dir", "/tmp/x"});
+  for (auto* r : {&before, &after}) {
+    REQUIRE(r->invocation);
+    CHECK(r->invocation->json);
+    CHECK(r->invocation->options.gateway == "192.168.1.1");
+    CHECK(r->invocation->options.timeout == std::chrono::milliseconds(2500));
+    CHECK(r->invocation->verbosity == 1);
+    CHECK(r->invocation->options.state_dir == "/tmp/x");
+  }
+  auto q = parse({"list", "-q"});
+  REQUIRE(q.invocation);
+  CHECK(q.invocation->command == Command::list);
+  CHECK(q.invocation->verbosity == -1);
+}
+
+TEST_CASE("bad arguments are usage errors (exit 2) that say what was wrong", "[cli]") {
+  struct Case { std::vector<std::string> args; const char* says; };
+  const std::vector<Case> cases = {
+      {{"open", "0"}, "out of range"},
+      {{"open", "70000"}, "out of range"},
+      {{"open", "abc"}, "is not a port"},
+      {{"open", "8080/sctp"}, "tcp or udp"},
+      {{"open", "8080", "--lifetime", "-5"}, "negative"},
+      {{"open", "8080", "--lifetime", "soon"}, "not a number"},
+      {{"open", "8080", "--external-port", "0"}, "out of range"},
+      {{"open", "8080", "--external-port", "99999"}, "out of range"},
+      {{"open", "8080", "--via", "carrier-pigeon"}, "unknown protocol"},
+      {{"--gateway", "my.router", "probe"}, "not an IPv4 address"},
+      {{"--gateway", "192.168.1.300", "probe"}, "not an IPv4 address"},
+      {{"--timeout", "0", "probe"}, "timeout"},
+      {{"--timeout", "-1", "probe"}, "timeout"},
+      {{"open"}, "PORT"},
+      {{"close"}, "PORT"},
+      {{}, "subcommand"},
+      {{"frobnicate"}, "frobnicate"},
+      {{"probe", "-v", "-q"}, "contradict"},
+  };
+  for (const auto& c : cases) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    INFO(joined);
+    auto r = parse(c.args);
+    CHECK_FALSE(r.invocation);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains(c.says, Catch::CaseSensitive::No));
+  }
+}
+
+TEST_CASE("--help prints usage with the commands and exits 0", "[cli]") {
+  auto r = parse({"--help"});
+  CHECK_FALSE(r.invocation);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("open"));
+  CHECK_THAT(r.out, Catch::Contains("Exit status"));
+  auto sub = parse({"open", "--help"});
+  CHECK(sub.exit_code == 0);
+  CHECK_THAT(sub.out, Catch::Contains("--external-port"));
+  CHECK_THAT(sub.out, Catch::Contains("--lifetime"));
+}
+
+TEST_CASE("close takes PORT and --external-port", "[cli]") {
+  auto r = parse({"close", "8080/udp", "--external-port", "9000"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->command == Command::close);
+  CHECK(r.invocation->close.port.port == 8080);
+  CHECK(r.invocation->close.port.transport == Transport::udp);
+  REQUIRE(r.invocation->close.external_port);
+  CHECK(*r.invocation->close.external_port == 9000);
+}

@@ -1,0 +1,164 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "state/state_store.hpp"
+
+using namespace porthole;
+using namespace porthole::detail;
+
+namespace {
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/porthole-state-test-XXXXXX";
+  char* d = ::mkdtemp(tmpl);
+  REQUIRE(d != nullptr);
+  return d;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Deadline soon() { return Clock::now() + std::chrono::seconds(2); }
+
+StoredMapping sample_pcp() {
+  StoredMapping s;
+  s.gateway = "192.168.1.1";
+  s.mapping.protocol = Protocol::pcp;
+  s.mapping.transport = Transport::udp;
+  s.mapping.internal_ip = "192.168.1.100";
+  s.mapping.internal_port = 51820;
+  s.mapping.external_ip = "203.0.113.2";
+  s.mapping.external_port = 51821;
+  s.mapping.lifetime = 3600;
+  s.mapping.expires_at = 0;
+  s.mapping.description = "wg";
+  s.has_nonce = true;
+  for (std::size_t i = 0; i < s.nonce.size(); ++i) s.nonce[i] = static_cast<std::uint8_t>(0xa0 + i);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("state round-trips every field, the PCP nonce included", "[state]") {
+  std::string dir = temp_dir();
+  {
+    auto store = StateStore::open(dir, soon());
+    REQUIRE(store.ok());
+    CHECK(store->mappings().empty());
+    store->upsert(sample_pcp());
+    REQUIRE(store->save().ok());
+  }
+  auto again = StateStore::open(dir, soon());
+  REQUIRE(again.ok());
+  REQUIRE(again->mappings().size() == 1);
+  const auto& got = again->mappings()[0];
+  auto want = sample_pcp();
+  CHECK(got.gateway == want.gateway);
+  CHECK(got.mapping.protocol == Protocol::pcp);
+  CHECK(got.mapping.transport == Transport::udp);
+  CHECK(got.mapping.internal_port == 51820);
+  CHECK(got.mapping.external_port == 51821);
+  CHECK(got.mapping.external_ip == "203.0.113.2");
+  CHECK(got.mapping.lifetime == 3600);
+  CHECK(got.mapping.description == "wg");
+  CHECK(got.has_nonce);
+  CHECK(got.nonce == want.nonce);
+  auto found = again->find("192.168.1.1", "192.168.1.100", Transport::udp, 51820);
+  REQUIRE(found);
+  CHECK_FALSE(again->find("192.168.1.1", "192.168.1.100", Transport::tcp, 51820));
+}
+
+TEST_CASE("upsert keeps one record per internal port; remove drops it", "[state]") {
+  std::string dir = temp_dir();
+  auto store = StateStore::open(dir, soon());
+  REQUIRE(store.ok());
+  auto a = sample_pcp();
+  store->upsert(a);
+  a.mapping.external_port = 40000;
+  store->upsert(a);
+  REQUIRE(store->mappings().size() == 1);
+  CHECK(store->mappings()[0].mapping.external_port == 40000);
+  CHECK(store->remove("192.168.1.1", "192.168.1.100", Transport::udp, 51820));
+  CHECK(store->mappings().empty());
+  CHECK_FALSE(store->remove("192.168.1.1", "192.168.1.100", Transport::udp, 51820));
+}
+
+TEST_CASE("a corrupt state file is an error naming the file, and is left untouched",
+          "[state]") {
+  const char* bodies[] = {
+      "{ not json",
+      "[]",
+      R"({"version": 99, "mappings": []})",
+      R"({"version": 1})",
+      R"({"version": 1, "mappings": [{"gateway": "192.168.1.1"}]})",
+      R"({"version": 1, "mappings": [{"gateway": "192.168.1.1", "protocol": "pcp",
+          "transport": "tcp", "internal_ip": "192.168.1.100", "internal_port": 80,
+          "external_ip": "", "external_port": 80, "lifetime": 10, "expires_at": 0}]})",
+      R"({"version": 1, "mappings": [{"gateway": "192.168.1.1", "protocol": "upnp",
+          "transport": "tcp", "internal_ip": "192.168.1.100", "internal_port": 70000,
+          "external_ip": "", "external_port": 80, "lifetime": 10, "expires_at": 0}]})",
+      "\x00\x01\x02garbage",
+  };
+  for (const char* body : bodies) {
+    INFO(body);
+    std::string dir = temp_dir();
+    std::string file = dir + "/mappings.json";
+    {
+      std::ofstream out(file, std::ios::binary);
+      out << body;
+    }
+    std::string before = slurp(file);
+    auto store = StateStore::open(dir, soon());
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code == Errc::state);
+    CHECK_THAT(store.error().message, Catch::Contains(file));
+    CHECK_THAT(store.error().message, Catch::Contains("will not overwrite"));
+    CHECK(slurp(file) == before);
+  }
+}
+
+TEST_CASE("expired mappings are forgotten on load", "[state]") {
+  std::string dir = temp_dir();
+  {
+    auto store = StateStore::open(dir, soon());
+    REQUIRE(store.ok());
+    auto old = sample_pcp();
+    old.mapping.expires_at = 1000;  // 1970: long gone
+    store->upsert(old);
+    REQUIRE(store->save().ok());
+  }
+  auto again = StateStore::open(dir, soon());
+  REQUIRE(again.ok());
+  CHECK(again->mappings().empty());
+}
+
+TEST_CASE("a second opener waits for the lock and gives up at its deadline", "[state]") {
+  std::string dir = temp_dir();
+  auto first = StateStore::open(dir, soon());
+  REQUIRE(first.ok());
+  auto second = StateStore::open(dir, Clock::now() + std::chrono::milliseconds(100));
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().code == Errc::state);
+  CHECK_THAT(second.error().message, Catch::Contains("locked"));
+}
+
+TEST_CASE("save leaves no temporary file behind and writes mode 0600", "[state]") {
+  std::string dir = temp_dir();
+  auto store = StateStore::open(dir, soon());
+  REQUIRE(store.ok());
+  store->upsert(sample_pcp());
+  REQUIRE(store->save().ok());
+  struct stat st{};
+  REQUIRE(::stat((dir + "/mappings.json").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(::access((dir + "/mappings.json.tmp." + std::to_string(::getpid())).c_str(), F_OK) != 0);
+}

@@ -1,0 +1,94 @@
+#include <catch2/catch.hpp>
+
+#include <porthole/types.hpp>
+
+#include "net/ipv4_class.hpp"
+
+using namespace porthole;
+
+TEST_CASE("PORT accepts N, N/tcp and N/udp", "[args]") {
+  auto a = parse_port_spec("8080");
+  REQUIRE(a.ok());
+  CHECK(a->port == 8080);
+  CHECK(a->transport == Transport::tcp);
+  auto b = parse_port_spec("51820/udp");
+  REQUIRE(b.ok());
+  CHECK(b->port == 51820);
+  CHECK(b->transport == Transport::udp);
+  auto c = parse_port_spec("1/tcp");
+  REQUIRE(c.ok());
+  CHECK(c->port == 1);
+  auto d = parse_port_spec("65535");
+  REQUIRE(d.ok());
+  CHECK(d->port == 65535);
+}
+
+TEST_CASE("PORT rejects what is not a port, with a usage error saying why", "[args]") {
+  struct Case { const char* text; const char* says; };
+  const Case cases[] = {
+      {"0", "out of range"},        {"70000", "out of range"},
+      {"65536", "out of range"},    {"abc", "is not a port"},
+      {"", "is not a port"},        {"80a", "is not a port"},
+      {"-1", "is not a port"},      {"8080/sctp", "transport must be tcp or udp"},
+      {"8080/", "transport must be tcp or udp"}, {"/tcp", "is not a port"},
+      {"99999999999999999999", "out of range"},  {" 80", "is not a port"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto r = parse_port_spec(c.text);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::usage);
+    CHECK_THAT(r.error().message, Catch::Contains(c.says));
+  }
+}
+
+TEST_CASE("--via names", "[args]") {
+  CHECK(*parse_via("auto") == Via::automatic);
+  CHECK(*parse_via("pcp") == Via::pcp);
+  CHECK(*parse_via("natpmp") == Via::natpmp);
+  CHECK(*parse_via("upnp") == Via::upnp);
+  auto bad = parse_via("igd");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == Errc::usage);
+}
+
+TEST_CASE("IPv4 literals are dotted quads only", "[args]") {
+  CHECK(is_ipv4_literal("192.168.1.1"));
+  CHECK(is_ipv4_literal("0.0.0.0"));
+  CHECK_FALSE(is_ipv4_literal("192.168.1"));
+  CHECK_FALSE(is_ipv4_literal("192.168.1.256"));
+  CHECK_FALSE(is_ipv4_literal("router.local"));
+  CHECK_FALSE(is_ipv4_literal("::1"));
+  CHECK_FALSE(is_ipv4_literal("0x7f.0.0.1"));
+  CHECK_FALSE(is_ipv4_literal(""));
+}
+
+TEST_CASE("external addresses routers report are classified", "[ipv4]") {
+  using namespace porthole::detail;
+  CHECK(is_unusable_external_ip(""));
+  CHECK(is_unusable_external_ip("0.0.0.0"));
+  CHECK(is_unusable_external_ip("127.0.0.1"));
+  CHECK(is_unusable_external_ip("garbage"));
+  CHECK(is_unusable_external_ip("239.255.255.250"));
+  CHECK_FALSE(is_unusable_external_ip("8.8.8.8"));
+  CHECK(is_reserved_ipv4("10.1.2.3"));
+  CHECK(is_reserved_ipv4("100.64.0.1"));   // CGNAT shared space
+  CHECK(is_reserved_ipv4("172.31.255.255"));
+  CHECK(is_reserved_ipv4("192.168.0.1"));
+  CHECK(is_reserved_ipv4("203.0.113.2"));  // RFC 5737: the lab's WAN
+  CHECK_FALSE(is_reserved_ipv4("172.32.0.1"));
+  CHECK_FALSE(is_reserved_ipv4("1.1.1.1"));
+}
+
+TEST_CASE("error codes are the documented exit statuses", "[errors]") {
+  // man porthole(1), EXIT STATUS: append-only, never renumbered.
+  CHECK(static_cast<int>(Errc::internal) == 1);
+  CHECK(static_cast<int>(Errc::usage) == 2);
+  CHECK(static_cast<int>(Errc::no_service) == 3);
+  CHECK(static_cast<int>(Errc::refused) == 4);
+  CHECK(static_cast<int>(Errc::timeout) == 5);
+  CHECK(static_cast<int>(Errc::not_verified) == 6);
+  CHECK(static_cast<int>(Errc::punch_failed) == 7);
+  CHECK(static_cast<int>(Errc::state) == 8);
+  CHECK(std::string(errc_name(Errc::refused)) == "refused");
+}
