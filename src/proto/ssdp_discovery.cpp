@@ -1,0 +1,244 @@
+#include "proto/ssdp_discovery.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+#include <optional>
+#include <unordered_set>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "codec/ssdp_codec.hpp"
+#include "net/udp_socket.hpp"
+
+namespace porthole::detail {
+namespace {
+
+using std::chrono::milliseconds;
+
+// When each round of M-SEARCHes goes out, from the start. UDP gets lost; a router that
+// honours MX waits up to MX seconds before it answers, so the later rounds are spread.
+constexpr std::array<milliseconds, 5> kSendAt = {
+    milliseconds(0), milliseconds(200), milliseconds(600), milliseconds(1400),
+    milliseconds(3000)};
+constexpr std::array<std::string_view, 4> kTargets = {ssdp::kIgd1, ssdp::kIgd2, ssdp::kWanIp1,
+                                                      ssdp::kWanIp2};
+// UDA 1.1 allows MX 1..5; the smallest keeps MX-honouring routers quick.
+constexpr int kMx = 1;
+// A hostile or chatty LAN must not flood the log or grow memory without bound.
+constexpr std::size_t kMaxLoggedIgnores = 32;
+constexpr std::size_t kMaxRemembered = 64;
+// IP_MULTICAST_TTL: the IGD is on our link; 2 tolerates one bridge-like hop.
+constexpr unsigned char kMulticastTtl = 2;
+
+bool is_loopback(std::uint32_t addr) { return (addr >> 24) == 127; }
+
+void configure_multicast(int fd, const GatewayInfo& gw) {
+  unsigned char ttl = kMulticastTtl;
+  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl)) != 0)
+    log_to(gw.log, LogLevel::debug,
+           fmt::format("ssdp    IP_MULTICAST_TTL: {}", std::strerror(errno)));
+  // Send the multicast out of the interface that faces the gateway, not whatever the
+  // multicast route says.
+  in_addr local{};
+  if (!gw.local_ip.empty() && ::inet_pton(AF_INET, gw.local_ip.c_str(), &local) == 1 &&
+      ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &local, sizeof(local)) != 0)
+    log_to(gw.log, LogLevel::debug,
+           fmt::format("ssdp    IP_MULTICAST_IF {}: {}", gw.local_ip, std::strerror(errno)));
+}
+
+// What the answers that were not used amounted to, for the log and the final error.
+struct Ignored {
+  std::size_t garbage = 0;
+  std::size_t not_igd = 0;
+  std::size_t refused = 0;
+  std::size_t duplicates = 0;
+  std::size_t logged = 0;
+  std::string last_refusal;  // "ignored an answer from 192.168.1.7: LOCATION ...: refused"
+  std::unordered_set<std::string> seen;  // at most kMaxRemembered datagrams of 2 KiB
+};
+
+class Discovery {
+ public:
+  Discovery(const GatewayInfo& gw, UdpSocket& sock, bool multicast, Clock::time_point start)
+      : gw_(gw), sock_(sock), multicast_(multicast), start_(start) {
+    for (auto target : kTargets) requests_.push_back(ssdp::build_msearch(target, kMx));
+  }
+
+  // One round of M-SEARCHes; false if not a single datagram could be sent.
+  bool send_round(std::size_t round, std::string& error) {
+    bool any = false;
+    for (const auto& request : requests_) {
+      auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(request.data()),
+                             request.size());
+      if (auto st = sock_.send_to(bytes, gw_.gateway_ip, gw_.ssdp_port); st)
+        any = true;
+      else
+        error = st.error().message;
+      if (multicast_) {
+        if (auto st = sock_.send_to(bytes, std::string(ssdp::kMulticastIp), ssdp::kPort); st)
+          any = true;
+        else
+          error = st.error().message;
+      }
+    }
+    log_to(gw_.log, LogLevel::debug,
+           fmt::format("ssdp -> M-SEARCH for IGD:1, IGD:2, WANIPConnection:1, :2 to {}:{}{} "
+                       "(round {}){}",
+                       gw_.gateway_ip, gw_.ssdp_port,
+                       multicast_ ? fmt::format(" and {}:{}", ssdp::kMulticastIp, ssdp::kPort)
+                                  : std::string(),
+                       round + 1, error.empty() ? "" : fmt::format(": {}", error)));
+    return any;
+  }
+
+  // The answer, if this datagram is a usable one.
+  std::optional<IgdLocation> consider(const Datagram& d) {
+    std::string_view text(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size());
+    // Unicast and multicast both reach the router, and every round asks again: the
+    // same answer comes several times. Only the first of each is looked at and logged.
+    // Exact keys, not hashes: a crafted datagram must not shadow the router's answer.
+    std::string key = fmt::format("{}:{}\n{}", d.from_ip, d.from_port, text);
+    if (ignored_.seen.count(key)) {
+      ++ignored_.duplicates;
+      return std::nullopt;
+    }
+    if (ignored_.seen.size() < kMaxRemembered) ignored_.seen.insert(std::move(key));
+
+    auto parsed = ssdp::parse_search_response(text);
+    if (!parsed) {
+      ++ignored_.garbage;
+      note(d, parsed.error().message);
+      return std::nullopt;
+    }
+    if (!ssdp::denotes_igd(*parsed)) {
+      ++ignored_.not_igd;
+      note(d, fmt::format("not an IGD (ST '{}', USN '{}')", printable_excerpt(parsed->st, 120),
+                          printable_excerpt(parsed->usn, 120)));
+      return std::nullopt;
+    }
+    // LOCATION must be on the gateway itself, whoever sent the answer: an HA router may
+    // answer from its own address, but the description must come from the gateway.
+    auto url = check_device_url(parsed->location, gw_.gateway_ip, false, gw_.local_ip, 0,
+                                "LOCATION");
+    if (!url) {
+      ++ignored_.refused;
+      ignored_.last_refusal = fmt::format("ignored an answer from {}: {}", d.from_ip,
+                                          url.error().message);
+      note(d, url.error().message);
+      return std::nullopt;
+    }
+    IgdLocation out;
+    out.location = std::move(parsed->location);
+    out.url = std::move(*url);
+    // Callers log these: keep terminal escapes and raw high bytes out of them.
+    out.st = printable_excerpt(parsed->st, 256);
+    out.server = printable_excerpt(parsed->server, 256);
+    out.from_ip = d.from_ip;
+    out.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start_);
+    log_to(gw_.log, LogLevel::debug,
+           fmt::format("ssdp <- {}:{}: {} at {} ({}) after {} ms", d.from_ip, d.from_port,
+                       out.st, printable_excerpt(out.location, 200), out.server,
+                       out.elapsed.count()));
+    return out;
+  }
+
+  Error no_answer(Deadline deadline) const {
+    auto total = std::max(milliseconds(0),
+                          std::chrono::duration_cast<milliseconds>(deadline - start_));
+    std::string msg;
+    if (ignored_.garbage + ignored_.not_igd + ignored_.refused == 0) {
+      msg = fmt::format("no UPnP IGD answered M-SEARCH on {} within {} ms", gw_.gateway_ip,
+                        total.count());
+    } else {
+      msg = fmt::format("no usable UPnP IGD answered M-SEARCH on {} within {} ms",
+                        gw_.gateway_ip, total.count());
+      if (!ignored_.last_refusal.empty()) msg += "; " + ignored_.last_refusal;
+      std::vector<std::string> others;
+      if (ignored_.not_igd)
+        others.push_back(fmt::format("{} from other device types", ignored_.not_igd));
+      if (ignored_.garbage) others.push_back(fmt::format("{} malformed", ignored_.garbage));
+      if (!others.empty())
+        msg += fmt::format("; other answers ignored: {}", fmt::join(others, ", "));
+    }
+    return make_error(Errc::no_service, std::move(msg));
+  }
+
+  void log_summary() const {
+    if (ignored_.duplicates)
+      log_to(gw_.log, LogLevel::debug,
+             fmt::format("ssdp    {} duplicate answers ignored", ignored_.duplicates));
+  }
+
+ private:
+  void note(const Datagram& d, std::string_view reason) {
+    if (ignored_.logged < kMaxLoggedIgnores)
+      log_to(gw_.log, LogLevel::debug,
+             fmt::format("ssdp <- {}:{} ignored: {}", d.from_ip, d.from_port, reason));
+    else if (ignored_.logged == kMaxLoggedIgnores)
+      log_to(gw_.log, LogLevel::debug, "ssdp    further ignored answers are not logged");
+    ++ignored_.logged;
+  }
+
+  const GatewayInfo& gw_;
+  UdpSocket& sock_;
+  bool multicast_;
+  Clock::time_point start_;
+  std::vector<std::string> requests_;
+  Ignored ignored_;
+};
+
+}  // namespace
+
+Result<IgdLocation> discover_igd(const GatewayInfo& gw, Deadline deadline) {
+  auto gateway = parse_ipv4_strict(gw.gateway_ip);
+  if (!gateway)
+    return make_error(Errc::usage, fmt::format("gateway '{}' is not an IPv4 address",
+                                               printable_excerpt(gw.gateway_ip, 60)));
+  // A loopback gateway is a test fake: multicast would reach the real LAN.
+  const bool multicast = !is_loopback(*gateway);
+
+  auto sock = UdpSocket::open_unconnected();
+  if (!sock) return sock.error();
+  if (multicast) configure_multicast(sock->fd(), gw);
+
+  const auto start = Clock::now();
+  Discovery discovery(gw, *sock, multicast, start);
+  std::size_t round = 0;
+  for (;;) {
+    // Checked on every pass, so a flood of answers cannot stretch discovery.
+    auto now = Clock::now();
+    if (now >= deadline) break;
+    if (round < kSendAt.size() && now >= start + kSendAt[round]) {
+      std::string error;
+      if (!discovery.send_round(round, error) && round == 0)
+        return make_error(Errc::no_service, fmt::format("cannot send M-SEARCH to {}: {}",
+                                                        gw.gateway_ip, error));
+      ++round;
+      continue;
+    }
+    Deadline wake = round < kSendAt.size() ? std::min(deadline, start + kSendAt[round])
+                                           : deadline;
+    auto got = sock->receive(wake, ssdp::kMaxDatagram);
+    if (!got) {
+      if (got.error().code == Errc::timeout) continue;  // next round, or the deadline
+      if (got.error().code == Errc::no_service) continue;  // a stray ICMP error
+      return got.error();
+    }
+    if (auto found = discovery.consider(*got)) {
+      discovery.log_summary();
+      return std::move(*found);
+    }
+  }
+  discovery.log_summary();
+  return discovery.no_answer(deadline);
+}
+
+}  // namespace porthole::detail
