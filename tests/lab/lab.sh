@@ -1,0 +1,574 @@
+#!/usr/bin/env bash
+# porthole network lab: real Debian miniupnpd 2.3.1 routers in Linux network namespaces.
+#
+# Usable on its own to test any PCP / NAT-PMP / UPnP IGD client:
+#   sudo tests/lab/lab.sh up
+#   sudo tests/lab/lab.sh exec lan1 upnpc -u http://192.168.1.1:5000/rootDesc.xml -s
+#   sudo tests/lab/lab.sh down
+# Run `lab.sh help` for the full interface.
+#
+# Topology (all inside namespaces named "$PREFIX-<short name>"):
+#
+#   lan1  192.168.1.100 --+
+#   lan1b 192.168.1.101 --+- bridge "lan" 192.168.1.1 [r1: NAT + miniupnpd] wan 203.0.113.2/25 ---+
+#   lan2  192.168.2.100 ---- bridge "lan" 192.168.2.1 [r2: NAT + miniupnpd] wan 203.0.113.130/25 -+- inet
+#   inet (plain router) lo: 198.51.100.10 + .11 = STUN server (stund), .20-.29 = public hosts
+#
+# Safety: nothing is ever created in the root namespace. Every veth is created directly
+# inside lab namespaces, every client runs through `ip netns exec`, and only PIDs recorded
+# in the run dir (and checked to live in our namespaces) are ever signalled.
+set -euo pipefail
+
+PREFIX=${PORTHOLE_LAB_PREFIX:-phlab}
+RUN_DIR=${PORTHOLE_LAB_DIR:-/tmp/porthole-lab-$PREFIX}
+# Bounded wait for miniupnpd's STUN self-test ("Port forwarding is now enabled").
+READY_TIMEOUT=${PORTHOLE_LAB_READY_TIMEOUT:-10}
+[[ $READY_TIMEOUT =~ ^[0-9]+$ ]] || { echo "lab.sh: PORTHOLE_LAB_READY_TIMEOUT must be whole seconds" >&2; exit 2; }
+MARKER=.porthole-lab          # proves a run dir is ours before we rm -rf it
+
+# Short names of every namespace, in creation order.
+ALL_NS=(inet r1 r2 lan1 lan1b lan2)
+ROUTERS=(r1 r2)
+
+# Addresses. 203.0.113.0/24 and 198.51.100.0/24 are documentation ranges used as the fake
+# internet; the machine's own 192.0.2.0/24 is never used (LAB.md "Safety").
+INET_R1=203.0.113.1   R1_WAN=203.0.113.2   R1_LAN=192.168.1.1 R1_NET=192.168.1.0/24
+INET_R2=203.0.113.129 R2_WAN=203.0.113.130 R2_LAN=192.168.2.1 R2_NET=192.168.2.0/24
+LAN1=192.168.1.100 LAN1B=192.168.1.101 LAN2=192.168.2.100
+STUN1=198.51.100.10 STUN2=198.51.100.11 STUN_PORT=3478 STUN_PORT2=3479
+PUBLIC_HOSTS=(198.51.100.{20..29})
+HTTP_PORT=5000
+PCP_PORT=5351
+# The routers' permission rules: external AND internal port in this range, internal
+# client on the router's own LAN; everything else is denied. Seen with 2.3.1: UPnP gets
+# 606; NAT-PMP/PCP with a denied internal port get 2 NOT_AUTHORIZED (after miniupnpd has
+# walked all 65535 external ports, ~1 s), with an allowed internal port but a denied
+# external one they are silently moved to the first allowed port (80 -> 1024).
+ALLOWED_PORTS=1024-65535
+
+die() { echo "lab.sh: $*" >&2; exit 1; }
+ns() { echo "$PREFIX-$1"; }
+nsx() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+ns_exists() { [ -e "/run/netns/$(ns "$1")" ]; }
+
+# Per-router facts, looked up by short name.
+wan_ip()  { case $1 in r1) echo $R1_WAN;; r2) echo $R2_WAN;; *) die "no router $1";; esac; }
+lan_ip()  { case $1 in r1) echo $R1_LAN;; r2) echo $R2_LAN;; *) die "no router $1";; esac; }
+lan_net() { case $1 in r1) echo $R1_NET;; r2) echo $R2_NET;; *) die "no router $1";; esac; }
+inet_ip() { case $1 in r1) echo $INET_R1;; r2) echo $INET_R2;; *) die "no router $1";; esac; }
+is_router() { [ "$1" = r1 ] || [ "$1" = r2 ]; }
+
+check_prefix() {
+  # Namespace names become file names under /run/netns; interface names are fixed per
+  # namespace, so only the namespace names carry the prefix.
+  [[ $PREFIX =~ ^[A-Za-z0-9][A-Za-z0-9_.]{0,23}$ ]] ||
+    die "PORTHOLE_LAB_PREFIX '$PREFIX' must be 1-24 chars of [A-Za-z0-9_.]"
+}
+
+need_root() {
+  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces); try: sudo $0 $*"
+  local t
+  for t in ip nft miniupnpd stund conntrack; do
+    command -v "$t" >/dev/null || die "$t not found; run scripts/install-deps.sh"
+  done
+}
+
+# ---------------------------------------------------------------- process bookkeeping
+
+# State letter of a PID ("" if gone). Killed daemons are reparented to PID 1, which
+# reaps them only after 1-5 s here (LAB.md "Kernel limits"): Z counts as dead.
+proc_state() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }   # comm may contain spaces; the state follows the last ") "
+  echo "${stat%% *}"
+}
+alive() { local s; s=$(proc_state "$1"); [ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]; }
+
+# True if PID is alive and lives in lab namespace $2: guards against recycled PIDs.
+ours() { alive "$1" && [ "$(ip netns identify "$1" 2>/dev/null)" = "$(ns "$2")" ]; }
+
+# start_daemon NAME NS CMD... : start CMD in namespace NS, stdio to $RUN_DIR/NAME.log
+# (ctest waits for inherited pipes otherwise), PID to $RUN_DIR/NAME.pid. setsid puts it
+# in its own session so a Ctrl-C or ctest killing our process group does not reach it;
+# neither setsid (not a group leader here), `ip netns exec` nor the wrapper's `exec`
+# forks, so $! is the daemon itself.
+# Hygiene inside the daemon's own mount namespace (`ip netns exec` makes a private one,
+# so none of this is visible outside):
+# - miniupnpd -d still calls syslog() (openlog with LOG_CONS) for every line it writes
+#   to stderr. /dev/log is not per-netns, and where it is missing glibc writes each line
+#   to /dev/console instead: both would spill the lab's very chatty log out of the lab
+#   (and the console writes made a 65535-port permission scan take a minute here).
+#   Bind /dev/null over both so the log stays in the run dir only.
+# - close inherited descriptors above 2: a daemon holding a caller's pipe makes ctest
+#   (or any caller reading our output) wait for it forever.
+DAEMON_WRAPPER='for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+for dev in /dev/log /dev/console; do
+  if [ -e "$dev" ]; then mount --bind /dev/null "$dev" || exit 1; fi
+done
+exec "$@"'
+
+# The previous run's log is kept as NAME.log.prev. The new log is created here, before
+# the fork: the background child applies its own redirections later, and a readiness
+# poll could otherwise still see the previous daemon's "ready" line.
+start_daemon() {
+  local name=$1 n=$2 log="$RUN_DIR/$1.log"; shift 2
+  if [ -e "$log" ]; then mv -f "$log" "$log.prev"; fi
+  : >"$log"
+  setsid ip netns exec "$(ns "$n")" /bin/bash -c "$DAEMON_WRAPPER" "$name" "$@" \
+    </dev/null >>"$log" 2>&1 &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+# stop_daemon NAME NS : SIGTERM the recorded PID, wait until it is gone (or a zombie),
+# SIGKILL after 5 s. Never fails if it is not running.
+stop_daemon() {
+  local name=$1 n=$2 pidf="$RUN_DIR/$1.pid" pid i
+  [ -f "$pidf" ] || return 0
+  pid=$(<"$pidf")
+  if [[ $pid =~ ^[0-9]+$ ]] && ours "$pid" "$n"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 500; i++)); do alive "$pid" || break; sleep 0.01; done
+    if alive "$pid"; then
+      echo "lab.sh: $name ($pid) ignored SIGTERM, sending SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$pidf"
+}
+
+# wait_log FILE TEXT PID : poll FILE until it contains TEXT. Fails loudly with the log
+# tail if PID dies first or READY_TIMEOUT seconds pass.
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+wait_log() {
+  local file=$1 text=$2 pid=$3 deadline
+  deadline=$(($(now_ms) + READY_TIMEOUT * 1000))
+  while ! grep -qF -- "$text" "$file" 2>/dev/null; do
+    if ! alive "$pid"; then
+      echo "lab.sh: process $pid exited before logging '$text'; last lines of $file:" >&2
+      tail -n 25 "$file" >&2 || true
+      return 1
+    fi
+    if [ "$(now_ms)" -ge "$deadline" ]; then
+      echo "lab.sh: no '$text' in $file after ${READY_TIMEOUT}s; last lines:" >&2
+      tail -n 25 "$file" >&2 || true
+      return 1
+    fi
+    sleep 0.01
+  done
+}
+
+# ---------------------------------------------------------------- topology
+
+# Namespaces, links, addresses and routes. Each namespace is configured with one
+# `ip -batch` to keep the fork count (and the setup time) low.
+build_topology() {
+  local n r
+  for n in "${ALL_NS[@]}"; do echo "netns add $(ns "$n")"; done | ip -batch -
+
+  # inet: one veth per router; its peer ("wan") is created directly in the router.
+  # Public hosts and the STUN server are extra addresses on lo (no dummy device here).
+  # The router subnets are routed with src 198.51.100.20 so that a plain client in inet
+  # looks like public host .20 rather than the transit address 203.0.113.1/.129.
+  {
+    echo "link set lo up"
+    for r in "${ROUTERS[@]}"; do
+      echo "link add $r type veth peer name wan netns $(ns "$r")"
+      echo "addr add $(inet_ip "$r")/25 dev $r noprefixroute"
+      echo "link set $r up"
+    done
+    echo "addr add $STUN1/32 dev lo"
+    echo "addr add $STUN2/32 dev lo"
+    for n in "${PUBLIC_HOSTS[@]}"; do echo "addr add $n/32 dev lo"; done
+    echo "route add 203.0.113.0/25 dev r1 src ${PUBLIC_HOSTS[0]}"
+    echo "route add 203.0.113.128/25 dev r2 src ${PUBLIC_HOSTS[0]}"
+  } | ip -n "$(ns inet)" -batch -
+
+  # Routers: LAN side is a bridge (so several hosts share one LAN, like a home router's
+  # switch); multicast snooping off so SSDP/PCP-ANNOUNCE multicast always floods.
+  local -A hosts=([r1]="lan1:$LAN1 lan1b:$LAN1B" [r2]="lan2:$LAN2")
+  local h name ip
+  for r in "${ROUTERS[@]}"; do
+    {
+      echo "link set lo up"
+      echo "link add lan type bridge mcast_snooping 0"
+      echo "addr add $(lan_ip "$r")/24 dev lan"
+      echo "link set lan up"
+      for h in ${hosts[$r]}; do
+        name=${h%%:*}
+        echo "link add p-$name type veth peer name eth0 netns $(ns "$name")"
+        echo "link set p-$name master lan"
+        echo "link set p-$name up"
+      done
+      echo "addr add $(wan_ip "$r")/25 dev wan"
+      echo "link set wan up"
+      echo "route add default via $(inet_ip "$r")"
+    } | ip -n "$(ns "$r")" -batch -
+    for h in ${hosts[$r]}; do
+      name=${h%%:*} ip=${h#*:}
+      printf '%s\n' "link set lo up" "addr add $ip/24 dev eth0" "link set eth0 up" \
+        "route add default via $(lan_ip "$r")" | ip -n "$(ns "$name")" -batch -
+    done
+  done
+}
+
+# sysctls: forwarding in inet and routers; IPv6 off everywhere (the lab is IPv4 only and
+# miniupnpd runs with ipv6_disable=yes), which also avoids DAD/router-solicit noise.
+# This kernel has br_netfilter built in with bridge-nf-call-iptables=1 in every new
+# netns: bridged LAN<->LAN frames would then traverse the router's inet forward chain
+# (policy drop) and LAN hosts could not talk to each other. A home router's switch does
+# not filter, so turn it off in the routers (the sysctl is per-netns).
+set_sysctls() {
+  local n fwd
+  for n in "${ALL_NS[@]}"; do
+    fwd=0; { [ "$n" = inet ] || is_router "$n"; } && fwd=1
+    nsx "$n" sh -c "echo $fwd >/proc/sys/net/ipv4/ip_forward
+      for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6 \
+               /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables \
+               /proc/sys/net/bridge/bridge-nf-call-arptables; do
+        [ -w \$f ] || continue
+        case \$f in *bridge*) echo 0 >\$f;; *) echo 1 >\$f;; esac
+      done"
+  done
+}
+
+# Home-router firewall + NAT in table inet filter, where miniupnpd's nft backend expects
+# its chains (LAB.md: create them ourselves, Debian's nft_init.sh is broken in 2.3.1).
+# - input: reject unsolicited WAN traffic like a real router (hole punching depends on
+#   it), but accept the STUN server's answers from both IPs/ports (CHANGE-REQUEST replies
+#   are not conntrack-related) or miniupnpd's self-test fails. lab_drop is the hook for
+#   `router-drop`.
+# - forward: policy drop; established/related, LAN->WAN, then miniupnpd's accept rules.
+# - NAT: masquerade only LAN-sourced traffic (with `random` on the router's own traffic
+#   the STUN self-test fails); miniupnpd's DNAT/SNAT chains are jumped first.
+router_ruleset() {
+  local r=$1
+  cat <<EOF
+table inet filter {
+  chain lab_drop {
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    jump lab_drop
+    ct state established,related accept
+    iifname "wan" ip saddr { $STUN1, $STUN2 } udp sport { $STUN_PORT, $STUN_PORT2 } accept
+    iifname "wan" reject
+  }
+  chain miniupnpd {
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "lan" oifname "wan" accept
+    jump miniupnpd
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting_miniupnpd {
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    jump postrouting_miniupnpd
+    oifname "wan" ip saddr $(lan_net "$r") masquerade
+  }
+}
+EOF
+}
+
+# miniupnpd.conf for router $1; $2 = stun|cgnat. Without STUN, miniupnpd sees only its
+# RFC 5737 WAN address, treats it as reserved and refuses every mapping, exactly like a
+# router behind carrier-grade NAT (LAB.md). lease_file, minissdpdsocket and uuid are per
+# router: unix sockets and files are not per-netns.
+router_conf() {
+  local r=$1 mode=$2 idx=${1#r}
+  cat <<EOF
+ext_ifname=wan
+listening_ip=lan
+http_port=$HTTP_PORT
+enable_upnp=yes
+enable_natpmp=yes
+ipv6_disable=yes
+secure_mode=yes
+system_uptime=no
+min_lifetime=120
+max_lifetime=86400
+lease_file=$RUN_DIR/$r.leases
+minissdpdsocket=$RUN_DIR/$r.minissdpd.sock
+uuid=9f0c2a54-6d1e-4b7a-8c3f-00000000000$idx
+friendly_name=porthole lab $r
+EOF
+  if [ "$mode" = stun ]; then
+    printf '%s\n' ext_perform_stun=yes "ext_stun_host=$STUN1" "ext_stun_port=$STUN_PORT"
+  fi
+  echo "allow $ALLOWED_PORTS $(lan_net "$r") $ALLOWED_PORTS"
+  echo "deny 0-65535 0.0.0.0/0 0-65535"
+}
+
+# ---------------------------------------------------------------- miniupnpd control
+
+# router_launch R MODE : start miniupnpd (no waiting). MODE stun|cgnat.
+router_launch() {
+  local r=$1 mode=$2
+  ns_exists "$r" || die "lab is not up (no namespace $(ns "$r"))"
+  stop_daemon "miniupnpd-$r" "$r"
+  router_conf "$r" "$mode" >"$RUN_DIR/$r-$mode.conf"
+  echo "$mode" >"$RUN_DIR/$r.mode"
+  start_daemon "miniupnpd-$r" "$r" miniupnpd -f "$RUN_DIR/$r-$mode.conf" -d \
+    -P "$RUN_DIR/miniupnpd-$r.selfpid"
+}
+
+# router_wait R : wait until the router is ready for its mode. With STUN, miniupnpd
+# logs "Port forwarding is now enabled" after its self-test, and only then opens its
+# HTTP, SSDP and NAT-PMP/PCP sockets: wait for the last of them too, or a client
+# started right after `up` may get ICMP port-unreachable. Without STUN ("CGNAT") there
+# is no "enabled" line, only the sockets.
+router_wait() {
+  local r=$1 pid log
+  pid=$(<"$RUN_DIR/miniupnpd-$r.pid")
+  log="$RUN_DIR/miniupnpd-$r.log"
+  if [ "$(<"$RUN_DIR/$r.mode")" = stun ]; then
+    wait_log "$log" "Port forwarding is now enabled" "$pid" || return 1
+  fi
+  wait_log "$log" "Listening for NAT-PMP/PCP traffic on port $PCP_PORT" "$pid"
+}
+
+# Flush what miniupnpd keeps across a SIGTERM (its nft rules, its lease file) and the
+# router's conntrack table: what a real router loses when it reboots.
+router_wipe() {
+  local r=$1 c
+  for c in miniupnpd prerouting_miniupnpd postrouting_miniupnpd; do
+    nsx "$r" nft flush chain inet filter "$c"
+  done
+  rm -f "$RUN_DIR/$r.leases"
+  nsx "$r" conntrack -F >/dev/null 2>&1 || true
+}
+
+# STUN server first: miniupnpd's self-test needs all four probe answers.
+wait_stund() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [ "$(nsx inet ss -Hlun "( sport = :$STUN_PORT or sport = :$STUN_PORT2 )" | wc -l)" -ge 4 ] && return 0
+    alive "$(<"$RUN_DIR/stund.pid")" || break
+    sleep 0.01
+  done
+  tail -n 20 "$RUN_DIR/stund.log" >&2 || true
+  die "stund did not bind its four sockets"
+}
+
+# ---------------------------------------------------------------- subcommands
+
+cmd_up() {
+  need_root up
+  cmd_down >/dev/null
+  if [ -e "$RUN_DIR" ] && [ ! -e "$RUN_DIR/$MARKER" ] && [ -n "$(ls -A "$RUN_DIR")" ]; then
+    die "$RUN_DIR exists and is not a lab run dir; set PORTHOLE_LAB_DIR"
+  fi
+  mkdir -p "$RUN_DIR"
+  touch "$RUN_DIR/$MARKER"
+  # Any failure below exits (set -e / die); the half-built lab is kept for inspection.
+  trap 'echo "lab.sh: up failed; state kept in $RUN_DIR, clean up with: $0 down" >&2' EXIT
+  build_topology
+  set_sysctls
+  local r
+  for r in "${ROUTERS[@]}"; do router_ruleset "$r" | nsx "$r" nft -f -; done
+  start_daemon stund inet stund -h "$STUN1" -a "$STUN2" -p "$STUN_PORT" -o "$STUN_PORT2"
+  wait_stund
+  for r in "${ROUTERS[@]}"; do router_launch "$r" stun; done
+  for r in "${ROUTERS[@]}"; do router_wait "$r" || die "miniupnpd in $r is not ready"; done
+  trap - EXIT
+  echo "lab up: prefix $PREFIX, run dir $RUN_DIR"
+}
+
+cmd_down() {
+  local n r pid present=
+  for n in "${ALL_NS[@]}"; do ns_exists "$n" && present=1; done
+  if [ -z "$present" ] && [ ! -e "$RUN_DIR/$MARKER" ]; then
+    echo "lab down: prefix $PREFIX (was not up)"
+    return 0
+  fi
+  need_root down
+  for r in "${ROUTERS[@]}"; do stop_daemon "miniupnpd-$r" "$r"; done
+  stop_daemon stund inet
+  for n in "${ALL_NS[@]}"; do
+    ns_exists "$n" || continue
+    # Anything still running in a lab namespace was started inside the lab (leaked test
+    # listeners, clients); it would keep the namespace alive, so end it.
+    for pid in $(ip netns pids "$(ns "$n")" 2>/dev/null); do
+      echo "lab.sh: killing leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in $(ns "$n")" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+    ip netns del "$(ns "$n")" 2>/dev/null || true
+  done
+  if [ -e "$RUN_DIR/$MARKER" ]; then rm -rf "$RUN_DIR"; fi
+  echo "lab down: prefix $PREFIX"
+}
+
+cmd_exec() {
+  [ $# -ge 2 ] || die "usage: lab.sh exec NS CMD [ARGS...]"
+  local n=$1; shift
+  [[ " ${ALL_NS[*]} " == *" $n "* ]] || die "unknown namespace '$n' (one of: ${ALL_NS[*]})"
+  exec ip netns exec "$(ns "$n")" "$@"
+}
+
+cmd_status() {
+  local n name pid st
+  echo "prefix $PREFIX, run dir $RUN_DIR"
+  for n in "${ALL_NS[@]}"; do
+    if ns_exists "$n"; then
+      echo "== $n ($(ns "$n"))"
+      ip -n "$(ns "$n")" -br addr show | sed 's/^/   /'
+    else
+      echo "== $n: absent"
+    fi
+  done
+  for name in stund:inet miniupnpd-r1:r1 miniupnpd-r2:r2; do
+    pid=$(cat "$RUN_DIR/${name%%:*}.pid" 2>/dev/null || true)
+    st=stopped
+    [ -n "$pid" ] && ours "$pid" "${name#*:}" && st="running pid $pid"
+    [[ $name == miniupnpd* ]] && [ -f "$RUN_DIR/${name#*:}.mode" ] &&
+      st="$st (mode $(<"$RUN_DIR/${name#*:}.mode"))"
+    echo "daemon ${name%%:*}: $st"
+  done
+  for n in "${ROUTERS[@]}"; do
+    if ns_exists "$n" && [ "$(nsx "$n" nft list chain inet filter lab_drop | grep -c dport || true)" != 0 ]; then
+      echo "router $n: dropping PCP/NAT-PMP/SSDP/HTTP from LAN (router-drop on)"
+    fi
+  done
+}
+
+router_arg() { local r=${1:-r1}; is_router "$r" || die "unknown router '$r' (r1 or r2)"; echo "$r"; }
+
+cmd_router_stop() { need_root; local r; r=$(router_arg "${1:-}"); stop_daemon "miniupnpd-$r" "$r"; }
+cmd_router_start() {
+  need_root; local r; r=$(router_arg "${1:-}")
+  router_launch "$r" stun; router_wait "$r"
+}
+# Behind CGNAT a router has no mappings at all: wipe like a reboot, then start without
+# STUN so every mapping request is refused (UPnP 501, NAT-PMP 3, PCP 8).
+cmd_router_start_cgnat() {
+  need_root; local r; r=$(router_arg "${1:-}")
+  stop_daemon "miniupnpd-$r" "$r"
+  router_wipe "$r"
+  router_launch "$r" cgnat; router_wait "$r"
+}
+cmd_router_reboot() {
+  need_root; local r; r=$(router_arg "${1:-}")
+  stop_daemon "miniupnpd-$r" "$r"
+  router_wipe "$r"
+  router_launch "$r" stun; router_wait "$r"
+}
+
+# Silently drop the router's three protocol entry points from the LAN, like a router
+# that has them disabled or firewalled (clients then see timeouts, not errors).
+cmd_router_drop() {
+  need_root
+  local mode=${1:-} r; r=$(router_arg "${2:-}")
+  ns_exists "$r" || die "lab is not up"
+  nsx "$r" nft flush chain inet filter lab_drop
+  case $mode in
+    on) nsx "$r" nft add rule inet filter lab_drop iifname '"lan"' udp dport "{ $PCP_PORT, 1900 }" drop
+        nsx "$r" nft add rule inet filter lab_drop iifname '"lan"' tcp dport "$HTTP_PORT" drop ;;
+    off) ;;
+    *) die "usage: lab.sh router-drop on|off [ROUTER]" ;;
+  esac
+}
+
+# The router's live redirects, read from the DNAT rules miniupnpd put in
+# prerouting_miniupnpd (the truth for UPnP, NAT-PMP and PCP alike), one per line:
+#   PROTO EXTPORT INTERNAL_IP INTERNAL_PORT      e.g. "TCP 40000 192.168.1.100 40000"
+cmd_upnp_table() {
+  need_root; local r; r=$(router_arg "${1:-}")
+  ns_exists "$r" || die "lab is not up"
+  # miniupnpd 2.3.1 writes raw payload matches, e.g.
+  #   iif "wan" @nh,72,8 0x6 th dport 40000 dnat ip to 192.168.1.100:40000
+  # (@nh,72,8 is the IPv4 protocol byte: 0x6 TCP, 0x11 UDP); "tcp dport" is accepted too.
+  nsx "$r" nft list chain inet filter prerouting_miniupnpd | awk '
+    /dnat/ {
+      proto = ""
+      if ($0 ~ /@nh,72,8 0x6 / || $0 ~ /tcp dport/) proto = "TCP"
+      if ($0 ~ /@nh,72,8 0x11 / || $0 ~ /udp dport/) proto = "UDP"
+      if (!match($0, /dport [0-9]+/)) next
+      ext = substr($0, RSTART + 6, RLENGTH - 6)
+      if (!match($0, /dnat ip to [0-9.]+:[0-9]+/)) next
+      split(substr($0, RSTART + 11, RLENGTH - 11), to, ":")
+      if (proto != "") print proto, ext, to[1], to[2]
+    }'
+}
+
+# Shell assignments for scripts: eval "$(lab.sh env)".
+cmd_env() {
+  cat <<EOF
+PORTHOLE_LAB_PREFIX=$PREFIX
+PORTHOLE_LAB_DIR=$RUN_DIR
+LAB_NS_INET=$(ns inet)
+LAB_NS_R1=$(ns r1)
+LAB_NS_R2=$(ns r2)
+LAB_NS_LAN1=$(ns lan1)
+LAB_NS_LAN1B=$(ns lan1b)
+LAB_NS_LAN2=$(ns lan2)
+LAB_R1_WAN=$R1_WAN
+LAB_R1_LAN=$R1_LAN
+LAB_R1_NET=$R1_NET
+LAB_R2_WAN=$R2_WAN
+LAB_R2_LAN=$R2_LAN
+LAB_R2_NET=$R2_NET
+LAB_INET_R1=$INET_R1
+LAB_INET_R2=$INET_R2
+LAB_LAN1=$LAN1
+LAB_LAN1B=$LAN1B
+LAB_LAN2=$LAN2
+LAB_STUN1=$STUN1
+LAB_STUN2=$STUN2
+LAB_STUN_PORT=$STUN_PORT
+LAB_STUN_PORT2=$STUN_PORT2
+LAB_PUBLIC_HOSTS="${PUBLIC_HOSTS[*]}"
+LAB_HTTP_PORT=$HTTP_PORT
+LAB_PCP_PORT=$PCP_PORT
+LAB_ALLOWED_PORTS=$ALLOWED_PORTS
+LAB_R1_ROOTDESC=http://$R1_LAN:$HTTP_PORT/rootDesc.xml
+LAB_R2_ROOTDESC=http://$R2_LAN:$HTTP_PORT/rootDesc.xml
+EOF
+}
+
+usage() {
+  cat <<EOF
+usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB_DIR=$RUN_DIR)
+  up                         build namespaces, start stund + miniupnpd in r1 and r2 (tears down first)
+  down                       stop daemons, delete namespaces and the run dir (never fails)
+  exec NS CMD [ARGS...]      run CMD in namespace NS: ${ALL_NS[*]}
+  status                     namespaces, addresses, daemons
+  env                        shell variables (eval "\$(lab.sh env)")
+  router-stop [R]            SIGTERM miniupnpd in router R (r1 default); rules + leases stay
+  router-start [R]           start miniupnpd (with STUN) and wait until forwarding is enabled
+  router-start-cgnat [R]     wipe like a reboot, start without STUN: a router behind CGNAT
+  router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
+  router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
+  upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
+EOF
+}
+
+main() {
+  check_prefix
+  local cmd=${1:-help}; [ $# -gt 0 ] && shift
+  case $cmd in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    exec) cmd_exec "$@" ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    router-stop) cmd_router_stop "$@" ;;
+    router-start) cmd_router_start "$@" ;;
+    router-start-cgnat) cmd_router_start_cgnat "$@" ;;
+    router-reboot) cmd_router_reboot "$@" ;;
+    router-drop) cmd_router_drop "$@" ;;
+    upnp-table) cmd_upnp_table "$@" ;;
+    help|-h|--help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"
