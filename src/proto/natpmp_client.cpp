@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 
@@ -83,6 +84,12 @@ Result<natpmpresp_t> await_reply(natpmp_t* n, std::size_t min_len, Deadline dead
     if (ready > 0) {
       unsigned char peek[kMappingReplyLen + 1];
       ssize_t len = ::recv(n->s, peek, sizeof(peek), MSG_PEEK | MSG_TRUNC);
+      // Reading the socket error clears it, so the ICMP verdict is ours to act on.
+      if (len < 0 && errno == ECONNREFUSED)
+        return make_error(answered ? Errc::timeout : Errc::no_service,
+                          fmt::format("no NAT-PMP service on {}:5351 (port unreachable)",
+                                      info.gateway_ip),
+                          NATPMP_ERR_NOGATEWAYSUPPORT);
       if (len >= 0 && static_cast<std::size_t>(len) < min_len) {
         ::recv(n->s, peek, sizeof(peek), 0);  // consume the runt
         log_to(info.log, LogLevel::debug,
