@@ -25,13 +25,18 @@ using std::chrono::milliseconds;
 
 // When each round of M-SEARCHes goes out, from the start. UDP gets lost; a router that
 // honours MX waits up to MX seconds before it answers, so the later rounds are spread.
-constexpr std::array<milliseconds, 5> kSendAt = {
-    milliseconds(0), milliseconds(200), milliseconds(600), milliseconds(1400),
-    milliseconds(3000)};
+constexpr std::array<milliseconds, 3> kSendAt = {milliseconds(0), milliseconds(200),
+                                                 milliseconds(600)};
 constexpr std::array<std::string_view, 4> kTargets = {ssdp::kIgd1, ssdp::kIgd2, ssdp::kWanIp1,
                                                       ssdp::kWanIp2};
 // UDA 1.1 allows MX 1..5; the smallest keeps MX-honouring routers quick.
 constexpr int kMx = 1;
+// A device answers within MX seconds of an M-SEARCH (UDA 1.1 s1.3.3), so once the last
+// round has had MX seconds and a little slack, nobody is coming: give up then rather
+// than at the caller's deadline (a gateway without UPnP must not cost the whole
+// --timeout when PCP and NAT-PMP have already said no).
+constexpr milliseconds kDiscoveryWindow =
+    kSendAt.back() + std::chrono::seconds(kMx) + milliseconds(200);
 // A hostile or chatty LAN must not flood the log or grow memory without bound.
 constexpr std::size_t kMaxLoggedIgnores = 32;
 constexpr std::size_t kMaxRemembered = 64;
@@ -210,6 +215,7 @@ Result<IgdLocation> discover_igd(const GatewayInfo& gw, Deadline deadline) {
   if (multicast) configure_multicast(sock->fd(), gw);
 
   const auto start = Clock::now();
+  deadline = std::min(deadline, start + kDiscoveryWindow);
   Discovery discovery(gw, *sock, multicast, start);
   std::size_t round = 0;
   for (;;) {
