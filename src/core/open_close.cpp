@@ -160,6 +160,12 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     if (auto st = store->save(); !st) return st.error();
 
     OpenResult result;
+    // The router may assign another port (RFC 6887 s11.3, AddAnyPortMapping, NAT-PMP):
+    // fine, but the user must hear of it.
+    if (granted.external_port != base.suggested_external_port)
+      warnings.push_back(fmt::format("external port {} is not available; the router "
+                                     "assigned {} instead", base.suggested_external_port,
+                                     granted.external_port));
     // A reserved external address (miniupnpc's GetValidIGD returns 2 for it) still
     // maps, but the internet may not reach it: say so, whatever the protocol.
     if (!granted.external_ip.empty() && detail::is_reserved_ipv4(granted.external_ip))

@@ -295,9 +295,6 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
                                   "offered no other port ({})", proto, want,
                                   soap_error_text(r == UPNPCOMMAND_SUCCESS ? kConflict : r)),
                       kConflict);
-  if (granted != want)
-    out.warnings.push_back(fmt::format("external port {} is taken; the router assigned {}",
-                                       want, granted));
 
   // Read back what the router really granted (IGDv2 turns lease 0 into 604800).
   std::uint32_t granted_lease = lease;
