@@ -301,16 +301,18 @@ minissdpdsocket=$RUN_DIR/$r.minissdpd.sock
 uuid=9f0c2a54-6d1e-4b7a-8c3f-00000000000$idx
 friendly_name=porthole lab $r
 EOF
-  if [ "$mode" = stun ]; then
+  if [ "$mode" != cgnat ]; then
     printf '%s\n' ext_perform_stun=yes "ext_stun_host=$STUN1" "ext_stun_port=$STUN_PORT"
   fi
+  # IGDv1 routers are still common; miniupnpd serves v2 unless told otherwise.
+  [ "$mode" = igdv1 ] && echo force_igd_desc_v1=yes
   echo "allow $ALLOWED_PORTS $(lan_net "$r") $ALLOWED_PORTS"
   echo "deny 0-65535 0.0.0.0/0 0-65535"
 }
 
 # ---------------------------------------------------------------- miniupnpd control
 
-# router_launch R MODE : start miniupnpd (no waiting). MODE stun|cgnat.
+# router_launch R MODE : start miniupnpd (no waiting). MODE stun|cgnat|igdv1.
 router_launch() {
   local r=$1 mode=$2
   ns_exists "$r" || die "lab is not up (no namespace $(ns "$r"))"
@@ -330,7 +332,7 @@ router_wait() {
   local r=$1 pid log
   pid=$(<"$RUN_DIR/miniupnpd-$r.pid")
   log="$RUN_DIR/miniupnpd-$r.log"
-  if [ "$(<"$RUN_DIR/$r.mode")" = stun ]; then
+  if [ "$(<"$RUN_DIR/$r.mode")" != cgnat ]; then
     wait_log "$log" "Port forwarding is now enabled" "$pid" || return 1
   fi
   wait_log "$log" "Listening for NAT-PMP/PCP traffic on port $PCP_PORT" "$pid"
@@ -455,6 +457,13 @@ cmd_router_start_cgnat() {
   router_wipe "$r"
   router_launch "$r" cgnat; router_wait "$r"
 }
+# An IGDv1 router (WANIPConnection:1: no AddAnyPortMapping), otherwise as `up` made it.
+cmd_router_start_igdv1() {
+  need_root; local r; r=$(router_arg "${1:-}")
+  stop_daemon "miniupnpd-$r" "$r"
+  router_wipe "$r"
+  router_launch "$r" igdv1; router_wait "$r"
+}
 cmd_router_reboot() {
   need_root; local r; r=$(router_arg "${1:-}")
   stop_daemon "miniupnpd-$r" "$r"
@@ -545,6 +554,7 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   router-stop [R]            SIGTERM miniupnpd in router R (r1 default); rules + leases stay
   router-start [R]           start miniupnpd (with STUN) and wait until forwarding is enabled
   router-start-cgnat [R]     wipe like a reboot, start without STUN: a router behind CGNAT
+  router-start-igdv1 [R]     wipe like a reboot, start as an IGDv1 device (no AddAnyPortMapping)
   router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
@@ -563,6 +573,7 @@ main() {
     router-stop) cmd_router_stop "$@" ;;
     router-start) cmd_router_start "$@" ;;
     router-start-cgnat) cmd_router_start_cgnat "$@" ;;
+    router-start-igdv1) cmd_router_start_igdv1 "$@" ;;
     router-reboot) cmd_router_reboot "$@" ;;
     router-drop) cmd_router_drop "$@" ;;
     upnp-table) cmd_upnp_table "$@" ;;

@@ -42,7 +42,7 @@ TEST_CASE("PORT rejects what is not a port, with a usage error saying why", "[ar
   }
 }
 
-TEST_CASE("--via names", "[args]") {
+TEST_CASE("protocol names for --via", "[args]") {
   CHECK(*parse_via("auto") == Via::automatic);
   CHECK(*parse_via("pcp") == Via::pcp);
   CHECK(*parse_via("natpmp") == Via::natpmp);

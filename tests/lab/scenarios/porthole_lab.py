@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Running the porthole binary inside the lab, for the scenario tests.
+
+The binary comes from PORTHOLE_BIN (CTest sets it). Each LAN host gets its own state
+directory under a per-run temporary directory, as two real machines would have.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import labkit  # noqa: E402
+
+BIN = os.environ.get("PORTHOLE_BIN", "")
+GATEWAY = "192.168.1.1"
+WAN_IP = "203.0.113.2"
+LAN1, LAN1B = "192.168.1.100", "192.168.1.101"
+PUBLIC = "inet"   # namespace of the public hosts (198.51.100.20...)
+
+_state_root = Path(tempfile.mkdtemp(prefix="porthole-lab-state-"))
+
+
+def state_dir(ns: str) -> Path:
+    return _state_root / ns
+
+
+def porthole(ns: str, *args: str, timeout: float = 30.0, state: Path = None) -> labkit.Result:
+    """Run `porthole ARGS --state-dir DIR` in namespace ns (harness timeout: a bound, so a
+    hang fails the test instead of stalling it)."""
+    if not BIN or not Path(BIN).exists():
+        raise RuntimeError("PORTHOLE_BIN must point at the porthole binary")
+    argv = [BIN, *args, "--state-dir", str(state or state_dir(ns))]
+    return labkit.run(ns, argv, timeout=timeout)
+
+
+def porthole_json(ns: str, *args: str, **kw):
+    """Like porthole() with --json; returns (Result, parsed object or None)."""
+    r = porthole(ns, *args, "--json", **kw)
+    try:
+        return r, json.loads(r.stdout)
+    except ValueError:
+        return r, None
+
+
+def entries_for(int_ip: str, int_port: int, proto: str = "TCP") -> list:
+    """The router's live redirects (read on the router itself) to int_ip:int_port."""
+    return [m for m in labkit.upnp_table("r1")
+            if m.int_ip == int_ip and m.int_port == int_port and m.proto == proto.upper()]
+
+
+class PacketCounter:
+    """Counts IP packets from one LAN host to the router, in a table of its own on the
+    router (removed on exit): proof that a command sent nothing."""
+
+    TABLE = "porthole_count"
+
+    def __init__(self, src_ip: str):
+        self.src_ip = src_ip
+
+    def __enter__(self):
+        labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
+        cmds = [["nft", "add", "table", "inet", self.TABLE],
+                ["nft", "add", "chain", "inet", self.TABLE, "in",
+                 "{ type filter hook input priority -300 ; }"],
+                ["nft", "add", "rule", "inet", self.TABLE, "in", "ip", "saddr", self.src_ip,
+                 "counter"]]
+        for c in cmds:
+            r = labkit.run("r1", c)
+            if not r.ok:
+                raise RuntimeError(f"nft failed: {r}")
+        return self
+
+    def packets(self) -> int:
+        r = labkit.run("r1", ["nft", "list", "table", "inet", self.TABLE])
+        for word_list in (line.split() for line in r.stdout.splitlines()):
+            if "packets" in word_list:
+                return int(word_list[word_list.index("packets") + 1])
+        raise RuntimeError(f"no counter in: {r.stdout}")
+
+    def __exit__(self, *exc):
+        labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
+
+
+def cleanup(*hosts: str) -> None:
+    """Remove every mapping our test hosts hold on r1 (UPnP table, read on the router),
+    so one scenario's leftovers cannot change the next one's outcome."""
+    for m in labkit.upnp_table("r1"):
+        for ns, ip in (("lan1", LAN1), ("lan1b", LAN1B)):
+            if m.int_ip == ip and (not hosts or ns in hosts):
+                labkit.run(ns, ["upnpc", "-u", f"http://{GATEWAY}:5000/rootDesc.xml",
+                                "-d", str(m.ext_port), m.proto], timeout=10)
+    for ns in ("lan1", "lan1b"):
+        shutil.rmtree(state_dir(ns), ignore_errors=True)
+
+
+def router_idle(timeout: float = 15.0) -> bool:
+    """Wait until r1 answers all three protocols again. miniupnpd handles one request at
+    a time and a denied low port makes it scan all 65535 ports first (about 1 s per
+    request, and every retransmission queues another): the next case must not start
+    while it is still busy."""
+    def all_up():
+        r = labkit.run("lan1", [BIN, "probe", "--json", "--timeout", "1",
+                                "--state-dir", str(state_dir("lan1"))], timeout=10)
+        try:
+            return all(p["available"] for p in json.loads(r.stdout)["protocols"].values())
+        except (ValueError, KeyError):
+            return False
+    return labkit.wait_until(all_up, timeout=timeout, interval=0.2)
+
+
+def finish(checker: labkit.Checker) -> None:
+    shutil.rmtree(_state_root, ignore_errors=True)
+    sys.exit(checker.finish())
