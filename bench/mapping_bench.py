@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""Mapping speed, side by side in one run, in the lab (real miniupnpd):
+
+  porthole open --via upnp    vs  upnpc -i -a         (target: porthole >= 10x faster)
+  porthole open --via natpmp  vs  natpmpc -a          (target: no slower)
+  porthole probe (PCP + NAT-PMP + UPnP at once)       (target: median under 150 ms)
+
+Each timed command runs from LAN host lan1 through `ip netns exec` (the same overhead
+for every tool). Runs alternate between the tools so drift hits both; the mapping is
+removed between runs (untimed) so every timed run creates it afresh. upnpc needs -i
+here: the lab router's external address is a documentation address (RFC 5737), which
+miniupnpc calls "not connected" and otherwise refuses to use. Prints medians,
+min/max and ratios; --json FILE also writes them.
+
+Usage: bench/mapping_bench.py --porthole build/porthole [--runs 15] [--json out.json]
+The lab must be up (tests/lab/lab.sh up) and the router otherwise idle.
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
+import labkit  # noqa: E402
+
+GATEWAY = "192.168.1.1"
+LAN1 = "192.168.1.100"
+ROOTDESC = f"http://{GATEWAY}:5000/rootDesc.xml"
+
+
+def timed(argv, timeout=30.0):
+    r = labkit.run("lan1", argv, timeout=timeout)
+    if not r.ok:
+        raise RuntimeError(f"{' '.join(argv)} failed: {r}")
+    return r.elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--porthole", required=True, help="path to the porthole binary")
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+    labkit.require_lab()
+    bin_ = str(Path(args.porthole).resolve())
+    state = Path(tempfile.mkdtemp(prefix="porthole-bench-"))
+    ph = lambda *a: [bin_, *a, "--state-dir", str(state)]  # noqa: E731
+
+    cases = {
+        "porthole open --via upnp": (ph("open", "45001", "--via", "upnp", "-q"),
+                                     ph("close", "45001", "-q")),
+        "upnpc -a": (["upnpc", "-i", "-e", "bench", "-a", LAN1, "45002", "45002", "TCP"],
+                     ["upnpc", "-i", "-u", ROOTDESC, "-d", "45002", "TCP"]),
+        "upnpc -u URL -a": (["upnpc", "-i", "-u", ROOTDESC, "-e", "bench", "-a", LAN1, "45003",
+                             "45003", "TCP"],
+                            ["upnpc", "-i", "-u", ROOTDESC, "-d", "45003", "TCP"]),
+        "porthole open --via natpmp": (ph("open", "45004/udp", "--via", "natpmp", "-q"),
+                                       ph("close", "45004/udp", "-q")),
+        "natpmpc -a": (["natpmpc", "-g", GATEWAY, "-a", "45005", "45005", "udp", "7200"],
+                       ["natpmpc", "-g", GATEWAY, "-a", "45005", "0", "udp", "0"]),
+        "porthole open --via pcp": (ph("open", "45006", "--via", "pcp", "-q"),
+                                    ph("close", "45006", "-q")),
+        "porthole probe": (ph("probe", "-q"), None),
+    }
+    samples = {name: [] for name in cases}
+    try:
+        for _ in range(args.runs):
+            for name, (cmd, undo) in cases.items():
+                samples[name].append(timed(cmd) * 1000.0)
+                if undo:
+                    timed(undo)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+    med = {n: statistics.median(s) for n, s in samples.items()}
+    print(f"mapping benchmark in the lab, {args.runs} runs each (milliseconds)")
+    print(f"{'command':<30} {'median':>9} {'min':>9} {'max':>9}")
+    for n, s in samples.items():
+        print(f"{n:<30} {med[n]:>9.1f} {min(s):>9.1f} {max(s):>9.1f}")
+    ratios = {
+        "upnpc -a / porthole open --via upnp": med["upnpc -a"] / med["porthole open --via upnp"],
+        "upnpc -u URL -a / porthole open --via upnp":
+            med["upnpc -u URL -a"] / med["porthole open --via upnp"],
+        "natpmpc -a / porthole open --via natpmp":
+            med["natpmpc -a"] / med["porthole open --via natpmp"],
+    }
+    print()
+    for n, v in ratios.items():
+        print(f"{n:<45} {v:6.2f}x")
+    targets = {
+        "porthole upnp >= 10x faster than upnpc -a": ratios["upnpc -a / porthole open --via upnp"] >= 10,
+        "porthole natpmp no slower than natpmpc -a":
+            ratios["natpmpc -a / porthole open --via natpmp"] >= 1.0,
+        "porthole probe median < 150 ms": med["porthole probe"] < 150,
+    }
+    print()
+    for n, ok in targets.items():
+        print(f"target {'met    ' if ok else 'MISSED '} {n}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"runs": args.runs, "samples_ms": samples, "median_ms": med, "ratios": ratios,
+             "targets": targets}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

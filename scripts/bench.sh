@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The speed benchmark in the lab: porthole side by side with upnpc and natpmpc against
+# the same real miniupnpd. Prints medians and ratios. Needs root. Extra arguments go to
+# bench/mapping_bench.py (e.g. --runs 30 --json bench.json).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${PORTHOLE_BUILD_DIR:-$root/build}
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh"
+export PORTHOLE_LAB_PREFIX=${PORTHOLE_LAB_PREFIX:-phbench}
+trap '"$root/tests/lab/lab.sh" down >/dev/null 2>&1 || true' EXIT
+"$root/tests/lab/lab.sh" up
+/usr/bin/python3 "$root/bench/mapping_bench.py" --porthole "$build/porthole" "$@"
