@@ -85,6 +85,39 @@ class PacketCounter:
         labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
 
 
+class RouterFilter:
+    """Drops chosen LAN->router traffic on r1 in a table of its own (removed on exit):
+    a router that does not speak a protocol. PCP and NAT-PMP share UDP 5351 and differ
+    in the first payload byte (version 2 vs 0), so each can be silenced alone."""
+
+    TABLE = "porthole_filter"
+    RULES = {
+        "pcp": "udp dport 5351 @th,64,8 2 drop",
+        "natpmp": "udp dport 5351 @th,64,8 0 drop",
+        "upnp": "udp dport 1900 drop",
+        # Only the mapping requests (PCP opcode 1, NAT-PMP opcodes 1-2): the service
+        # still answers probes, then goes silent.
+        "pcp-map": "udp dport 5351 @th,64,8 2 @th,72,8 1 drop",
+        "natpmp-map": "udp dport 5351 @th,64,8 0 @th,72,8 != 0 drop",
+    }
+
+    def __init__(self, *protocols: str):
+        self.protocols = protocols
+
+    def __enter__(self):
+        labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
+        rules = "\n".join(f"    {self.RULES[p]}" for p in self.protocols)
+        script = (f"table inet {self.TABLE} {{\n  chain in {{\n"
+                  f"    type filter hook input priority -300;\n{rules}\n  }}\n}}\n")
+        r = labkit.run("r1", ["nft", "-f", "-"], input=script)
+        if not r.ok:
+            raise RuntimeError(f"nft failed: {r}")
+        return self
+
+    def __exit__(self, *exc):
+        labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
+
+
 def cleanup(*hosts: str) -> None:
     """Remove every mapping our test hosts hold on r1 (UPnP table, read on the router),
     so one scenario's leftovers cannot change the next one's outcome."""
