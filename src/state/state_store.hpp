@@ -36,7 +36,7 @@ class StateStore {
   void upsert(const StoredMapping& m);
   bool remove(const std::string& gateway, const std::string& internal_ip, Transport transport,
               std::uint16_t internal_port);
-  // Write to a temporary file, fsync it, rename it over the old one.
+  // Write to a temporary file, start its writeback, rename it over the old one.
   Status save();
   const std::string& file() const { return file_; }
 

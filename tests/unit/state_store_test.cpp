@@ -95,6 +95,7 @@ TEST_CASE("upsert keeps one record per internal port; remove drops it", "[state]
 TEST_CASE("a corrupt state file is an error naming the file, and is left untouched",
           "[state]") {
   const char* bodies[] = {
+      "",  // a power cut right after a write
       "{ not json",
       "[]",
       R"({"version": 99, "mappings": []})",
