@@ -21,6 +21,21 @@ Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered
 4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
 See porthole(1).)";
 
+constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
+  --gateway IP  --timeout SECONDS  --json  -v,--verbose  -q,--quiet  --state-dir DIR
+Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered,
+4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
+See porthole --help and porthole(1).)";
+
+// "Usage: porthole open [OPTIONS] PORT" rather than CLI11's "Usage: open ...".
+class UsageFormatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    if (app->get_parent() != nullptr) name = "porthole " + name;
+    return CLI::Formatter::make_usage(app, std::move(name));
+  }
+};
+
 struct RawArgs {
   std::string gateway;
   double timeout = 5.0;
@@ -89,6 +104,7 @@ ParseOutcome usage_error(const std::string& message) {
 ParseOutcome parse_args(int argc, const char* const* argv) {
   CLI::App app{"porthole: open ports on your router (PCP, NAT-PMP, UPnP IGD)", "porthole"};
   app.footer(kFooter);
+  app.formatter(std::make_shared<UsageFormatter>());
   app.set_version_flag("--version", std::string("porthole 0.1.0"));
   app.require_subcommand(1, 1);
   RawArgs raw;
@@ -98,7 +114,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
                                             "address, how long each took");
   auto* open = app.add_subcommand("open", "Forward an external port to this host");
   open->add_option("PORT", raw.port, "Internal port: N, N/tcp or N/udp (default tcp)")
-      ->required();
+      ->required()->type_name("");
   open->add_option("--external-port", raw.external_port,
                    "External port to ask for (default: same as PORT; the router may assign "
                    "another)")->type_name("N");
@@ -113,13 +129,16 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
                  "Fail (exit 4) instead of accepting another external port");
   auto* close = app.add_subcommand("close", "Remove the mapping this host made");
   close->add_option("PORT", raw.port, "Internal port: N, N/tcp or N/udp (default tcp)")
-      ->required();
+      ->required()->type_name("");
   close->add_option("--external-port", raw.external_port,
                     "Only the mapping on this external port")->type_name("N");
   auto* list = app.add_subcommand("list", "The router's UPnP table (ours marked) and our "
                                           "PCP/NAT-PMP mappings");
   // Global options are accepted after the command too (`porthole open 8080 --json`).
-  for (auto* sub : {probe, open, close, list}) sub->fallthrough();
+  for (auto* sub : {probe, open, close, list}) {
+    sub->fallthrough();
+    sub->footer(kSubcommandFooter);
+  }
 
   try {
     app.parse(argc, argv);
