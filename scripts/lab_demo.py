@@ -28,6 +28,8 @@ def step(title: str, argv) -> labkit.Result:
 
 try:
     step("probe", [porthole, "probe"])
+    print("(the lab's internet uses documentation addresses, 203.0.113.0/24, so porthole "
+          "rightly warns that the router's external address is not a public one)")
     with labkit.listen("lan1", 8080, "tcp", token="hello-from-lan1"):
         print("\n(a server listens on lan1 192.168.1.100:8080)")
         r = step("open", [porthole, "open", "8080", "--json"])
