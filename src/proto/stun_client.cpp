@@ -1,0 +1,325 @@
+// STUN Binding client: transaction IDs, retransmission and answer matching around the
+// pure codec in codec/stun_codec.
+#include "proto/stun_client.hpp"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "net/udp_socket.hpp"
+#include "porthole/types.hpp"
+
+namespace porthole::detail {
+namespace {
+
+using std::chrono::milliseconds;
+
+// RFC 8489 s6: the transaction ID "MUST be uniformly and randomly chosen" (96 bits);
+// getrandom(2) is the kernel CSPRNG. An off-path attacker has to guess it to forge an
+// answer.
+Result<stun::TransactionId> fresh_transaction_id() {
+  stun::TransactionId id{};
+  std::size_t got = 0;
+  while (got < id.size()) {
+    ssize_t n = ::getrandom(id.data() + got, id.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(Errc::internal, fmt::format("getrandom: {}: cannot make a STUN "
+                                                    "transaction ID", std::strerror(errno)));
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  return id;
+}
+
+milliseconds since(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - t);
+}
+
+std::string change_text(const std::optional<stun::ChangeRequest>& change) {
+  if (!change) return {};
+  if (!change->change_ip && !change->change_port) return " CHANGE-REQUEST (none)";
+  return fmt::format(" CHANGE-REQUEST{}{}", change->change_ip ? " ip" : "",
+                     change->change_port ? " port" : "");
+}
+
+bool asks_change(const std::optional<stun::ChangeRequest>& change) {
+  return change && (change->change_ip || change->change_port);
+}
+
+// One Binding transaction in flight.
+struct Transaction {
+  const StunBindingQuery* query = nullptr;
+  stun::TransactionId id{};
+  std::vector<std::uint8_t> request;
+  stun::Endpoint expected_from;  // where the answer must come from
+  std::string label;             // "192.0.2.1:3478 CHANGE-REQUEST ip port", for messages
+  Deadline deadline{};
+  Clock::time_point first_sent{};
+  Clock::time_point next_event{};  // the next transmission, or the final give-up
+  milliseconds rto{0};
+  int sent = 0;
+  std::string last_drop;  // why the last datagram from expected_from was dropped
+  std::string misdirected;  // an answer with our ID that came from the wrong address
+  std::optional<Result<StunBinding>> result;
+  bool settled() const { return result.has_value(); }
+};
+
+}  // namespace
+
+std::vector<milliseconds> stun_schedule(const StunClientOptions& options) {
+  std::vector<milliseconds> at;
+  milliseconds t{0};
+  milliseconds rto = options.initial_rto;
+  const int sends = std::max(1, options.max_transmissions);
+  for (int i = 0; i < sends; ++i) {
+    at.push_back(t);
+    if (i + 1 < sends) {
+      t += rto;
+      rto *= 2;
+    }
+  }
+  at.push_back(t + options.initial_rto * options.last_wait_factor);
+  return at;
+}
+
+StunClient::StunClient(StunClientOptions options) : options_(std::move(options)) {}
+
+void StunClient::debug(std::string_view text) const {
+  if (options_.log) options_.log(LogLevel::debug, text);
+}
+
+Result<StunBinding> StunClient::binding(const StunBindingQuery& query, Deadline deadline) {
+  auto socket = UdpSocket::open_unconnected();
+  if (!socket) return socket.error();
+  return binding(*socket, query, deadline);
+}
+
+Result<StunBinding> StunClient::binding(UdpSocket& socket, const StunBindingQuery& query,
+                                        Deadline deadline) {
+  auto results = bindings(socket, std::span(&query, 1), deadline);
+  return std::move(results.front());
+}
+
+std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
+                                                      std::span<const StunBindingQuery> queries,
+                                                      Deadline deadline) {
+  const auto schedule = stun_schedule(options_);
+  const int max_sends = static_cast<int>(schedule.size()) - 1;
+  std::vector<Transaction> txs(queries.size());
+
+  // Prepare every transaction; the ones with bad parameters settle at once.
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    Transaction& t = txs[i];
+    const StunBindingQuery& q = queries[i];
+    t.query = &q;
+    t.label = stun::to_string(q.server) + change_text(q.change_request);
+    t.deadline = q.deadline ? std::min(*q.deadline, deadline) : deadline;
+    if (!is_ipv4_literal(q.server.ip) || q.server.port == 0) {
+      t.result = make_error(Errc::usage, fmt::format("STUN server {}: not an IPv4 address "
+                                                     "and port", stun::to_string(q.server)));
+      continue;
+    }
+    t.expected_from = q.server;
+    if (asks_change(q.change_request)) {
+      // RFC 5780 s4.4: with change IP the answer comes from the other address's IP,
+      // with change port from its port.
+      if (!q.other_address || !is_ipv4_literal(q.other_address->ip)) {
+        t.result = make_error(Errc::usage, fmt::format("STUN {}: a CHANGE-REQUEST needs the "
+                                                       "server's other IPv4 address "
+                                                       "(OTHER-ADDRESS)", t.label));
+        continue;
+      }
+      if (q.change_request->change_ip) t.expected_from.ip = q.other_address->ip;
+      if (q.change_request->change_port) t.expected_from.port = q.other_address->port;
+    }
+    auto id = fresh_transaction_id();
+    if (!id) {
+      t.result = id.error();
+      continue;
+    }
+    // Two transactions of one batch sharing an ID would be a broken CSPRNG; refuse.
+    for (std::size_t j = 0; j < i; ++j)
+      if (txs[j].id == *id && !txs[j].settled())
+        t.result = make_error(Errc::internal, "getrandom returned the same transaction ID twice");
+    if (t.settled()) continue;
+    t.id = *id;
+    t.request = stun::encode_binding_request(
+        {t.id, q.change_request, options_.software, options_.fingerprint});
+    t.rto = options_.initial_rto;
+    t.next_event = Clock::now();
+  }
+
+  auto settle_silence = [&](Transaction& t) {
+    const milliseconds waited = t.sent > 0 ? since(t.first_sent) : milliseconds{0};
+    if (!t.last_drop.empty())
+      t.result = make_error(Errc::timeout,
+                            fmt::format("STUN server {} sent only datagrams that had to be "
+                                        "dropped within {} ms ({} requests); last: {}",
+                                        t.label, waited.count(), t.sent, t.last_drop));
+    else
+      t.result = make_error(Errc::no_service,
+                            fmt::format("no STUN answer from {} within {} ms ({} requests){}",
+                                        t.label, waited.count(), t.sent,
+                                        t.misdirected.empty() ? "" : "; dropped " + t.misdirected));
+  };
+
+  for (;;) {
+    // Transmit what is due, settle what has run out of time, find the next wake-up.
+    auto now = Clock::now();
+    std::optional<Clock::time_point> wake;
+    for (Transaction& t : txs) {
+      if (t.settled()) continue;
+      if (now >= t.deadline) {
+        settle_silence(t);
+        continue;
+      }
+      if (now >= t.next_event) {
+        if (t.sent == max_sends) {  // s6.2.1: Rm * RTO after the last transmission
+          settle_silence(t);
+          continue;
+        }
+        // Every retransmission is the same datagram: the same transaction ID.
+        if (auto sent = socket.send_to(t.request, t.query->server.ip, t.query->server.port);
+            !sent) {
+          t.result = make_error(sent.error().code,
+                                fmt::format("STUN request to {}: {}", t.label,
+                                            sent.error().message));
+          continue;
+        }
+        if (t.sent == 0) t.first_sent = now;
+        ++t.sent;
+        debug(fmt::format("stun -> {} Binding request txid {}{}{}",
+                          stun::to_string(t.query->server), stun::transaction_hex(t.id),
+                          change_text(t.query->change_request),
+                          t.sent > 1 ? fmt::format(" (retransmission {})", t.sent - 1) : ""));
+        t.next_event = t.first_sent + schedule[static_cast<std::size_t>(t.sent)];
+      }
+      const Clock::time_point next = std::min(t.next_event, t.deadline);
+      if (!wake || next < *wake) wake = next;
+    }
+    if (!wake) break;  // all settled
+
+    auto got = socket.receive(*wake, stun::kMaxDatagramSize);
+    if (!got) {
+      if (got.error().code == Errc::timeout) continue;
+      for (Transaction& t : txs)
+        if (!t.settled())
+          t.result = make_error(got.error().code,
+                                fmt::format("STUN {}: {}", t.label, got.error().message));
+      break;
+    }
+    const Datagram& d = *got;
+    const stun::Endpoint from{d.from_ip, d.from_port};
+    const auto from_text = stun::to_string(from);
+    auto expecting = [&](const Transaction& t) { return !t.settled() && t.expected_from == from; };
+    // Worth decoding: datagrams from an address we wait for, or from a server we asked
+    // (to tell the user when it answers a CHANGE-REQUEST from the wrong address).
+    auto known = [&](const Transaction& t) {
+      return expecting(t) || (!t.settled() && t.query->server == from);
+    };
+    if (std::none_of(txs.begin(), txs.end(), known)) {
+      debug(fmt::format("stun <- {} dropped ({} bytes): not from a server we are waiting for",
+                        from_text, d.bytes.size()));
+      continue;
+    }
+    auto message = stun::decode(d.bytes);
+    if (!message) {
+      debug(fmt::format("stun <- {} dropped ({} bytes): {}", from_text, d.bytes.size(),
+                        message.error().message));
+      for (Transaction& t : txs)
+        if (expecting(t)) t.last_drop = message.error().message;
+      continue;
+    }
+    const stun::Message& m = *message;
+    auto it = std::find_if(txs.begin(), txs.end(), [&](const Transaction& t) {
+      return !t.settled() && t.id == m.transaction_id;
+    });
+    if (it == txs.end()) {
+      // Stale answers to retransmissions of settled transactions land here too.
+      debug(fmt::format("stun <- {} dropped: transaction ID {} is not in flight", from_text,
+                        stun::transaction_hex(m.transaction_id)));
+      continue;
+    }
+    Transaction& t = *it;
+    // A server that cannot change its address answers a CHANGE-REQUEST with an error
+    // from the address it was asked at: that one is accepted (and only that one).
+    const bool error_from_server = m.message_class == stun::MessageClass::error_response &&
+                                   from == t.query->server;
+    if (from != t.expected_from && !error_from_server) {
+      std::string why = fmt::format("the answer to {} came from {}, expected {}", t.label,
+                                    from_text, stun::to_string(t.expected_from));
+      if (asks_change(t.query->change_request) && from == t.query->server)
+        why += " (the server ignored CHANGE-REQUEST)";
+      debug("stun <- dropped: " + why);
+      t.misdirected = std::move(why);
+      continue;
+    }
+    if ((m.message_class != stun::MessageClass::success_response &&
+         m.message_class != stun::MessageClass::error_response) ||
+        m.method != stun::method::binding) {
+      t.last_drop = "not a Binding response: " + stun::describe(m);
+      debug(fmt::format("stun <- {} dropped: {}", from_text, t.last_drop));
+      continue;
+    }
+    debug(fmt::format("stun <- {} {}", from_text, stun::describe(m)));
+
+    // From here on the transaction is answered, for better or worse (s6.3.3, s6.3.4).
+    if (!m.unknown_required.empty()) {
+      std::string names;
+      for (std::uint16_t type : m.unknown_required)
+        names += (names.empty() ? "" : ", ") + stun::attribute_name(type);
+      t.result = make_error(Errc::internal,
+                            fmt::format("STUN server {} answered with comprehension-required "
+                                        "attributes porthole does not know ({})",
+                                        from_text, names));
+      continue;
+    }
+    if (m.message_class == stun::MessageClass::error_response) {
+      if (!m.error_code) {
+        t.result = make_error(Errc::internal, fmt::format("STUN server {} sent an error "
+                                                          "response without ERROR-CODE",
+                                                          from_text));
+        continue;
+      }
+      std::string text = fmt::format("STUN server {} refused the Binding request{}: {} {}",
+                                     from_text, change_text(t.query->change_request),
+                                     m.error_code->code, m.error_code->reason);
+      if (m.error_code->code == 420 && asks_change(t.query->change_request))
+        text += " (it does not support RFC 5780 CHANGE-REQUEST)";
+      t.result = make_error(Errc::refused, std::move(text), m.error_code->code);
+      continue;
+    }
+    const stun::Endpoint* mapped = m.mapped();
+    if (mapped == nullptr) {
+      t.result = make_error(Errc::internal,
+                            fmt::format("STUN server {} answered without XOR-MAPPED-ADDRESS or "
+                                        "MAPPED-ADDRESS", from_text));
+      continue;
+    }
+    StunBinding b;
+    b.mapped = *mapped;
+    b.mapped_is_xor = m.xor_mapped_address.has_value();
+    b.responder = from;
+    if (const auto* origin = m.origin()) b.response_origin = *origin;
+    if (const auto* other = m.other()) b.other_address = *other;
+    b.software = m.software.value_or("");
+    b.local_port = socket.local_port();
+    b.transmissions = t.sent;
+    b.elapsed = since(t.first_sent);
+    if (t.sent == 1) b.rtt = b.elapsed;
+    t.result = std::move(b);
+  }
+
+  std::vector<Result<StunBinding>> out;
+  out.reserve(txs.size());
+  for (Transaction& t : txs) out.push_back(std::move(*t.result));
+  return out;
+}
+
+}  // namespace porthole::detail

@@ -1,0 +1,283 @@
+// STUN server core: the responder's protocol decisions, the rate limiter, and the
+// socket loop around them.
+#include "proto/stun_server.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "net/bound_udp_socket.hpp"
+#include "porthole/types.hpp"
+
+namespace porthole::detail {
+namespace {
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  if (to <= from) return 0.0;
+  return std::chrono::duration<double>(to - from).count();
+}
+
+void log_line(const LogFn& log, LogLevel level, std::string_view text) {
+  if (log) log(level, text);
+}
+
+constexpr std::size_t kOtherBoth = 3;  // index xor: the address differing in IP and port
+constexpr std::size_t kOtherIp = 2;
+constexpr std::size_t kOtherPort = 1;
+
+}  // namespace
+
+// --- SourceRateLimiter ---
+
+SourceRateLimiter::SourceRateLimiter(double rate, double burst, std::size_t max_sources)
+    : rate_(rate),
+      burst_(std::max(1.0, burst)),
+      max_sources_(std::max<std::size_t>(1, max_sources)) {}
+
+bool SourceRateLimiter::allow(const std::string& source, Clock::time_point now) {
+  auto it = entries_.find(source);
+  if (it == entries_.end()) {
+    if (entries_.size() >= max_sources_) {
+      entries_.erase(recent_.back());
+      recent_.pop_back();
+    }
+    recent_.push_front(source);
+    it = entries_.emplace(source, Entry{burst_, now, recent_.begin()}).first;
+  } else {
+    Entry& e = it->second;
+    e.tokens = std::min(burst_, e.tokens + rate_ * seconds_between(e.last, now));
+    e.last = std::max(e.last, now);
+    recent_.splice(recent_.begin(), recent_, e.recent);  // now the most recent
+  }
+  Entry& e = it->second;
+  if (e.tokens < 1.0) return false;
+  e.tokens -= 1.0;
+  return true;
+}
+
+// --- StunResponder ---
+
+StunResponder::StunResponder(std::vector<stun::Endpoint> addresses,
+                             const StunServerConfig& config)
+    : addresses_(std::move(addresses)),
+      software_(config.software.substr(0, kMaxServerSoftware)),
+      log_(config.log),
+      per_source_(config.per_source_rate, config.per_source_burst, config.max_sources),
+      total_rate_(config.total_rate),
+      total_burst_(std::max(1.0, config.total_burst)),
+      total_tokens_(total_burst_) {}
+
+void StunResponder::debug(std::string_view text) const {
+  if (log_) log_(LogLevel::debug, text);
+}
+
+std::optional<StunResponder::Reply> StunResponder::handle(std::span<const std::uint8_t> datagram,
+                                                          std::size_t arrived_on,
+                                                          const stun::Endpoint& source,
+                                                          Clock::time_point now) {
+  ++counters_.received;
+  if (arrived_on >= addresses_.size() || source.port == 0) return std::nullopt;
+
+  // Rate limits first: they are the cheapest check, and a source flooding junk uses up
+  // its own bucket only. Silent: an answer saying "slow down" would be traffic too.
+  if (!per_source_.allow(source.ip, now)) {
+    ++counters_.rate_limited;
+    return std::nullopt;
+  }
+  total_tokens_ = std::min(total_burst_,
+                           total_tokens_ + total_rate_ * seconds_between(total_last_, now));
+  total_last_ = std::max(total_last_, now);
+  if (total_tokens_ < 1.0) {
+    ++counters_.rate_limited;
+    return std::nullopt;
+  }
+  total_tokens_ -= 1.0;
+
+  const std::string from_text = stun::to_string(source);
+  auto message = stun::decode(datagram);
+  if (!message) {
+    ++counters_.malformed;
+    debug(fmt::format("stun serve <- {} dropped ({} bytes): {}", from_text, datagram.size(),
+                      message.error().message));
+    return std::nullopt;
+  }
+  const stun::Message& m = *message;
+  // RFC 8489 s6.3: indications and responses get no answer; porthole serves Binding
+  // only, and an unknown method gets no answer either (nothing to say to a TURN client).
+  if (m.message_class != stun::MessageClass::request || m.method != stun::method::binding) {
+    ++counters_.not_requests;
+    debug(fmt::format("stun serve <- {} dropped: not a Binding request: {}", from_text,
+                      stun::describe(m)));
+    return std::nullopt;
+  }
+  debug(fmt::format("stun serve <- {} {}", from_text, stun::describe(m)));
+
+  // s6.3.1: unknown comprehension-required attributes (among them RESPONSE-ADDRESS and
+  // RESPONSE-PORT, which would redirect the answer) get a 420 listing them.
+  if (!m.unknown_required.empty()) return error_reply(m, arrived_on, source, m.unknown_required);
+
+  const bool rfc5780 = addresses_.size() == 4;
+  std::size_t from = arrived_on;
+  if (m.change_request && (m.change_request->change_ip || m.change_request->change_port)) {
+    // A server without a second address cannot honour CHANGE-REQUEST. It answers the
+    // way a server without RFC 5780 does (420 listing it), so the client learns at once
+    // that filtering cannot be tested here instead of waiting for an answer that
+    // never comes.
+    if (!rfc5780) return error_reply(m, arrived_on, source, {stun::attr::change_request});
+    // RFC 5780 s6.1: answer from the address that differs from the one the request
+    // arrived on in the IP (change IP) and/or the port (change port).
+    if (m.change_request->change_ip) from ^= kOtherIp;
+    if (m.change_request->change_port) from ^= kOtherPort;
+  }
+
+  stun::BindingSuccess s;
+  s.transaction_id = m.transaction_id;
+  s.mapped = source;
+  if (rfc5780) {
+    s.response_origin = addresses_[from];
+    s.other_address = addresses_[arrived_on ^ kOtherBoth];
+  }
+  s.software = software_;
+  // Answer a FINGERPRINT with a FINGERPRINT: the client multiplexes STUN with other
+  // traffic (ICE); one that did not ask gets 8 bytes less.
+  s.fingerprint = m.has_fingerprint;
+  auto bytes = stun::encode_binding_success(s);
+  if (!bytes || bytes->size() > kMaxReplySize) {
+    debug(fmt::format("stun serve: cannot answer {}: {}", from_text,
+                      bytes ? "answer too large" : bytes.error().message));
+    return std::nullopt;
+  }
+  ++counters_.answered;
+  debug(fmt::format("stun serve -> {} from {}: XOR-MAPPED-ADDRESS {} ({} bytes)", from_text,
+                    stun::to_string(addresses_[from]), from_text, bytes->size()));
+  return Reply{from, source, std::move(*bytes)};
+}
+
+std::optional<StunResponder::Reply> StunResponder::error_reply(
+    const stun::Message& request, std::size_t arrived_on, const stun::Endpoint& source,
+    std::vector<std::uint16_t> unknown) {
+  if (unknown.size() > kMaxUnknownListed) unknown.resize(kMaxUnknownListed);
+  std::string names;
+  for (std::uint16_t t : unknown) names += (names.empty() ? "" : " ") + stun::attribute_name(t);
+  auto bytes = stun::encode_binding_error({request.transaction_id, 420, stun::error_reason(420),
+                                           std::move(unknown), software_,
+                                           request.has_fingerprint});
+  if (!bytes || bytes->size() > kMaxReplySize) return std::nullopt;
+  ++counters_.errors_sent;
+  debug(fmt::format("stun serve -> {}: 420 Unknown Attribute ({})", stun::to_string(source),
+                    names));
+  return Reply{arrived_on, source, std::move(*bytes)};
+}
+
+// --- StunServer ---
+
+StunServer::StunServer(std::vector<UdpSocket> sockets, StunResponder responder, LogFn log)
+    : sockets_(std::move(sockets)), responder_(std::move(responder)), log_(std::move(log)) {}
+
+const std::vector<stun::Endpoint>& StunServer::addresses() const noexcept {
+  return responder_.addresses();
+}
+
+Result<StunServer> StunServer::open(const StunServerConfig& config) {
+  const auto& a = config.listen;
+  if (!is_ipv4_literal(a.ip))
+    return make_error(Errc::usage, fmt::format("STUN listen address '{}' is not IPv4", a.ip));
+  if (config.software.size() > kMaxServerSoftware)
+    return make_error(Errc::usage, fmt::format("SOFTWARE for the STUN server: at most {} bytes",
+                                               kMaxServerSoftware));
+  if (!config.alt_listen) {
+    auto socket = open_bound_udp_socket(a.ip, a.port);
+    if (!socket) return socket.error();
+    std::vector<stun::Endpoint> addresses = {{a.ip, socket->local_port()}};
+    std::vector<UdpSocket> sockets;
+    sockets.push_back(std::move(*socket));
+    log_line(config.log, LogLevel::info,
+           fmt::format("STUN server on {} (one address: no RFC 5780 CHANGE-REQUEST)",
+                       stun::to_string(addresses[0])));
+    return StunServer(std::move(sockets), StunResponder(std::move(addresses), config), config.log);
+  }
+
+  const auto& b = *config.alt_listen;
+  if (!is_ipv4_literal(b.ip))
+    return make_error(Errc::usage, fmt::format("STUN alternate address '{}' is not IPv4", b.ip));
+  if (a.ip == "0.0.0.0" || b.ip == "0.0.0.0")
+    return make_error(Errc::usage, "RFC 5780 needs two real addresses of this host, not 0.0.0.0: "
+                                   "clients are told them in OTHER-ADDRESS");
+  if (a.ip == b.ip)
+    return make_error(Errc::usage, fmt::format("the alternate address must be another IP than {}",
+                                               a.ip));
+  if (a.port != 0 && a.port == b.port)
+    return make_error(Errc::usage, fmt::format("the alternate port must differ from {}", a.port));
+
+  // {IP1:P1, IP1:P2, IP2:P1, IP2:P2}. A kernel-chosen port may be taken on the other IP:
+  // then try again with new ones.
+  Error last = make_error(Errc::internal, "cannot bind the STUN server's addresses");
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    std::vector<UdpSocket> sockets;
+    std::vector<stun::Endpoint> addresses;
+    auto bind = [&](const std::string& ip, std::uint16_t port) {
+      auto s = open_bound_udp_socket(ip, port);
+      if (!s) {
+        last = s.error();
+        return false;
+      }
+      addresses.push_back({ip, s->local_port()});
+      sockets.push_back(std::move(*s));
+      return true;
+    };
+    if (!bind(a.ip, a.port)) return last;
+    const std::uint16_t p1 = addresses[0].port;
+    if (!bind(a.ip, b.port)) {
+      if (b.port == 0) continue;
+      return last;
+    }
+    const std::uint16_t p2 = addresses[1].port;
+    if (!bind(b.ip, p1) || !bind(b.ip, p2)) {
+      if (a.port == 0 || b.port == 0) continue;
+      return last;
+    }
+    log_line(config.log, LogLevel::info,
+           fmt::format("STUN server on {}, {}, {}, {} (RFC 5780)", stun::to_string(addresses[0]),
+                       stun::to_string(addresses[1]), stun::to_string(addresses[2]),
+                       stun::to_string(addresses[3])));
+    return StunServer(std::move(sockets), StunResponder(std::move(addresses), config), config.log);
+  }
+  return last;
+}
+
+Status StunServer::serve(const std::atomic<bool>& stop) {
+  std::vector<pollfd> fds(sockets_.size());
+  while (!stop.load()) {
+    for (std::size_t i = 0; i < sockets_.size(); ++i) fds[i] = pollfd{sockets_[i].fd(), POLLIN, 0};
+    const int n = ::poll(fds.data(), fds.size(), 100);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(Errc::internal, fmt::format("poll: {}", std::strerror(errno)));
+    }
+    for (std::size_t i = 0; i < sockets_.size(); ++i) {
+      if ((fds[i].revents & (POLLIN | POLLERR)) == 0) continue;
+      // Ready: the short deadline only guards against a datagram that vanished.
+      auto got = sockets_[i].receive(Clock::now() + std::chrono::milliseconds{5},
+                                     stun::kMaxDatagramSize);
+      if (!got) {
+        if (got.error().code == Errc::timeout || got.error().code == Errc::no_service) continue;
+        return got.error();
+      }
+      auto reply = responder_.handle(got->bytes, i, {got->from_ip, got->from_port}, Clock::now());
+      if (!reply) continue;
+      if (auto sent = sockets_[reply->from].send_to(reply->bytes, reply->to.ip, reply->to.port);
+          !sent)
+        log_line(log_, LogLevel::debug,
+               fmt::format("stun serve: answer to {} not sent: {}", stun::to_string(reply->to),
+                           sent.error().message));
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace porthole::detail
