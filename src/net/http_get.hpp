@@ -6,17 +6,16 @@
 #include <cstddef>
 #include <string>
 
+#include "codec/http_response.hpp"  // the answer's parser, kMaxHttpHeaderBytes
 #include "codec/url_check.hpp"
 #include "net/deadline.hpp"
 #include "porthole/error.hpp"
 
 namespace porthole::detail {
 
-inline constexpr std::size_t kMaxHttpHeaderBytes = 16 * 1024;
-inline constexpr std::size_t kDefaultMaxHttpBody = 256 * 1024;
-
 // GETs url.path from url.host:url.port ("Connection: close") and returns the body of a
-// 200 answer: by Content-Length, chunked (RFC 9112 s7.1), or up to the close.
+// 200 answer: by Content-Length, chunked (RFC 9112 s7.1), or up to the close. The bytes
+// go through HttpResponseParser as they arrive.
 // Errors:
 //  Errc::timeout     the deadline ran out (connecting, or with the answer incomplete:
 //                    a router that drips bytes or never ends its headers)

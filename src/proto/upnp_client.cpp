@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <limits>
 #include <string>
 
 #include <fmt/format.h>
@@ -60,19 +61,59 @@ std::string soap_error_text(int code) {
 
 }  // namespace
 
-struct UpnpClient::Device {
-  UPNPUrls urls{};
+Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
+                                            std::string_view gateway_ip,
+                                            std::string_view local_ip, int prefix_len) {
+  // http_get bounds the body far below this; parserootdesc takes an int.
+  if (xml.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    return make_error(Errc::no_service, "the UPnP device description is too large");
+  // miniupnpc 2.2.4's XML parser reads one byte past the end of its buffer when the
+  // document ends just after a ':' in an element name (a namespace prefix: "<a:"; found
+  // by fuzz_igd_description, issue 5). Whatever it reads there must be ours, not the
+  // next heap block (or an unmapped page): it parses a copy followed by kParserSlack
+  // NUL bytes that the size it is told leaves out.
+  constexpr std::size_t kParserSlack = 16;
+  std::string buffer;
+  buffer.reserve(xml.size() + kParserSlack);
+  buffer.append(xml);
+  buffer.append(kParserSlack, '\0');
   IGDdatas data{};
-  bool have_urls = false;
-  bool v2 = false;
+  ::parserootdesc(buffer.data(), static_cast<int>(xml.size()), &data);
+  // miniupnpc fills fixed 128-byte fields and may leave them unterminated when it
+  // truncates: read them as bounded strings only.
+  auto field = [](const char (&text)[MINIUPNPC_URL_MAXSIZE]) {
+    return std::string(text, ::strnlen(text, sizeof(text)));
+  };
+  const std::string service = field(data.first.servicetype);
+  if (service.empty() || field(data.first.controlurl).empty())
+    return make_error(Errc::no_service,
+                      fmt::format("the UPnP device at {} has no WANIPConnection or "
+                                  "WANPPPConnection service", printable_excerpt(location)));
+  const std::string location_text(location);
+  UPNPUrls urls{};
+  ::GetUPNPUrls(&urls, &data, location_text.c_str(), 0);
+  std::string control = urls.controlURL ? urls.controlURL : "";
+  ::FreeUPNPUrls(&urls);
+  if (control.empty())
+    return make_error(Errc::no_service, "the UPnP device description has no control URL");
+  // The controlURL is built from the description: the device chose it, so check it.
+  auto ok = check_device_url(control, gateway_ip, false, local_ip, prefix_len, "controlURL");
+  if (!ok) return ok.error();
+  IgdDescription out;
+  out.service_type = service;
+  out.control_url = std::move(control);
+  out.v2 = service.size() > 2 && service.compare(service.size() - 2, 2, ":2") == 0;
+  return out;
+}
+
+struct UpnpClient::Device {
+  IgdDescription desc;
   std::string location;
   std::string ext_ip;
   bool ext_ip_known = false;
-  ~Device() {
-    if (have_urls) ::FreeUPNPUrls(&urls);
-  }
-  const char* control() const { return urls.controlURL; }
-  const char* service() const { return data.first.servicetype; }
+  bool v2() const { return desc.v2; }
+  const char* control() const { return desc.control_url.c_str(); }
+  const char* service() const { return desc.service_type.c_str(); }
 };
 
 UpnpClient::UpnpClient(GatewayInfo info) : info_(std::move(info)) {}
@@ -88,26 +129,15 @@ Status UpnpClient::ensure_device(Deadline deadline) {
   auto xml = http_get(found->url, deadline);
   if (!xml) return xml.error();
 
+  auto desc = read_igd_description(*xml, found->location, info_.gateway_ip, info_.local_ip,
+                                   prefix_length_of(info_.local_ip));
+  if (!desc) return desc.error();
   auto dev = std::make_unique<Device>();
-  ::parserootdesc(xml->data(), static_cast<int>(xml->size()), &dev->data);
-  if (dev->data.first.servicetype[0] == '\0' || dev->data.first.controlurl[0] == '\0')
-    return make_error(Errc::no_service,
-                      fmt::format("the UPnP device at {} has no WANIPConnection or "
-                                  "WANPPPConnection service", found->location));
-  ::GetUPNPUrls(&dev->urls, &dev->data, found->location.c_str(), 0);
-  dev->have_urls = true;
-  if (!dev->urls.controlURL)
-    return make_error(Errc::no_service, "the UPnP device description has no control URL");
-  // The controlURL is built from the description: the device chose it, so check it.
-  int prefix = prefix_length_of(info_.local_ip);
-  auto ok = check_device_url(dev->urls.controlURL, info_.gateway_ip, false, info_.local_ip,
-                             prefix);
-  if (!ok) return ok.error();
-  std::string service = dev->data.first.servicetype;
-  dev->v2 = service.size() > 2 && service.compare(service.size() - 2, 2, ":2") == 0;
+  dev->desc = std::move(*desc);
   dev->location = found->location;
   log_to(info_.log, LogLevel::debug,
-         fmt::format("upnp    control {} service {}", dev->urls.controlURL, service));
+         fmt::format("upnp    control {} service {}", printable_excerpt(dev->desc.control_url),
+                     printable_excerpt(dev->desc.service_type)));
   dev_ = std::move(dev);
   return ok_status();
 }
@@ -262,7 +292,7 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
         }
     }
   }
-  if (granted == 0 && dev_->v2) {
+  if (granted == 0 && dev_->v2()) {
     char reserved[16] = {};
     std::string ext_s = std::to_string(want), lease_s = std::to_string(lease);
     log_to(info_.log, LogLevel::debug,

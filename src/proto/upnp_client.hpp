@@ -4,11 +4,31 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/port_mapper.hpp"
 
 namespace porthole::detail {
+
+// What porthole takes from an IGD's device description: the WAN connection service
+// miniupnpc picks (WANIPConnection, else WANPPPConnection) and its control URL.
+struct IgdDescription {
+  std::string service_type;  // "urn:schemas-upnp-org:service:WANIPConnection:2"
+  std::string control_url;   // absolute, resolved against URLBase or the LOCATION
+  bool v2 = false;           // a version-2 service: AddAnyPortMapping exists
+};
+
+// Parses a device description fetched from `location` with miniupnpc (parserootdesc,
+// GetUPNPUrls) and checks the control URL it yields like every URL a device hands us
+// (check_device_url: on gateway_ip; local_ip/prefix_len name the LAN in messages).
+// Errc::no_service when there is no WAN connection service or its control URL is
+// refused. No sockets: the description is untrusted bytes, and this is what the
+// fuzzer (fuzz/fuzz_igd_description.cpp) feeds.
+Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
+                                            std::string_view gateway_ip,
+                                            std::string_view local_ip, int prefix_len);
 
 // One row of the router's port-mapping table.
 struct UpnpEntry {
