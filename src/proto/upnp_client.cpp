@@ -173,7 +173,12 @@ Result<std::optional<UpnpEntry>> UpnpClient::find(Transport transport,
   int r = ::UPNP_GetSpecificPortMappingEntry(dev_->control(), dev_->service(), ext.c_str(),
                                              proto_text(transport), nullptr, client, port,
                                              desc, enabled, lease);
-  if (r != UPNPCOMMAND_SUCCESS) return std::optional<UpnpEntry>{};
+  if (r == kNoSuchEntry) return std::optional<UpnpEntry>{};
+  if (r != UPNPCOMMAND_SUCCESS)
+    return make_error(r < 0 ? Errc::timeout : Errc::refused,
+                      fmt::format("the router did not say what is on external {} port {}: {}",
+                                  proto_text(transport), external_port, soap_error_text(r)),
+                      r);
   UpnpEntry e;
   e.transport = transport;
   e.external_port = external_port;
@@ -252,6 +257,12 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
     return UPNPCOMMAND_UNKNOWN_ERROR;
   };
 
+  // 718, or 501 from a router that has an external address (some use it for conflicts);
+  // 501 without one means an upstream NAT, and no other port will do better.
+  auto is_conflict = [&](int r) {
+    return r == kConflict || (r == kActionFailed && !no_external);
+  };
+
   auto refused = [&](int r, std::uint16_t ext) -> Error {
     if (r == kNotAuthorized)
       return make_error(Errc::refused,
@@ -272,13 +283,13 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
 
   std::uint16_t granted = 0;
   int r = UPNPCOMMAND_UNKNOWN_ERROR;
+  // A router that will not look the port up gets the AddPortMapping: its answer decides.
   auto held = find(params.transport, want, deadline);
-  if (!held) return held.error();
-  bool taken = held->has_value() && !is_ours(**held);
+  bool taken = held && held->has_value() && !is_ours(**held);
   if (!taken) {
     r = add(want);
     if (r == UPNPCOMMAND_SUCCESS) granted = want;
-    else if (r != kConflict && !(r == kActionFailed && !no_external)) return refused(r, want);
+    else if (!is_conflict(r)) return refused(r, want);
   }
   if (granted == 0) {
     // Port held by someone else (718, or 501 on some routers). First re-use an entry
@@ -305,6 +316,7 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
     log_to(info_.log, LogLevel::debug,
            fmt::format("upnp <- AddAnyPortMapping: {} port {}", r, reserved));
     if (r == UPNPCOMMAND_SUCCESS) granted = to_port(reserved);
+    else if (r == kActionFailed && no_external) return refused(r, want);
   }
   if (granted == 0) {
     // IGDv1 (or AddAnyPortMapping refused): walk a few ports up from the wanted one.
@@ -316,7 +328,7 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
       if (other && other->has_value() && !is_ours(**other)) continue;
       r = add(p);
       if (r == UPNPCOMMAND_SUCCESS) granted = p;
-      else if (r != kConflict && r != kActionFailed) return refused(r, p);
+      else if (!is_conflict(r)) return refused(r, p);
     }
   }
   if (granted == 0)

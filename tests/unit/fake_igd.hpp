@@ -1,0 +1,122 @@
+// An in-process fake UPnP IGD on 127.0.0.1, for the router behaviours the lab's real
+// miniupnpd cannot be made to show: SOAP faults on demand (725, 402, 501, 606, 718 for a
+// port the router keeps to itself), odd external addresses, a device without a WAN
+// connection service, a table end signalled by another fault than 713.
+//
+// One thread serves two loopback sockets: an SSDP responder (UDP, ephemeral port) that
+// answers M-SEARCH with LOCATION http://127.0.0.1:<http_port>/rootDesc.xml, and an HTTP
+// server (TCP, ephemeral port) that serves the description and answers the
+// WANIPConnection SOAP actions porthole uses, on a port-mapping table of its own. Every
+// request is recorded, so tests assert what porthole sent as well as what it concluded.
+//
+// It is the template for hostile-router tests: keep it small; add a knob per behaviour.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "proto/port_mapper.hpp"
+
+namespace porthole::test {
+
+class FakeIgd {
+ public:
+  struct Options {
+    int igd_version = 2;          // 1: WANIPConnection:1 (no AddAnyPortMapping); 2: :2
+    bool wan_service = true;      // false: an IGD without WANIPConnection/WANPPPConnection
+    std::string external_ip = "203.0.113.7";  // GetExternalIPAddress, verbatim
+    int conflict_code = 718;      // AddPortMapping on a port held by another host (or 501)
+    int end_of_table_code = 713;  // GetGenericPortMappingEntry past the last entry
+  };
+
+  // One row of the router's table. Protocol as the router stores it ("TCP" / "UDP").
+  struct Entry {
+    std::string protocol = "TCP";
+    std::uint16_t external_port = 0;
+    std::string internal_client;
+    std::uint16_t internal_port = 0;
+    std::string description;
+    std::uint32_t lease = 0;
+  };
+
+  // One request as the fake received it: a SOAP action with its arguments
+  // (NewExternalPort, NewProtocol, ...), or action "GET" with args {"path": ...}.
+  struct Request {
+    std::string action;
+    std::map<std::string, std::string> args;
+    std::string arg(const std::string& name) const;  // "" when absent
+  };
+
+  explicit FakeIgd(Options options);
+  FakeIgd() : FakeIgd(Options{}) {}
+  ~FakeIgd();
+  FakeIgd(const FakeIgd&) = delete;
+  FakeIgd& operator=(const FakeIgd&) = delete;
+
+  // Where porthole finds it: gateway and local address 127.0.0.1, SSDP on the fake's
+  // port. A loopback gateway makes discovery skip multicast, so nothing leaves lo.
+  detail::GatewayInfo gateway(LogFn log = {}) const;
+  std::uint16_t ssdp_port() const { return ssdp_port_; }
+  std::uint16_t http_port() const { return http_port_; }
+
+  // Scripting; call before the client acts or between its calls.
+  void add_entry(Entry entry);
+  // A port the router keeps for itself: AddPortMapping on it answers conflict_code,
+  // GetSpecificPortMappingEntry answers 714 and the table does not show it.
+  void reserve_port(std::string protocol, std::uint16_t port);
+  // The next `times` AddPortMapping / AddAnyPortMapping requests answer SOAP fault `code`.
+  void fail_next_add(int code, int times = 1);
+  // Every AddPortMapping / AddAnyPortMapping with a lease other than 0 answers `code`.
+  void fail_add_with_lease(int code);
+  // Every request for SOAP action `action` answers fault `code` (0: back to normal).
+  void fail_action(std::string action, int code);
+
+  // Observations.
+  std::vector<Request> requests() const;                        // in arrival order
+  std::vector<Request> requests(std::string_view action) const;  // only this action
+  std::vector<Entry> table() const;
+  std::size_t msearch_count() const;
+
+ private:
+  void run();
+  void answer_msearch(std::string_view text, const sockaddr_in& from);
+  void serve_connection(int fd);
+  std::string handle_http(std::string_view method, std::string_view path,
+                          std::string_view soap_action, std::string_view body);
+  std::string handle_soap(const std::string& action,
+                          const std::map<std::string, std::string>& args);
+  std::string description_xml() const;
+  bool is_reserved(const std::string& protocol, std::uint16_t port) const;
+  std::vector<Entry>::iterator find_entry(const std::string& protocol, std::uint16_t port);
+
+  const Options options_;
+  int udp_fd_ = -1;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: the destructor's stop signal
+  std::uint16_t ssdp_port_ = 0;
+  std::uint16_t http_port_ = 0;
+
+  mutable std::mutex mutex_;  // guards everything below
+  std::vector<Entry> table_;
+  std::set<std::pair<std::string, std::uint16_t>> reserved_;
+  std::deque<int> add_faults_;
+  int lease_fault_ = 0;
+  std::map<std::string, int> action_faults_;
+  std::vector<Request> requests_;
+  std::size_t msearches_ = 0;
+
+  std::thread thread_;  // last: started once everything above exists
+};
+
+}  // namespace porthole::test
