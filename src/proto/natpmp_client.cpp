@@ -18,12 +18,10 @@
 
 #include <fmt/format.h>
 
+#include "codec/natpmp_codec.hpp"
+
 namespace porthole::detail {
 namespace {
-
-// RFC 6886 s3.2/3.3: a public-address reply is 12 bytes, a mapping reply 16.
-constexpr std::size_t kPublicAddressReplyLen = 12;
-constexpr std::size_t kMappingReplyLen = 16;
 
 // RAII for natpmp_t.
 class NatpmpSession {
@@ -67,8 +65,8 @@ std::string result_text(int code) {
 
 // Sent a request already; wait for the matching reply under `deadline`.
 // `answered` tells whether any reply came (to tell a dead service from a slow one).
-Result<natpmpresp_t> await_reply(natpmp_t* n, std::size_t min_len, Deadline deadline,
-                                 const GatewayInfo& info, bool& answered) {
+Result<natpmpresp_t> await_reply(natpmp_t* n, const natpmp::RequestKey& key,
+                                 Deadline deadline, const GatewayInfo& info, bool& answered) {
   for (;;) {
     timeval tv{};
     int r = ::getnatpmprequesttimeout(n, &tv);
@@ -82,7 +80,8 @@ Result<natpmpresp_t> await_reply(natpmp_t* n, std::size_t min_len, Deadline dead
     pollfd pfd{n->s, POLLIN, 0};
     int ready = ::poll(&pfd, 1, static_cast<int>(wait.count()));
     if (ready > 0) {
-      unsigned char peek[kMappingReplyLen + 1];
+      // One byte more than the largest reply, so an over-long datagram shows as such.
+      std::uint8_t peek[natpmp::kMaxReplySize + 1];
       ssize_t len = ::recv(n->s, peek, sizeof(peek), MSG_PEEK | MSG_TRUNC);
       // Reading the socket error clears it, so the ICMP verdict is ours to act on.
       if (len < 0 && errno == ECONNREFUSED)
@@ -90,11 +89,28 @@ Result<natpmpresp_t> await_reply(natpmp_t* n, std::size_t min_len, Deadline dead
                           fmt::format("no NAT-PMP service on {}:5351 (port unreachable)",
                                       info.gateway_ip),
                           NATPMP_ERR_NOGATEWAYSUPPORT);
-      if (len >= 0 && static_cast<std::size_t>(len) < min_len) {
-        ::recv(n->s, peek, sizeof(peek), 0);  // consume the runt
-        log_to(info.log, LogLevel::debug,
-               fmt::format("natpmp <- dropped a {}-byte reply (need {})", len, min_len));
-        continue;
+      if (len >= 0) {
+        // libnatpmp checks neither length nor (outside this wrapper) the opcode: our
+        // codec does, and whatever does not answer this request never reaches it.
+        auto size = std::min<std::size_t>(static_cast<std::size_t>(len), sizeof(peek));
+        auto reply = natpmp::decode_reply({peek, size});
+        const char* why = reply ? natpmp::mismatch(*reply, key) : nullptr;
+        if (!reply || (why && !reply->unsupported_version())) {
+          ::recv(n->s, peek, sizeof(peek), 0);  // consume it
+          log_to(info.log, LogLevel::debug,
+                 fmt::format("natpmp <- dropped: {}",
+                             reply ? fmt::format("does not answer the request ({})", why)
+                                   : reply.error().message));
+          continue;
+        }
+        // libnatpmp folds result codes above 5 into one "undefined error": keep ours.
+        if (reply->result_code > 5) {
+          ::recv(n->s, peek, sizeof(peek), 0);
+          answered = true;
+          return make_error(Errc::refused,
+                            fmt::format("NAT-PMP: {}", natpmp::describe_result(reply->result_code)),
+                            reply->result_code);
+        }
       }
     }
     natpmpresp_t resp{};
@@ -130,7 +146,7 @@ Result<natpmpresp_t> public_address(natpmp_t* n, Deadline deadline, const Gatewa
     return make_error(Errc::no_service,
                       fmt::format("cannot send NAT-PMP request to {} ({})", info.gateway_ip, r),
                       r);
-  auto resp = await_reply(n, kPublicAddressReplyLen, deadline, info, answered);
+  auto resp = await_reply(n, natpmp::public_address_key(), deadline, info, answered);
   if (resp && resp->type != NATPMP_RESPTYPE_PUBLICADDRESS)
     return make_error(Errc::internal, "NAT-PMP reply of the wrong type");
   if (resp) {
@@ -190,7 +206,10 @@ Result<MapOutcome> NatpmpClient::map(const MapParams& params, Deadline deadline)
   if (r < 0)
     return make_error(Errc::timeout, fmt::format("cannot send NAT-PMP mapping request ({})", r),
                       r);
-  auto resp = await_reply(s.get(), kMappingReplyLen, deadline, info_, answered);
+  auto key = natpmp::mapping_key(params.transport == Transport::udp ? natpmp::opcode::map_udp
+                                                                     : natpmp::opcode::map_tcp,
+                                 params.internal_port);
+  auto resp = await_reply(s.get(), key, deadline, info_, answered);
   if (!resp) return resp.error();
   int want_type = params.transport == Transport::udp ? NATPMP_RESPTYPE_UDPPORTMAPPING
                                                      : NATPMP_RESPTYPE_TCPPORTMAPPING;
@@ -230,7 +249,10 @@ Status NatpmpClient::unmap(const Mapping& mapping, const Nonce& /*nonce*/, Deadl
   if (r < 0)
     return make_error(Errc::no_service, fmt::format("cannot send NAT-PMP delete ({})", r), r);
   bool answered = false;
-  auto resp = await_reply(s.get(), kMappingReplyLen, deadline, info_, answered);
+  auto key = natpmp::mapping_key(mapping.transport == Transport::udp ? natpmp::opcode::map_udp
+                                                                      : natpmp::opcode::map_tcp,
+                                 mapping.internal_port);
+  auto resp = await_reply(s.get(), key, deadline, info_, answered);
   if (!resp) return resp.error();
   return ok_status();
 }
