@@ -6,8 +6,9 @@
   porthole probe (PCP + NAT-PMP + UPnP at once)       (target: median under 150 ms)
 
 Each timed command runs from LAN host lan1 through `ip netns exec` (the same overhead
-for every tool). Runs alternate between the tools so drift hits both; the mapping is
-removed between runs (untimed) so every timed run creates it afresh. upnpc needs -i
+for every tool). Within a comparison the order alternates every run, and each timed
+command is preceded by its own untimed undo, so every timed run creates its mapping
+afresh on a router in the same state. upnpc needs -i
 here: the lab router's external address is a documentation address (RFC 5737), which
 miniupnpc calls "not connected" and otherwise refuses to use. Prints medians,
 min/max and ratios; --json FILE also writes them.
@@ -51,30 +52,49 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="porthole-bench-"))
     ph = lambda *a: [bin_, *a, "--state-dir", str(state)]  # noqa: E731
 
-    cases = {
-        "porthole open --via upnp": (ph("open", "45001", "--via", "upnp", "-q"),
-                                     ph("close", "45001", "-q")),
-        "upnpc -a": (["upnpc", "-i", "-e", "bench", "-a", LAN1, "45002", "45002", "TCP"],
-                     ["upnpc", "-i", "-u", ROOTDESC, "-d", "45002", "TCP"]),
-        "upnpc -u URL -a": (["upnpc", "-i", "-u", ROOTDESC, "-e", "bench", "-a", LAN1, "45003",
-                             "45003", "TCP"],
-                            ["upnpc", "-i", "-u", ROOTDESC, "-d", "45003", "TCP"]),
-        "porthole open --via natpmp": (ph("open", "45004/udp", "--via", "natpmp", "-q"),
-                                       ph("close", "45004/udp", "-q")),
-        "natpmpc -a": (["natpmpc", "-g", GATEWAY, "-a", "45005", "45005", "udp", "7200"],
-                       ["natpmpc", "-g", GATEWAY, "-a", "45005", "0", "udp", "0"]),
-        "porthole open --via pcp": (ph("open", "45006", "--via", "pcp", "-q"),
-                                    ph("close", "45006", "-q")),
-        "porthole probe": (ph("probe", "-q"), None),
-    }
-    samples = {name: [] for name in cases}
+    # Comparisons run side by side: within a group the order alternates every run, and
+    # every timed command is preceded by its own (untimed) undo, so each tool meets the
+    # router in the same state (miniupnpd may still be busy after a different request).
+    groups = [
+        {
+            "porthole open --via upnp": (ph("open", "45001", "--via", "upnp", "-q"),
+                                         ph("close", "45001", "-q")),
+            "upnpc -a": (["upnpc", "-i", "-e", "bench", "-a", LAN1, "45002", "45002", "TCP"],
+                         ["upnpc", "-i", "-u", ROOTDESC, "-d", "45002", "TCP"]),
+            "upnpc -u URL -a": (["upnpc", "-i", "-u", ROOTDESC, "-e", "bench", "-a", LAN1,
+                                 "45003", "45003", "TCP"],
+                                ["upnpc", "-i", "-u", ROOTDESC, "-d", "45003", "TCP"]),
+        },
+        {
+            "porthole open --via natpmp": (ph("open", "45004/udp", "--via", "natpmp", "-q"),
+                                           ph("close", "45004/udp", "-q")),
+            # Neither tool is told the gateway: both read the default route.
+            "natpmpc -a": (["natpmpc", "-a", "45005", "45005", "udp", "7200"],
+                           ["natpmpc", "-a", "45005", "0", "udp", "0"]),
+        },
+        {
+            "porthole open --via pcp": (ph("open", "45006", "--via", "pcp", "-q"),
+                                        ph("close", "45006", "-q")),
+            "porthole probe": (ph("probe", "-q"), None),
+        },
+    ]
+    samples = {name: [] for g in groups for name in g}
     try:
-        for _ in range(args.runs):
-            for name, (cmd, undo) in cases.items():
-                samples[name].append(timed(cmd) * 1000.0)
-                if undo:
-                    timed(undo)
+        for run in range(args.runs):
+            for group in groups:
+                names = list(group)
+                if run % 2:
+                    names.reverse()
+                for name in names:
+                    cmd, undo = group[name]
+                    if undo:
+                        labkit.run("lan1", undo, timeout=30)  # may have nothing to undo
+                    samples[name].append(timed(cmd) * 1000.0)
     finally:
+        for group in groups:
+            for cmd, undo in group.values():
+                if undo:
+                    labkit.run("lan1", undo, timeout=30)
         shutil.rmtree(state, ignore_errors=True)
 
     med = {n: statistics.median(s) for n, s in samples.items()}

@@ -76,11 +76,14 @@ StateStore::~StateStore() {
 
 Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
   if (dir.empty()) return make_error(Errc::state, "no state directory given");
-  if (auto st = mkdirs(dir); !st) return st.error();
   StateStore store;
   store.file_ = dir + "/" + kFileName;
   std::string lock_path = dir + "/" + kLockName;
   store.lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (store.lock_fd_ < 0 && errno == ENOENT) {  // first run: create the directory
+    if (auto st = mkdirs(dir); !st) return st.error();
+    store.lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  }
   if (store.lock_fd_ < 0)
     return make_error(Errc::state, fmt::format("cannot open lock file {}: {}", lock_path,
                                                std::strerror(errno)));
