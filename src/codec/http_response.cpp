@@ -7,21 +7,13 @@
 #include <fmt/format.h>
 
 #include "codec/url_check.hpp"
+#include "codec/ascii.hpp"
 
 namespace porthole::detail {
 namespace {
 
 // Chunk sizes from here up are refused before any arithmetic could overflow.
 constexpr std::uint64_t kChunkSizeLimit = 0x80000000;
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -226,7 +218,7 @@ Status HttpResponseParser::parse_head(std::string_view head) {
       return malformed(fmt::format("bad header line '{}'", printable_excerpt(line, 80)));
     std::string_view name = trim(line.substr(0, colon));
     std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "Content-Length")) {
+    if (ascii_iequals(name, "Content-Length")) {
       // Digits only; parsing stops growing past any body we could accept, so
       // "99999999999999999999999" is "too large", not an overflow.
       std::uint64_t v = 0;
@@ -239,8 +231,8 @@ Status HttpResponseParser::parse_head(std::string_view head) {
       if (content_length && *content_length != v)
         return malformed("two different Content-Length headers");
       content_length = v;
-    } else if (iequals(name, "Transfer-Encoding")) {
-      if (!iequals(value, "chunked"))
+    } else if (ascii_iequals(name, "Transfer-Encoding")) {
+      if (!ascii_iequals(value, "chunked"))
         return malformed(fmt::format("unsupported Transfer-Encoding '{}'",
                                      printable_excerpt(value, 40)));
       chunked = true;
@@ -268,7 +260,7 @@ Status HttpResponseParser::parse_chunk_size(std::string_view line) {
   std::uint64_t size = 0;
   std::size_t i = 0;
   for (; i < line.size(); ++i) {
-    char c = lower(line[i]);
+    char c = ascii_lower(line[i]);
     unsigned digit = 0;
     if (c >= '0' && c <= '9')
       digit = static_cast<unsigned>(c - '0');

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include "codec/byte_order.hpp"
 
 namespace porthole::detail::pcp {
 namespace {
@@ -35,30 +36,9 @@ constexpr std::size_t kNatpmpReplyMinSize = 8;
 constexpr std::size_t kNatpmpOffResultCode = 2;
 constexpr std::size_t kNatpmpOffEpoch = 4;
 
-void put_u16(std::vector<std::uint8_t>& out, std::size_t off, std::uint16_t v) {
-  out[off] = static_cast<std::uint8_t>(v >> 8);
-  out[off + 1] = static_cast<std::uint8_t>(v & 0xff);
-}
-
-void put_u32(std::vector<std::uint8_t>& out, std::size_t off, std::uint32_t v) {
-  out[off] = static_cast<std::uint8_t>(v >> 24);
-  out[off + 1] = static_cast<std::uint8_t>((v >> 16) & 0xff);
-  out[off + 2] = static_cast<std::uint8_t>((v >> 8) & 0xff);
-  out[off + 3] = static_cast<std::uint8_t>(v & 0xff);
-}
-
 void put_bytes(std::vector<std::uint8_t>& out, std::size_t off,
                std::span<const std::uint8_t> bytes) {
   std::copy(bytes.begin(), bytes.end(), out.begin() + static_cast<std::ptrdiff_t>(off));
-}
-
-std::uint16_t get_u16(std::span<const std::uint8_t> in, std::size_t off) {
-  return static_cast<std::uint16_t>((in[off] << 8) | in[off + 1]);
-}
-
-std::uint32_t get_u32(std::span<const std::uint8_t> in, std::size_t off) {
-  return (std::uint32_t{in[off]} << 24) | (std::uint32_t{in[off + 1]} << 16) |
-         (std::uint32_t{in[off + 2]} << 8) | std::uint32_t{in[off + 3]};
 }
 
 template <std::size_t N>

@@ -5,21 +5,13 @@
 #include <fmt/format.h>
 
 #include "codec/url_check.hpp"
+#include "codec/ascii.hpp"
 
 namespace porthole::detail::ssdp {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
 bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() && ascii_iequals(text.substr(0, prefix.size()), prefix);
 }
 
 std::string_view trim(std::string_view s) {
@@ -103,13 +95,13 @@ Result<SearchResponse> parse_search_response(std::string_view datagram) {
     std::string_view name = trim(line.substr(0, colon));
     std::string_view value = trim(line.substr(colon + 1));
     bool consistent = true;
-    if (iequals(name, "LOCATION"))
+    if (ascii_iequals(name, "LOCATION"))
       consistent = store(out.location, seen_location, value);
-    else if (iequals(name, "ST"))
+    else if (ascii_iequals(name, "ST"))
       consistent = store(out.st, seen_st, value);
-    else if (iequals(name, "USN"))
+    else if (ascii_iequals(name, "USN"))
       consistent = store(out.usn, seen_usn, value);
-    else if (iequals(name, "SERVER"))
+    else if (ascii_iequals(name, "SERVER"))
       consistent = store(out.server, seen_server, value);
     if (!consistent)
       return bad(fmt::format("two different {} headers", printable_excerpt(name, 40)));

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include "codec/byte_order.hpp"
 
 namespace porthole::detail::stun {
 namespace {
@@ -34,32 +35,6 @@ constexpr std::size_t kMessageIntegritySize = 20;  // HMAC-SHA1 (s14.5)
 constexpr std::size_t kMaxTextBytes = 127;
 
 using Bytes = std::vector<std::uint8_t>;
-
-std::uint16_t get_u16(std::span<const std::uint8_t> in, std::size_t off) {
-  return static_cast<std::uint16_t>((in[off] << 8) | in[off + 1]);
-}
-
-std::uint32_t get_u32(std::span<const std::uint8_t> in, std::size_t off) {
-  return (std::uint32_t{in[off]} << 24) | (std::uint32_t{in[off + 1]} << 16) |
-         (std::uint32_t{in[off + 2]} << 8) | std::uint32_t{in[off + 3]};
-}
-
-void append_u16(Bytes& out, std::uint16_t v) {
-  out.push_back(static_cast<std::uint8_t>(v >> 8));
-  out.push_back(static_cast<std::uint8_t>(v & 0xff));
-}
-
-void append_u32(Bytes& out, std::uint32_t v) {
-  out.push_back(static_cast<std::uint8_t>(v >> 24));
-  out.push_back(static_cast<std::uint8_t>((v >> 16) & 0xff));
-  out.push_back(static_cast<std::uint8_t>((v >> 8) & 0xff));
-  out.push_back(static_cast<std::uint8_t>(v & 0xff));
-}
-
-void put_u16(Bytes& out, std::size_t off, std::uint16_t v) {
-  out[off] = static_cast<std::uint8_t>(v >> 8);
-  out[off + 1] = static_cast<std::uint8_t>(v & 0xff);
-}
 
 Error drop(std::string why) { return make_error(Errc::internal, std::move(why)); }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include "codec/ascii.hpp"
 
 namespace porthole::detail {
 namespace {
@@ -19,16 +20,6 @@ bool in_net(std::uint32_t addr, Ipv4Net n) {
 
 std::string dotted(std::uint32_t a) {
   return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-}
-
-bool iequals_prefix(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
 }
 
 // Why an address may never be a device URL's host (empty: no objection). These are
@@ -59,7 +50,7 @@ std::optional<HttpUrl> parse_url(std::string_view url, std::string& reason) {
     }
   }
   constexpr std::string_view kScheme = "http://";
-  if (!iequals_prefix(url, kScheme)) {
+  if (!ascii_istarts_with(url, kScheme)) {
     reason = "is not an http:// URL";
     return std::nullopt;
   }
