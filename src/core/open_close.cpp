@@ -115,9 +115,9 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     std::vector<std::string> warnings;
     if (p != Protocol::upnp && params.lifetime == 0) {
       params.lifetime = kLongestLease;
-      warnings.push_back(fmt::format("{} has no permanent mappings: asked for {} s; renew it "
-                                     "with cron or `porthole hold`", protocol_name(p),
-                                     kLongestLease));
+      warnings.push_back(fmt::format("{} has no permanent mappings: asked for {} s; run the "
+                                     "same `porthole open` again (cron) before it runs out",
+                                     protocol_name(p), kLongestLease));
     }
     if (p == Protocol::pcp && prior && prior->mapping.protocol == Protocol::pcp &&
         prior->has_nonce) {

@@ -87,7 +87,7 @@ Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
   if (store.lock_fd_ < 0)
     return make_error(Errc::state, fmt::format("cannot open lock file {}: {}", lock_path,
                                                std::strerror(errno)));
-  // Another porthole (a cron job, `hold`) may hold the lock for one operation.
+  // Another porthole (a cron job, say) may hold the lock for one operation.
   while (::flock(store.lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR)
       return make_error(Errc::state, fmt::format("cannot lock {}: {}", lock_path,
