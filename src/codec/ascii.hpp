@@ -1,5 +1,5 @@
-// ASCII case folding for protocol text (HTTP and SSDP header names, URL schemes), which
-// must not depend on the C locale.
+// ASCII case folding and trimming for protocol text (HTTP and SSDP header names, URL
+// schemes), which must not depend on the C locale.
 #pragma once
 
 #include <cstddef>
@@ -18,12 +18,16 @@ inline bool ascii_iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// `text` starts with `lower_prefix` (given in lower case), ignoring ASCII case.
-inline bool ascii_istarts_with(std::string_view text, std::string_view lower_prefix) {
-  if (text.size() < lower_prefix.size()) return false;
-  for (std::size_t i = 0; i < lower_prefix.size(); ++i)
-    if (ascii_lower(text[i]) != lower_prefix[i]) return false;
-  return true;
+// `text` starts with `prefix`, ignoring ASCII case.
+inline bool ascii_istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && ascii_iequals(text.substr(0, prefix.size()), prefix);
+}
+
+// Without leading and trailing spaces and tabs (HTTP's optional white space).
+inline std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace porthole::detail

@@ -15,12 +15,6 @@ namespace {
 // Chunk sizes from here up are refused before any arithmetic could overflow.
 constexpr std::uint64_t kChunkSizeLimit = 0x80000000;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::string_view strip_cr(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   return line;
@@ -203,7 +197,7 @@ Status HttpResponseParser::parse_head(std::string_view head) {
   if (code != 200)
     return make_error(Errc::no_service,
                       fmt::format("HTTP status {} ('{}')", code,
-                                  printable_excerpt(trim(status_line.substr(12)), 80)),
+                                  printable_excerpt(trim_blanks(status_line.substr(12)), 80)),
                       code);
 
   std::optional<std::uint64_t> content_length;
@@ -216,8 +210,8 @@ Status HttpResponseParser::parse_head(std::string_view head) {
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos || line.front() == ' ' || line.front() == '\t')
       return malformed(fmt::format("bad header line '{}'", printable_excerpt(line, 80)));
-    std::string_view name = trim(line.substr(0, colon));
-    std::string_view value = trim(line.substr(colon + 1));
+    std::string_view name = trim_blanks(line.substr(0, colon));
+    std::string_view value = trim_blanks(line.substr(colon + 1));
     if (ascii_iequals(name, "Content-Length")) {
       // Digits only; parsing stops growing past any body we could accept, so
       // "99999999999999999999999" is "too large", not an overflow.
@@ -274,7 +268,7 @@ Status HttpResponseParser::parse_chunk_size(std::string_view line) {
                                    printable_excerpt(line.substr(0, i + 1), 40)));
   }
   if (i == 0) return malformed(fmt::format("bad chunk size '{}'", printable_excerpt(line, 40)));
-  std::string_view rest = trim(line.substr(i));
+  std::string_view rest = trim_blanks(line.substr(i));
   if (!rest.empty() && rest.front() != ';')
     return malformed(fmt::format("bad chunk size '{}'", printable_excerpt(line, 40)));
   if (size == 0) {

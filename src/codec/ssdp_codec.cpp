@@ -10,16 +10,6 @@
 namespace porthole::detail::ssdp {
 namespace {
 
-bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && ascii_iequals(text.substr(0, prefix.size()), prefix);
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 Error bad(std::string message) {
   return make_error(Errc::internal, fmt::format("not an SSDP search response: {}", message));
 }
@@ -90,10 +80,10 @@ Result<SearchResponse> parse_search_response(std::string_view datagram) {
     if (line.front() == ' ' || line.front() == '\t')
       return bad("folded header line");  // obs-fold (RFC 7230 s3.2.4): not for SSDP
     std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || trim(line.substr(0, colon)).empty())
+    if (colon == std::string_view::npos || trim_blanks(line.substr(0, colon)).empty())
       return bad(fmt::format("header line '{}'", printable_excerpt(line, 80)));
-    std::string_view name = trim(line.substr(0, colon));
-    std::string_view value = trim(line.substr(colon + 1));
+    std::string_view name = trim_blanks(line.substr(0, colon));
+    std::string_view value = trim_blanks(line.substr(colon + 1));
     bool consistent = true;
     if (ascii_iequals(name, "LOCATION"))
       consistent = store(out.location, seen_location, value);
@@ -112,7 +102,7 @@ Result<SearchResponse> parse_search_response(std::string_view datagram) {
 }
 
 TargetKind classify_target(std::string_view st_or_usn) {
-  std::string_view t = trim(st_or_usn);
+  std::string_view t = trim_blanks(st_or_usn);
   if (std::size_t sep = t.find("::"); sep != std::string_view::npos) t = t.substr(sep + 2);
   struct Known {
     std::string_view prefix;
@@ -124,7 +114,7 @@ TargetKind classify_target(std::string_view st_or_usn) {
       {"urn:schemas-upnp-org:service:WANPPPConnection:", TargetKind::wan_ppp_service},
   };
   for (const auto& k : kKnown) {
-    if (!istarts_with(t, k.prefix)) continue;
+    if (!ascii_istarts_with(t, k.prefix)) continue;
     std::string_view version = t.substr(k.prefix.size());
     if (version == "1" || version == "2") return k.kind;
     return TargetKind::other;

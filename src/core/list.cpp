@@ -12,8 +12,7 @@ Result<ListResult> list(const Options& options) {
   auto session = detail::open_session(options);
   if (!session) return session.error();
   auto& s = *session;
-  std::string dir = options.state_dir.empty() ? default_state_dir() : options.state_dir;
-  auto store = detail::StateStore::open(dir, s.deadline);
+  auto store = detail::open_state(s);
   if (!store) return store.error();
   const std::string& me = s.gateway.local_ip;
   ListResult result;
@@ -37,15 +36,10 @@ Result<ListResult> list(const Options& options) {
     for (const auto& e : *table) {
       ListedMapping lm;
       lm.ours = e.internal_ip == me;
+      lm.mapping = e.mapping();
       Mapping& m = lm.mapping;
-      m.protocol = Protocol::upnp;
-      m.transport = e.transport;
-      m.internal_ip = e.internal_ip;
-      m.internal_port = e.internal_port;
-      m.external_port = e.external_port;
       m.lifetime = e.lease;
       m.expires_at = e.lease ? now + e.lease : 0;
-      m.description = e.description;
       // miniupnpd lists PCP and NAT-PMP mappings in its UPnP table too: show such an
       // entry once, as the protocol that made it.
       auto same = std::find_if(recorded.begin(), recorded.end(), [&](const Mapping& r) {

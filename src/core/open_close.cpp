@@ -68,9 +68,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   auto session = detail::open_session(options);
   if (!session) return session.error();
   auto& s = *session;
-  std::string dir = options.state_dir.empty() ? default_state_dir() : options.state_dir;
-  // The state is read before anything is sent: a corrupt file stops us here.
-  auto store = detail::StateStore::open(dir, s.deadline);
+  auto store = detail::open_state(s);
   if (!store) return store.error();
 
   const std::string& me = s.gateway.local_ip;
@@ -190,8 +188,7 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   auto session = detail::open_session(options);
   if (!session) return session.error();
   auto& s = *session;
-  std::string dir = options.state_dir.empty() ? default_state_dir() : options.state_dir;
-  auto store = detail::StateStore::open(dir, s.deadline);
+  auto store = detail::open_state(s);
   if (!store) return store.error();
   const std::string& me = s.gateway.local_ip;
   CloseResult result;
@@ -223,13 +220,7 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
     bool mine = e.internal_ip == me && e.internal_port == req.port.port &&
                 (!req.external_port || e.external_port == *req.external_port);
     if (mine) {
-      Mapping m;
-      m.protocol = Protocol::upnp;
-      m.transport = e.transport;
-      m.internal_ip = e.internal_ip;
-      m.internal_port = e.internal_port;
-      m.external_port = e.external_port;
-      m.description = e.description;
+      Mapping m = e.mapping();
       auto st = s.upnp->unmap(m, detail::Nonce{}, s.deadline);
       if (!st) return labelled(Protocol::upnp, st.error());
       result.removed.push_back(m);

@@ -48,6 +48,11 @@ Result<Session> open_session(const Options& options) {
   return s;
 }
 
+Result<StateStore> open_state(const Session& session) {
+  const std::string& dir = session.options.state_dir;
+  return StateStore::open(dir.empty() ? default_state_dir() : dir, session.deadline);
+}
+
 struct ProbeRace::Shared {
   std::mutex mu;
   std::condition_variable cv;

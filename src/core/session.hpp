@@ -10,6 +10,7 @@
 #include "proto/natpmp_client.hpp"
 #include "proto/pcp_client.hpp"
 #include "proto/upnp_client.hpp"
+#include "state/state_store.hpp"
 
 namespace porthole::detail {
 
@@ -29,6 +30,10 @@ struct Session {
 // Checks the options (a bad --gateway is a usage error before anything is sent), finds
 // the gateway and our address towards it.
 Result<Session> open_session(const Options& options);
+
+// The state of options.state_dir (or the default one), locked until the store is gone.
+// Read before anything is sent: a corrupt file stops an operation there.
+Result<StateStore> open_state(const Session& session);
 
 // The three probes run at once, each in its own thread with its own client object
 // (PCP, NAT-PMP and UPnP all answer within milliseconds of each other on a real

@@ -39,6 +39,18 @@ struct UpnpEntry {
   std::string description;
   std::uint32_t lease = 0;  // seconds left; 0 = permanent
   bool enabled = true;
+
+  // The row as a Mapping: who, which ports, which transport (lifetime left unset).
+  Mapping mapping() const {
+    Mapping m;
+    m.protocol = Protocol::upnp;
+    m.transport = transport;
+    m.internal_ip = internal_ip;
+    m.internal_port = internal_port;
+    m.external_port = external_port;
+    m.description = description;
+    return m;
+  }
 };
 
 class UpnpClient final : public PortMapper {
