@@ -23,6 +23,7 @@ See porthole(1).)";
 
 constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
   --gateway IP  --timeout SECONDS  --json  -v,--verbose  -q,--quiet  --state-dir DIR
+  --stun HOST[:PORT]
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered,
 4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
 See porthole --help and porthole(1).)";
@@ -43,6 +44,7 @@ struct RawArgs {
   bool verbose = false;
   bool quiet = false;
   std::string state_dir;
+  std::vector<std::string> stun;
   std::string port;
   std::string external_port;
   std::string lifetime = "7200";
@@ -63,6 +65,10 @@ void add_global_options(CLI::App& app, RawArgs& raw) {
                  "Where porthole keeps its mappings (default: $PORTHOLE_STATE_DIR, "
                  "/var/lib/porthole as root, else ~/.local/state/porthole)")
       ->type_name("DIR");
+  app.add_option("--stun", raw.stun,
+                 "STUN server HOST[:PORT] (port 3478 by default); repeat for several "
+                 "(default: $PORTHOLE_STUN, else public servers)")
+      ->type_name("HOST[:PORT]");
 }
 
 Result<std::uint16_t> parse_external(const std::string& text) {
@@ -179,6 +185,11 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
   inv.options.timeout = std::chrono::milliseconds(static_cast<long long>(raw.timeout * 1000));
   if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
   inv.options.state_dir = raw.state_dir;
+  for (const auto& server : raw.stun) {
+    auto hp = parse_host_port(server, 3478);
+    if (!hp) return usage_error("--stun " + hp.error().message);
+    inv.options.stun_servers.push_back(server);
+  }
 
   if (probe->parsed()) {
     inv.command = Command::probe;

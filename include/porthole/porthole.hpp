@@ -28,11 +28,18 @@ struct Options {
   // Service ports, overridable so tests can point the clients at fakes.
   std::uint16_t pcp_port = 5351;
   std::uint16_t ssdp_port = 1900;
+  // STUN servers ("HOST[:PORT]", port 3478 by default) for NAT discovery and
+  // verification, tried in order; empty: default_stun_servers().
+  std::vector<std::string> stun_servers;
 };
 
 // $PORTHOLE_STATE_DIR, else /var/lib/porthole for root, else
 // $XDG_STATE_HOME/porthole or ~/.local/state/porthole.
 std::string default_state_dir();
+
+// $PORTHOLE_STUN (HOST[:PORT] entries separated by commas or spaces) when set, else a
+// short built-in list of public STUN servers.
+std::vector<std::string> default_stun_servers();
 
 struct ProtocolProbe {
   Protocol protocol = Protocol::pcp;

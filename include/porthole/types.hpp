@@ -30,6 +30,14 @@ Result<PortSpec> parse_port_spec(std::string_view text);
 // Dotted-quad IPv4 check used for --gateway and for addresses routers send us.
 bool is_ipv4_literal(std::string_view text);
 
+// A server as the user writes it: "HOST" or "HOST:PORT" (HOST a DNS name or an IPv4
+// literal). Used for --stun; the port defaults to default_port.
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+Result<HostPort> parse_host_port(std::string_view text, std::uint16_t default_port);
+
 // One port mapping, as installed on (or reported by) the gateway.
 struct Mapping {
   Protocol protocol = Protocol::upnp;

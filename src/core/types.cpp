@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "codec/url_check.hpp"
+
 namespace porthole {
 
 const char* protocol_name(Protocol p) noexcept {
@@ -74,4 +76,36 @@ bool is_ipv4_literal(std::string_view text) {
   return ::inet_pton(AF_INET, s.c_str(), &addr) == 1;
 }
 
+Result<HostPort> parse_host_port(std::string_view text, std::uint16_t default_port) {
+  auto bad = [&](std::string_view why) {
+    return make_error(Errc::usage, fmt::format("'{}' {}: use HOST or HOST:PORT",
+                                               detail::printable_excerpt(text, 80), why));
+  };
+  if (text.empty()) return bad("is empty");
+  HostPort out;
+  std::string_view host = text;
+  out.port = default_port;
+  if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    auto port = text.substr(colon + 1);
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 ||
+        value > 65535)
+      return bad("has no port between 1 and 65535 after the colon");
+    out.port = static_cast<std::uint16_t>(value);
+  }
+  // A DNS name (RFC 1123 letters, digits, hyphens, dots) or an IPv4 literal; nothing
+  // else reaches the resolver.
+  if (host.empty() || host.size() > 253) return bad("has no host name");
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.';
+    if (!ok) return bad("is not a host name or IPv4 address");
+  }
+  out.host = std::string(host);
+  return out;
+}
+
 }  // namespace porthole
+

@@ -86,6 +86,8 @@ TEST_CASE("bad arguments are usage errors (exit 2) that say what was wrong", "[c
       {{}, "subcommand"},
       {{"frobnicate"}, "frobnicate"},
       {{"probe", "-v", "-q"}, "contradict"},
+      {{"probe", "--stun", "stun.example:0"}, "port between 1 and 65535"},
+      {{"probe", "--stun", "bad host"}, "not a host name"},
   };
   for (const auto& c : cases) {
     std::string joined;
@@ -118,4 +120,14 @@ TEST_CASE("close takes PORT and --external-port", "[cli]") {
   CHECK(r.invocation->close.port.transport == Transport::udp);
   REQUIRE(r.invocation->close.external_port);
   CHECK(*r.invocation->close.external_port == 9000);
+}
+
+TEST_CASE("--stun is repeatable, global, and keeps the user's order", "[args]") {
+  auto r = parse({"--stun", "198.51.100.10", "probe", "--stun", "stun.example.net:19302"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->options.stun_servers ==
+        std::vector<std::string>{"198.51.100.10", "stun.example.net:19302"});
+  auto none = parse({"probe"});
+  REQUIRE(none.invocation);
+  CHECK(none.invocation->options.stun_servers.empty());
 }

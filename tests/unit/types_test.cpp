@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
+#include <porthole/porthole.hpp>
 #include <porthole/types.hpp>
 
 #include "net/ipv4_class.hpp"
@@ -61,6 +64,36 @@ TEST_CASE("IPv4 literals are dotted quads only", "[args]") {
   CHECK_FALSE(is_ipv4_literal("::1"));
   CHECK_FALSE(is_ipv4_literal("0x7f.0.0.1"));
   CHECK_FALSE(is_ipv4_literal(""));
+}
+
+TEST_CASE("HOST[:PORT] for --stun", "[args]") {
+  auto plain = parse_host_port("stun.example.net", 3478);
+  REQUIRE(plain);
+  CHECK(plain->host == "stun.example.net");
+  CHECK(plain->port == 3478);
+  auto with_port = parse_host_port("198.51.100.10:3479", 3478);
+  REQUIRE(with_port);
+  CHECK(with_port->host == "198.51.100.10");
+  CHECK(with_port->port == 3479);
+  for (const char* bad : {"", ":3478", "host:", "host:0", "host:65536", "host:12x",
+                          "bad host", "host/path:1", "a\x01b"}) {
+    INFO(bad);
+    auto r = parse_host_port(bad, 3478);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::usage);
+  }
+}
+
+TEST_CASE("default STUN servers come from $PORTHOLE_STUN, else a built-in list", "[args]") {
+  ::unsetenv("PORTHOLE_STUN");
+  auto builtin = default_stun_servers();
+  CHECK_FALSE(builtin.empty());
+  ::setenv("PORTHOLE_STUN", "198.51.100.10:3478, 198.51.100.11,,", 1);
+  CHECK(default_stun_servers() ==
+        std::vector<std::string>{"198.51.100.10:3478", "198.51.100.11"});
+  ::setenv("PORTHOLE_STUN", " , ", 1);
+  CHECK(default_stun_servers() == builtin);
+  ::unsetenv("PORTHOLE_STUN");
 }
 
 TEST_CASE("external addresses routers report are classified", "[ipv4]") {
