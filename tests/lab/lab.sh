@@ -36,6 +36,12 @@ INET_R1=203.0.113.1   R1_WAN=203.0.113.2   R1_LAN=192.168.1.1 R1_NET=192.168.1.0
 INET_R2=203.0.113.129 R2_WAN=203.0.113.130 R2_LAN=192.168.2.1 R2_NET=192.168.2.0/24
 LAN1=192.168.1.100 LAN1B=192.168.1.101 LAN2=192.168.2.100
 STUN1=198.51.100.10 STUN2=198.51.100.11 STUN_PORT=3478 STUN_PORT2=3479
+# A second public-side server for porthole's own checks (`serve-start`): `porthole
+# serve` (STUN + TCP connect-back) on two more addresses of inet's lo.
+SERVE1=198.51.100.12 SERVE2=198.51.100.13
+# Which program answers miniupnpd's STUN self-test on $STUN1/$STUN2: Debian's stund
+# (default) or `porthole serve` (PORTHOLE_LAB_STUN=porthole, needs PORTHOLE_BIN).
+LAB_STUN=${PORTHOLE_LAB_STUN:-stund}
 PUBLIC_HOSTS=(198.51.100.{20..29})
 HTTP_PORT=5000
 PCP_PORT=5351
@@ -179,6 +185,8 @@ build_topology() {
     done
     echo "addr add $STUN1/32 dev lo"
     echo "addr add $STUN2/32 dev lo"
+    echo "addr add $SERVE1/32 dev lo"
+    echo "addr add $SERVE2/32 dev lo"
     for n in "${PUBLIC_HOSTS[@]}"; do echo "addr add $n/32 dev lo"; done
     echo "route add 203.0.113.0/25 dev r1 src ${PUBLIC_HOSTS[0]}"
     echo "route add 203.0.113.128/25 dev r2 src ${PUBLIC_HOSTS[0]}"
@@ -351,14 +359,39 @@ router_wipe() {
 
 # STUN server first: miniupnpd's self-test needs all four probe answers.
 wait_stund() {
-  local i
+  local i pidf=$RUN_DIR/stund.pid
+  [ -f "$pidf" ] || pidf=$RUN_DIR/porthole-stun.pid
   for ((i = 0; i < 300; i++)); do
-    [ "$(nsx inet ss -Hlun "( sport = :$STUN_PORT or sport = :$STUN_PORT2 )" | wc -l)" -ge 4 ] && return 0
-    alive "$(<"$RUN_DIR/stund.pid")" || break
+    [ "$(nsx inet ss -Hlun "( src $STUN1 or src $STUN2 ) and ( sport = :$STUN_PORT or sport = :$STUN_PORT2 )" | wc -l)" -ge 4 ] && return 0
+    alive "$(<"$pidf")" || break
     sleep 0.01
   done
-  tail -n 20 "$RUN_DIR/stund.log" >&2 || true
-  die "stund did not bind its four sockets"
+  tail -n 20 "${pidf%.pid}.log" >&2 || true
+  die "the STUN server did not bind its four sockets"
+}
+
+# stun_server_launch stund|porthole : the STUN server miniupnpd's self-test asks, on
+# $STUN1/$STUN2 ports $STUN_PORT/$STUN_PORT2 (the other one is stopped first).
+stun_server_launch() {
+  stop_daemon stund inet
+  stop_daemon porthole-stun inet
+  case $1 in
+    stund)
+      start_daemon stund inet stund -h "$STUN1" -a "$STUN2" -p "$STUN_PORT" -o "$STUN_PORT2"
+      echo stund >"$RUN_DIR/stun-server" ;;
+    porthole)
+      porthole_bin
+      start_daemon porthole-stun inet "$PORTHOLE_BIN" serve --listen "$STUN1:$STUN_PORT" \
+        --alt-listen "$STUN2:$STUN_PORT2"
+      echo porthole >"$RUN_DIR/stun-server" ;;
+    *) die "unknown STUN server '$1' (stund or porthole)" ;;
+  esac
+  wait_stund
+}
+
+porthole_bin() {
+  [ -n "${PORTHOLE_BIN:-}" ] && [ -x "$PORTHOLE_BIN" ] ||
+    die "PORTHOLE_BIN must name the porthole binary (for porthole serve)"
 }
 
 # ---------------------------------------------------------------- subcommands
@@ -377,8 +410,7 @@ cmd_up() {
   set_sysctls
   local r
   for r in "${ROUTERS[@]}"; do router_ruleset "$r" | nsx "$r" nft -f -; done
-  start_daemon stund inet stund -h "$STUN1" -a "$STUN2" -p "$STUN_PORT" -o "$STUN_PORT2"
-  wait_stund
+  stun_server_launch "$LAB_STUN"
   for r in "${ROUTERS[@]}"; do router_launch "$r" stun; done
   for r in "${ROUTERS[@]}"; do router_wait "$r" || die "miniupnpd in $r is not ready"; done
   trap - EXIT
@@ -395,6 +427,8 @@ cmd_down() {
   need_root down
   for r in "${ROUTERS[@]}"; do stop_daemon "miniupnpd-$r" "$r"; done
   stop_daemon stund inet
+  stop_daemon porthole-stun inet
+  stop_daemon porthole-serve inet
   for n in "${ALL_NS[@]}"; do
     ns_exists "$n" || continue
     # Anything still running in a lab namespace was started inside the lab (leaked test
@@ -427,7 +461,7 @@ cmd_status() {
       echo "== $n: absent"
     fi
   done
-  for name in stund:inet miniupnpd-r1:r1 miniupnpd-r2:r2; do
+  for name in stund:inet porthole-stun:inet porthole-serve:inet miniupnpd-r1:r1 miniupnpd-r2:r2; do
     pid=$(cat "$RUN_DIR/${name%%:*}.pid" 2>/dev/null || true)
     st=stopped
     [ -n "$pid" ] && ours "$pid" "${name#*:}" && st="running pid $pid"
@@ -508,6 +542,32 @@ cmd_upnp_table() {
     }'
 }
 
+# `porthole serve` on $SERVE1/$SERVE2 (STUN 3478/3479 and TCP connect-back on
+# $SERVE1:3478) for `open --verify` and the serve scenarios; -v logs every request.
+cmd_serve_start() {
+  need_root; porthole_bin
+  ns_exists inet || die "lab is not up"
+  stop_daemon porthole-serve inet
+  start_daemon porthole-serve inet "$PORTHOLE_BIN" serve --listen "$SERVE1:$STUN_PORT" \
+    --alt-listen "$SERVE2:$STUN_PORT2" -v
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [ "$(nsx inet ss -Hltn "src $SERVE1 and sport = :$STUN_PORT" | wc -l)" -ge 1 ] && return 0
+    alive "$(<"$RUN_DIR/porthole-serve.pid")" || break
+    sleep 0.01
+  done
+  tail -n 20 "$RUN_DIR/porthole-serve.log" >&2 || true
+  die "porthole serve did not start"
+}
+cmd_serve_stop() { need_root; stop_daemon porthole-serve inet; }
+# Swap the STUN server on $STUN1/$STUN2 (stund or porthole). Routers ask it only when
+# they start: follow with router-reboot.
+cmd_stun_server() {
+  need_root
+  ns_exists inet || die "lab is not up"
+  case ${1:-} in stund|porthole) stun_server_launch "$1" ;; *) die "usage: lab.sh stun-server stund|porthole" ;; esac
+}
+
 # Shell assignments for scripts: eval "$(lab.sh env)".
 cmd_env() {
   cat <<EOF
@@ -534,6 +594,8 @@ LAB_STUN1=$STUN1
 LAB_STUN2=$STUN2
 LAB_STUN_PORT=$STUN_PORT
 LAB_STUN_PORT2=$STUN_PORT2
+LAB_SERVE1=$SERVE1
+LAB_SERVE2=$SERVE2
 LAB_PUBLIC_HOSTS="${PUBLIC_HOSTS[*]}"
 LAB_HTTP_PORT=$HTTP_PORT
 LAB_PCP_PORT=$PCP_PORT
@@ -558,6 +620,10 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
+  serve-start                \$PORTHOLE_BIN serve on $SERVE1 + $SERVE2 in inet (log porthole-serve.log)
+  serve-stop                 stop it
+  stun-server stund|porthole which program answers on $STUN1/$STUN2 (then router-reboot)
+  (PORTHOLE_LAB_STUN=porthole with up: porthole serve instead of stund there from the start)
 EOF
 }
 
@@ -577,6 +643,9 @@ main() {
     router-reboot) cmd_router_reboot "$@" ;;
     router-drop) cmd_router_drop "$@" ;;
     upnp-table) cmd_upnp_table "$@" ;;
+    serve-start) cmd_serve_start ;;
+    serve-stop) cmd_serve_stop ;;
+    stun-server) cmd_stun_server "$@" ;;
     help|-h|--help) usage ;;
     *) usage >&2; exit 2 ;;
   esac
