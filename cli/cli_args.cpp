@@ -16,15 +16,16 @@ constexpr const char* kFooter = R"(Examples:
   porthole open 8080 --via upnp --json   force UPnP, print JSON
   porthole close 8080                    remove this host's mapping of 8080
   porthole list                          the router's table, ours marked
+  porthole nat --stun stun.example.net   public address, NAT behaviour, double NAT
 
-Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered,
+Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
 See porthole(1).)";
 
 constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
   --gateway IP  --timeout SECONDS  --json  -v,--verbose  -q,--quiet  --state-dir DIR
   --stun HOST[:PORT]
-Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered,
+Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
 See porthole --help and porthole(1).)";
 
@@ -140,8 +141,10 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
                     "Only the mapping on this external port")->type_name("N");
   auto* list = app.add_subcommand("list", "The router's UPnP table (ours marked) and our "
                                           "PCP/NAT-PMP mappings");
+  auto* nat = app.add_subcommand("nat", "Public address (STUN), NAT mapping and filtering "
+                                        "behaviour (RFC 5780), double NAT");
   // Global options are accepted after the command too (`porthole open 8080 --json`).
-  for (auto* sub : {probe, open, close, list}) {
+  for (auto* sub : {probe, open, close, list, nat}) {
     sub->fallthrough();
     sub->footer(kSubcommandFooter);
   }
@@ -152,7 +155,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     ParseOutcome out;
     // Help for the subcommand the user named, if any.
     const CLI::App* target = &app;
-    for (auto* sub : {probe, open, close, list})
+    for (auto* sub : {probe, open, close, list, nat})
       if (sub->parsed()) target = sub;
     out.out = target->help();
     return out;
@@ -165,8 +168,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     // CLI11 calls an unknown command a missing one; say what was not understood.
     auto rest = app.remaining();
     if (!rest.empty() && !probe->parsed() && !open->parsed() && !close->parsed() &&
-        !list->parsed())
-      return usage_error(fmt::format("unknown command '{}': use probe, open, close or list",
+        !list->parsed() && !nat->parsed())
+      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list or nat",
                                      rest.front()));
     return usage_error(e.what());
   }
@@ -195,6 +198,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     inv.command = Command::probe;
   } else if (list->parsed()) {
     inv.command = Command::list;
+  } else if (nat->parsed()) {
+    inv.command = Command::nat;
   } else {
     auto spec = parse_port_spec(raw.port);
     if (!spec) return usage_error(spec.error().message);

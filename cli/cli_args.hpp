@@ -9,7 +9,7 @@
 
 namespace porthole::cli {
 
-enum class Command { probe, open, close, list };
+enum class Command { probe, open, close, list, nat };
 
 struct Invocation {
   Command command = Command::probe;
