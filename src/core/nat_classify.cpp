@@ -16,11 +16,14 @@ NatBehaviour mapping_of(const NatTestResults& r) {
 
 // RFC 5780 s4.4: an answer from the other IP and port means endpoint-independent
 // filtering; else an answer from the other port (same IP) means address-dependent;
-// else address-and-port-dependent. A refused or untested change, or a control
-// Binding that went unanswered (loss, not filtering), leaves it unknown.
+// else address-and-port-dependent. A refused or untested change leaves it unknown, and
+// so does a silence that proves nothing: the control Binding went unanswered (loss),
+// or the other address never answered the mapping tests either (a server that
+// advertises an address it does not serve from).
 NatBehaviour filtering_of(const NatTestResults& r) {
   if (r.change_ip_port == FilterAnswer::answered) return NatBehaviour::endpoint_independent;
-  if (r.change_ip_port != FilterAnswer::silent || !r.control_answered)
+  const bool other_alive = r.mapped2 || r.mapped3;
+  if (r.change_ip_port != FilterAnswer::silent || !r.control_answered || !other_alive)
     return NatBehaviour::unknown;
   if (r.change_port == FilterAnswer::answered) return NatBehaviour::address_dependent;
   if (r.change_port == FilterAnswer::silent) return NatBehaviour::address_and_port_dependent;

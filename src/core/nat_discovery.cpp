@@ -21,6 +21,7 @@
 
 #include "core/nat_classify.hpp"
 #include "core/session.hpp"
+#include "net/ipv4_class.hpp"
 #include "net/resolve.hpp"
 #include "net/route.hpp"
 #include "net/udp_socket.hpp"
@@ -209,13 +210,16 @@ Result<NatReport> discover_nat(const Options& options) {
   tests.local = {report.local_ip, report.local_port};
   tests.mapped1 = b1.mapped;
   const std::optional<stun::Endpoint> other = b1.other_address;
-  const bool testable = other && is_ipv4_literal(other->ip) && other->ip != a.server.ip &&
+  // RFC 5780 s4.3 needs another IP and another port. stund started without a second
+  // address sends CHANGED-ADDRESS 0.0.0.0:3479: not an address to send anything to.
+  const bool testable = other && is_ipv4_literal(other->ip) &&
+                        !detail::is_unusable_external_ip(other->ip) && other->ip != a.server.ip &&
                         other->port != a.server.port && other->port != 0;
   if (!testable) {
     report.warnings.push_back(fmt::format(
-        "STUN server {} gave no usable other address (RFC 5780 OTHER-ADDRESS): mapping and "
+        "STUN server {} gave no usable other address (RFC 5780 OTHER-ADDRESS{}): mapping and "
         "filtering cannot be tested; name one that supports RFC 5780 with --stun",
-        a.entry));
+        a.entry, other ? ": " + stun::to_string(*other) : std::string()));
   } else {
     report.server_other_address = stun::to_string(*other);
     const milliseconds wait =
@@ -249,6 +253,10 @@ Result<NatReport> discover_nat(const Options& options) {
     if (mapped[1]) tests.mapped3 = mapped[1]->mapped;
     for (const auto& m : mapped)
       if (!m) debug(options, "nat: mapping test: " + m.error().message);
+    if (!tests.mapped2 && !tests.mapped3)
+      report.warnings.push_back(fmt::format(
+          "STUN server {} advertises the other address {}, but nothing answered from there: "
+          "mapping and filtering are unknown", a.entry, report.server_other_address));
 
     filtering = pending.valid()
                     ? pending.get()
