@@ -393,27 +393,30 @@ cmd_up() {
   echo "lab up: prefix $PREFIX, run dir $RUN_DIR"
 }
 
+# Anything still running in a lab namespace was started inside the lab (leaked test
+# listeners, clients); it would keep the namespace alive, so end it, then delete it.
+delete_ns() {
+  local n=$1 pid
+  ns_exists "$n" || return 0
+  for pid in $(ip netns pids "$(ns "$n")" 2>/dev/null); do
+    echo "lab.sh: killing leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in $(ns "$n")" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  ip netns del "$(ns "$n")" 2>/dev/null || true
+}
+
 cmd_down() {
-  local n r pid present=
+  local n r present=
   for n in "${EVERY_NS[@]}"; do ns_exists "$n" && present=1; done
   if [ -z "$present" ] && [ ! -e "$RUN_DIR/$MARKER" ]; then
     echo "lab down: prefix $PREFIX (was not up)"
     return 0
   fi
   need_root down
-  for r in "${ROUTERS[@]}" r3; do stop_daemon "miniupnpd-$r" "$r"; done
+  for r in "${ROUTERS[@]}"; do stop_daemon "miniupnpd-$r" "$r"; done
   stop_daemon stund inet
-  stop_daemon stund3 stun3
-  for n in "${EVERY_NS[@]}"; do
-    ns_exists "$n" || continue
-    # Anything still running in a lab namespace was started inside the lab (leaked test
-    # listeners, clients); it would keep the namespace alive, so end it.
-    for pid in $(ip netns pids "$(ns "$n")" 2>/dev/null); do
-      echo "lab.sh: killing leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in $(ns "$n")" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$(ns "$n")" 2>/dev/null || true
-  done
+  down_double_nat
+  for n in "${ALL_NS[@]}"; do delete_ns "$n"; done
   if [ -e "$RUN_DIR/$MARKER" ]; then rm -rf "$RUN_DIR"; fi
   echo "lab down: prefix $PREFIX"
 }
@@ -633,6 +636,15 @@ cmd_nat_mode() {
 # port-restricted NAT and refuse. Against stund3 on r1's LAN it sees no NAT, enables
 # forwarding and reports 192.168.1.2 as its external address: exactly what a real inner
 # router reports. Behind r1, mappings on r3 work while r1 still blocks.
+down_double_nat() {
+  local n
+  stop_daemon miniupnpd-r3 r3
+  stop_daemon stund3 stun3
+  for n in "${DOUBLE_NS[@]}"; do delete_ns "$n"; done
+  rm -f "$RUN_DIR"/r3.* "$RUN_DIR"/r3-*.conf
+}
+cmd_down_double_nat() { need_root; down_double_nat; echo "double NAT down"; }
+
 cmd_up_double_nat() {
   need_root
   ns_exists r1 || die "lab is not up: run lab.sh up first"
@@ -678,6 +690,7 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
   nat-mode R MODE            NAT behaviour of router R: eim (default), symmetric, fullcone, restricted
   up-double-nat              add r3 behind r1 (WAN $R3_WAN, LAN $R3_NET, host lan3 $LAN3) and its STUN server stun3
+  down-double-nat            remove r3, lan3 and stun3 again (down does it too)
 EOF
 }
 
@@ -698,6 +711,7 @@ main() {
     router-drop) cmd_router_drop "$@" ;;
     nat-mode) cmd_nat_mode "$@" ;;
     up-double-nat) cmd_up_double_nat ;;
+    down-double-nat) cmd_down_double_nat ;;
     upnp-table) cmd_upnp_table "$@" ;;
     help|-h|--help) usage ;;
     *) usage >&2; exit 2 ;;
