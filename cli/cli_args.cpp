@@ -20,8 +20,9 @@ constexpr const char* kFooter = R"(Examples:
                                          map, then prove it from outside (exit 6 if not)
   porthole serve --listen 198.51.100.10 --alt-listen 198.51.100.11
                                          STUN + connect-back server on a public host
+  porthole nat --stun stun.example.net   public address, NAT behaviour, double NAT
 
-Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered,
+Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
 (open --verify; the mapping stays), 8 state file unusable.
 See porthole(1).)";
@@ -29,7 +30,7 @@ See porthole(1).)";
 constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
   --gateway IP  --timeout SECONDS  --json  -v,--verbose  -q,--quiet  --state-dir DIR
   --stun HOST[:PORT]
-Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered,
+Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
 (open --verify; the mapping stays), 8 state file unusable.
 See porthole --help and porthole(1).)";
@@ -180,8 +181,10 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
                     "Only the mapping on this external port")->type_name("N");
   auto* list = app.add_subcommand("list", "The router's UPnP table (ours marked) and our "
                                           "PCP/NAT-PMP mappings");
+  auto* nat = app.add_subcommand("nat", "Public address (STUN), NAT mapping and filtering "
+                                        "behaviour (RFC 5780), double NAT");
   // Global options are accepted after the command too (`porthole open 8080 --json`).
-  for (auto* sub : {probe, open, close, list, serve}) {
+  for (auto* sub : {probe, open, close, list, nat, serve}) {
     sub->fallthrough();
     sub->footer(kSubcommandFooter);
   }
@@ -192,7 +195,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     ParseOutcome out;
     // Help for the subcommand the user named, if any.
     const CLI::App* target = &app;
-    for (auto* sub : {probe, open, close, list, serve})
+    for (auto* sub : {probe, open, close, list, nat, serve})
       if (sub->parsed()) target = sub;
     out.out = target->help();
     return out;
@@ -205,8 +208,9 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     // CLI11 calls an unknown command a missing one; say what was not understood.
     auto rest = app.remaining();
     if (!rest.empty() && !probe->parsed() && !open->parsed() && !close->parsed() &&
-        !list->parsed() && !serve->parsed())
-      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list or serve",
+        !list->parsed() && !nat->parsed() && !serve->parsed())
+      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list, nat "
+                                     "or serve",
                                      rest.front()));
     return usage_error(e.what());
   }
@@ -235,6 +239,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     inv.command = Command::probe;
   } else if (list->parsed()) {
     inv.command = Command::list;
+  } else if (nat->parsed()) {
+    inv.command = Command::nat;
   } else if (serve->parsed()) {
     inv.command = Command::serve;
     auto st = parse_serve_addresses(raw.listen, raw.alt_listen, inv.serve);

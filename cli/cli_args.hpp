@@ -10,7 +10,7 @@
 
 namespace porthole::cli {
 
-enum class Command { probe, open, close, list, serve };
+enum class Command { probe, open, close, list, nat, serve };
 
 struct Invocation {
   Command command = Command::probe;

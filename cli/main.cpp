@@ -8,6 +8,7 @@
 
 #include "cli_args.hpp"
 #include "cli_output.hpp"
+#include "cmd_nat.hpp"
 #include "cmd_serve.hpp"
 
 namespace {
@@ -57,6 +58,7 @@ int run(int argc, char** argv) {
     case cli::Command::close:
       return report(close(inv.options, inv.close), inv, cli::render_close);
     case cli::Command::list: return report(list(inv.options), inv, cli::render_list);
+    case cli::Command::nat: return report(discover_nat(inv.options), inv, cli::render_nat);
     case cli::Command::serve: return cli::run_serve(inv);
   }
   return 1;

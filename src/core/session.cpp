@@ -89,7 +89,8 @@ ProbeRace::ProbeRace(Session& session, const std::vector<Protocol>& which)
 
 ProbeRace::~ProbeRace() = default;
 
-ProbeOutcome ProbeRace::await(Protocol p, std::optional<std::chrono::milliseconds> grace) {
+ProbeOutcome ProbeRace::await(Protocol p, std::optional<std::chrono::milliseconds> grace,
+                              std::optional<Deadline> until) {
   std::unique_lock lock(shared_->mu);
   std::size_t idx = 0;
   while (idx < shared_->outcomes.size() && shared_->outcomes[idx].protocol != p) ++idx;
@@ -100,7 +101,7 @@ ProbeOutcome ProbeRace::await(Protocol p, std::optional<std::chrono::millisecond
   }
   for (;;) {
     if (shared_->outcomes[idx].finished) return shared_->outcomes[idx];
-    Clock::time_point wake = shared_->deadline;
+    Clock::time_point wake = until ? std::min(*until, shared_->deadline) : shared_->deadline;
     if (grace) {
       for (std::size_t j = 0; j < shared_->outcomes.size(); ++j)
         if (j != idx && shared_->succeeded_at[j] != Clock::time_point::max())

@@ -55,8 +55,10 @@ class ProbeRace {
 
   // Waits for `p`'s probe. With `grace` set, waiting also ends `grace` after any
   // other probe succeeded (a protocol that stays silent while another has answered is
-  // not worth the whole deadline).
-  ProbeOutcome await(Protocol p, std::optional<std::chrono::milliseconds> grace);
+  // not worth the whole deadline). With `until` set, waiting ends then at the latest
+  // (a caller that has its answer elsewhere gives the probes only a little longer).
+  ProbeOutcome await(Protocol p, std::optional<std::chrono::milliseconds> grace,
+                     std::optional<Deadline> until = std::nullopt);
 
  private:
   struct Shared;

@@ -29,6 +29,10 @@ MARKER=.porthole-lab          # proves a run dir is ours before we rm -rf it
 # Short names of every namespace, in creation order.
 ALL_NS=(inet r1 r2 lan1 lan1b lan2)
 ROUTERS=(r1 r2)
+# The double-NAT corner (`up-double-nat`): r3 behind r1, its host lan3, and stun3, a
+# STUN server on r1's LAN for r3's miniupnpd.
+DOUBLE_NS=(r3 lan3 stun3)
+EVERY_NS=("${ALL_NS[@]}" "${DOUBLE_NS[@]}")
 
 # Addresses. 203.0.113.0/24 and 198.51.100.0/24 are documentation ranges used as the fake
 # internet; the machine's own 192.0.2.0/24 is never used (LAB.md "Safety").
@@ -42,6 +46,8 @@ SERVE1=198.51.100.12 SERVE2=198.51.100.13
 # Which program answers miniupnpd's STUN self-test on $STUN1/$STUN2: Debian's stund
 # (default) or `porthole serve` (PORTHOLE_LAB_STUN=porthole, needs PORTHOLE_BIN).
 LAB_STUN=${PORTHOLE_LAB_STUN:-stund}
+R3_WAN=192.168.1.2 R3_LAN=192.168.3.1 R3_NET=192.168.3.0/24 LAN3=192.168.3.100
+LANSTUN1=192.168.1.10 LANSTUN2=192.168.1.11
 PUBLIC_HOSTS=(198.51.100.{20..29})
 HTTP_PORT=5000
 PCP_PORT=5351
@@ -58,11 +64,11 @@ nsx() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 ns_exists() { [ -e "/run/netns/$(ns "$1")" ]; }
 
 # Per-router facts, looked up by short name.
-wan_ip()  { case $1 in r1) echo $R1_WAN;; r2) echo $R2_WAN;; *) die "no router $1";; esac; }
-lan_ip()  { case $1 in r1) echo $R1_LAN;; r2) echo $R2_LAN;; *) die "no router $1";; esac; }
-lan_net() { case $1 in r1) echo $R1_NET;; r2) echo $R2_NET;; *) die "no router $1";; esac; }
+wan_ip()  { case $1 in r1) echo $R1_WAN;; r2) echo $R2_WAN;; r3) echo $R3_WAN;; *) die "no router $1";; esac; }
+lan_ip()  { case $1 in r1) echo $R1_LAN;; r2) echo $R2_LAN;; r3) echo $R3_LAN;; *) die "no router $1";; esac; }
+lan_net() { case $1 in r1) echo $R1_NET;; r2) echo $R2_NET;; r3) echo $R3_NET;; *) die "no router $1";; esac; }
 inet_ip() { case $1 in r1) echo $INET_R1;; r2) echo $INET_R2;; *) die "no router $1";; esac; }
-is_router() { [ "$1" = r1 ] || [ "$1" = r2 ]; }
+is_router() { [ "$1" = r1 ] || [ "$1" = r2 ] || [ "$1" = r3 ]; }
 
 check_prefix() {
   # Namespace names become file names under /run/netns; interface names are fixed per
@@ -228,7 +234,7 @@ build_topology() {
 # not filter, so turn it off in the routers (the sysctl is per-netns).
 set_sysctls() {
   local n fwd
-  for n in "${ALL_NS[@]}"; do
+  for n in "$@"; do
     fwd=0; { [ "$n" = inet ] || is_router "$n"; } && fwd=1
     nsx "$n" sh -c "echo $fwd >/proc/sys/net/ipv4/ip_forward
       for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6 \
@@ -309,8 +315,10 @@ minissdpdsocket=$RUN_DIR/$r.minissdpd.sock
 uuid=9f0c2a54-6d1e-4b7a-8c3f-00000000000$idx
 friendly_name=porthole lab $r
 EOF
+  local stun_host=$STUN1
+  [ "$r" = r3 ] && stun_host=$LANSTUN1  # r3's STUN server sits on r1's LAN (up-double-nat)
   if [ "$mode" != cgnat ]; then
-    printf '%s\n' ext_perform_stun=yes "ext_stun_host=$STUN1" "ext_stun_port=$STUN_PORT"
+    printf '%s\n' ext_perform_stun=yes "ext_stun_host=$stun_host" "ext_stun_port=$STUN_PORT"
   fi
   # IGDv1 routers are still common; miniupnpd serves v2 unless told otherwise.
   [ "$mode" = igdv1 ] && echo force_igd_desc_v1=yes
@@ -359,15 +367,20 @@ router_wipe() {
 
 # STUN server first: miniupnpd's self-test needs all four probe answers.
 wait_stund() {
-  local i pidf=$RUN_DIR/stund.pid
-  [ -f "$pidf" ] || pidf=$RUN_DIR/porthole-stun.pid
+  local i name=${1:-} n=${2:-inet} filter="( sport = :$STUN_PORT or sport = :$STUN_PORT2 )"
+  if [ -z "$name" ]; then
+    name=stund
+    [ -f "$RUN_DIR/stund.pid" ] || name=porthole-stun
+  fi
+  # In inet, porthole serve on $SERVE1/$SERVE2 (serve-start) uses the same ports.
+  [ "$n" = inet ] && filter="( src $STUN1 or src $STUN2 ) and $filter"
   for ((i = 0; i < 300; i++)); do
-    [ "$(nsx inet ss -Hlun "( src $STUN1 or src $STUN2 ) and ( sport = :$STUN_PORT or sport = :$STUN_PORT2 )" | wc -l)" -ge 4 ] && return 0
-    alive "$(<"$pidf")" || break
+    [ "$(nsx "$n" ss -Hlun "$filter" | wc -l)" -ge 4 ] && return 0
+    alive "$(<"$RUN_DIR/$name.pid")" || break
     sleep 0.01
   done
-  tail -n 20 "${pidf%.pid}.log" >&2 || true
-  die "the STUN server did not bind its four sockets"
+  tail -n 20 "$RUN_DIR/$name.log" >&2 || true
+  die "$name did not bind its four sockets"
 }
 
 # stun_server_launch stund|porthole : the STUN server miniupnpd's self-test asks, on
@@ -407,7 +420,7 @@ cmd_up() {
   # Any failure below exits (set -e / die); the half-built lab is kept for inspection.
   trap 'echo "lab.sh: up failed; state kept in $RUN_DIR, clean up with: $0 down" >&2' EXIT
   build_topology
-  set_sysctls
+  set_sysctls "${ALL_NS[@]}"
   local r
   for r in "${ROUTERS[@]}"; do router_ruleset "$r" | nsx "$r" nft -f -; done
   stun_server_launch "$LAB_STUN"
@@ -417,9 +430,21 @@ cmd_up() {
   echo "lab up: prefix $PREFIX, run dir $RUN_DIR"
 }
 
+# Anything still running in a lab namespace was started inside the lab (leaked test
+# listeners, clients); it would keep the namespace alive, so end it, then delete it.
+delete_ns() {
+  local n=$1 pid
+  ns_exists "$n" || return 0
+  for pid in $(ip netns pids "$(ns "$n")" 2>/dev/null); do
+    echo "lab.sh: killing leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in $(ns "$n")" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  ip netns del "$(ns "$n")" 2>/dev/null || true
+}
+
 cmd_down() {
-  local n r pid present=
-  for n in "${ALL_NS[@]}"; do ns_exists "$n" && present=1; done
+  local n r present=
+  for n in "${EVERY_NS[@]}"; do ns_exists "$n" && present=1; done
   if [ -z "$present" ] && [ ! -e "$RUN_DIR/$MARKER" ]; then
     echo "lab down: prefix $PREFIX (was not up)"
     return 0
@@ -429,16 +454,8 @@ cmd_down() {
   stop_daemon stund inet
   stop_daemon porthole-stun inet
   stop_daemon porthole-serve inet
-  for n in "${ALL_NS[@]}"; do
-    ns_exists "$n" || continue
-    # Anything still running in a lab namespace was started inside the lab (leaked test
-    # listeners, clients); it would keep the namespace alive, so end it.
-    for pid in $(ip netns pids "$(ns "$n")" 2>/dev/null); do
-      echo "lab.sh: killing leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in $(ns "$n")" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$(ns "$n")" 2>/dev/null || true
-  done
+  down_double_nat
+  for n in "${ALL_NS[@]}"; do delete_ns "$n"; done
   if [ -e "$RUN_DIR/$MARKER" ]; then rm -rf "$RUN_DIR"; fi
   echo "lab down: prefix $PREFIX"
 }
@@ -446,7 +463,7 @@ cmd_down() {
 cmd_exec() {
   [ $# -ge 2 ] || die "usage: lab.sh exec NS CMD [ARGS...]"
   local n=$1; shift
-  [[ " ${ALL_NS[*]} " == *" $n "* ]] || die "unknown namespace '$n' (one of: ${ALL_NS[*]})"
+  [[ " ${EVERY_NS[*]} " == *" $n "* ]] || die "unknown namespace '$n' (one of: ${EVERY_NS[*]})"
   exec ip netns exec "$(ns "$n")" "$@"
 }
 
@@ -474,9 +491,13 @@ cmd_status() {
       echo "router $n: dropping PCP/NAT-PMP/SSDP/HTTP from LAN (router-drop on)"
     fi
   done
+  for n in "${ROUTERS[@]}" r3; do
+    [ -f "$RUN_DIR/$n.natmode" ] && echo "router $n: NAT mode $(<"$RUN_DIR/$n.natmode")"
+  done
+  return 0
 }
 
-router_arg() { local r=${1:-r1}; is_router "$r" || die "unknown router '$r' (r1 or r2)"; echo "$r"; }
+router_arg() { local r=${1:-r1}; is_router "$r" || die "unknown router '$r' (r1, r2 or r3)"; echo "$r"; }
 
 cmd_router_stop() { need_root; local r; r=$(router_arg "${1:-}"); stop_daemon "miniupnpd-$r" "$r"; }
 cmd_router_start() {
@@ -590,6 +611,13 @@ LAB_INET_R2=$INET_R2
 LAB_LAN1=$LAN1
 LAB_LAN1B=$LAN1B
 LAB_LAN2=$LAN2
+LAB_NS_R3=$(ns r3)
+LAB_NS_LAN3=$(ns lan3)
+LAB_R3_WAN=$R3_WAN
+LAB_R3_LAN=$R3_LAN
+LAB_LAN3=$LAN3
+LAB_LANSTUN1=$LANSTUN1
+LAB_LANSTUN2=$LANSTUN2
 LAB_STUN1=$STUN1
 LAB_STUN2=$STUN2
 LAB_STUN_PORT=$STUN_PORT
@@ -603,6 +631,113 @@ LAB_ALLOWED_PORTS=$ALLOWED_PORTS
 LAB_R1_ROOTDESC=http://$R1_LAN:$HTTP_PORT/rootDesc.xml
 LAB_R2_ROOTDESC=http://$R2_LAN:$HTTP_PORT/rootDesc.xml
 EOF
+}
+
+# ---------------------------------------------------------------- NAT behaviours
+
+# The extra table for fullcone and restricted (LAB.md "NAT behaviours with nftables"):
+# after masquerade (a *filter* chain at srcnat + 10: once one nat chain has bound the
+# connection the kernel skips later nat chains, so a nat-type chain there never sees a
+# packet) learn WAN port -> internal IP . port, and for restricted also the remote
+# address . WAN port pairs this mapping has sent to; before routing (dstnat + 10, after
+# miniupnpd's own DNAT) send inbound UDP to a learned WAN port back to its internal
+# endpoint (restricted: only from a learned remote address).
+nat_mode_table() {
+  local r=$1 mode=$2 net admit
+  net=$(lan_net "$r")
+  admit='iifname "wan" meta l4proto udp'
+  [ "$mode" = restricted ] && admit="$admit ip saddr . udp dport @remotes"
+  cat <<EOF
+table inet lab_nat_mode {
+  map mappings { type inet_service : ipv4_addr . inet_service; flags dynamic, timeout; timeout 120s; }
+  set remotes { type ipv4_addr . inet_service; flags dynamic, timeout; timeout 120s; }
+  chain learn {
+    type filter hook postrouting priority srcnat + 10; policy accept;
+    oifname "wan" ct original ip saddr $net meta l4proto udp update @mappings { udp sport timeout 120s : ct original ip saddr . ct original proto-src }
+    oifname "wan" ct original ip saddr $net meta l4proto udp update @remotes { ip daddr . udp sport timeout 120s }
+  }
+  chain admit {
+    type nat hook prerouting priority dstnat + 10; policy accept;
+    $admit dnat ip to udp dport map @mappings
+  }
+}
+EOF
+}
+
+# nat-mode ROUTER MODE: eim (what `up` sets: plain masquerade, port-restricted cone),
+# symmetric (masquerade random), fullcone, restricted. Rewrites the masquerade rule in
+# place, replaces table lab_nat_mode and the forward accept for its DNATs, then flushes
+# the router's conntrack table (old entries keep old mappings).
+cmd_nat_mode() {
+  need_root
+  local r mode=${2:-} handle masq rule
+  r=$(router_arg "${1:-}")
+  case $mode in eim|symmetric|fullcone|restricted) ;; *) die "usage: lab.sh nat-mode ROUTER eim|symmetric|fullcone|restricted" ;; esac
+  ns_exists "$r" || die "router $r is not up"
+  handle=$(nsx "$r" nft -a list chain inet filter postrouting | awk '/masquerade/ { print $NF }')
+  [[ $handle =~ ^[0-9]+$ ]] || die "no masquerade rule in $r's postrouting chain"
+  masq="oifname \"wan\" ip saddr $(lan_net "$r") masquerade"
+  [ "$mode" = symmetric ] && masq="$masq random"
+  nsx "$r" nft replace rule inet filter postrouting handle "$handle" "$masq"
+  nsx "$r" nft delete table inet lab_nat_mode 2>/dev/null || true
+  for rule in $(nsx "$r" nft -a list chain inet filter forward | awk '/lab-nat-mode/ { print $NF }'); do
+    nsx "$r" nft delete rule inet filter forward handle "$rule"
+  done
+  if [ "$mode" = fullcone ] || [ "$mode" = restricted ]; then
+    nat_mode_table "$r" "$mode" | nsx "$r" nft -f -
+    nsx "$r" nft insert rule inet filter forward ct status dnat accept comment '"lab-nat-mode"'
+  fi
+  nsx "$r" conntrack -F >/dev/null 2>&1 || true
+  echo "$mode" >"$RUN_DIR/$r.natmode"
+}
+
+# ---------------------------------------------------------------- double NAT
+
+# up-double-nat: an inner home router r3 whose WAN sits on r1's LAN, with its own host:
+#
+#   lan3 192.168.3.100 -- bridge "lan" 192.168.3.1 [r3: NAT + miniupnpd] wan 192.168.1.2 -- r1's LAN
+#   stun3 192.168.1.10 + .11 (stund, on r1's LAN) = r3's STUN server
+#
+# r3's miniupnpd needs its STUN self-test to pass before it grants mappings (its WAN
+# address is private). Asked against the lab's internet server it would see r1's
+# port-restricted NAT and refuse. Against stund3 on r1's LAN it sees no NAT, enables
+# forwarding and reports 192.168.1.2 as its external address: exactly what a real inner
+# router reports. Behind r1, mappings on r3 work while r1 still blocks.
+down_double_nat() {
+  local n
+  stop_daemon miniupnpd-r3 r3
+  stop_daemon stund3 stun3
+  for n in "${DOUBLE_NS[@]}"; do delete_ns "$n"; done
+  rm -f "$RUN_DIR"/r3.* "$RUN_DIR"/r3-*.conf
+}
+cmd_down_double_nat() { need_root; down_double_nat; echo "double NAT down"; }
+
+cmd_up_double_nat() {
+  need_root
+  ns_exists r1 || die "lab is not up: run lab.sh up first"
+  if ns_exists r3; then echo "double NAT already up"; return 0; fi
+  local n
+  for n in "${DOUBLE_NS[@]}"; do echo "netns add $(ns "$n")"; done | ip -batch -
+  printf '%s\n' "link add p-r3 type veth peer name wan netns $(ns r3)" "link set p-r3 master lan" \
+    "link set p-r3 up" "link add p-stun3 type veth peer name eth0 netns $(ns stun3)" \
+    "link set p-stun3 master lan" "link set p-stun3 up" | ip -n "$(ns r1)" -batch -
+  printf '%s\n' "link set lo up" "link add lan type bridge mcast_snooping 0" \
+    "addr add $R3_LAN/24 dev lan" "link set lan up" \
+    "link add p-lan3 type veth peer name eth0 netns $(ns lan3)" "link set p-lan3 master lan" \
+    "link set p-lan3 up" "addr add $R3_WAN/24 dev wan" "link set wan up" \
+    "route add default via $R1_LAN" | ip -n "$(ns r3)" -batch -
+  printf '%s\n' "link set lo up" "addr add $LAN3/24 dev eth0" "link set eth0 up" \
+    "route add default via $R3_LAN" | ip -n "$(ns lan3)" -batch -
+  printf '%s\n' "link set lo up" "addr add $LANSTUN1/24 dev eth0" "addr add $LANSTUN2/24 dev eth0" \
+    "link set eth0 up" "route add default via $R1_LAN" | ip -n "$(ns stun3)" -batch -
+  set_sysctls "${DOUBLE_NS[@]}"
+  # r3 is a home router like the others, but its STUN server sits on r1's LAN.
+  router_ruleset r3 | sed "s/{ $STUN1, $STUN2 }/{ $LANSTUN1, $LANSTUN2 }/" | nsx r3 nft -f -
+  start_daemon stund3 stun3 stund -h "$LANSTUN1" -a "$LANSTUN2" -p "$STUN_PORT" -o "$STUN_PORT2"
+  wait_stund stund3 stun3
+  router_launch r3 stun
+  router_wait r3 || die "miniupnpd in r3 is not ready"
+  echo "double NAT up: lan3 $LAN3 behind r3 ($R3_WAN) behind r1"
 }
 
 usage() {
@@ -620,6 +755,9 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
+  nat-mode R MODE            NAT behaviour of router R: eim (default), symmetric, fullcone, restricted
+  up-double-nat              add r3 behind r1 (WAN $R3_WAN, LAN $R3_NET, host lan3 $LAN3) and its STUN server stun3
+  down-double-nat            remove r3, lan3 and stun3 again (down does it too)
   serve-start                \$PORTHOLE_BIN serve on $SERVE1 + $SERVE2 in inet (log porthole-serve.log)
   serve-stop                 stop it
   stun-server stund|porthole which program answers on $STUN1/$STUN2 (then router-reboot)
@@ -642,6 +780,9 @@ main() {
     router-start-igdv1) cmd_router_start_igdv1 "$@" ;;
     router-reboot) cmd_router_reboot "$@" ;;
     router-drop) cmd_router_drop "$@" ;;
+    nat-mode) cmd_nat_mode "$@" ;;
+    up-double-nat) cmd_up_double_nat ;;
+    down-double-nat) cmd_down_double_nat ;;
     upnp-table) cmd_upnp_table "$@" ;;
     serve-start) cmd_serve_start ;;
     serve-stop) cmd_serve_stop ;;

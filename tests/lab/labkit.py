@@ -31,6 +31,9 @@ LAB_SH = Path(__file__).resolve().parent / "lab.sh"
 PYTHON = "/usr/bin/python3"
 IP = shutil.which("ip") or "/usr/sbin/ip"
 NAMESPACES = ("inet", "r1", "r2", "lan1", "lan1b", "lan2")
+# Only while `lab.sh up-double-nat` has added them (r3 behind r1, its host lan3, and
+# stun3, r3's STUN server on r1's LAN).
+DOUBLE_NAT_NAMESPACES = ("r3", "lan3", "stun3")
 
 
 def prefix() -> str:
@@ -39,8 +42,9 @@ def prefix() -> str:
 
 def ns_name(short: str) -> str:
     """Full namespace name for a lab short name ("lan1" -> "phlab-lan1")."""
-    if short not in NAMESPACES:
-        raise ValueError(f"unknown lab namespace {short!r}; one of {NAMESPACES}")
+    if short not in NAMESPACES + DOUBLE_NAT_NAMESPACES:
+        raise ValueError(f"unknown lab namespace {short!r}; one of "
+                         f"{NAMESPACES + DOUBLE_NAT_NAMESPACES}")
     return f"{prefix()}-{short}"
 
 

@@ -131,3 +131,19 @@ TEST_CASE("--stun is repeatable, global, and keeps the user's order", "[args]") 
   REQUIRE(none.invocation);
   CHECK(none.invocation->options.stun_servers.empty());
 }
+
+TEST_CASE("nat: global options before and after, help", "[cli]") {
+  auto r = parse({"--stun", "198.51.100.10", "nat", "--json", "--timeout", "2"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->command == Command::nat);
+  CHECK(r.invocation->json);
+  CHECK(r.invocation->options.stun_servers == std::vector<std::string>{"198.51.100.10"});
+  CHECK(r.invocation->options.timeout == std::chrono::milliseconds(2000));
+  auto bad = parse({"nat", "--stun", "stun.example:0"});
+  CHECK_FALSE(bad.invocation);
+  CHECK(bad.exit_code == 2);
+  auto help = parse({"nat", "--help"});
+  CHECK(help.out.find("porthole nat") != std::string::npos);
+  CHECK(help.out.find("RFC 5780") != std::string::npos);
+  CHECK(parse({"--help"}).out.find("porthole nat") != std::string::npos);
+}

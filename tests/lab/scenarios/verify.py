@@ -4,13 +4,16 @@ internet (lab.sh serve-start: 198.51.100.12/.13) as the --stun server:
 - pcp, natpmp, upnp x tcp, udp: verified, and --json says how (method, observed, server);
 - TCP with the user's own service already listening: proven by the completed handshake;
 - UDP with the port held by another program: exit 6 saying so;
-- the forward removed on the router behind porthole's back: exit 6, the mapping stays."""
+- the forward removed on the router behind porthole's back: exit 6, the mapping stays;
+- double NAT (lan3 behind r3 behind r1, lab.sh up-double-nat): r3 maps the port, r1
+  still blocks: exit 6 explaining that the mapping sits on an inner router."""
 
 from porthole_lab import (LAN1, WAN_IP, cleanup, entries_for, finish, porthole,
                           porthole_json)
 import labkit  # noqa: E402  (porthole_lab puts it on sys.path)
 
 SERVE = "198.51.100.12"
+R3_WAN = "192.168.1.2"
 STUN = ["--stun", SERVE]
 
 c = labkit.Checker("verify")
@@ -83,6 +86,27 @@ try:
         c.check(len(entries_for(LAN1, p, transport)) == 1,
                 f"forward removed {transport}: the mapping stays on exit 6")
         porthole("lan1", "close", f"{p}/{transport}")
+
+    # Double NAT: the mapping is real on r3 (192.168.1.2) but r1 in front still blocks.
+    r = labkit.lab("up-double-nat")
+    if c.check(r.ok, "double NAT: lab.sh up-double-nat", r):
+        try:
+            for transport in ("tcp", "udp"):
+                p = 43030
+                r, j = porthole_json("lan3", "open", f"{p}/{transport}", "--verify", *STUN)
+                v = (j or {}).get("verification", {})
+                c.check(r.rc == 6, f"double NAT {transport}: exit 6", r)
+                c.check(j and j.get("verified") is False and j.get("external_ip") == R3_WAN,
+                        f"double NAT {transport}: mapped on r3, not verified", j)
+                c.check("inner router" in v.get("explanation", "")
+                        and "outer one still blocks" in v.get("explanation", ""),
+                        f"double NAT {transport}: explained", j)
+                c.check(v.get("observed", "").startswith(WAN_IP),
+                        f"double NAT {transport}: the server saw r1's address", j)
+                porthole("lan3", "close", f"{p}/{transport}")
+        finally:
+            r = labkit.lab("down-double-nat")
+            c.check(r.ok, "double NAT: lab.sh down-double-nat", r)
 finally:
     labkit.lab("serve-stop")
     cleanup()

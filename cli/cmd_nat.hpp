@@ -1,0 +1,12 @@
+// `porthole nat`: what it prints.
+#pragma once
+
+#include <string>
+
+#include <porthole/nat.hpp>
+
+namespace porthole::cli {
+
+std::string render_nat(const NatReport& report, bool json);
+
+}  // namespace porthole::cli
