@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The speed benchmark in the lab: porthole side by side with upnpc and natpmpc against
-# the same real miniupnpd. Prints medians and ratios. Needs root. Extra arguments go to
+# the same real miniupnpd, and open vs open --verify. Prints medians and ratios. Needs root. Extra arguments go to
 # bench/mapping_bench.py (e.g. --runs 30 --json bench.json).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,3 +11,4 @@ export PORTHOLE_LAB_PREFIX=${PORTHOLE_LAB_PREFIX:-phbench}
 trap '"$root/tests/lab/lab.sh" down >/dev/null 2>&1 || true' EXIT
 "$root/tests/lab/lab.sh" up
 /usr/bin/python3 "$root/bench/mapping_bench.py" --porthole "$build/porthole" "$@"
+/usr/bin/python3 "$root/bench/verify_bench.py" --porthole "$build/porthole"

@@ -44,8 +44,8 @@ struct ConnectBackConfig {
   // requester closes the control connection): the requester may look for it in its
   // own TCP table when its service, not porthole, accepted it.
   std::chrono::milliseconds hold{1500};
-  double per_source_rate = 1.0;    // checks per second for one source IP...
-  double per_source_burst = 10.0;  // ...after a burst of this many
+  double per_source_rate = 2.0;    // checks per second for one source IP...
+  double per_source_burst = 20.0;  // ...after a burst of this many
   std::size_t max_sources = 4096;  // sources the rate limiter remembers
   std::size_t max_sessions = 64;   // control connections at once, all sources
   std::size_t max_per_source = 4;  // control connections at once from one IP
