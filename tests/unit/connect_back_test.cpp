@@ -161,3 +161,22 @@ TEST_CASE("connect-back: the per-source rate limit answers busy", "[connect_back
   CHECK(connected == 2);
   CHECK(busy == 2);
 }
+
+TEST_CASE("connect-back: checks at once from one source are bounded", "[connect_back]") {
+  ConnectBackConfig config;
+  config.max_per_source = 1;
+  RunningServer server(config);
+  // A control connection that says nothing holds the one slot of 127.0.0.1...
+  auto idle = tcp_connect_start("127.0.0.1", server.port());
+  REQUIRE(idle.ok());
+  pollfd p{idle->fd(), POLLOUT, 0};
+  REQUIRE(::poll(&p, 1, 2000) == 1);
+  ::poll(nullptr, 0, 100);  // let the server accept it
+  // ...so the next one is told to come back later, and no connection is made for it.
+  const std::uint16_t port = free_port();
+  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}}, soon());
+  REQUIRE(r.ok());
+  CHECK(r->reply.outcome == cb::Outcome::busy);
+  CHECK_FALSE(r->token_received);
+  CHECK(server.counters().connected == 0);
+}

@@ -1,0 +1,137 @@
+// The command line of `serve` and `open --verify`, the verified-open output, and
+// porthole::serve's checks of its addresses (loopback only).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_args.hpp"
+#include "cmd_serve.hpp"
+
+using namespace porthole;
+using namespace porthole::cli;
+
+namespace {
+
+ParseOutcome parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "porthole");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  return parse_args(static_cast<int>(argv.size()), argv.data());
+}
+
+OpenResult opened() {
+  OpenResult r;
+  r.mapping = {Protocol::pcp, Transport::udp, "192.168.1.100", 41000, "203.0.113.2", 41000,
+               7200, 0, "porthole"};
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("serve: --listen and --alt-listen with default ports", "[cli][serve]") {
+  auto r = parse({"serve", "--listen", "198.51.100.12", "--alt-listen", "198.51.100.13"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->command == Command::serve);
+  CHECK(r.invocation->serve.listen_ip == "198.51.100.12");
+  CHECK(r.invocation->serve.listen_port == 3478);
+  REQUIRE(r.invocation->serve.alt_ip);
+  CHECK(*r.invocation->serve.alt_ip == "198.51.100.13");
+  CHECK(r.invocation->serve.alt_port == 3479);
+
+  r = parse({"serve", "--listen", "198.51.100.12:5000", "-v"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->serve.listen_port == 5000);
+  CHECK_FALSE(r.invocation->serve.alt_ip);
+  CHECK(r.invocation->verbosity == 1);
+}
+
+TEST_CASE("serve: bad addresses are usage errors", "[cli][serve]") {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"serve"},
+           {"serve", "--listen", "stun.example.net"},
+           {"serve", "--listen", "198.51.100.12:0"},
+           {"serve", "--listen", "198.51.100.12:70000"},
+           {"serve", "--listen", "198.51.100.12", "--alt-listen", "nowhere"},
+           {"serve", "--listen", ""}}) {
+    auto r = parse(args);
+    INFO(args.back());
+    CHECK_FALSE(r.invocation);
+    CHECK(r.exit_code == 2);
+    CHECK_FALSE(r.err.empty());
+  }
+}
+
+TEST_CASE("open --verify sets the flag; help names serve and exit 6", "[cli][serve]") {
+  auto r = parse({"open", "8080", "--verify", "--stun", "198.51.100.12"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->verify);
+  CHECK(r.invocation->options.stun_servers == std::vector<std::string>{"198.51.100.12"});
+  CHECK_FALSE(parse({"open", "8080"}).invocation->verify);
+  auto help = parse({"--help"});
+  CHECK(help.out.find("serve") != std::string::npos);
+  CHECK(help.out.find("6 not verified") != std::string::npos);
+  CHECK(parse({"open", "--help"}).out.find("--verify") != std::string::npos);
+}
+
+TEST_CASE("verified open: JSON says verified and how", "[cli][serve]") {
+  Verification v;
+  v.verified = true;
+  v.method = "stun-change-request";
+  v.server = "198.51.100.12:3478";
+  v.observed = "203.0.113.2:41000";
+  v.proof = "it arrived";
+  auto j = nlohmann::json::parse(render_open_verified(opened(), v, true));
+  CHECK(j["external_port"] == 41000);
+  CHECK(j["verified"] == true);
+  CHECK(j["verification"]["method"] == "stun-change-request");
+  CHECK(j["verification"]["observed"] == "203.0.113.2:41000");
+  CHECK(j["verification"]["server"] == "198.51.100.12:3478");
+  CHECK(j["verification"]["proof"] == "it arrived");
+  CHECK(render_open_verified(opened(), v, false).find("verified (stun-change-request") !=
+        std::string::npos);
+
+  Verification no;
+  no.server = "198.51.100.12:3478";
+  no.explanation = "the outer one still blocks";
+  j = nlohmann::json::parse(render_open_verified(opened(), no, true));
+  CHECK(j["verified"] == false);
+  CHECK(j["verification"]["method"].is_null());
+  CHECK(j["verification"]["observed"].is_null());
+  CHECK(j["verification"]["explanation"] == "the outer one still blocks");
+  CHECK(render_open_verified(opened(), no, false).find("NOT verified: the outer one") !=
+        std::string::npos);
+
+  Result<Verification> failed = make_error(Errc::internal, "socket: out of files");
+  j = nlohmann::json::parse(render_open_verified(opened(), failed, true));
+  CHECK(j["verified"] == false);
+  CHECK(j["verification"]["error"] == "socket: out of files");
+}
+
+TEST_CASE("porthole::serve: binds, stops, refuses inconsistent addresses", "[serve]") {
+  std::atomic<bool> stop{true};  // already asked to stop: bind, then return at once
+  CHECK(serve({"127.0.0.1", 0, std::nullopt, 0, {}}, stop).ok());
+  auto same = serve({"127.0.0.1", 0, std::string("127.0.0.1"), 0, {}}, stop);
+  REQUIRE_FALSE(same.ok());
+  CHECK(same.error().code == Errc::usage);
+  auto bad = serve({"not-an-ip", 3478, std::nullopt, 0, {}}, stop);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == Errc::usage);
+}
+
+TEST_CASE("porthole::verify: bad input is refused before anything is sent", "[serve]") {
+  Options o;
+  o.stun_servers = {"198.51.100.12:99999"};
+  Mapping m = opened().mapping;
+  auto r = verify(o, m);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::usage);
+  m.external_port = 0;
+  o.stun_servers = {"127.0.0.1"};
+  r = verify(o, m);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::usage);
+}
