@@ -211,4 +211,12 @@ try:
 finally:
     labkit.lab("serve-stop")
     cleanup()
+# SIGTERM (lab.sh serve-stop) ends it cleanly; -v logged every request and each check.
+log_path = Path(labkit.lab_env()["PORTHOLE_LAB_DIR"], "porthole-serve.log")
+log = log_path.read_text(errors="replace") if log_path.exists() else ""
+c.check(log.rstrip().endswith("porthole serve: stopped"), "serve stops on SIGTERM",
+        log[-500:])
+c.check("stun serve <- " in log and "connect-back from 198.51.100.21: denied" in log
+        and "connect-back to 198.51.100.21:43202: refused" in log,
+        "the log has a line per request and per connect-back", log[-1500:])
 finish(c)
