@@ -70,9 +70,9 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
   auto socket = detail::open_bound_udp_socket("0.0.0.0", m.internal_port);
   if (!socket)
     return not_verified(stun::to_string(list.front().endpoint),
-                        fmt::format("cannot send from UDP port {} ({}): another program holds "
-                                    "it; run `porthole open --verify` before starting it",
-                                    m.internal_port, socket.error().message));
+                        fmt::format("cannot send from UDP port {} ({}); if another program "
+                                    "holds it, run `porthole open --verify` before starting "
+                                    "that program", m.internal_port, socket.error().message));
   detail::StunClientOptions copts;
   copts.log = options.log;
   copts.initial_rto = std::chrono::milliseconds{250};

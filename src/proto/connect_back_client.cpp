@@ -77,11 +77,11 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
     listener = std::move(*l);
     result.own_listener = true;
     debug(fmt::format("verify: listening on TCP {} for the connect-back", q.internal_port));
-  } else if (l.error().protocol_code == EADDRINUSE) {
-    debug(fmt::format("verify: TCP {} is in use (another program listens there); the "
-                      "connect-back will be looked for in the TCP table", q.internal_port));
   } else {
-    return l.error();
+    // EADDRINUSE: the user's service listens there. (EACCES, a low port without the
+    // privilege, ends the same way: only the TCP table can tell.)
+    debug(fmt::format("verify: cannot listen on TCP {} ({}); the connect-back will be "
+                      "looked for in the TCP table", q.internal_port, l.error().message));
   }
 
   auto control = tcp_connect_start(q.server_ip, q.server_port);
