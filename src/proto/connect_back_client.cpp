@@ -136,6 +136,9 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
                                                         "reply: {}", server, r.error().message));
         debug(fmt::format("verify <- {} {}", server, reply_buffer.substr(0, *end)));
         reply = *r;
+        // The token was sent before this reply: it is here within a round trip or two,
+        // or it went somewhere else.
+        deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds{1000});
       } else if (reply_buffer.size() >= cb::kMaxLine) {
         return make_error(Errc::internal, fmt::format("connect-back server {}: reply longer "
                                                       "than {} bytes", server, cb::kMaxLine));
