@@ -2,7 +2,8 @@
 // server's answer to it. Beyond "no crash, no undefined behaviour": an accepted message
 // has the header the checks demand at its offsets, and the server core answers only the
 // datagram's own source, from one of its own addresses, never with more bytes than
-// kMaxReplySize (no amplification toward anyone).
+// kMaxReplySize (no amplification toward anyone); RFC 3489 requests (no magic cookie)
+// in RFC 3489 form, and nothing else that fails the checks.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -67,13 +68,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
   auto reply = responder().handle(in, size % 4, kSource, now);
   if (reply) {
-    PORTHOLE_FUZZ_CHECK(decoded.ok());  // nothing malformed is ever answered
     PORTHOLE_FUZZ_CHECK(reply->to.ip == kSource.ip && reply->to.port == kSource.port);
     PORTHOLE_FUZZ_CHECK(reply->from < 4);
     PORTHOLE_FUZZ_CHECK(reply->bytes.size() <= porthole::detail::kMaxReplySize);
-    auto answer = stun::decode(reply->bytes);
-    PORTHOLE_FUZZ_CHECK(answer.ok());
-    PORTHOLE_FUZZ_CHECK(answer->transaction_id == decoded->transaction_id);
+    if (decoded) {
+      auto answer = stun::decode(reply->bytes);
+      PORTHOLE_FUZZ_CHECK(answer.ok());
+      PORTHOLE_FUZZ_CHECK(answer->transaction_id == decoded->transaction_id);
+    } else {
+      // Nothing malformed is answered: only a well-formed RFC 3489 request (no magic
+      // cookie), with an RFC 3489 answer carrying its whole 128-bit transaction ID.
+      auto classic = stun::decode_rfc3489(in);
+      PORTHOLE_FUZZ_CHECK(classic.ok());
+      auto answer = stun::decode_rfc3489(reply->bytes);
+      PORTHOLE_FUZZ_CHECK(answer.ok() && !answer->message.xor_mapped_address);
+      PORTHOLE_FUZZ_CHECK(answer->transaction_id == classic->transaction_id);
+    }
   }
   return 0;
 }
