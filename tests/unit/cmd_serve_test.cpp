@@ -65,7 +65,7 @@ TEST_CASE("serve: bad addresses are usage errors", "[cli][serve]") {
   }
 }
 
-TEST_CASE("open --verify sets the flag; help names serve and exit 6", "[cli][serve]") {
+TEST_CASE("open --verify sets the flag, help names serve and exit 6", "[cli][serve]") {
   auto r = parse({"open", "8080", "--verify", "--stun", "198.51.100.12"});
   REQUIRE(r.invocation);
   CHECK(r.invocation->verify);

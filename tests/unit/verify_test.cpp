@@ -101,7 +101,7 @@ TEST_CASE("verify UDP: a server with one address cannot prove inbound traffic",
   CHECK(v->explanation.find("OTHER-ADDRESS") != std::string::npos);
 }
 
-TEST_CASE("verify TCP: the token arrives; another address is denied", "[verify]") {
+TEST_CASE("verify TCP: the token arrives, another address is denied", "[verify]") {
   LoopbackServe server(true);
   const std::uint16_t port = free_port();
   auto v = verify(server.options(), mapping(Transport::tcp, port));
