@@ -30,7 +30,8 @@ struct Verification {
 };
 
 // Proves `mapping` (normally OpenResult::mapping) from outside, through the first of
-// options.stun_servers (else default_stun_servers()) that answers:
+// options.stun_servers (else default_stun_servers()) that can (servers that do not
+// answer, have no second address for UDP or take no connect-back for TCP are skipped):
 //  UDP: a STUN Binding from the internal port must show the mapped external IP and
 //       port, and an answer requested with CHANGE-REQUEST from the server's other IP
 //       and port (RFC 5780) must arrive there;

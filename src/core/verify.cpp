@@ -3,6 +3,7 @@
 // outbound mapping; the inbound proof is an answer from another address (RFC 5780
 // CHANGE-REQUEST) for UDP and a connection from the server (connect-back) for TCP.
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -79,6 +80,7 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
   detail::StunClient client(copts);
 
   std::string last_error;
+  std::optional<Verification> one_address;  // the first answer from a server without RFC 5780
   for (const auto& server : list) {
     const std::string where = stun::to_string(server.endpoint);
     // A server that does not answer gets a second or so; the next one the rest.
@@ -103,12 +105,18 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
                                       "through the mapping", observed, m.external_port),
                           observed);
     if (!b->other_address || b->other_address->ip == b->responder.ip ||
-        b->other_address->port == b->responder.port)
-      return not_verified(where,
-                          fmt::format("the STUN server {} has no second address (RFC 5780 "
-                                      "OTHER-ADDRESS): it confirmed the outbound mapping {} "
-                                      "but cannot prove inbound traffic; use a `porthole "
-                                      "serve` with --alt-listen", where, observed), observed);
+        b->other_address->port == b->responder.port) {
+      // Perhaps the next server in the list can; if none, this is the verdict.
+      if (!one_address)
+        one_address = not_verified(
+            where, fmt::format("the STUN server {} has no second address (RFC 5780 "
+                               "OTHER-ADDRESS): it confirmed the outbound mapping {} but "
+                               "cannot prove inbound traffic; use a `porthole serve` with "
+                               "--alt-listen", where, observed), observed);
+      log_to(options, fmt::format("verify: {} has no second address; trying the next server",
+                                  where));
+      continue;
+    }
     // The inbound proof: an answer from an IP and port we never sent to.
     detail::StunBindingQuery change{server.endpoint, stun::ChangeRequest{true, true},
                                     b->other_address, {}};
@@ -133,27 +141,35 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
                           "arrived", m.internal_port, observed, stun::to_string(c->responder));
     return v;
   }
+  if (one_address) return *one_address;
   return not_verified(stun::to_string(list.front().endpoint),
                       "no STUN server answered: " + last_error);
 }
 
 Result<Verification> verify_tcp(const Options& options, const Mapping& m,
                                 const std::vector<Server>& list, Deadline deadline) {
-  const Server& server = list.front();
-  const std::string where = stun::to_string(server.endpoint);
   if (m.external_ip.empty())
-    return not_verified(where, "the router did not say its external address, so there is "
-                               "nothing to connect back to");
-  detail::ConnectBackQuery q{server.endpoint.ip, server.endpoint.port, m.external_ip,
-                             m.external_port, m.internal_port, options.log};
-  auto r = detail::connect_back_check(q, deadline);
-  if (!r) {
-    if (r.error().code == Errc::internal && r.error().protocol_code != 0) return r.error();
+    return not_verified(stun::to_string(list.front().endpoint),
+                        "the router did not say its external address, so there is nothing "
+                        "to connect back to");
+  // The first server of the list that takes the control connection (public STUN servers
+  // do not: TCP verification needs a `porthole serve`).
+  std::string where;
+  std::optional<Result<detail::ConnectBackResult>> r;
+  for (const auto& server : list) {
+    where = stun::to_string(server.endpoint);
+    detail::ConnectBackQuery q{server.endpoint.ip, server.endpoint.port, m.external_ip,
+                               m.external_port, m.internal_port, options.log};
+    r = detail::connect_back_check(q, deadline);
+    if (r->ok() || r->error().code != Errc::no_service) break;
+    log_to(options, "verify: " + r->error().message);
+  }
+  if (!r->ok())
     return not_verified(where, fmt::format("the connect-back check could not run: {} (TCP "
                                            "verification needs a `porthole serve` as --stun)",
-                                           r.error().message));
-  }
-  const auto& reply = r->reply;
+                                           r->error().message));
+  const detail::ConnectBackResult& cb_result = r->value();
+  const auto& reply = cb_result.reply;
   const std::string target = fmt::format("{}:{}", m.external_ip, m.external_port);
   if (reply.observed_ip != m.external_ip)
     return not_verified(where,
@@ -179,19 +195,19 @@ Result<Verification> verify_tcp(const Options& options, const Mapping& m,
   Verification v;
   v.server = where;
   v.observed = reply.observed_ip;
-  if (r->token_received) {
+  if (cb_result.token_received) {
     v.verified = true;
     v.method = "connect-back-token";
     v.proof = fmt::format("the server connected to {} from {}, and the connection arrived "
                           "at porthole's listener on TCP port {} carrying our token",
-                          target, r->accepted_from, m.internal_port);
-  } else if (r->seen_in_tcp_table) {
+                          target, cb_result.accepted_from, m.internal_port);
+  } else if (cb_result.seen_in_tcp_table) {
     v.verified = true;
     v.method = "connect-back-handshake";
     v.proof = fmt::format("the server's connection to {} (from {}) completed and reached "
                           "the service already listening on TCP port {} (seen in this "
                           "host's TCP table)", target, reply.detail, m.internal_port);
-  } else if (r->own_listener) {
+  } else if (cb_result.own_listener) {
     v.explanation = fmt::format("the server connected to {}, but the connection did not "
                                 "arrive at TCP port {} here: something else answered (the "
                                 "router itself, or another host)", target, m.internal_port);

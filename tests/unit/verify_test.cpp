@@ -125,3 +125,23 @@ TEST_CASE("verify TCP: a server that is not a porthole serve", "[verify]") {
   CHECK_FALSE(v->verified);
   CHECK(v->explanation.find("porthole serve") != std::string::npos);
 }
+
+TEST_CASE("verify: servers that cannot do the check are passed over for the next one",
+          "[verify]") {
+  LoopbackServe one(false);
+  LoopbackServe two(true);
+  Options o = two.options();
+  const std::string second = o.stun_servers.front();
+  // UDP: a server without a second address first.
+  o.stun_servers = {one.options().stun_servers.front(), second};
+  auto v = verify(o, mapping(Transport::udp, free_port()));
+  REQUIRE(v.ok());
+  CHECK(v->verified);
+  CHECK(v->server == second);
+  // TCP: a port where nothing takes the control connection first.
+  o.stun_servers = {"127.0.0.1:" + std::to_string(free_port()), second};
+  v = verify(o, mapping(Transport::tcp, free_port()));
+  REQUIRE(v.ok());
+  CHECK(v->verified);
+  CHECK(v->server == second);
+}
