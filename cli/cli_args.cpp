@@ -16,17 +16,23 @@ constexpr const char* kFooter = R"(Examples:
   porthole open 8080 --via upnp --json   force UPnP, print JSON
   porthole close 8080                    remove this host's mapping of 8080
   porthole list                          the router's table, ours marked
+  porthole open 8080 --verify --stun stun.example.net
+                                         map, then prove it from outside (exit 6 if not)
+  porthole serve --listen 198.51.100.10 --alt-listen 198.51.100.11
+                                         STUN + connect-back server on a public host
   porthole nat --stun stun.example.net   public address, NAT behaviour, double NAT
 
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
-4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
+4 the gateway refused, 5 timed out after a service answered, 6 not verified
+(open --verify; the mapping stays), 8 state file unusable.
 See porthole(1).)";
 
 constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
   --gateway IP  --timeout SECONDS  --json  -v,--verbose  -q,--quiet  --state-dir DIR
   --stun HOST[:PORT]
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
-4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
+4 the gateway refused, 5 timed out after a service answered, 6 not verified
+(open --verify; the mapping stays), 8 state file unusable.
 See porthole --help and porthole(1).)";
 
 // "Usage: porthole open [OPTIONS] PORT" rather than CLI11's "Usage: open ...".
@@ -52,6 +58,9 @@ struct RawArgs {
   std::string via = "auto";
   std::string description = "porthole";
   bool strict_port = false;
+  bool verify = false;
+  std::string listen;
+  std::string alt_listen;
 };
 
 void add_global_options(CLI::App& app, RawArgs& raw) {
@@ -99,6 +108,27 @@ Result<std::uint32_t> parse_lifetime(const std::string& text) {
   return static_cast<std::uint32_t>(v);
 }
 
+// --listen IP[:PORT] and --alt-listen IP2[:PORT2]: IPv4 literals of this host.
+Status parse_serve_addresses(const std::string& listen, const std::string& alt,
+                             ServeOptions& out) {
+  auto a = parse_host_port(listen, 3478);
+  if (!a) return make_error(Errc::usage, "--listen " + a.error().message);
+  if (!is_ipv4_literal(a->host))
+    return make_error(Errc::usage, fmt::format("--listen '{}' is not an IPv4 address of this "
+                                               "host", a->host));
+  out.listen_ip = a->host;
+  out.listen_port = a->port;
+  if (alt.empty()) return ok_status();
+  auto b = parse_host_port(alt, 3479);
+  if (!b) return make_error(Errc::usage, "--alt-listen " + b.error().message);
+  if (!is_ipv4_literal(b->host))
+    return make_error(Errc::usage, fmt::format("--alt-listen '{}' is not an IPv4 address of "
+                                               "this host", b->host));
+  out.alt_ip = b->host;
+  out.alt_port = b->port;
+  return ok_status();
+}
+
 ParseOutcome usage_error(const std::string& message) {
   ParseOutcome out;
   out.exit_code = static_cast<int>(Errc::usage);
@@ -134,6 +164,16 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
                    "Description stored on the router (UPnP)")->type_name("TEXT");
   open->add_flag("--strict-port", raw.strict_port,
                  "Fail (exit 4) instead of accepting another external port");
+  open->add_flag("--verify", raw.verify,
+                 "Then prove from outside that inbound traffic arrives (needs a --stun "
+                 "server: RFC 5780 for UDP, a `porthole serve` for TCP); exit 6 if not");
+  auto* serve = app.add_subcommand("serve", "Run the public-side server: STUN (RFC 8489/5780) "
+                                            "and the TCP connect-back check of --verify");
+  serve->add_option("--listen", raw.listen, "Address to serve on, IP[:PORT] (port 3478)")
+      ->required()->type_name("IP[:PORT]");
+  serve->add_option("--alt-listen", raw.alt_listen,
+                    "Second address for RFC 5780 CHANGE-REQUEST, IP2[:PORT2] (port 3479)")
+      ->type_name("IP2[:PORT2]");
   auto* close = app.add_subcommand("close", "Remove the mapping this host made");
   close->add_option("PORT", raw.port, "Internal port: N, N/tcp or N/udp (default tcp)")
       ->required()->type_name("");
@@ -144,7 +184,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
   auto* nat = app.add_subcommand("nat", "Public address (STUN), NAT mapping and filtering "
                                         "behaviour (RFC 5780), double NAT");
   // Global options are accepted after the command too (`porthole open 8080 --json`).
-  for (auto* sub : {probe, open, close, list, nat}) {
+  for (auto* sub : {probe, open, close, list, nat, serve}) {
     sub->fallthrough();
     sub->footer(kSubcommandFooter);
   }
@@ -155,7 +195,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     ParseOutcome out;
     // Help for the subcommand the user named, if any.
     const CLI::App* target = &app;
-    for (auto* sub : {probe, open, close, list, nat})
+    for (auto* sub : {probe, open, close, list, nat, serve})
       if (sub->parsed()) target = sub;
     out.out = target->help();
     return out;
@@ -168,8 +208,9 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     // CLI11 calls an unknown command a missing one; say what was not understood.
     auto rest = app.remaining();
     if (!rest.empty() && !probe->parsed() && !open->parsed() && !close->parsed() &&
-        !list->parsed() && !nat->parsed())
-      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list or nat",
+        !list->parsed() && !nat->parsed() && !serve->parsed())
+      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list, nat "
+                                     "or serve",
                                      rest.front()));
     return usage_error(e.what());
   }
@@ -200,6 +241,10 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     inv.command = Command::list;
   } else if (nat->parsed()) {
     inv.command = Command::nat;
+  } else if (serve->parsed()) {
+    inv.command = Command::serve;
+    auto st = parse_serve_addresses(raw.listen, raw.alt_listen, inv.serve);
+    if (!st) return usage_error(st.error().message);
   } else {
     auto spec = parse_port_spec(raw.port);
     if (!spec) return usage_error(spec.error().message);
@@ -223,6 +268,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
         return usage_error("--description is longer than 256 characters");
       inv.open.description = raw.description;
       inv.open.strict_port = raw.strict_port;
+      inv.verify = raw.verify;
     } else {
       inv.command = Command::close;
       inv.close.port = *spec;

@@ -6,16 +6,19 @@
 #include <string>
 
 #include <porthole/porthole.hpp>
+#include <porthole/verify.hpp>
 
 namespace porthole::cli {
 
-enum class Command { probe, open, close, list, nat };
+enum class Command { probe, open, close, list, nat, serve };
 
 struct Invocation {
   Command command = Command::probe;
   Options options;         // log is set later by main
   OpenRequest open;
   CloseRequest close;
+  bool verify = false;     // open --verify
+  ServeOptions serve;
   bool json = false;
   int verbosity = 0;       // -1 quiet, 0 normal, 1 verbose
 };

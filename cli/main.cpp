@@ -9,6 +9,7 @@
 #include "cli_args.hpp"
 #include "cli_output.hpp"
 #include "cmd_nat.hpp"
+#include "cmd_serve.hpp"
 
 namespace {
 
@@ -51,11 +52,14 @@ int run(int argc, char** argv) {
   }
   switch (inv.command) {
     case cli::Command::probe: return report(probe(inv.options), inv, cli::render_probe);
-    case cli::Command::open: return report(open(inv.options, inv.open), inv, cli::render_open);
+    case cli::Command::open:
+      if (inv.verify) return cli::run_open_verify(inv);
+      return report(open(inv.options, inv.open), inv, cli::render_open);
     case cli::Command::close:
       return report(close(inv.options, inv.close), inv, cli::render_close);
     case cli::Command::list: return report(list(inv.options), inv, cli::render_list);
     case cli::Command::nat: return report(discover_nat(inv.options), inv, cli::render_nat);
+    case cli::Command::serve: return cli::run_serve(inv);
   }
   return 1;
 }

@@ -493,6 +493,45 @@ Result<std::vector<std::uint8_t>> encode_binding_error(const BindingError& respo
   return w.finish(response.fingerprint);
 }
 
+Result<ClassicRequest> decode_rfc3489(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() < kHeaderSize)
+    return drop(fmt::format("{} bytes: shorter than the {}-byte STUN header", bytes.size(),
+                            kHeaderSize));
+  if (get_u32(bytes, kOffCookie) == kMagicCookie)
+    return drop("the magic cookie is there: an RFC 8489 message, not an RFC 3489 one");
+  // The rest is checked by decode() on a copy that carries the cookie; the first four
+  // bytes of the 128-bit ID are put back afterwards. (RFC 3489 has no FINGERPRINT, so
+  // nothing is computed over the changed bytes.)
+  Bytes copy(bytes.begin(), bytes.end());
+  put_u32(copy, kOffCookie, kMagicCookie);
+  auto m = decode(copy);
+  if (!m) return m.error();
+  // FINGERPRINT came with RFC 5389: one that checks out over the magic cookie belongs
+  // to a modern message whose cookie got damaged, not to an RFC 3489 client.
+  if (m->has_fingerprint) return drop("an RFC 3489 message with a FINGERPRINT");
+  ClassicRequest out;
+  std::copy_n(bytes.begin() + kOffCookie, out.transaction_id.size(), out.transaction_id.begin());
+  out.message = std::move(*m);
+  return out;
+}
+
+Result<std::vector<std::uint8_t>> encode_rfc3489_binding_success(
+    const ClassicBindingSuccess& response) {
+  TransactionId tail{};
+  std::copy_n(response.transaction_id.begin() + 4, tail.size(), tail.begin());
+  Writer w(MessageClass::success_response, method::binding, tail);
+  if (auto s = w.address(attr::mapped_address, response.mapped, false); !s) return s.error();
+  if (response.source_address)
+    if (auto s = w.address(attr::source_address, *response.source_address, false); !s)
+      return s.error();
+  if (response.changed_address)
+    if (auto s = w.address(attr::changed_address, *response.changed_address, false); !s)
+      return s.error();
+  Bytes out = w.finish(false);
+  std::copy_n(response.transaction_id.begin(), 4, out.begin() + kOffCookie);
+  return out;
+}
+
 const char* error_reason(int code) noexcept {
   switch (code) {
     case 300: return "Try Alternate";

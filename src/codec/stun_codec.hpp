@@ -234,6 +234,31 @@ struct BindingError {
 // Errc::usage when the code is out of range or a text too long.
 Result<std::vector<std::uint8_t>> encode_binding_error(const BindingError& response);
 
+// RFC 3489 ("classic STUN") clients -- miniupnpd's self-test, Debian's `stun` -- send
+// no magic cookie: bytes 4..19 are one 128-bit transaction ID, and they know
+// MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS but not XOR-MAPPED-ADDRESS (an
+// unknown attribute below 0x8000 makes them drop the answer, RFC 3489 s11.1).
+using ClassicTransactionId = std::array<std::uint8_t, 16>;
+
+struct ClassicRequest {
+  ClassicTransactionId transaction_id{};
+  Message message;  // the attributes, read as decode() reads them
+};
+// A datagram whose bytes 4..7 are not the magic cookie, checked like decode() checks
+// (header bits, lengths, attributes). Whether it is a Binding request is the caller's
+// business (message.message_class, message.method).
+Result<ClassicRequest> decode_rfc3489(std::span<const std::uint8_t> bytes);
+
+struct ClassicBindingSuccess {
+  ClassicTransactionId transaction_id{};
+  Endpoint mapped;                          // MAPPED-ADDRESS
+  std::optional<Endpoint> source_address;   // where the answer is sent from
+  std::optional<Endpoint> changed_address;  // the server's other IP and port
+};
+// Errc::usage when an address is not IPv4 or IPv6 text.
+Result<std::vector<std::uint8_t>> encode_rfc3489_binding_success(
+    const ClassicBindingSuccess& response);
+
 // The reason phrases of s14.8 ("Bad Request", ...); "" for other codes.
 const char* error_reason(int code) noexcept;
 

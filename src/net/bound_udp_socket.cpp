@@ -9,18 +9,17 @@
 
 #include <fmt/format.h>
 
+#include "net/ipv4_sockaddr.hpp"
+
 namespace porthole::detail {
 
 Result<UdpSocket> open_bound_udp_socket(const std::string& ip, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1)
-    return make_error(Errc::usage, fmt::format("'{}' is not an IPv4 address", ip));
+  auto sa = ipv4_sockaddr(ip, port);
+  if (!sa) return sa.error();
   // An unconnected socket is not bound until its first send: bind it now.
   auto socket = UdpSocket::open_unconnected();
   if (!socket) return socket.error();
-  if (::bind(socket->fd(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0)
+  if (::bind(socket->fd(), reinterpret_cast<const sockaddr*>(&*sa), sizeof(*sa)) != 0)
     return make_error(Errc::internal,
                       fmt::format("cannot bind UDP {}:{}: {}", ip, port, std::strerror(errno)));
   return socket;

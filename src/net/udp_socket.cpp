@@ -10,17 +10,10 @@
 
 #include <fmt/format.h>
 
+#include "net/ipv4_sockaddr.hpp"
+
 namespace porthole::detail {
 namespace {
-
-Result<sockaddr_in> to_sockaddr(const std::string& ip, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1)
-    return make_error(Errc::usage, fmt::format("'{}' is not an IPv4 address", ip));
-  return sa;
-}
 
 Error sys_error(const char* what) {
   return make_error(Errc::internal, fmt::format("{}: {}", what, std::strerror(errno)));
@@ -48,7 +41,7 @@ Result<UdpSocket> UdpSocket::open_unconnected() {
 }
 
 Result<UdpSocket> UdpSocket::open_connected(const std::string& ip, std::uint16_t port) {
-  auto sa = to_sockaddr(ip, port);
+  auto sa = ipv4_sockaddr(ip, port);
   if (!sa) return sa.error();
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return sys_error("socket");
@@ -72,7 +65,7 @@ Status UdpSocket::send(std::span<const std::uint8_t> bytes) {
 
 Status UdpSocket::send_to(std::span<const std::uint8_t> bytes, const std::string& ip,
                           std::uint16_t port) {
-  auto sa = to_sockaddr(ip, port);
+  auto sa = ipv4_sockaddr(ip, port);
   if (!sa) return sa.error();
   if (::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&*sa),
                sizeof(*sa)) < 0)

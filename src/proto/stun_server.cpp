@@ -101,6 +101,8 @@ std::optional<StunResponder::Reply> StunResponder::handle(std::span<const std::u
   const std::string from_text = stun::to_string(source);
   auto message = stun::decode(datagram);
   if (!message) {
+    if (auto classic = stun::decode_rfc3489(datagram))
+      return classic_reply(*classic, arrived_on, source);
     ++counters_.malformed;
     debug(fmt::format("stun serve <- {} dropped ({} bytes): {}", from_text, datagram.size(),
                       message.error().message));
@@ -155,6 +157,46 @@ std::optional<StunResponder::Reply> StunResponder::handle(std::span<const std::u
   ++counters_.answered;
   debug(fmt::format("stun serve -> {} from {}: XOR-MAPPED-ADDRESS {} ({} bytes)", from_text,
                     stun::to_string(addresses_[from]), from_text, bytes->size()));
+  return Reply{from, source, std::move(*bytes)};
+}
+
+std::optional<StunResponder::Reply> StunResponder::classic_reply(
+    const stun::ClassicRequest& request, std::size_t arrived_on, const stun::Endpoint& source) {
+  const stun::Message& m = request.message;
+  const std::string from_text = stun::to_string(source);
+  if (m.message_class != stun::MessageClass::request || m.method != stun::method::binding) {
+    ++counters_.not_requests;
+    debug(fmt::format("stun serve <- {} dropped: not an RFC 3489 Binding request", from_text));
+    return std::nullopt;
+  }
+  // RESPONSE-ADDRESS (which would aim the answer elsewhere) lands here with every other
+  // attribute we do not do: RFC 3489 clients get no 420 from us, just silence.
+  if (!m.unknown_required.empty()) {
+    ++counters_.malformed;
+    debug(fmt::format("stun serve <- {} dropped: RFC 3489 request with {}", from_text,
+                      stun::attribute_name(m.unknown_required.front())));
+    return std::nullopt;
+  }
+  const bool rfc5780 = addresses_.size() == 4;
+  std::size_t from = arrived_on;
+  if (m.change_request && (m.change_request->change_ip || m.change_request->change_port)) {
+    if (!rfc5780) {
+      ++counters_.malformed;
+      debug(fmt::format("stun serve <- {} dropped: CHANGE-REQUEST needs --alt-listen", from_text));
+      return std::nullopt;
+    }
+    if (m.change_request->change_ip) from ^= kOtherIp;
+    if (m.change_request->change_port) from ^= kOtherPort;
+  }
+  stun::ClassicBindingSuccess s{request.transaction_id, source, addresses_[from], std::nullopt};
+  if (rfc5780) s.changed_address = addresses_[arrived_on ^ kOtherBoth];
+  auto bytes = stun::encode_rfc3489_binding_success(s);
+  if (!bytes || bytes->size() > kMaxReplySize) return std::nullopt;
+  ++counters_.answered;
+  ++counters_.rfc3489_answered;
+  debug(fmt::format("stun serve <- {} RFC 3489 Binding request{}; -> from {}: MAPPED-ADDRESS {}",
+                    from_text, from != arrived_on ? " (CHANGE-REQUEST)" : "",
+                    stun::to_string(addresses_[from]), from_text));
   return Reply{from, source, std::move(*bytes)};
 }
 

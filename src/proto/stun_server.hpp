@@ -14,6 +14,8 @@
 //    them together, can make us send;
 //  - malformed datagrams, responses, indications and other methods are dropped
 //    without a word.
+// RFC 3489 clients (no magic cookie: miniupnpd's self-test, Debian's `stun`) get an
+// RFC 3489 answer: MAPPED-ADDRESS, SOURCE-ADDRESS, CHANGED-ADDRESS, same rules.
 #pragma once
 
 #include <atomic>
@@ -103,6 +105,7 @@ class StunResponder {
     std::uint64_t malformed = 0;      // failed a receive check
     std::uint64_t not_requests = 0;   // responses, indications, other methods
     std::uint64_t rate_limited = 0;
+    std::uint64_t rfc3489_answered = 0;  // of `answered`: classic clients (no cookie)
   };
   const Counters& counters() const noexcept { return counters_; }
   std::size_t tracked_sources() const noexcept { return per_source_.tracked(); }
@@ -112,6 +115,8 @@ class StunResponder {
   std::optional<Reply> error_reply(const stun::Message& request, std::size_t arrived_on,
                                    const stun::Endpoint& source,
                                    std::vector<std::uint16_t> unknown);
+  std::optional<Reply> classic_reply(const stun::ClassicRequest& request, std::size_t arrived_on,
+                                     const stun::Endpoint& source);
   void debug(std::string_view text) const;
 
   std::vector<stun::Endpoint> addresses_;

@@ -40,6 +40,12 @@ INET_R1=203.0.113.1   R1_WAN=203.0.113.2   R1_LAN=192.168.1.1 R1_NET=192.168.1.0
 INET_R2=203.0.113.129 R2_WAN=203.0.113.130 R2_LAN=192.168.2.1 R2_NET=192.168.2.0/24
 LAN1=192.168.1.100 LAN1B=192.168.1.101 LAN2=192.168.2.100
 STUN1=198.51.100.10 STUN2=198.51.100.11 STUN_PORT=3478 STUN_PORT2=3479
+# A second public-side server for porthole's own checks (`serve-start`): `porthole
+# serve` (STUN + TCP connect-back) on two more addresses of inet's lo.
+SERVE1=198.51.100.12 SERVE2=198.51.100.13
+# Which program answers miniupnpd's STUN self-test on $STUN1/$STUN2: Debian's stund
+# (default) or `porthole serve` (PORTHOLE_LAB_STUN=porthole, needs PORTHOLE_BIN).
+LAB_STUN=${PORTHOLE_LAB_STUN:-stund}
 R3_WAN=192.168.1.2 R3_LAN=192.168.3.1 R3_NET=192.168.3.0/24 LAN3=192.168.3.100
 LANSTUN1=192.168.1.10 LANSTUN2=192.168.1.11
 PUBLIC_HOSTS=(198.51.100.{20..29})
@@ -185,6 +191,8 @@ build_topology() {
     done
     echo "addr add $STUN1/32 dev lo"
     echo "addr add $STUN2/32 dev lo"
+    echo "addr add $SERVE1/32 dev lo"
+    echo "addr add $SERVE2/32 dev lo"
     for n in "${PUBLIC_HOSTS[@]}"; do echo "addr add $n/32 dev lo"; done
     echo "route add 203.0.113.0/25 dev r1 src ${PUBLIC_HOSTS[0]}"
     echo "route add 203.0.113.128/25 dev r2 src ${PUBLIC_HOSTS[0]}"
@@ -359,14 +367,44 @@ router_wipe() {
 
 # STUN server first: miniupnpd's self-test needs all four probe answers.
 wait_stund() {
-  local i name=${1:-stund} n=${2:-inet}
+  local i name=${1:-} n=${2:-inet} filter="( sport = :$STUN_PORT or sport = :$STUN_PORT2 )"
+  if [ -z "$name" ]; then
+    name=stund
+    [ -f "$RUN_DIR/stund.pid" ] || name=porthole-stun
+  fi
+  # In inet, porthole serve on $SERVE1/$SERVE2 (serve-start) uses the same ports.
+  [ "$n" = inet ] && filter="( src $STUN1 or src $STUN2 ) and $filter"
   for ((i = 0; i < 300; i++)); do
-    [ "$(nsx "$n" ss -Hlun "( sport = :$STUN_PORT or sport = :$STUN_PORT2 )" | wc -l)" -ge 4 ] && return 0
+    [ "$(nsx "$n" ss -Hlun "$filter" | wc -l)" -ge 4 ] && return 0
     alive "$(<"$RUN_DIR/$name.pid")" || break
     sleep 0.01
   done
   tail -n 20 "$RUN_DIR/$name.log" >&2 || true
-  die "stund did not bind its four sockets"
+  die "$name did not bind its four sockets"
+}
+
+# stun_server_launch stund|porthole : the STUN server miniupnpd's self-test asks, on
+# $STUN1/$STUN2 ports $STUN_PORT/$STUN_PORT2 (the other one is stopped first).
+stun_server_launch() {
+  stop_daemon stund inet
+  stop_daemon porthole-stun inet
+  case $1 in
+    stund)
+      start_daemon stund inet stund -h "$STUN1" -a "$STUN2" -p "$STUN_PORT" -o "$STUN_PORT2"
+      echo stund >"$RUN_DIR/stun-server" ;;
+    porthole)
+      porthole_bin
+      start_daemon porthole-stun inet "$PORTHOLE_BIN" serve --listen "$STUN1:$STUN_PORT" \
+        --alt-listen "$STUN2:$STUN_PORT2"
+      echo porthole >"$RUN_DIR/stun-server" ;;
+    *) die "unknown STUN server '$1' (stund or porthole)" ;;
+  esac
+  wait_stund
+}
+
+porthole_bin() {
+  [ -n "${PORTHOLE_BIN:-}" ] && [ -x "$PORTHOLE_BIN" ] ||
+    die "PORTHOLE_BIN must name the porthole binary (for porthole serve)"
 }
 
 # ---------------------------------------------------------------- subcommands
@@ -385,8 +423,7 @@ cmd_up() {
   set_sysctls "${ALL_NS[@]}"
   local r
   for r in "${ROUTERS[@]}"; do router_ruleset "$r" | nsx "$r" nft -f -; done
-  start_daemon stund inet stund -h "$STUN1" -a "$STUN2" -p "$STUN_PORT" -o "$STUN_PORT2"
-  wait_stund
+  stun_server_launch "$LAB_STUN"
   for r in "${ROUTERS[@]}"; do router_launch "$r" stun; done
   for r in "${ROUTERS[@]}"; do router_wait "$r" || die "miniupnpd in $r is not ready"; done
   trap - EXIT
@@ -415,6 +452,8 @@ cmd_down() {
   need_root down
   for r in "${ROUTERS[@]}"; do stop_daemon "miniupnpd-$r" "$r"; done
   stop_daemon stund inet
+  stop_daemon porthole-stun inet
+  stop_daemon porthole-serve inet
   down_double_nat
   for n in "${ALL_NS[@]}"; do delete_ns "$n"; done
   if [ -e "$RUN_DIR/$MARKER" ]; then rm -rf "$RUN_DIR"; fi
@@ -439,7 +478,7 @@ cmd_status() {
       echo "== $n: absent"
     fi
   done
-  for name in stund:inet miniupnpd-r1:r1 miniupnpd-r2:r2; do
+  for name in stund:inet porthole-stun:inet porthole-serve:inet miniupnpd-r1:r1 miniupnpd-r2:r2; do
     pid=$(cat "$RUN_DIR/${name%%:*}.pid" 2>/dev/null || true)
     st=stopped
     [ -n "$pid" ] && ours "$pid" "${name#*:}" && st="running pid $pid"
@@ -524,6 +563,32 @@ cmd_upnp_table() {
     }'
 }
 
+# `porthole serve` on $SERVE1/$SERVE2 (STUN 3478/3479 and TCP connect-back on
+# $SERVE1:3478) for `open --verify` and the serve scenarios; -v logs every request.
+cmd_serve_start() {
+  need_root; porthole_bin
+  ns_exists inet || die "lab is not up"
+  stop_daemon porthole-serve inet
+  start_daemon porthole-serve inet "$PORTHOLE_BIN" serve --listen "$SERVE1:$STUN_PORT" \
+    --alt-listen "$SERVE2:$STUN_PORT2" -v
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [ "$(nsx inet ss -Hltn "src $SERVE1 and sport = :$STUN_PORT" | wc -l)" -ge 1 ] && return 0
+    alive "$(<"$RUN_DIR/porthole-serve.pid")" || break
+    sleep 0.01
+  done
+  tail -n 20 "$RUN_DIR/porthole-serve.log" >&2 || true
+  die "porthole serve did not start"
+}
+cmd_serve_stop() { need_root; stop_daemon porthole-serve inet; }
+# Swap the STUN server on $STUN1/$STUN2 (stund or porthole). Routers ask it only when
+# they start: follow with router-reboot.
+cmd_stun_server() {
+  need_root
+  ns_exists inet || die "lab is not up"
+  case ${1:-} in stund|porthole) stun_server_launch "$1" ;; *) die "usage: lab.sh stun-server stund|porthole" ;; esac
+}
+
 # Shell assignments for scripts: eval "$(lab.sh env)".
 cmd_env() {
   cat <<EOF
@@ -557,6 +622,8 @@ LAB_STUN1=$STUN1
 LAB_STUN2=$STUN2
 LAB_STUN_PORT=$STUN_PORT
 LAB_STUN_PORT2=$STUN_PORT2
+LAB_SERVE1=$SERVE1
+LAB_SERVE2=$SERVE2
 LAB_PUBLIC_HOSTS="${PUBLIC_HOSTS[*]}"
 LAB_HTTP_PORT=$HTTP_PORT
 LAB_PCP_PORT=$PCP_PORT
@@ -691,6 +758,10 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   nat-mode R MODE            NAT behaviour of router R: eim (default), symmetric, fullcone, restricted
   up-double-nat              add r3 behind r1 (WAN $R3_WAN, LAN $R3_NET, host lan3 $LAN3) and its STUN server stun3
   down-double-nat            remove r3, lan3 and stun3 again (down does it too)
+  serve-start                \$PORTHOLE_BIN serve on $SERVE1 + $SERVE2 in inet (log porthole-serve.log)
+  serve-stop                 stop it
+  stun-server stund|porthole which program answers on $STUN1/$STUN2 (then router-reboot)
+  (PORTHOLE_LAB_STUN=porthole with up: porthole serve instead of stund there from the start)
 EOF
 }
 
@@ -713,6 +784,9 @@ main() {
     up-double-nat) cmd_up_double_nat ;;
     down-double-nat) cmd_down_double_nat ;;
     upnp-table) cmd_upnp_table "$@" ;;
+    serve-start) cmd_serve_start ;;
+    serve-stop) cmd_serve_stop ;;
+    stun-server) cmd_stun_server "$@" ;;
     help|-h|--help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

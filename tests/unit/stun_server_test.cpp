@@ -434,3 +434,47 @@ TEST_CASE("STUN server on loopback: survives garbage and a flood, others still a
   CHECK(counters.rate_limited >= 200);
   CHECK(counters.answered == static_cast<std::uint64_t>(answers) + 1);
 }
+
+TEST_CASE("STUN responder: RFC 3489 clients (no magic cookie) get an RFC 3489 answer",
+          "[stun_server]") {
+  StunResponder r(kFour, StunServerConfig{});
+  // A classic Binding request as Debian's `stun` sends it: 128-bit transaction ID,
+  // CHANGE-REQUEST (change IP and port), no FINGERPRINT.
+  Bytes classic = {0x00, 0x01, 0x00, 0x08,                          // Binding, length 8
+                   0xa1, 0xb2, 0xc3, 0xd4, 1, 2, 3, 4, 5, 6, 7, 8,  // transaction ID
+                   9, 10, 11, 12,
+                   0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x00, 0x06};  // CHANGE-REQUEST ip port
+  auto reply = r.handle(classic, 0, kClient, t0());
+  REQUIRE(reply);
+  CHECK(reply->from == 3);  // the other IP and the other port
+  CHECK(reply->to == kClient);
+  // The whole 16-byte ID comes back where the cookie would be.
+  CHECK(Bytes(reply->bytes.begin() + 4, reply->bytes.begin() + 20) ==
+        Bytes(classic.begin() + 4, classic.begin() + 20));
+  auto back = stun::decode_rfc3489(reply->bytes);
+  REQUIRE(back.ok());
+  const stun::Message& m = back->message;
+  CHECK(m.message_class == stun::MessageClass::success_response);
+  CHECK_FALSE(m.xor_mapped_address);  // unknown to RFC 3489 clients: they would drop it
+  REQUIRE(m.mapped_address);
+  CHECK(*m.mapped_address == kClient);
+  REQUIRE(m.source_address);
+  CHECK(*m.source_address == kFour[3]);
+  REQUIRE(m.changed_address);
+  CHECK(*m.changed_address == kFour[3]);
+  CHECK(r.counters().rfc3489_answered == 1);
+
+  // RESPONSE-ADDRESS would aim the answer at someone else: silence.
+  Bytes redirect = classic;
+  redirect[3] = 0x14;
+  redirect.insert(redirect.end(), {0x00, 0x02, 0x00, 0x08, 0x00, 0x01, 0x0d, 0x96,
+                                   198, 51, 100, 99});
+  CHECK_FALSE(r.handle(redirect, 0, kClient, t0()));
+  // One address only: a classic CHANGE-REQUEST cannot be honoured, and is not answered.
+  StunResponder single({{"203.0.113.1", 3478}}, StunServerConfig{});
+  CHECK_FALSE(single.handle(classic, 0, kClient, t0()));
+  classic[27] = 0;  // no change
+  auto plain = single.handle(classic, 0, kClient, t0());
+  REQUIRE(plain);
+  CHECK(plain->bytes.size() == 44);  // header, MAPPED-ADDRESS, SOURCE-ADDRESS
+}

@@ -1,0 +1,57 @@
+// porthole::verify: prove from outside that unsolicited inbound traffic reaches a
+// mapping (`porthole open --verify`), and porthole::serve, the public-side server
+// that makes such proofs possible (`porthole serve`).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "porthole/porthole.hpp"
+
+namespace porthole {
+
+struct Verification {
+  bool verified = false;
+  // How: "stun-change-request" (UDP: a STUN answer sent from another IP and port of
+  // the server arrived at the internal port), "connect-back-token" (TCP: the server's
+  // connection reached porthole's listener on the internal port and carried our
+  // token), "connect-back-handshake" (TCP: the port is the user's service; the
+  // server's connection completed and this host's TCP table lists it).
+  std::string method;
+  std::string server;     // "IP:PORT" of the STUN server / porthole serve used
+  std::string observed;   // our external endpoint as the server saw it ("IP:PORT", or
+                          // "IP" for TCP); empty when it could not tell
+  std::string proof;      // what was proven, one sentence (verified)
+  std::string explanation;  // why not, one sentence or two (not verified)
+  std::vector<std::string> warnings;
+};
+
+// Proves `mapping` (normally OpenResult::mapping) from outside, through the first of
+// options.stun_servers (else default_stun_servers()) that answers:
+//  UDP: a STUN Binding from the internal port must show the mapped external IP and
+//       port, and an answer requested with CHANGE-REQUEST from the server's other IP
+//       and port (RFC 5780) must arrive there;
+//  TCP: the server (a `porthole serve`: connect-back over TCP on the same port) must
+//       connect to the mapped external address and port and reach this host.
+// A check that runs and fails is a Verification with verified = false and the
+// explanation (the mapping is left in place). Errors only for bad options
+// (Errc::usage) and local failures (Errc::internal).
+Result<Verification> verify(const Options& options, const Mapping& mapping);
+
+struct ServeOptions {
+  std::string listen_ip;              // an IPv4 address of this host
+  std::uint16_t listen_port = 3478;   // UDP STUN and TCP connect-back
+  // A second address for RFC 5780 (CHANGE-REQUEST, OTHER-ADDRESS): four UDP sockets.
+  std::optional<std::string> alt_ip;
+  std::uint16_t alt_port = 3479;
+  LogFn log;  // info: start-up and one line per connect-back; debug: every request
+};
+
+// Runs the STUN server and the connect-back checks until `stop` becomes true. Errors:
+// Errc::usage for bad addresses, Errc::internal when a socket cannot be bound.
+Status serve(const ServeOptions& options, const std::atomic<bool>& stop);
+
+}  // namespace porthole

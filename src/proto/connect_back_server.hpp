@@ -1,0 +1,105 @@
+// The connect-back half of `porthole serve`: a TCP control port where a host asks
+// "connect to my address at port P and send this token", so it can prove that
+// unsolicited inbound TCP reaches it (`porthole open --verify`). Protocol:
+// codec/connect_back_codec.hpp.
+//
+// Built to sit on the public internet without becoming a weapon:
+//  - the request arrives over TCP, so the handshake proves the requester's address,
+//    and the server connects only to that address (a request naming any other IP gets
+//    a "denied" reply and nothing else happens);
+//  - what it sends on the connection it makes is the token line, shorter than the
+//    request that asked for it: no amplification, and only towards the requester;
+//  - a token bucket per source IP (bounded table), at most max_per_source checks of one
+//    source and max_sessions in all at once: bounded sockets and memory;
+//  - short deadlines: request_timeout to send the request line, connect_timeout for
+//    the connect, hold for keeping a completed check connection open;
+//  - malformed requests get a "bad-request" reply and the connection is closed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "codec/connect_back_codec.hpp"
+#include "net/deadline.hpp"
+#include "net/tcp_socket.hpp"
+#include "porthole/porthole.hpp"
+#include "proto/stun_server.hpp"  // SourceRateLimiter
+
+namespace porthole::detail {
+
+struct ConnectBackConfig {
+  std::string listen_ip = "0.0.0.0";  // TCP control port address
+  std::uint16_t port = 3478;          // 0: the kernel chooses
+  // The connections the server makes leave from this address (empty: the kernel's
+  // choice). `porthole serve` uses its listen address, the one clients know.
+  std::string source_ip;
+  std::chrono::milliseconds request_timeout{3000};
+  std::chrono::milliseconds connect_timeout{2000};
+  // How long a completed check connection stays open after the token (or until the
+  // requester closes the control connection): the requester may look for it in its
+  // own TCP table when its service, not porthole, accepted it.
+  std::chrono::milliseconds hold{1500};
+  double per_source_rate = 1.0;    // checks per second for one source IP...
+  double per_source_burst = 10.0;  // ...after a burst of this many
+  std::size_t max_sources = 4096;  // sources the rate limiter remembers
+  std::size_t max_sessions = 64;   // control connections at once, all sources
+  std::size_t max_per_source = 4;  // control connections at once from one IP
+  LogFn log;  // info: one line per check; debug: every connection
+};
+
+class ConnectBackServer {
+ public:
+  // Errc::usage for a bad address, Errc::internal when the port cannot be bound.
+  static Result<ConnectBackServer> open(const ConnectBackConfig& config);
+
+  std::uint16_t port() const { return listener_.local_port(); }
+  const std::string& listen_ip() const { return config_.listen_ip; }
+
+  // Serves until `stop` is true (checked at least every 100 ms).
+  Status serve(const std::atomic<bool>& stop);
+
+  struct Counters {
+    std::uint64_t accepted = 0;
+    std::uint64_t connected = 0;   // checks whose connection completed
+    std::uint64_t failed = 0;      // refused, timeout, unreachable
+    std::uint64_t denied = 0;      // asked for another address
+    std::uint64_t busy = 0;        // rate limited or too many at once
+    std::uint64_t bad_requests = 0;
+  };
+  const Counters& counters() const noexcept { return counters_; }
+
+ private:
+  enum class State { reading, connecting, holding };
+  struct Session {
+    TcpSocket control;
+    TcpSocket check;
+    std::string source;  // the requester's IP (from the handshake)
+    std::string buffer;
+    connect_back::Request request;
+    State state = State::reading;
+    Deadline deadline{};
+  };
+
+  ConnectBackServer(ConnectBackConfig config, TcpSocket listener);
+  void accept_all(Clock::time_point now);
+  // false: the session is over (sockets closed by the caller).
+  bool on_readable(Session& s, Clock::time_point now);
+  bool on_connect_done(Session& s);
+  bool on_deadline(Session& s);
+  void reply(Session& s, connect_back::Outcome outcome, const std::string& detail);
+  void log(LogLevel level, std::string_view text) const;
+
+  ConnectBackConfig config_;
+  TcpSocket listener_;
+  SourceRateLimiter limiter_;
+  std::vector<Session> sessions_;
+  std::unordered_map<std::string, std::size_t> per_source_;
+  Counters counters_;
+};
+
+}  // namespace porthole::detail
