@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The speed benchmark in the lab: porthole side by side with upnpc and natpmpc against
-# the same real miniupnpd, and open vs open --verify. Prints medians and ratios. Needs root. Extra arguments go to
+# the same real miniupnpd, `porthole nat` with Debian's `stun` against the same
+# stund, and open vs open --verify. Prints medians and ratios. Needs root. Extra
+# arguments go to
 # bench/mapping_bench.py (e.g. --runs 30 --json bench.json).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,4 +13,6 @@ export PORTHOLE_LAB_PREFIX=${PORTHOLE_LAB_PREFIX:-phbench}
 trap '"$root/tests/lab/lab.sh" down >/dev/null 2>&1 || true' EXIT
 "$root/tests/lab/lab.sh" up
 /usr/bin/python3 "$root/bench/mapping_bench.py" --porthole "$build/porthole" "$@"
+# porthole nat vs Debian's stun client, in each of the lab's four NAT modes.
+/usr/bin/python3 "$root/bench/nat_bench.py" --porthole "$build/porthole"
 /usr/bin/python3 "$root/bench/verify_bench.py" --porthole "$build/porthole"

@@ -2,7 +2,8 @@
 """`porthole nat` when things go wrong: no STUN server answers (exit 3, every server's
 reason), servers tried in order, names resolved (and one that does not resolve), a
 malformed $PORTHOLE_STUN entry (exit 2, nothing sent), and a real STUN server without
-RFC 5780 (Debian's stund with one address): public address yes, behaviour "unknown"."""
+RFC 5780 (Debian's stund with one address): public address yes, behaviour "unknown";
+and a host with no NAT at all."""
 
 import subprocess
 import tempfile
@@ -66,6 +67,12 @@ with PacketCounter("192.168.1.100") as counter:
     r = labkit.run("lan1", ["env", f"PORTHOLE_STUN={STUN1}", BIN, "nat", "--json",
                             "--state-dir", str(state_dir("lan1"))])
     c.check(r.ok and f'"server": "{STUN1}"' in r.stdout, "$PORTHOLE_STUN names the server", r)
+
+# No NAT at all: from the internet itself the server sees our own address.
+r, j = nat("inet")
+c.check(r.ok and j is not None and j["nat_type"] == "none" and j["double_nat"] is False and
+        j["public_ip"] == j["local_ip"] and j["filtering"] == "endpoint-independent",
+        "a host without NAT: nat_type none, no double NAT", r)
 
 # Debian's stund with one address sends CHANGED-ADDRESS 0.0.0.0:3479: a real server
 # without RFC 5780. Started here (and stopped by its own PID) in the internet.
