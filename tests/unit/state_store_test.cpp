@@ -77,7 +77,7 @@ TEST_CASE("state round-trips every field, the PCP nonce included", "[state]") {
   CHECK_FALSE(again->find("192.168.1.1", "192.168.1.100", Transport::tcp, 51820));
 }
 
-TEST_CASE("upsert keeps one record per internal port; remove drops it", "[state]") {
+TEST_CASE("upsert keeps one record per internal port, remove drops it", "[state]") {
   std::string dir = temp_dir();
   auto store = StateStore::open(dir, soon());
   REQUIRE(store.ok());

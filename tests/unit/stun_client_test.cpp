@@ -310,7 +310,7 @@ TEST_CASE("STUN client: only junk from the server is a timeout with the reason",
   CHECK(b.error().message.find("top two bits") != std::string::npos);
 }
 
-TEST_CASE("STUN client: silence ends at the caller's deadline; retransmissions repeat "
+TEST_CASE("STUN client: silence ends at the caller's deadline, retransmissions repeat "
           "the request", "[stun_client]") {
   FakeStunServer server(silent);
   StunClientOptions options;

@@ -188,7 +188,7 @@ TEST_CASE("CRC-32 is the ITU-T V.42 one", "[stun]") {
   CHECK(stun::crc32(zeros) == 0x190A55ADu);
 }
 
-TEST_CASE("RFC 5769 s2.1 sample request decodes; PRIORITY is reported unknown", "[stun]") {
+TEST_CASE("RFC 5769 s2.1 sample request decodes, PRIORITY is reported unknown", "[stun]") {
   auto m = decoded(kSampleRequest);
   CHECK(m.message_class == stun::MessageClass::request);
   CHECK(m.method == stun::method::binding);
