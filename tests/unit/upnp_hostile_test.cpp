@@ -9,11 +9,6 @@
 // by hundreds of MB within the deadline.
 #include <catch2/catch.hpp>
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -24,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "fake_igd.hpp"
+#include "forked_child.hpp"
 #include "net/http_get.hpp"
 #include "proto/upnp_client.hpp"
 
@@ -54,54 +50,28 @@ struct ChildRun {
   std::chrono::milliseconds elapsed{0};
 };
 
-// Runs body in a forked child, at most `limit` (then the child is killed: it is ours).
+// Runs body in a forked child, measuring its time and its peak RSS growth.
 ChildRun run_in_child(const std::function<std::string()>& body, std::chrono::seconds limit) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    long before = status_kib("VmRSS:");
-    bool reset = false;
-    {
-      std::ofstream clear("/proc/self/clear_refs");
-      clear << "5";
-      clear.flush();
-      reset = clear.good();
-    }
-    auto start = Clock::now();
-    std::string text = body();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-    long growth = reset ? status_kib("VmHWM:") - before : -1;
-    std::string out = fmt::format("{}\n{}\n{}", growth, ms.count(), text);
-    ssize_t ignored = ::write(fds[1], out.data(), out.size());
-    (void)ignored;
-    ::_exit(0);
-  }
-  ::close(fds[1]);
+  auto child = porthole::test::run_forked(
+      [&] {
+        long before = status_kib("VmRSS:");
+        bool reset = false;
+        {
+          std::ofstream clear("/proc/self/clear_refs");
+          clear << "5";  // resets VmHWM to the current RSS (proc(5))
+          clear.flush();
+          reset = clear.good();
+        }
+        auto start = Clock::now();
+        std::string text = body();
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+        long growth = reset ? status_kib("VmHWM:") - before : -1;
+        return fmt::format("{}\n{}\n{}", growth, ms.count(), text);
+      },
+      limit);
   ChildRun run;
-  std::string out;
-  const auto until = Clock::now() + limit;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fds[0], POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::read(fds[0], buf, sizeof(buf));
-    if (n <= 0) {
-      run.finished = true;
-      break;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  if (!run.finished) ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  run.finished = run.finished && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  std::istringstream lines(out);
+  run.finished = child.finished;
+  std::istringstream lines(child.text);
   long ms = 0;
   lines >> run.peak_growth_kib >> ms;
   run.elapsed = std::chrono::milliseconds(ms);
