@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ascii.hpp"
 #include "codec/url_check.hpp"
 #include "net/http_get.hpp"
 #include "net/ipv4_class.hpp"
@@ -79,12 +80,7 @@ std::string with_parser_slack(std::string_view xml) {
 // An errorCode as UPnP writes it: a decimal number, 1..9999 (UDA 1.1 s3.2.2 gives
 // 401..899; vendors use more), blanks around it tolerated.
 std::optional<int> parse_error_code(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t' ||
-                           text.front() == '\r' || text.front() == '\n'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' ||
-                           text.back() == '\r' || text.back() == '\n'))
-    text.remove_suffix(1);
+  text = trim_xml_space(text);
   int v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v < 1 || v > 9999)

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -296,4 +297,41 @@ TEST_CASE("UPnP: descriptions with XML specials reach the router intact", "[upnp
   REQUIRE(adds.size() == 1);
   // The fake does not decode entities: it shows what went over the wire.
   CHECK(adds[0].arg("NewPortMappingDescription") == "R&amp;D &lt;web&gt; &quot;x&quot;");
+}
+
+TEST_CASE("read_soap_reply: miniupnpd's answers, and faults as routers write them",
+          "[upnp][soap]") {
+  // Bodies of miniupnpd 2.3.1's answers in the lab (fuzz/corpus/soap_reply/lab_*).
+  const std::string open =
+      "<?xml version=\"1.0\"?>\r\n<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/"
+      "envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body>";
+  const std::string close = "</s:Body></s:Envelope>\r\n";
+  auto ok = read_soap_reply(
+      open + "<u:GetExternalIPAddressResponse xmlns:u=\"urn:schemas-upnp-org:service:"
+             "WANIPConnection:2\"><NewExternalIPAddress>203.0.113.2</NewExternalIPAddress>"
+             "</u:GetExternalIPAddressResponse>" + close,
+      200);
+  REQUIRE(ok.ok());
+  CHECK(ok->fault == 0);
+  CHECK(ok->value("NewExternalIPAddress") == std::optional<std::string>("203.0.113.2"));
+  CHECK_FALSE(ok->value("NewInternalClient").has_value());
+
+  const std::string code = GENERATE(as<std::string>{}, "718", " 718 ", "\r\n718\t");
+  auto fault = read_soap_reply(
+      open + "<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring>"
+             "<detail><UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>" +
+          code + "</errorCode><errorDescription>ConflictInMappingEntry</errorDescription>"
+                 "</UPnPError></detail></s:Fault>" + close,
+      500);
+  REQUIRE(fault.ok());
+  CHECK(fault->fault == 718);
+
+  // Some routers send the fault with status 200: the errorCode decides.
+  auto in_200 = read_soap_reply("<errorCode>606</errorCode>", 200);
+  REQUIRE(in_200.ok());
+  CHECK(in_200->fault == 606);
+
+  auto too_big = read_soap_reply(std::string(kMaxSoapReplyBytes + 1, ' '), 200);
+  REQUIRE_FALSE(too_big.ok());
+  CHECK(too_big.error().code == Errc::internal);
 }
