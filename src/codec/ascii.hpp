@@ -30,4 +30,12 @@ inline std::string_view trim_blanks(std::string_view s) {
   return s;
 }
 
+// Without leading and trailing XML white space (XML 1.0 s2.3: space, tab, CR, LF).
+inline std::string_view trim_xml_space(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace porthole::detail

@@ -194,11 +194,12 @@ Status HttpResponseParser::parse_head(std::string_view head) {
       return malformed(fmt::format("bad status line '{}'", printable_excerpt(status_line, 80)));
     code = code * 10 + (c - '0');
   }
-  if (code != 200)
+  if (code != 200 && !(code == 500 && read_500_))
     return make_error(Errc::no_service,
                       fmt::format("HTTP status {} ('{}')", code,
                                   printable_excerpt(trim_blanks(status_line.substr(12)), 80)),
                       code);
+  status_ = code;
 
   std::optional<std::uint64_t> content_length;
   bool chunked = false;

@@ -25,11 +25,14 @@ inline constexpr std::size_t kMaxHttpChunkLine = 1024;
 
 class HttpResponseParser {
  public:
-  explicit HttpResponseParser(std::size_t max_body = kDefaultMaxHttpBody)
-      : max_body_(max_body) {}
+  // read_500: a "500 Internal Server Error" answer is read like a 200 one, for the
+  // SOAP fault it carries (UDA 1.1 s3.2.2); status() tells them apart.
+  explicit HttpResponseParser(std::size_t max_body = kDefaultMaxHttpBody, bool read_500 = false)
+      : max_body_(max_body), read_500_(read_500) {}
 
   // The next bytes of the answer. Errors:
-  //  Errc::no_service  a status other than 200 (protocol_code = the status)
+  //  Errc::no_service  a status other than 200 (or 500 with read_500; protocol_code =
+  //                    the status)
   //  Errc::internal    a malformed answer: not HTTP/1.x, a bad header line, header block
   //                    over kMaxHttpHeaderBytes, a bad or conflicting Content-Length, a
   //                    Transfer-Encoding other than chunked, body over max_body
@@ -42,6 +45,8 @@ class HttpResponseParser {
   Status finish_at_eof();
 
   bool done() const { return phase_ == Phase::done; }
+  // The status code, once the header block is read (0 before).
+  int status() const { return status_; }
   // The body so far (all of it once done()).
   const std::string& body() const { return body_; }
   std::string take_body() { return std::move(body_); }
@@ -65,6 +70,8 @@ class HttpResponseParser {
   std::size_t available() const { return in_.size() - pos_; }
 
   std::size_t max_body_;
+  bool read_500_ = false;
+  int status_ = 0;
   Phase phase_ = Phase::headers;
   std::string in_;        // bytes received and not consumed yet
   std::size_t pos_ = 0;   // consumed prefix of in_ (within one feed)

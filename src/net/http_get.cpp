@@ -51,21 +51,44 @@ Wait wait_for(int fd, short events, Deadline deadline) {
   }
 }
 
-bool valid_request_path(std::string_view path) {
-  if (path.empty() || path.front() != '/') return false;
-  return std::all_of(path.begin(), path.end(), [](char ch) {
+bool visible_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char ch) {
     auto c = static_cast<unsigned char>(ch);
     return c > 0x20 && c < 0x7f;
   });
 }
 
+bool valid_request_path(std::string_view path) {
+  return !path.empty() && path.front() == '/' && visible_ascii(path);
+}
+
+// A header line we write: a token name, a value of printable ASCII and inner blanks.
+bool valid_header(std::string_view name, std::string_view value) {
+  return !name.empty() && visible_ascii(name) && name.find(':') == name.npos &&
+         std::all_of(value.begin(), value.end(), [](char ch) {
+           auto c = static_cast<unsigned char>(ch);
+           return c >= 0x20 && c < 0x7f;
+         });
+}
+
 }  // namespace
 
 Result<std::string> http_get(const HttpUrl& url, Deadline deadline, std::size_t max_body) {
+  HttpRequest get;
+  get.headers = {{"Accept", "text/xml, application/xml"}};
+  auto answer = http_request(url, get, deadline, max_body);
+  if (!answer) return answer.error();
+  return std::move(answer->body);
+}
+
+Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request,
+                                Deadline deadline, std::size_t max_body) {
   const auto start = Clock::now();
   const std::string where = printable_excerpt(url.to_string());
   auto fail = [&](Errc code, std::string_view message, int protocol_code = 0) {
-    return make_error(code, fmt::format("GET {}: {}", where, message), protocol_code);
+    return make_error(code, fmt::format("{} {}: {}", printable_excerpt(request.method, 16),
+                                        where, message),
+                      protocol_code);
   };
   auto cut_off = [&](std::string_view during) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
@@ -80,8 +103,14 @@ Result<std::string> http_get(const HttpUrl& url, Deadline deadline, std::size_t 
     return fail(code, fmt::format("{}: {}", what, std::strerror(err)));
   };
 
-  if (!valid_request_path(url.path) || url.port == 0)
-    return fail(Errc::usage, "not a request path and port we would send");
+  if (!valid_request_path(url.path) || url.port == 0 || request.method.empty() ||
+      !visible_ascii(request.method))
+    return fail(Errc::usage, "not a request line we would send");
+  for (const auto& [name, value] : request.headers)
+    if (!valid_header(name, value))
+      return fail(Errc::usage, fmt::format("not a header line we would send: '{}: {}'",
+                                           printable_excerpt(name, 40),
+                                           printable_excerpt(value, 120)));
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(url.port);
@@ -108,22 +137,24 @@ Result<std::string> http_get(const HttpUrl& url, Deadline deadline, std::size_t 
   }
 
   const std::string host = url.port == 80 ? url.host : fmt::format("{}:{}", url.host, url.port);
-  const std::string request = fmt::format(
-      "GET {} HTTP/1.1\r\n"
+  std::string head = fmt::format(
+      "{} {} HTTP/1.1\r\n"
       "Host: {}\r\n"
-      "User-Agent: porthole UPnP/1.1\r\n"
-      "Accept: text/xml, application/xml\r\n"
-      "Connection: close\r\n"
-      "\r\n",
-      url.path, host);
+      "User-Agent: porthole UPnP/1.1\r\n",
+      request.method, url.path, host);
+  for (const auto& [name, value] : request.headers) head += fmt::format("{}: {}\r\n", name, value);
+  if (!request.body.empty() || request.method == "POST")
+    head += fmt::format("Content-Length: {}\r\n", request.body.size());
+  head += "Connection: close\r\n\r\n";
+  const std::string bytes = head.append(request.body);
   std::size_t sent = 0;
-  while (sent < request.size()) {
+  while (sent < bytes.size()) {
     switch (wait_for(sock.fd(), POLLOUT, deadline)) {
       case Wait::timeout: return cut_off("sending the request");
       case Wait::error: return sys_fail("poll");
       case Wait::ready: break;
     }
-    ssize_t n = ::send(sock.fd(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = ::send(sock.fd(), bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
       return sys_fail("send");
@@ -131,7 +162,7 @@ Result<std::string> http_get(const HttpUrl& url, Deadline deadline, std::size_t 
     sent += static_cast<std::size_t>(n);
   }
 
-  HttpResponseParser reader(max_body);
+  HttpResponseParser reader(max_body, request.read_500);
   char buf[4096];
   while (!reader.done()) {
     switch (wait_for(sock.fd(), POLLIN, deadline)) {
@@ -149,7 +180,7 @@ Result<std::string> http_get(const HttpUrl& url, Deadline deadline, std::size_t 
     if (!st) return fail(st.error().code, st.error().message, st.error().protocol_code);
     if (n == 0) break;
   }
-  return reader.take_body();
+  return HttpAnswer{reader.status(), reader.take_body()};
 }
 
 }  // namespace porthole::detail

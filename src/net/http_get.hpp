@@ -1,10 +1,15 @@
-// A bounded HTTP/1.1 GET, for the UPnP device description (miniupnpc's own miniwget
-// has no overall deadline). The device is untrusted: every wait is cut at the deadline,
-// the header block and the body are bounded, and chunk sizes are parsed overflow-safe.
+// Bounded HTTP/1.1 requests to a UPnP device: GET for the device description, POST
+// for the SOAP control calls (miniupnpc's own miniwget and simpleUPnPcommand have no
+// overall deadline and no size bound). The device is untrusted: every wait is cut at
+// the deadline, the header block and the body are bounded, and chunk sizes are parsed
+// overflow-safe.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "codec/http_response.hpp"  // the answer's parser, kMaxHttpHeaderBytes
 #include "codec/url_check.hpp"
@@ -28,5 +33,24 @@ namespace porthole::detail {
 // check_device_url first.
 Result<std::string> http_get(const HttpUrl& url, Deadline deadline,
                              std::size_t max_body = kDefaultMaxHttpBody);
+
+// Any request, under the same bounds. Header names and values, like the path, must be
+// printable ASCII (nothing a device wrote can split a header line): else Errc::usage,
+// nothing sent. A body goes with its Content-Length.
+struct HttpRequest {
+  std::string_view method = "GET";
+  std::vector<std::pair<std::string_view, std::string_view>> headers;  // beyond Host etc.
+  std::string_view body;
+  bool read_500 = false;  // a 500 answer is read too (SOAP faults, UDA 1.1 s3.2.2)
+};
+
+struct HttpAnswer {
+  int status = 0;  // 200, or 500 with read_500
+  std::string body;
+};
+
+// Errors as http_get's, messages starting with the method.
+Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request,
+                                Deadline deadline, std::size_t max_body = kDefaultMaxHttpBody);
 
 }  // namespace porthole::detail

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "codec/natpmp_codec.hpp"
+#include "net/ipv4_class.hpp"
 
 namespace porthole::detail {
 namespace {
@@ -158,10 +159,12 @@ Result<natpmpresp_t> public_address(natpmp_t* n, Deadline deadline, const Gatewa
   return resp;
 }
 
-std::string ip_text(const in_addr& a) {
+// The public address as porthole reports it: "" for 0.0.0.0, loopback or multicast,
+// which no one outside could reach (RFC 6886 s3.2 leaves it to the client to judge).
+std::string external_ip_text(const in_addr& a) {
   char buf[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &a, buf, sizeof(buf));
-  return buf;
+  return is_unusable_external_ip(buf) ? std::string() : std::string(buf);
 }
 
 }  // namespace
@@ -180,7 +183,7 @@ Result<ProbeInfo> NatpmpClient::probe(Deadline deadline) {
     return resp.error();
   }
   ProbeInfo info;
-  info.external_ip = ip_text(resp->pnu.publicaddress.addr);
+  info.external_ip = external_ip_text(resp->pnu.publicaddress.addr);
   info.epoch = resp->epoch;
   return info;
 }
@@ -226,7 +229,7 @@ Result<MapOutcome> NatpmpClient::map(const MapParams& params, Deadline deadline)
   m.transport = params.transport;
   m.internal_ip = params.internal_ip;
   m.internal_port = params.internal_port;
-  m.external_ip = ip_text(addr->pnu.publicaddress.addr);
+  m.external_ip = external_ip_text(addr->pnu.publicaddress.addr);
   m.external_port = resp->pnu.newportmapping.mappedpublicport;
   m.lifetime = resp->pnu.newportmapping.lifetime;
   m.expires_at = std::time(nullptr) + m.lifetime;

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "net/ipv4_class.hpp"
 #include "net/udp_socket.hpp"
 
 namespace porthole::detail {
@@ -302,17 +303,19 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
   if (response->lifetime != lifetime)
     outcome.warnings.push_back(fmt::format("router granted a lifetime of {} s instead of {} s",
                                            response->lifetime, lifetime));
-  if (granted.external_ip == "0.0.0.0")
-    outcome.warnings.push_back(
-        "router reported external address 0.0.0.0: it has no external address "
-        "(upstream NAT / CGNAT?)");
+  // 0.0.0.0, loopback, multicast: no address anyone could reach (PROTOCOLS.md).
+  const bool no_external = is_unusable_external_ip(granted.external_ip);
+  if (no_external)
+    outcome.warnings.push_back(fmt::format(
+        "router reported external address {}: it has no usable external address "
+        "(upstream NAT / CGNAT?)", granted.external_ip));
 
   Mapping& m = outcome.mapping;
   m.protocol = Protocol::pcp;
   m.transport = params.transport;
   m.internal_ip = client_ip;
   m.internal_port = params.internal_port;
-  m.external_ip = granted.external_ip;
+  m.external_ip = no_external ? std::string() : granted.external_ip;
   m.external_port = granted.external_port;
   m.lifetime = response->lifetime;
   m.expires_at = unix_now() + response->lifetime;

@@ -228,6 +228,94 @@ void FakeIgd::fail_action(std::string action, int code) {
   action_faults_[std::move(action)] = code;
 }
 
+void FakeIgd::misbehave(std::string request, Hostile how, std::string raw) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (how == Hostile::none)
+    hostile_.erase(request);
+  else
+    hostile_[std::move(request)] = {how, std::move(raw)};
+}
+
+// Waits ms milliseconds; false when porthole hung up (EOF or error) or the fake stops.
+bool FakeIgd::hostile_pause(int fd, int ms) {
+  const auto until = Clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    if (left.count() <= 0) return true;
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (n < 0 && errno != EINTR) return false;
+    if (n <= 0) continue;
+    if (fds[0].revents) return false;
+    if (fds[1].revents) {
+      char buf[512];
+      ssize_t got = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (got <= 0 && !(got < 0 && (errno == EAGAIN || errno == EINTR))) return false;
+    }
+  }
+}
+
+// Sends without ever blocking the fake's thread; false when porthole hung up or stopped
+// reading for 5 s, or the fake stops.
+bool FakeIgd::hostile_send(int fd, std::string_view bytes) {
+  const auto give_up = Clock::now() + kConnectionTimeout;
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+    if (Clock::now() >= give_up) return false;
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLOUT, 0}};
+    if (::poll(fds, 2, 100) < 0 && errno != EINTR) return false;
+    if (fds[0].revents || (fds[1].revents & (POLLERR | POLLHUP))) return false;
+  }
+  return true;
+}
+
+void FakeIgd::play_hostile(int fd, Hostile how, const std::string& raw) {
+  const std::string chunked_head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n";
+  switch (how) {
+    case Hostile::none:
+      return;
+    case Hostile::drip: {
+      const std::string answer = http_response("200 OK", "<?xml version=\"1.0\"?><root/>");
+      for (char c : answer)
+        if (!hostile_send(fd, std::string_view(&c, 1)) || !hostile_pause(fd, 1000)) return;
+      return;
+    }
+    case Hostile::headers_never_end:
+      if (!hostile_send(fd, "HTTP/1.1 200 OK\r\n")) return;
+      while (hostile_send(fd, "X-Wait: a\r\n") && hostile_pause(fd, 100)) {
+      }
+      return;
+    case Hostile::endless_chunks: {
+      if (!hostile_send(fd, chunked_head)) return;
+      const std::string chunk = "1000\r\n" + std::string(0x1000, 'a') + "\r\n";
+      while (hostile_send(fd, chunk)) {
+      }
+      return;
+    }
+    case Hostile::chunk_0x80000000:
+      if (!hostile_send(fd, chunked_head + "80000000\r\n")) return;
+      while (hostile_send(fd, "a") && hostile_pause(fd, 100)) {
+      }
+      return;
+    case Hostile::content_length_2e9:
+      if (!hostile_send(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                            "Content-Length: 2000000000\r\n\r\n<"))
+        return;
+      while (hostile_send(fd, "a") && hostile_pause(fd, 100)) {
+      }
+      return;
+    case Hostile::raw:
+      hostile_send(fd, raw);
+      return;
+  }
+}
+
 std::vector<FakeIgd::Request> FakeIgd::requests() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return requests_;
@@ -333,10 +421,24 @@ void FakeIgd::serve_connection(int fd) {
   std::size_t sp1 = request_line.find(' ');
   std::size_t sp2 = request_line.find(' ', sp1 + 1);
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) return;
+  // A hostile answer for this request? ("GET", or the action after '#' in SOAPAction.)
+  std::string key(request_line.substr(0, sp1));
+  if (key != "GET") {
+    std::string_view action = header(head, "SOAPAction");
+    std::size_t hash = action.find('#');
+    if (hash != std::string_view::npos) key = std::string(action.substr(hash + 1));
+    if (!key.empty() && key.back() == '"') key.pop_back();
+  }
+  std::pair<Hostile, std::string> hostile{Hostile::none, {}};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = hostile_.find(key); it != hostile_.end()) hostile = it->second;
+  }
   std::string reply = handle_http(request_line.substr(0, sp1),
                                   request_line.substr(sp1 + 1, sp2 - sp1 - 1),
                                   header(head, "SOAPAction"),
                                   std::string_view(in).substr(header_end + 4, content_length));
+  if (hostile.first != Hostile::none) return play_hostile(fd, hostile.first, hostile.second);
   send_all(fd, reply);
 }
 
@@ -349,7 +451,13 @@ std::string FakeIgd::handle_http(std::string_view method, std::string_view path,
     return path == kDescriptionPath ? http_response("200 OK", description_xml())
                                     : http_response("404 Not Found", "");
   }
-  if (method != "POST" || path != kControlPath || !options_.wan_service)
+  if (method != "POST") {  // SUBSCRIBE, ...: recorded, so tests can say none came
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (requests_.size() < kMaxRecordedRequests)
+      requests_.push_back({std::string(method), {{"path", std::string(path)}}});
+    return http_response("405 Method Not Allowed", "");
+  }
+  if (path != kControlPath || !options_.wan_service)
     return http_response("404 Not Found", "");
   // SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"
   if (soap_action.size() >= 2 && soap_action.front() == '"' && soap_action.back() == '"')

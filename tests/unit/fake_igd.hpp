@@ -82,6 +82,20 @@ class FakeIgd {
   // Every request for SOAP action `action` answers fault `code` (0: back to normal).
   void fail_action(std::string action, int code);
 
+  // Hostile answers (issue 5). The request is recorded as usual; then, instead of the
+  // answer, the fake plays the router below until porthole hangs up (or the fake stops).
+  enum class Hostile {
+    none,                 // back to normal
+    drip,                 // a valid answer, one byte a second
+    headers_never_end,    // a status line, then a header line every 100 ms, forever
+    endless_chunks,       // chunked, 4 KiB chunks as fast as porthole reads them, forever
+    chunk_0x80000000,     // chunked, first chunk size 80000000 (hex), then a trickle
+    content_length_2e9,   // Content-Length: 2000000000, then a trickle
+    raw,                  // `raw` verbatim, then close
+  };
+  // `request` is "GET" (the description) or a SOAP action name.
+  void misbehave(std::string request, Hostile how, std::string raw = {});
+
   // Observations.
   std::vector<Request> requests() const;                        // in arrival order
   std::vector<Request> requests(std::string_view action) const;  // only this action
@@ -92,6 +106,9 @@ class FakeIgd {
   void run();
   void answer_msearch(std::string_view text, const sockaddr_in& from);
   void serve_connection(int fd);
+  void play_hostile(int fd, Hostile how, const std::string& raw);
+  bool hostile_send(int fd, std::string_view bytes);
+  bool hostile_pause(int fd, int ms);
   std::string handle_http(std::string_view method, std::string_view path,
                           std::string_view soap_action, std::string_view body);
   std::string handle_soap(const std::string& action,
@@ -113,6 +130,7 @@ class FakeIgd {
   std::deque<int> add_faults_;
   int lease_fault_ = 0;
   std::map<std::string, int> action_faults_;
+  std::map<std::string, std::pair<Hostile, std::string>> hostile_;
   std::vector<Request> requests_;
   std::size_t msearches_ = 0;
 

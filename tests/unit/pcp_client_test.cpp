@@ -540,3 +540,23 @@ TEST_CASE("PcpClient unmap: lifetime 0 with the creating nonce", "[pcp][client]"
     CHECK_THAT(st.error().message, Catch::Contains("nonce does not match"));
   }
 }
+
+TEST_CASE("PcpClient map: an unusable external address is reported as none",
+          "[pcp][client][hostile]") {
+  using Ip = std::array<std::uint8_t, 4>;
+  const Ip ip = GENERATE(Ip{0, 0, 0, 0}, Ip{127, 0, 0, 1}, Ip{224, 0, 0, 1},
+                         Ip{255, 255, 255, 255});
+  const std::string text = fmt::format("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]);
+  INFO(text);
+  FakePcpServer server([&](const Bytes& req, int) {
+    return std::vector<Reply>{{answer(req, 0, 7200, 100, 8080, ip), false}};
+  });
+  PcpClient client(gateway(server.port()));
+  auto outcome = client.map(params_8080(), Clock::now() + milliseconds(2000));
+  REQUIRE(outcome.ok());  // the mapping exists; only its address is unknown
+  CHECK(outcome->mapping.external_ip.empty());
+  CHECK(outcome->mapping.external_port == 8080);
+  REQUIRE(outcome->warnings.size() == 1);
+  CHECK_THAT(outcome->warnings[0],
+             Catch::Contains("external address " + text) && Catch::Contains("no usable"));
+}
