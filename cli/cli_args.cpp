@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cmd_hold.hpp"
+
 namespace porthole::cli {
 namespace {
 
@@ -16,6 +18,7 @@ constexpr const char* kFooter = R"(Examples:
   porthole open 8080 --via upnp --json   force UPnP, print JSON
   porthole close 8080                    remove this host's mapping of 8080
   porthole list                          the router's table, ours marked
+  porthole hold 8080 51820/udp           keep them open until stopped (SIGTERM closes)
 
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping service answered,
 4 the gateway refused, 5 timed out after a service answered, 8 state file unusable.
@@ -107,6 +110,9 @@ ParseOutcome usage_error(const std::string& message) {
 
 }  // namespace
 
+Result<std::uint32_t> parse_lifetime_arg(const std::string& text) { return parse_lifetime(text); }
+Result<std::uint16_t> parse_external_arg(const std::string& text) { return parse_external(text); }
+
 ParseOutcome parse_args(int argc, const char* const* argv) {
   CLI::App app{"porthole: open ports on your router (PCP, NAT-PMP, UPnP IGD)", "porthole"};
   app.footer(kFooter);
@@ -145,6 +151,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     sub->fallthrough();
     sub->footer(kSubcommandFooter);
   }
+  HoldArgs hold_raw;
+  auto* hold = add_hold_command(app, hold_raw, kSubcommandFooter);
 
   try {
     app.parse(argc, argv);
@@ -154,6 +162,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     const CLI::App* target = &app;
     for (auto* sub : {probe, open, close, list})
       if (sub->parsed()) target = sub;
+    if (hold->parsed()) target = hold;
     out.out = target->help();
     return out;
   } catch (const CLI::CallForVersion& e) {
@@ -162,6 +171,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     (void)e;
     return out;
   } catch (const CLI::ParseError& e) {
+    if (hold->parsed()) return usage_error(e.what());
     // CLI11 calls an unknown command a missing one; say what was not understood.
     auto rest = app.remaining();
     if (!rest.empty() && !probe->parsed() && !open->parsed() && !close->parsed() &&
@@ -191,7 +201,10 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     inv.options.stun_servers.push_back(server);
   }
 
-  if (probe->parsed()) {
+  if (hold->parsed()) {
+    inv.command = Command::hold;
+    if (auto err = hold_request_from(hold_raw, inv.hold); !err.empty()) return usage_error(err);
+  } else if (probe->parsed()) {
     inv.command = Command::probe;
   } else if (list->parsed()) {
     inv.command = Command::list;

@@ -5,17 +5,19 @@
 #include <optional>
 #include <string>
 
+#include <porthole/hold.hpp>
 #include <porthole/porthole.hpp>
 
 namespace porthole::cli {
 
-enum class Command { probe, open, close, list };
+enum class Command { probe, open, close, list, hold };
 
 struct Invocation {
   Command command = Command::probe;
   Options options;         // log is set later by main
   OpenRequest open;
   CloseRequest close;
+  HoldRequest hold;
   bool json = false;
   int verbosity = 0;       // -1 quiet, 0 normal, 1 verbose
 };
@@ -28,5 +30,9 @@ struct ParseOutcome {
 };
 
 ParseOutcome parse_args(int argc, const char* const* argv);
+
+// The checks `open` applies to --lifetime and --external-port, for other commands.
+Result<std::uint32_t> parse_lifetime_arg(const std::string& text);
+Result<std::uint16_t> parse_external_arg(const std::string& text);
 
 }  // namespace porthole::cli

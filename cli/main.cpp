@@ -8,6 +8,7 @@
 
 #include "cli_args.hpp"
 #include "cli_output.hpp"
+#include "cmd_hold.hpp"
 
 namespace {
 
@@ -54,6 +55,7 @@ int run(int argc, char** argv) {
     case cli::Command::close:
       return report(close(inv.options, inv.close), inv, cli::render_close);
     case cli::Command::list: return report(list(inv.options), inv, cli::render_list);
+    case cli::Command::hold: return cli::run_hold(inv);
   }
   return 1;
 }

@@ -156,6 +156,10 @@ Result<std::string> UpnpClient::external_ip(Deadline deadline) {
   return dev_->ext_ip;
 }
 
+void UpnpClient::refresh_external_ip() {
+  if (dev_) dev_->ext_ip_known = false;
+}
+
 Result<ProbeInfo> UpnpClient::probe(Deadline deadline) {
   auto ip = external_ip(deadline);
   if (!ip) return ip.error();

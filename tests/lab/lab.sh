@@ -306,6 +306,8 @@ EOF
   fi
   # IGDv1 routers are still common; miniupnpd serves v2 unless told otherwise.
   [ "$mode" = igdv1 ] && echo force_igd_desc_v1=yes
+  # router-min-lifetime: a later line wins in miniupnpd's parser.
+  [ -f "$RUN_DIR/$r.min_lifetime" ] && echo "min_lifetime=$(<"$RUN_DIR/$r.min_lifetime")"
   echo "allow $ALLOWED_PORTS $(lan_net "$r") $ALLOWED_PORTS"
   echo "deny 0-65535 0.0.0.0/0 0-65535"
 }
@@ -471,6 +473,38 @@ cmd_router_reboot() {
   router_launch "$r" stun; router_wait "$r"
 }
 
+# router-min-lifetime SECONDS|default [R]: PCP/NAT-PMP lifetimes as short as SECONDS
+# (miniupnpd clamps to min_lifetime, 120 s by default), so renewals happen within a
+# test; restarts miniupnpd without wiping, so its mappings survive.
+cmd_router_min_lifetime() {
+  need_root
+  local s=${1:-} r; r=$(router_arg "${2:-}")
+  case $s in
+    default) rm -f "$RUN_DIR/$r.min_lifetime" ;;
+    ''|*[!0-9]*) die "usage: lab.sh router-min-lifetime SECONDS|default [ROUTER]" ;;
+    *) echo "$s" >"$RUN_DIR/$r.min_lifetime" ;;
+  esac
+  router_launch "$r" stun; router_wait "$r"
+}
+
+# wan-address IP|default [R]: the ISP hands router R another WAN address. Then SIGUSR1
+# to miniupnpd: it learns its external address again by STUN and announces the change
+# to the LAN (NAT-PMP public address announcement to 224.0.0.1:5350).
+cmd_wan_address() {
+  need_root
+  local ip=${1:-} r pid; r=$(router_arg "${2:-}")
+  ns_exists "$r" || die "lab is not up"
+  [ "$ip" = default ] && ip=$(wan_ip "$r")
+  [[ $ip =~ ^203\.0\.113\.[0-9]+$ ]] || die "usage: lab.sh wan-address 203.0.113.N|default [ROUTER]"
+  nsx "$r" ip -4 addr flush dev wan
+  nsx "$r" ip addr add "$ip/25" dev wan
+  nsx "$r" ip route replace default via "$(inet_ip "$r")"
+  nsx "$r" conntrack -F >/dev/null 2>&1 || true
+  pid=$(<"$RUN_DIR/miniupnpd-$r.pid")
+  ours "$pid" "$r" || die "miniupnpd is not running in $r"
+  kill -USR1 "$pid"
+}
+
 # Silently drop the router's three protocol entry points from the LAN, like a router
 # that has them disabled or firewalled (clients then see timeouts, not errors).
 cmd_router_drop() {
@@ -556,6 +590,8 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   router-start-cgnat [R]     wipe like a reboot, start without STUN: a router behind CGNAT
   router-start-igdv1 [R]     wipe like a reboot, start as an IGDv1 device (no AddAnyPortMapping)
   router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
+  router-min-lifetime S|default [R]  restart miniupnpd with min_lifetime=S (not wiped)
+  wan-address IP|default [R] give R another WAN address (203.0.113.N), SIGUSR1 miniupnpd
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
 EOF
@@ -576,6 +612,8 @@ main() {
     router-start-igdv1) cmd_router_start_igdv1 "$@" ;;
     router-reboot) cmd_router_reboot "$@" ;;
     router-drop) cmd_router_drop "$@" ;;
+    router-min-lifetime) cmd_router_min_lifetime "$@" ;;
+    wan-address) cmd_wan_address "$@" ;;
     upnp-table) cmd_upnp_table "$@" ;;
     help|-h|--help) usage ;;
     *) usage >&2; exit 2 ;;
