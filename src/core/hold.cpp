@@ -16,6 +16,7 @@
 #include "core/hold_announce.hpp"
 #include "core/hold_hook.hpp"
 #include "core/hold_schedule.hpp"
+#include "codec/pcp_codec.hpp"
 #include "core/session.hpp"
 #include "net/resolve.hpp"
 #include "proto/stun_client.hpp"
@@ -65,6 +66,7 @@ struct Held {
   bool has_nonce = false;
   std::optional<Protocol> last_protocol;
   Clock::time_point granted_at{};
+  std::uint32_t grant_epoch = 0;       // PCP / NAT-PMP server epoch in the grant
   Clock::time_point expires = kNever;
   std::vector<milliseconds> renewals;  // offsets from granted_at
   std::size_t next_renewal = 0;
@@ -305,6 +307,7 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
   h.last_protocol = p;
   h.backoff = milliseconds(0);
   h.granted_at = Clock::now();
+  h.grant_epoch = outcome.epoch;
   const std::uint32_t life = h.mapping.lifetime;
   h.expires = life == 0 ? kNever : h.granted_at + std::chrono::seconds(life);
   std::vector<double> r(8);
@@ -458,7 +461,8 @@ void Keeper::report_hooks() {
 
 void Keeper::on_announcement() {
   while (true) {
-    auto d = announce_->receive(Clock::now());
+    // Drains what is queued: an already-passed deadline would not even look.
+    auto d = announce_->receive(Clock::now() + milliseconds(1));
     if (!d) return;
     if (d->from_ip != s_.gateway.gateway_ip) continue;  // only our gateway speaks for it
     auto a = detail::parse_announcement(d->bytes);
@@ -471,6 +475,16 @@ void Keeper::on_announcement() {
     if (a->protocol == Protocol::pcp) reset_client(Protocol::pcp);
     const auto now = Clock::now();
     for (auto& h : held_) {
+      // RFC 6887 s8.5 / RFC 6886 s3.6: an epoch that did not advance with our clock
+      // since the grant means the server lost its state (restart, or a new external
+      // address, after which PCP servers reset their epoch). PCP and NAT-PMP share one
+      // server here: either announcement speaks for both.
+      if (h.mapped && h.mapping.protocol != Protocol::upnp &&
+          !detail::pcp::epoch_is_valid(h.grant_epoch, a->epoch, h.granted_at, now))
+        mark_lost(h, make_error(Errc::no_service,
+                                fmt::format("the router restarted or changed its external "
+                                            "address (epoch {} after {} when mapped)",
+                                            a->epoch, h.grant_epoch)));
       auto at = now + milliseconds(static_cast<long>(random01() * kAnnounceSpread.count()));
       if (h.mapped && h.mapping.protocol == Protocol::upnp) {
         h.check_due = std::min(h.check_due, at);
