@@ -67,6 +67,7 @@ struct Held {
   std::optional<Protocol> last_protocol;
   Clock::time_point granted_at{};
   std::uint32_t grant_epoch = 0;       // PCP / NAT-PMP server epoch in the grant
+  std::string reported_ip;             // the external address the router last reported
   Clock::time_point expires = kNever;
   std::vector<milliseconds> renewals;  // offsets from granted_at
   std::size_t next_renewal = 0;
@@ -115,6 +116,10 @@ class Keeper {
   std::optional<detail::UdpSocket> announce_;
   std::optional<detail::HookRunner> hook_;
   Clock::time_point verify_due_ = kNever;
+  // The external address STUN saw when it differed from the router's report (a router
+  // behind another NAT, or one that missed its own address change): it stands for
+  // every mapping until the router reports another address.
+  std::optional<std::string> stun_ip_;
   // A protocol that failed for lack of an answer in this round is not asked again for
   // the other ports of the same round (200 ports must not wait 200 deadlines).
   std::uint64_t round_ = 0;
@@ -299,6 +304,10 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
   const std::uint16_t old_port = h.mapping.external_port;
 
   h.mapping = outcome.mapping;
+  const std::string reported = h.mapping.external_ip;
+  if (!h.reported_ip.empty() && reported != h.reported_ip) stun_ip_.reset();
+  h.reported_ip = reported;
+  if (stun_ip_ && !reported.empty()) h.mapping.external_ip = *stun_ip_;
   if (p == Protocol::pcp) {
     h.nonce = outcome.nonce;
     h.has_nonce = true;
@@ -419,11 +428,13 @@ void Keeper::check_upnp(Held& h) {
   // GetExternalIPAddress on every check: the address may change under a permanent lease.
   s_.upnp->refresh_external_ip();
   auto info = s_.upnp->probe(call_deadline());
-  if (info && !info->external_ip.empty() && info->external_ip != h.mapping.external_ip) {
+  if (info && !info->external_ip.empty() && info->external_ip != h.reported_ip) {
+    stun_ip_.reset();
     std::string old_ip = h.mapping.external_ip;
-    h.mapping.external_ip = info->external_ip;
+    h.mapping.external_ip = h.reported_ip = info->external_ip;
     record(h, false);
-    if (!old_ip.empty()) address_changed(h, old_ip, h.mapping.external_port);
+    if (!old_ip.empty() && old_ip != h.mapping.external_ip)
+      address_changed(h, old_ip, h.mapping.external_port);
   }
 }
 
@@ -512,19 +523,20 @@ void Keeper::verify_external() {
     q.server = {*ip, hp->port};
     auto b = client.binding(q, Clock::now() + kStunDeadline);
     if (!b) continue;
-    for (auto& h : held_) {
-      if (!h.mapped || h.mapping.external_ip.empty() || h.mapping.external_ip == b->mapped.ip)
-        continue;
-      // The router has not told us (yet): ask it, which reports the change with the
-      // address it now uses; if it still disagrees, the STUN answer is the news.
-      std::string old_ip = h.mapping.external_ip;
-      renew(h);
-      if (h.mapped && h.mapping.external_ip == old_ip) {
-        h.mapping.external_ip = b->mapped.ip;
-        record(h, false);
-        address_changed(h, old_ip, h.mapping.external_port);
-      }
+    const std::string& seen = b->mapped.ip;
+    bool router_agrees = true;
+    for (const auto& h : held_)
+      if (h.mapped && !h.reported_ip.empty() && h.reported_ip != seen) router_agrees = false;
+    stun_ip_.reset();
+    if (!router_agrees) {
+      stun_ip_ = seen;
+      s_.log(LogLevel::info, fmt::format("STUN {} sees external address {}, the router "
+                                         "reports another", text, seen));
     }
+    // A mapping whose address is not the one STUN sees: ask the router again. The
+    // renewal reports the router's new address, or (when it still disagrees) STUN's.
+    for (auto& h : held_)
+      if (h.mapped && !h.mapping.external_ip.empty() && h.mapping.external_ip != seen) renew(h);
     return;
   }
   event(HoldEventKind::error, nullptr, "--verify-every: no STUN server answered",

@@ -319,6 +319,9 @@ router_launch() {
   local r=$1 mode=$2
   ns_exists "$r" || die "lab is not up (no namespace $(ns "$r"))"
   stop_daemon "miniupnpd-$r" "$r"
+  # Its own pid file names the old daemon, which may linger as a zombie until PID 1
+  # reaps it; miniupnpd would then exit with "already running".
+  rm -f "$RUN_DIR/miniupnpd-$r.selfpid"
   router_conf "$r" "$mode" >"$RUN_DIR/$r-$mode.conf"
   echo "$mode" >"$RUN_DIR/$r.mode"
   start_daemon "miniupnpd-$r" "$r" miniupnpd -f "$RUN_DIR/$r-$mode.conf" -d \
@@ -487,12 +490,14 @@ cmd_router_min_lifetime() {
   router_launch "$r" stun; router_wait "$r"
 }
 
-# wan-address IP|default [R]: the ISP hands router R another WAN address. Then SIGUSR1
-# to miniupnpd: it learns its external address again by STUN and announces the change
-# to the LAN (NAT-PMP public address announcement to 224.0.0.1:5350).
+# wan-address IP|default [R] [silent]: the ISP hands router R another WAN address. Then
+# SIGUSR1 to miniupnpd: it learns its external address again by STUN and announces the
+# change to the LAN (NAT-PMP public address announcement to 224.0.0.1:5350). With
+# "silent" miniupnpd is not told: it keeps reporting the old address (only STUN from
+# the LAN sees the new one).
 cmd_wan_address() {
   need_root
-  local ip=${1:-} r pid; r=$(router_arg "${2:-}")
+  local ip=${1:-} r pid silent=${3:-}; r=$(router_arg "${2:-}")
   ns_exists "$r" || die "lab is not up"
   [ "$ip" = default ] && ip=$(wan_ip "$r")
   [[ $ip =~ ^203\.0\.113\.[0-9]+$ ]] || die "usage: lab.sh wan-address 203.0.113.N|default [ROUTER]"
@@ -500,6 +505,7 @@ cmd_wan_address() {
   nsx "$r" ip addr add "$ip/25" dev wan
   nsx "$r" ip route replace default via "$(inet_ip "$r")"
   nsx "$r" conntrack -F >/dev/null 2>&1 || true
+  [ "$silent" = silent ] && return 0
   pid=$(<"$RUN_DIR/miniupnpd-$r.pid")
   ours "$pid" "$r" || die "miniupnpd is not running in $r"
   kill -USR1 "$pid"
@@ -591,7 +597,7 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   router-start-igdv1 [R]     wipe like a reboot, start as an IGDv1 device (no AddAnyPortMapping)
   router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
   router-min-lifetime S|default [R]  restart miniupnpd with min_lifetime=S (not wiped)
-  wan-address IP|default [R] give R another WAN address (203.0.113.N), SIGUSR1 miniupnpd
+  wan-address IP|default [R] [silent]  give R another WAN address (203.0.113.N), SIGUSR1 miniupnpd
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
 EOF

@@ -6,7 +6,8 @@
    renewed, for each protocol;
 6. the router's WAN address changes (the ISP hands out a new one; miniupnpd re-learns it
    and announces it): the --on-change hook runs once per mapping, with the new address
-   in its environment; a failing hook is reported, and hold carries on."""
+   in its environment; a failing hook is reported, and hold carries on. And when the
+   router misses its own change (not told), --verify-every's STUN check sees it."""
 
 import time
 from pathlib import Path
@@ -100,6 +101,25 @@ try:
                 "the held mapping answers at the new address")
     for h in list(good.values()) + [bad]:
         c.check(h.stop() == 0, "address change holder: exit 0 on SIGTERM", h.summary())
+
+    # 6b: the router is not told; STUN from the LAN host sees the new address.
+    hook_log.unlink(missing_ok=True)
+    env = labkit.lab_env()
+    stun = f'{env["LAB_STUN1"]}:{env["LAB_STUN_PORT"]}'
+    v = hold("42325", "--via", "natpmp", "--timeout", "2", "--verify-every", "1",
+             "--stun", stun, "--on-change", hook)
+    c.check(v.wait_event("mapped", 15), "verify: mapped", v.summary())
+    t_change = time.monotonic()
+    r = labkit.lab("wan-address", "default", "r1", "silent")
+    c.check(r.ok, "router's WAN address back to the default, miniupnpd not told", r)
+    c.check(v.wait_event("external-address-changed", 15, since=t_change,
+                         pred=lambda e: e["mapping"]["external_ip"] == WAN_IP),
+            "verify: STUN noticed the new address", v.summary())
+    time.sleep(3)  # no flip-flop back to what the router still reports
+    lines = hook_log.read_text().splitlines() if hook_log.exists() else []
+    c.check(lines == [f"natpmp {WAN_IP} 42325 42325 tcp"],
+            "verify: the hook ran once with the address STUN sees", lines)
+    c.check(v.stop() == 0, "verify holder: exit 0 on SIGTERM", v.summary())
 finally:
     for h in holders:
         h.stop()
