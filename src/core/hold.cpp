@@ -53,6 +53,8 @@ constexpr std::uint32_t kLongestLease = 86400;
 // RFC 6887 s14.1.3 asks clients to spread their reaction to an ANNOUNCE over a random
 // delay; a LAN with a handful of hosts needs little of it.
 constexpr milliseconds kAnnounceSpread{500};
+// Work due this close together shares one wake-up.
+constexpr milliseconds kCoalesce{500};
 // How long a STUN address check may take (three transmissions, RFC 8489 s6.2.1).
 constexpr milliseconds kStunDeadline{3000};
 
@@ -98,6 +100,7 @@ class Keeper {
   void report_hooks();
   Status release_all();
   void record(const Held& h, bool remove);
+  void flush_state();
 
   std::vector<Protocol> order_for(const Held& h) const;
   detail::MapParams params_for(const Held& h, Protocol p) const;
@@ -120,6 +123,7 @@ class Keeper {
   // behind another NAT, or one that missed its own address change): it stands for
   // every mapping until the router reports another address.
   std::optional<std::string> stun_ip_;
+  std::vector<std::pair<std::size_t, bool>> dirty_;  // held_ index, removed
   // A protocol that failed for lack of an answer in this round is not asked again for
   // the other ports of the same round (200 ports must not wait 200 deadlines).
   std::uint64_t round_ = 0;
@@ -207,6 +211,14 @@ void Keeper::load_prior() {
 }
 
 void Keeper::record(const Held& h, bool remove) {
+  // Written once per wake-up (flush_state), not once per mapping: with hundreds of
+  // ports, a save per renewal would rewrite the whole file hundreds of times.
+  std::size_t idx = static_cast<std::size_t>(&h - held_.data());
+  dirty_.push_back({idx, remove});
+}
+
+void Keeper::flush_state() {
+  if (dirty_.empty()) return;
   auto store = detail::StateStore::open(
       s_.options.state_dir.empty() ? default_state_dir() : s_.options.state_dir,
       call_deadline());
@@ -214,10 +226,13 @@ void Keeper::record(const Held& h, bool remove) {
   if (!store) {
     st = store.error();
   } else {
-    if (remove) {
-      store->remove(s_.gateway.gateway_ip, s_.gateway.local_ip, h.req.port.transport,
-                    h.req.port.port);
-    } else {
+    for (const auto& [idx, remove] : dirty_) {
+      const Held& h = held_[idx];
+      if (remove) {
+        store->remove(s_.gateway.gateway_ip, s_.gateway.local_ip, h.req.port.transport,
+                      h.req.port.port);
+        continue;
+      }
       detail::StoredMapping rec;
       rec.mapping = h.mapping;
       rec.gateway = s_.gateway.gateway_ip;
@@ -227,8 +242,9 @@ void Keeper::record(const Held& h, bool remove) {
     }
     st = store->save();
   }
+  dirty_.clear();
   if (!st)
-    event(HoldEventKind::error, &h,
+    event(HoldEventKind::error, nullptr,
           fmt::format("state file not updated: {}", st.error().message), st.error());
 }
 
@@ -565,6 +581,7 @@ Status Keeper::release_all() {
                       transport_name(h.req.port.transport), h.mapping.external_port,
                       protocol_name(h.mapping.protocol)));
   }
+  flush_state();
   if (first) return *first;
   return ok_status();
 }
@@ -591,9 +608,12 @@ Status Keeper::run() {
   bool ready_sent = false;
   for (;;) {
     ++round_;
+    // What falls due within kCoalesce is done in this wake-up too (a little early, still
+    // inside every renewal window): hundreds of ports need tens of wake-ups, not hundreds.
+    const auto horizon = Clock::now() + kCoalesce;
     for (auto& h : held_) {
-      if (h.due <= Clock::now() || (h.mapped && h.expires <= Clock::now())) attempt(h);
-      if (h.mapped && h.mapping.protocol == Protocol::upnp && h.check_due <= Clock::now())
+      if (h.due <= horizon || (h.mapped && h.expires <= Clock::now())) attempt(h);
+      if (h.mapped && h.mapping.protocol == Protocol::upnp && h.check_due <= horizon)
         check_upnp(h);
     }
     if (!ready_sent) {
@@ -601,6 +621,7 @@ Status Keeper::run() {
       event(HoldEventKind::ready, nullptr, fmt::format("every port had its first try ({} ports)", held_.size()));
     }
     if (verify_due_ <= Clock::now()) verify_external();
+    flush_state();
     report_hooks();
 
     // Sleep until the earliest due moment: no polling loop.
@@ -622,7 +643,10 @@ Status Keeper::run() {
     if (n < 0 && errno != EINTR)
       return make_error(Errc::internal, fmt::format("poll: {}", std::strerror(errno)));
     if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) break;
-    if (n > 0 && fds[1].revents) on_announcement();
+    if (n > 0 && fds[1].revents) {
+      on_announcement();
+      flush_state();
+    }
   }
   hook_.reset();  // a hook still running is killed with its process group
   return release_all();

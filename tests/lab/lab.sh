@@ -476,9 +476,9 @@ cmd_router_reboot() {
   router_launch "$r" stun; router_wait "$r"
 }
 
-# router-min-lifetime SECONDS|default [R]: PCP/NAT-PMP lifetimes as short as SECONDS
-# (miniupnpd clamps to min_lifetime, 120 s by default), so renewals happen within a
-# test; restarts miniupnpd without wiping, so its mappings survive.
+# router-min-lifetime SECONDS|default [R]: PCP lifetimes as short as SECONDS (miniupnpd
+# clamps them to min_lifetime, 120 s here; NAT-PMP and UPnP leases are not clamped), so
+# renewals happen within a test; restarts miniupnpd without wiping: mappings survive.
 cmd_router_min_lifetime() {
   need_root
   local s=${1:-} r; r=$(router_arg "${2:-}")

@@ -265,3 +265,38 @@ TEST_CASE("hold refuses a bad request before sending anything", "[hold]") {
   ::close(fds[0]);
   ::close(fds[1]);
 }
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "sd_notify.hpp"
+
+TEST_CASE("sd_notify: one datagram to $NOTIFY_SOCKET, nothing without it", "[hold][cli]") {
+  char dir_template[] = "/tmp/porthole-notify-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template));
+  const std::string path = std::string(dir_template) + "/notify";
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  porthole::cli::sd_notify_state("READY=1\nSTATUS=holding 2 port(s)");
+  char buf[256] = {};
+  auto n = ::recv(fd, buf, sizeof buf, 0);
+  CHECK(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) ==
+        "READY=1\nSTATUS=holding 2 port(s)");
+
+  ::unsetenv("NOTIFY_SOCKET");
+  porthole::cli::sd_notify_state("STOPPING=1");
+  CHECK(::recv(fd, buf, sizeof buf, 0) < 0);  // nothing was sent
+  ::setenv("NOTIFY_SOCKET", "relative/path", 1);  // not a socket address systemd gives
+  porthole::cli::sd_notify_state("STOPPING=1");
+  CHECK(::recv(fd, buf, sizeof buf, 0) < 0);
+  ::unsetenv("NOTIFY_SOCKET");
+  ::close(fd);
+  std::remove(path.c_str());
+  ::rmdir(dir_template);
+}
