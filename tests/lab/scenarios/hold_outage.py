@@ -59,9 +59,9 @@ try:
     c.check(r.ok, "miniupnpd stopped", r)
     t_stop = time.monotonic()
     time.sleep(20)
+    t_start = time.monotonic()  # before: hold may re-map before lab.sh returns
     r = labkit.lab("router-start")
     c.check(r.ok, "miniupnpd started again", r)
-    t_start = time.monotonic()
     for via, h in holders.items():
         c.check(h.of("error", since=t_stop) and h.of("lost", since=t_stop),
                 f"{via}: reported the failures and the lost mapping during the outage",
