@@ -96,7 +96,13 @@ def main() -> int:
         csw_ready = int(proc_status(proc.pid)["voluntary_ctxt_switches"])
         with lock:
             mapped_at_ready = counts.get("mapped", 0)
-        time.sleep(args.minutes * 60)
+        # The idle window: nothing is due before 1/2 of the lifetime, so the process
+        # should not run at all here.
+        idle_s = min(30.0, args.lifetime * 0.4)
+        time.sleep(idle_s)
+        cpu_idle = proc_cpu(proc.pid) - cpu_ready
+        csw_idle = int(proc_status(proc.pid)["voluntary_ctxt_switches"]) - csw_ready
+        time.sleep(max(0.0, args.minutes * 60 - idle_s))
         t_end = time.monotonic()
         cpu_end = proc_cpu(proc.pid)
         st = proc_status(proc.pid)
@@ -128,6 +134,8 @@ def main() -> int:
         "cpu_percent_while_holding": round(100 * cpu_s / hold_s, 4),
         "cpu_ms_per_renewal": round(1000 * cpu_s / renewals, 3) if renewals else None,
         "voluntary_context_switches": csw_end - csw_ready,
+        "idle_window_s": idle_s, "idle_cpu_s": round(cpu_idle, 3),
+        "idle_context_switches": csw_idle,
         "vm_rss_kib": kib(st["VmRSS"]), "vm_hwm_kib": kib(st["VmHWM"]),
         "release_s": round(t_gone - t_term, 3), "exit_status": rc,
         "released": counts.get("released", 0), "left_on_router": len(left),
@@ -143,6 +151,8 @@ def main() -> int:
           + (f", {figures['cpu_ms_per_renewal']:.2f} ms per renewal" if renewals else ""))
     print(f"  voluntary context switches    {figures['voluntary_context_switches']} "
           f"(wake-ups and blocking waits)")
+    print(f"  idle window (nothing due)     {idle_s:.0f} s: CPU {cpu_idle:.3f} s, "
+          f"{csw_idle} context switches")
     print(f"  memory                        VmRSS {figures['vm_rss_kib']} KiB, "
           f"VmHWM {figures['vm_hwm_kib']} KiB")
     print(f"  SIGTERM -> exit               {figures['release_s']:.2f} s, exit {rc}, "

@@ -313,7 +313,13 @@ void Keeper::renew(Held& h) {
 }
 
 void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
-  const bool was_mapped = h.mapped;
+  // RFC 6887 s8.5, RFC 6886 s3.6, on every reply: an epoch that did not advance with our
+  // clock since the last grant means the server lost its state (rebooted). This reply
+  // made our mapping again; every other one through that server has to be made again.
+  const bool state_lost = h.mapped && p != Protocol::upnp && h.mapping.protocol == p &&
+                          !detail::pcp::epoch_is_valid(h.grant_epoch, outcome.epoch,
+                                                       h.granted_at, Clock::now());
+  const bool was_mapped = h.mapped && !state_lost;
   const bool was_ever = h.ever_mapped;
   const std::optional<Protocol> before = h.last_protocol;
   const std::string old_ip = h.mapping.external_ip;
@@ -370,12 +376,13 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
   }
   for (const auto& w : outcome.warnings) event(HoldEventKind::error, &h, "warning: " + w);
 
-  // The gateway lost its state (RFC 6887 s8.5 epoch check): every PCP mapping made
-  // through it has to be made again, now.
-  if (p == Protocol::pcp && s_.pcp->server_lost_state()) {
-    reset_client(Protocol::pcp);
+  if (state_lost || (p == Protocol::pcp && s_.pcp->server_lost_state())) {
+    s_.log(LogLevel::info, fmt::format("{} server epoch went back to {}: it lost its "
+                                       "mappings; making every one again", protocol_name(p),
+                                       outcome.epoch));
+    if (p == Protocol::pcp) reset_client(Protocol::pcp);
     for (auto& other : held_)
-      if (&other != &h && other.mapped && other.mapping.protocol == Protocol::pcp)
+      if (&other != &h && other.mapped && other.mapping.protocol != Protocol::upnp)
         other.due = Clock::now();
   }
   if (was_ever && !old_ip.empty() && !h.mapping.external_ip.empty() &&
