@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cmd_hold.hpp"
+
 namespace porthole::cli {
 namespace {
 
@@ -21,6 +23,7 @@ constexpr const char* kFooter = R"(Examples:
   porthole serve --listen 198.51.100.10 --alt-listen 198.51.100.11
                                          STUN + connect-back server on a public host
   porthole nat --stun stun.example.net   public address, NAT behaviour, double NAT
+  porthole hold 8080 51820/udp           keep them open until stopped (SIGTERM closes)
 
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
@@ -138,6 +141,9 @@ ParseOutcome usage_error(const std::string& message) {
 
 }  // namespace
 
+Result<std::uint32_t> parse_lifetime_arg(const std::string& text) { return parse_lifetime(text); }
+Result<std::uint16_t> parse_external_arg(const std::string& text) { return parse_external(text); }
+
 ParseOutcome parse_args(int argc, const char* const* argv) {
   CLI::App app{"porthole: open ports on your router (PCP, NAT-PMP, UPnP IGD)", "porthole"};
   app.footer(kFooter);
@@ -188,6 +194,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     sub->fallthrough();
     sub->footer(kSubcommandFooter);
   }
+  HoldArgs hold_raw;
+  auto* hold = add_hold_command(app, hold_raw, kSubcommandFooter);
 
   try {
     app.parse(argc, argv);
@@ -195,7 +203,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     ParseOutcome out;
     // Help for the subcommand the user named, if any.
     const CLI::App* target = &app;
-    for (auto* sub : {probe, open, close, list, nat, serve})
+    for (auto* sub : {probe, open, close, list, nat, serve, hold})
       if (sub->parsed()) target = sub;
     out.out = target->help();
     return out;
@@ -208,9 +216,9 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     // CLI11 calls an unknown command a missing one; say what was not understood.
     auto rest = app.remaining();
     if (!rest.empty() && !probe->parsed() && !open->parsed() && !close->parsed() &&
-        !list->parsed() && !nat->parsed() && !serve->parsed())
-      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list, nat "
-                                     "or serve",
+        !list->parsed() && !nat->parsed() && !serve->parsed() && !hold->parsed())
+      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list, nat, "
+                                     "serve or hold",
                                      rest.front()));
     return usage_error(e.what());
   }
@@ -235,7 +243,10 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
     inv.options.stun_servers.push_back(server);
   }
 
-  if (probe->parsed()) {
+  if (hold->parsed()) {
+    inv.command = Command::hold;
+    if (auto err = hold_request_from(hold_raw, inv.hold); !err.empty()) return usage_error(err);
+  } else if (probe->parsed()) {
     inv.command = Command::probe;
   } else if (list->parsed()) {
     inv.command = Command::list;

@@ -5,12 +5,13 @@
 #include <optional>
 #include <string>
 
+#include <porthole/hold.hpp>
 #include <porthole/porthole.hpp>
 #include <porthole/verify.hpp>
 
 namespace porthole::cli {
 
-enum class Command { probe, open, close, list, nat, serve };
+enum class Command { probe, open, close, list, nat, serve, hold };
 
 struct Invocation {
   Command command = Command::probe;
@@ -19,6 +20,7 @@ struct Invocation {
   CloseRequest close;
   bool verify = false;     // open --verify
   ServeOptions serve;
+  HoldRequest hold;
   bool json = false;
   int verbosity = 0;       // -1 quiet, 0 normal, 1 verbose
 };
@@ -31,5 +33,9 @@ struct ParseOutcome {
 };
 
 ParseOutcome parse_args(int argc, const char* const* argv);
+
+// The checks `open` applies to --lifetime and --external-port, for other commands.
+Result<std::uint32_t> parse_lifetime_arg(const std::string& text);
+Result<std::uint16_t> parse_external_arg(const std::string& text);
 
 }  // namespace porthole::cli

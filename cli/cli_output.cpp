@@ -119,3 +119,29 @@ std::string render_error_json(const Error& e) {
 }
 
 }  // namespace porthole::cli
+
+namespace porthole::cli {
+
+std::string render_hold_event(const HoldEvent& e, bool as_json) {
+  if (!as_json) return fmt::format("{} {}\n", hold_event_name(e.kind), e.message);
+  nlohmann::json j = {{"event", hold_event_name(e.kind)}, {"message", e.message}};
+  if (e.kind != HoldEventKind::ready && e.kind != HoldEventKind::stopping && e.port.port != 0) {
+    j["port"] = e.port.port;
+    j["transport"] = transport_name(e.port.transport);
+  }
+  if (e.mapping) j["mapping"] = mapping_json(*e.mapping);
+  if (e.previous_protocol) j["previous_protocol"] = protocol_name(*e.previous_protocol);
+  if (!e.previous_external_ip.empty()) {
+    j["previous_external_ip"] = e.previous_external_ip;
+    j["previous_external_port"] = e.previous_external_port;
+  }
+  if (e.error)
+    j["error"] = {{"code", static_cast<int>(e.error->code)},
+                  {"name", errc_name(e.error->code)},
+                  {"protocol_code", e.error->protocol_code},
+                  {"message", e.error->message}};
+  if (e.retry_in) j["retry_in_ms"] = e.retry_in->count();
+  return j.dump() + "\n";
+}
+
+}  // namespace porthole::cli

@@ -15,3 +15,12 @@ std::string render_list(const ListResult& result, bool json);
 std::string render_error_json(const Error& error);
 
 }  // namespace porthole::cli
+
+#include <porthole/hold.hpp>
+
+namespace porthole::cli {
+
+// One `hold` event: one line of text, or one JSON object on one line (--json).
+std::string render_hold_event(const HoldEvent& event, bool json);
+
+}  // namespace porthole::cli

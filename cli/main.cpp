@@ -10,6 +10,7 @@
 #include "cli_output.hpp"
 #include "cmd_nat.hpp"
 #include "cmd_serve.hpp"
+#include "cmd_hold.hpp"
 
 namespace {
 
@@ -60,6 +61,7 @@ int run(int argc, char** argv) {
     case cli::Command::list: return report(list(inv.options), inv, cli::render_list);
     case cli::Command::nat: return report(discover_nat(inv.options), inv, cli::render_nat);
     case cli::Command::serve: return cli::run_serve(inv);
+    case cli::Command::hold: return cli::run_hold(inv);
   }
   return 1;
 }

@@ -233,6 +233,7 @@ Result<MapOutcome> NatpmpClient::map(const MapParams& params, Deadline deadline)
   m.external_port = resp->pnu.newportmapping.mappedpublicport;
   m.lifetime = resp->pnu.newportmapping.lifetime;
   m.expires_at = std::time(nullptr) + m.lifetime;
+  out.epoch = resp->epoch;
   m.description = params.description;
   if (m.external_port == 0 || m.lifetime == 0)
     return make_error(Errc::refused, "NAT-PMP: the gateway granted no mapping (port or "

@@ -321,6 +321,7 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
   m.expires_at = unix_now() + response->lifetime;
   m.description = params.description;
   outcome.nonce = nonce;
+  outcome.epoch = response->epoch;
   return outcome;
 }
 

@@ -43,6 +43,7 @@ struct MapParams {
 struct MapOutcome {
   Mapping mapping;                    // what the gateway granted
   Nonce nonce{};                      // PCP: the nonce that owns the mapping
+  std::uint32_t epoch = 0;            // PCP / NAT-PMP: the server's epoch in the reply
   std::vector<std::string> warnings;  // e.g. permanent lease instead of the one asked
 };
 

@@ -245,6 +245,10 @@ Result<SoapReply> UpnpClient::soap(std::string_view action,
   return reply;
 }
 
+void UpnpClient::refresh_external_ip() {
+  if (dev_) dev_->ext_ip_known = false;
+}
+
 Result<ProbeInfo> UpnpClient::probe(Deadline deadline) {
   auto ip = external_ip(deadline);
   if (!ip) return ip.error();

@@ -95,6 +95,9 @@ class UpnpClient final : public PortMapper {
   // The entry on one external port, if any.
   Result<std::optional<UpnpEntry>> find(Transport transport, std::uint16_t external_port,
                                         Deadline deadline);
+  // Ask GetExternalIPAddress again on the next call instead of using the cached
+  // answer (`hold` watches the address over months).
+  void refresh_external_ip();
 
  private:
   struct Device;

@@ -322,6 +322,8 @@ EOF
   fi
   # IGDv1 routers are still common; miniupnpd serves v2 unless told otherwise.
   [ "$mode" = igdv1 ] && echo force_igd_desc_v1=yes
+  # router-min-lifetime: a later line wins in miniupnpd's parser.
+  [ -f "$RUN_DIR/$r.min_lifetime" ] && echo "min_lifetime=$(<"$RUN_DIR/$r.min_lifetime")"
   echo "allow $ALLOWED_PORTS $(lan_net "$r") $ALLOWED_PORTS"
   echo "deny 0-65535 0.0.0.0/0 0-65535"
 }
@@ -333,6 +335,9 @@ router_launch() {
   local r=$1 mode=$2
   ns_exists "$r" || die "lab is not up (no namespace $(ns "$r"))"
   stop_daemon "miniupnpd-$r" "$r"
+  # Its own pid file names the old daemon, which may linger as a zombie until PID 1
+  # reaps it; miniupnpd would then exit with "already running".
+  rm -f "$RUN_DIR/miniupnpd-$r.selfpid"
   router_conf "$r" "$mode" >"$RUN_DIR/$r-$mode.conf"
   echo "$mode" >"$RUN_DIR/$r.mode"
   start_daemon "miniupnpd-$r" "$r" miniupnpd -f "$RUN_DIR/$r-$mode.conf" -d \
@@ -524,6 +529,41 @@ cmd_router_reboot() {
   stop_daemon "miniupnpd-$r" "$r"
   router_wipe "$r"
   router_launch "$r" stun; router_wait "$r"
+}
+
+# router-min-lifetime SECONDS|default [R]: PCP lifetimes as short as SECONDS (miniupnpd
+# clamps them to min_lifetime, 120 s here; NAT-PMP and UPnP leases are not clamped), so
+# renewals happen within a test; restarts miniupnpd without wiping: mappings survive.
+cmd_router_min_lifetime() {
+  need_root
+  local s=${1:-} r; r=$(router_arg "${2:-}")
+  case $s in
+    default) rm -f "$RUN_DIR/$r.min_lifetime" ;;
+    ''|*[!0-9]*) die "usage: lab.sh router-min-lifetime SECONDS|default [ROUTER]" ;;
+    *) echo "$s" >"$RUN_DIR/$r.min_lifetime" ;;
+  esac
+  router_launch "$r" stun; router_wait "$r"
+}
+
+# wan-address IP|default [R] [silent]: the ISP hands router R another WAN address. Then
+# SIGUSR1 to miniupnpd: it learns its external address again by STUN and announces the
+# change to the LAN (NAT-PMP public address announcement to 224.0.0.1:5350). With
+# "silent" miniupnpd is not told: it keeps reporting the old address (only STUN from
+# the LAN sees the new one).
+cmd_wan_address() {
+  need_root
+  local ip=${1:-} r pid silent=${3:-}; r=$(router_arg "${2:-}")
+  ns_exists "$r" || die "lab is not up"
+  [ "$ip" = default ] && ip=$(wan_ip "$r")
+  [[ $ip =~ ^203\.0\.113\.[0-9]+$ ]] || die "usage: lab.sh wan-address 203.0.113.N|default [ROUTER]"
+  nsx "$r" ip -4 addr flush dev wan
+  nsx "$r" ip addr add "$ip/25" dev wan
+  nsx "$r" ip route replace default via "$(inet_ip "$r")"
+  nsx "$r" conntrack -F >/dev/null 2>&1 || true
+  [ "$silent" = silent ] && return 0
+  pid=$(<"$RUN_DIR/miniupnpd-$r.pid")
+  ours "$pid" "$r" || die "miniupnpd is not running in $r"
+  kill -USR1 "$pid"
 }
 
 # Silently drop the router's three protocol entry points from the LAN, like a router
@@ -753,6 +793,8 @@ usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_
   router-start-cgnat [R]     wipe like a reboot, start without STUN: a router behind CGNAT
   router-start-igdv1 [R]     wipe like a reboot, start as an IGDv1 device (no AddAnyPortMapping)
   router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
+  router-min-lifetime S|default [R]  restart miniupnpd with min_lifetime=S (not wiped)
+  wan-address IP|default [R] [silent]  give R another WAN address (203.0.113.N), SIGUSR1 miniupnpd
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
   nat-mode R MODE            NAT behaviour of router R: eim (default), symmetric, fullcone, restricted
@@ -783,6 +825,8 @@ main() {
     nat-mode) cmd_nat_mode "$@" ;;
     up-double-nat) cmd_up_double_nat ;;
     down-double-nat) cmd_down_double_nat ;;
+    router-min-lifetime) cmd_router_min_lifetime "$@" ;;
+    wan-address) cmd_wan_address "$@" ;;
     upnp-table) cmd_upnp_table "$@" ;;
     serve-start) cmd_serve_start ;;
     serve-stop) cmd_serve_stop ;;

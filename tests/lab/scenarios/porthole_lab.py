@@ -99,6 +99,9 @@ class RouterFilter:
         # still answers probes, then goes silent.
         "pcp-map": "udp dport 5351 @th,64,8 2 @th,72,8 1 drop",
         "natpmp-map": "udp dport 5351 @th,64,8 0 @th,72,8 != 0 drop",
+        # 30 % of everything the LAN sends to the router (requests, TCP segments to the
+        # UPnP HTTP server): a lossy Wi-Fi link. The kernel here has no netem.
+        "loss30": "iifname \"lan\" numgen random mod 100 < 30 drop",
     }
 
     def __init__(self, *protocols: str):

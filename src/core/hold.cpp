@@ -1,0 +1,688 @@
+// porthole::hold: the keeper. One thread and one poll(2) that sleeps until the
+// earliest due renewal or check, an announcement, a hook exiting, or the stop fd.
+#include "porthole/hold.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <algorithm>
+#include <array>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/hold_announce.hpp"
+#include "core/hold_hook.hpp"
+#include "core/hold_schedule.hpp"
+#include "codec/pcp_codec.hpp"
+#include "core/session.hpp"
+#include "net/resolve.hpp"
+#include "proto/stun_client.hpp"
+
+namespace porthole {
+
+const char* hold_event_name(HoldEventKind kind) noexcept {
+  switch (kind) {
+    case HoldEventKind::mapped: return "mapped";
+    case HoldEventKind::renewed: return "renewed";
+    case HoldEventKind::lost: return "lost";
+    case HoldEventKind::remapped: return "re-mapped";
+    case HoldEventKind::external_address_changed: return "external-address-changed";
+    case HoldEventKind::protocol_switched: return "protocol-switched";
+    case HoldEventKind::error: return "error";
+    case HoldEventKind::released: return "released";
+    case HoldEventKind::ready: return "ready";
+    case HoldEventKind::stopping: return "stopping";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using detail::Clock;
+using detail::Deadline;
+using std::chrono::milliseconds;
+
+constexpr Clock::time_point kNever = Clock::time_point::max();
+// UPnP permanent leases have no renewal: look at the entry this often instead.
+constexpr milliseconds kPermanentCheck{300000};
+// PCP and NAT-PMP have no permanent mappings (as in `open`).
+constexpr std::uint32_t kLongestLease = 86400;
+// RFC 6887 s14.1.3 asks clients to spread their reaction to an ANNOUNCE over a random
+// delay; a LAN with a handful of hosts needs little of it.
+constexpr milliseconds kAnnounceSpread{500};
+// Work due this close together shares one wake-up.
+constexpr milliseconds kCoalesce{500};
+// How long a STUN address check may take (three transmissions, RFC 8489 s6.2.1).
+constexpr milliseconds kStunDeadline{3000};
+
+// One requested port and what hold knows of it.
+struct Held {
+  OpenRequest req;
+  bool mapped = false;       // believed to be on the router now
+  bool ever_mapped = false;
+  Mapping mapping;           // the last grant
+  detail::Nonce nonce{};     // PCP: the creating nonce, kept for renewals and delete
+  bool has_nonce = false;
+  std::optional<Protocol> last_protocol;
+  Clock::time_point granted_at{};
+  std::uint32_t grant_epoch = 0;       // PCP / NAT-PMP server epoch in the grant
+  std::string reported_ip;             // the external address the router last reported
+  Clock::time_point expires = kNever;
+  std::vector<milliseconds> renewals;  // offsets from granted_at
+  std::size_t next_renewal = 0;
+  Clock::time_point due{};             // next create / renew
+  Clock::time_point check_due = kNever;  // next UPnP entry check
+  milliseconds backoff{0};
+};
+
+class Keeper {
+ public:
+  Keeper(detail::Session& s, const HoldRequest& req, const HoldEventFn& emit, int stop_fd)
+      : s_(s), req_(req), emit_(emit), stop_fd_(stop_fd), rng_(std::random_device{}()) {}
+
+  Status run();
+
+ private:
+  void load_prior();
+  void attempt(Held& h);
+  void create(Held& h);
+  void renew(Held& h);
+  void check_upnp(Held& h);
+  void granted(Held& h, detail::MapOutcome outcome, Protocol p);
+  void failed(Held& h, const Error& e, bool was_mapped);
+  void mark_lost(Held& h, const Error& why);
+  void on_announcement();
+  void verify_external();
+  void address_changed(Held& h, const std::string& old_ip, std::uint16_t old_port);
+  void report_hooks();
+  Status release_all();
+  void record(const Held& h, bool remove);
+  void flush_state();
+
+  std::vector<Protocol> order_for(const Held& h) const;
+  detail::MapParams params_for(const Held& h, Protocol p) const;
+  Deadline call_deadline() const { return Clock::now() + s_.options.timeout; }
+  void event(HoldEventKind kind, const Held* h, std::string message,
+             std::optional<Error> error = std::nullopt);
+  void reset_client(Protocol p);
+  double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
+  detail::Session& s_;
+  const HoldRequest& req_;
+  const HoldEventFn& emit_;
+  int stop_fd_;
+  std::mt19937_64 rng_;
+  std::vector<Held> held_;
+  std::optional<detail::UdpSocket> announce_;
+  std::optional<detail::HookRunner> hook_;
+  Clock::time_point verify_due_ = kNever;
+  // The external address STUN saw when it differed from the router's report (a router
+  // behind another NAT, or one that missed its own address change): it stands for
+  // every mapping until the router reports another address.
+  std::optional<std::string> stun_ip_;
+  std::vector<std::pair<std::size_t, bool>> dirty_;  // held_ index, removed
+  // A protocol that failed for lack of an answer in this round is not asked again for
+  // the other ports of the same round (200 ports must not wait 200 deadlines).
+  std::uint64_t round_ = 0;
+  std::array<std::uint64_t, 3> silent_in_round_{};
+};
+
+void Keeper::event(HoldEventKind kind, const Held* h, std::string message,
+                   std::optional<Error> error) {
+  if (!emit_) return;
+  HoldEvent e;
+  e.kind = kind;
+  if (h) {
+    e.port = h->req.port;
+    if (h->mapped || kind == HoldEventKind::released || kind == HoldEventKind::lost)
+      e.mapping = h->mapping;
+  }
+  e.error = std::move(error);
+  e.message = std::move(message);
+  emit_(e);
+}
+
+void Keeper::reset_client(Protocol p) {
+  // A fresh client: rediscovers the IGD (miniupnpd's HTTP port can change on restart),
+  // or starts PCP's epoch bookkeeping over after a reboot was seen.
+  switch (p) {
+    case Protocol::pcp: s_.pcp = std::make_shared<detail::PcpClient>(s_.gateway); break;
+    case Protocol::natpmp: break;  // keeps no state between calls
+    case Protocol::upnp: s_.upnp = std::make_shared<detail::UpnpClient>(s_.gateway); break;
+  }
+}
+
+std::vector<Protocol> Keeper::order_for(const Held& h) const {
+  std::vector<Protocol> order;
+  switch (h.req.via) {
+    case Via::pcp: return {Protocol::pcp};
+    case Via::natpmp: return {Protocol::natpmp};
+    case Via::upnp: return {Protocol::upnp};
+    case Via::automatic: order = {Protocol::pcp, Protocol::natpmp, Protocol::upnp}; break;
+  }
+  if (h.last_protocol) {
+    std::erase(order, *h.last_protocol);
+    order.insert(order.begin(), *h.last_protocol);
+  }
+  return order;
+}
+
+detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
+  detail::MapParams m;
+  m.transport = h.req.port.transport;
+  m.internal_ip = s_.gateway.local_ip;
+  m.internal_port = h.req.port.port;
+  m.suggested_external_port = h.req.external_port.value_or(h.req.port.port);
+  // Keep the port we had (a reboot must not move the service elsewhere if avoidable).
+  if (h.ever_mapped && h.mapping.external_port != 0)
+    m.suggested_external_port = h.mapping.external_port;
+  m.lifetime = h.req.lifetime;
+  if (p != Protocol::upnp && m.lifetime == 0) m.lifetime = kLongestLease;
+  m.description = h.req.description;
+  if (p == Protocol::pcp && h.has_nonce) {
+    m.have_nonce = true;
+    m.nonce = h.nonce;
+    if (h.last_protocol == Protocol::pcp) m.suggested_external_ip = h.mapping.external_ip;
+  }
+  return m;
+}
+
+void Keeper::load_prior() {
+  auto store = detail::StateStore::open(
+      s_.options.state_dir.empty() ? default_state_dir() : s_.options.state_dir,
+      call_deadline());
+  if (!store) return;  // reported by record() when it matters
+  for (auto& h : held_) {
+    auto prior = store->find(s_.gateway.gateway_ip, s_.gateway.local_ip, h.req.port.transport,
+                             h.req.port.port);
+    if (!prior) continue;
+    // A mapping an earlier run (or `open`) made: refresh it where it lives, with its
+    // nonce, instead of adding a second one elsewhere.
+    h.last_protocol = prior->mapping.protocol;
+    h.has_nonce = prior->has_nonce;
+    h.nonce = prior->nonce;
+    if (!h.req.external_port) h.mapping.external_port = prior->mapping.external_port;
+    h.mapping.external_ip = prior->mapping.external_ip;
+    h.ever_mapped = h.mapping.external_port != 0;
+  }
+}
+
+void Keeper::record(const Held& h, bool remove) {
+  // Written once per wake-up (flush_state), not once per mapping: with hundreds of
+  // ports, a save per renewal would rewrite the whole file hundreds of times.
+  std::size_t idx = static_cast<std::size_t>(&h - held_.data());
+  dirty_.push_back({idx, remove});
+}
+
+void Keeper::flush_state() {
+  if (dirty_.empty()) return;
+  auto store = detail::StateStore::open(
+      s_.options.state_dir.empty() ? default_state_dir() : s_.options.state_dir,
+      call_deadline());
+  Status st = ok_status();
+  if (!store) {
+    st = store.error();
+  } else {
+    for (const auto& [idx, remove] : dirty_) {
+      const Held& h = held_[idx];
+      if (remove) {
+        store->remove(s_.gateway.gateway_ip, s_.gateway.local_ip, h.req.port.transport,
+                      h.req.port.port);
+        continue;
+      }
+      detail::StoredMapping rec;
+      rec.mapping = h.mapping;
+      rec.gateway = s_.gateway.gateway_ip;
+      rec.has_nonce = h.mapping.protocol == Protocol::pcp;
+      rec.nonce = h.nonce;
+      store->upsert(rec);
+    }
+    st = store->save();
+  }
+  dirty_.clear();
+  if (!st)
+    event(HoldEventKind::error, nullptr,
+          fmt::format("state file not updated: {}", st.error().message), st.error());
+}
+
+void Keeper::attempt(Held& h) {
+  if (h.mapped && !detail::expired(h.expires)) {
+    renew(h);
+  } else {
+    if (h.mapped) mark_lost(h, make_error(Errc::timeout, "its lease ran out before a renewal "
+                                                         "succeeded"));
+    create(h);
+  }
+}
+
+void Keeper::mark_lost(Held& h, const Error& why) {
+  h.mapped = false;
+  event(HoldEventKind::lost, &h,
+        fmt::format("{}/{} via {}: {}", h.req.port.port,
+                    transport_name(h.req.port.transport), protocol_name(h.mapping.protocol),
+                    why.message),
+        why);
+}
+
+void Keeper::create(Held& h) {
+  std::vector<Error> errors;
+  for (Protocol p : order_for(h)) {
+    auto idx = static_cast<std::size_t>(p);
+    if (silent_in_round_[idx] == round_) {
+      errors.push_back(make_error(Errc::no_service,
+                                  fmt::format("{}: did not answer just now", protocol_name(p))));
+      continue;
+    }
+    if (p == Protocol::upnp) s_.upnp->refresh_external_ip();
+    auto mapped = s_.client(p)->map(params_for(h, p), call_deadline());
+    if (mapped) {
+      if (h.has_nonce && p == Protocol::pcp && mapped->nonce != h.nonce) h.has_nonce = false;
+      granted(h, std::move(*mapped), p);
+      return;
+    }
+    Error e = mapped.error();
+    e.message = fmt::format("{}: {}", protocol_name(p), e.message);
+    if (e.code == Errc::no_service || e.code == Errc::timeout) {
+      silent_in_round_[idx] = round_;
+      reset_client(p);
+    }
+    errors.push_back(std::move(e));
+  }
+  failed(h, make_error(detail::combined_errc(errors), [&] {
+           std::string m;
+           for (const auto& e : errors) m += (m.empty() ? "" : "; ") + e.message;
+           return m;
+         }()),
+         false);
+}
+
+void Keeper::renew(Held& h) {
+  Protocol p = h.mapping.protocol;
+  if (p == Protocol::upnp) s_.upnp->refresh_external_ip();
+  auto mapped = s_.client(p)->map(params_for(h, p), call_deadline());
+  if (!mapped) {
+    if (mapped.error().code == Errc::no_service || mapped.error().code == Errc::timeout)
+      reset_client(p);
+    failed(h, mapped.error(), true);
+    return;
+  }
+  granted(h, std::move(*mapped), p);
+}
+
+void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
+  // RFC 6887 s8.5, RFC 6886 s3.6, on every reply: an epoch that did not advance with our
+  // clock since the last grant means the server lost its state (rebooted). This reply
+  // made our mapping again; every other one through that server has to be made again.
+  const bool state_lost = h.mapped && p != Protocol::upnp && h.mapping.protocol == p &&
+                          !detail::pcp::epoch_is_valid(h.grant_epoch, outcome.epoch,
+                                                       h.granted_at, Clock::now());
+  const bool was_mapped = h.mapped && !state_lost;
+  const bool was_ever = h.ever_mapped;
+  const std::optional<Protocol> before = h.last_protocol;
+  const std::string old_ip = h.mapping.external_ip;
+  const std::uint16_t old_port = h.mapping.external_port;
+
+  h.mapping = outcome.mapping;
+  const std::string reported = h.mapping.external_ip;
+  if (!h.reported_ip.empty() && reported != h.reported_ip) stun_ip_.reset();
+  h.reported_ip = reported;
+  if (stun_ip_ && !reported.empty()) h.mapping.external_ip = *stun_ip_;
+  if (p == Protocol::pcp) {
+    h.nonce = outcome.nonce;
+    h.has_nonce = true;
+  }
+  h.mapped = h.ever_mapped = true;
+  h.last_protocol = p;
+  h.backoff = milliseconds(0);
+  h.granted_at = Clock::now();
+  h.grant_epoch = outcome.epoch;
+  const std::uint32_t life = h.mapping.lifetime;
+  h.expires = life == 0 ? kNever : h.granted_at + std::chrono::seconds(life);
+  std::vector<double> r(8);
+  for (auto& x : r) x = random01();
+  h.renewals = detail::hold_renewal_points(p, life, r);
+  h.next_renewal = 0;
+  h.due = h.renewals.empty() ? kNever : h.granted_at + h.renewals[0];
+  h.check_due = kNever;
+  if (p == Protocol::upnp) {
+    milliseconds every = req_.check_every;
+    if (every.count() <= 0 && life == 0) every = kPermanentCheck;
+    if (every.count() > 0) h.check_due = h.granted_at + every;
+  }
+  record(h, false);
+
+  std::string what = fmt::format("{}/{} -> {}:{} via {}, lifetime {}", h.req.port.port,
+                                 transport_name(h.req.port.transport),
+                                 h.mapping.external_ip.empty() ? "?" : h.mapping.external_ip,
+                                 h.mapping.external_port, protocol_name(p),
+                                 life == 0 ? std::string("permanent") : fmt::format("{} s", life));
+  if (was_mapped && before == p) {
+    event(HoldEventKind::renewed, &h, what);
+  } else if (!was_ever) {
+    event(HoldEventKind::mapped, &h, what);
+  } else if (before && *before != p) {
+    HoldEvent e;
+    e.kind = HoldEventKind::protocol_switched;
+    e.port = h.req.port;
+    e.mapping = h.mapping;
+    e.previous_protocol = before;
+    e.message = fmt::format("{} no longer answers: now {}", protocol_name(*before), what);
+    if (emit_) emit_(e);
+  } else {
+    event(HoldEventKind::remapped, &h, what);
+  }
+  for (const auto& w : outcome.warnings) event(HoldEventKind::error, &h, "warning: " + w);
+
+  if (state_lost || (p == Protocol::pcp && s_.pcp->server_lost_state())) {
+    s_.log(LogLevel::info, fmt::format("{} server epoch went back to {}: it lost its "
+                                       "mappings; making every one again", protocol_name(p),
+                                       outcome.epoch));
+    if (p == Protocol::pcp) reset_client(Protocol::pcp);
+    for (auto& other : held_)
+      if (&other != &h && other.mapped && other.mapping.protocol != Protocol::upnp)
+        other.due = Clock::now();
+  }
+  if (was_ever && !old_ip.empty() && !h.mapping.external_ip.empty() &&
+      (old_ip != h.mapping.external_ip || old_port != h.mapping.external_port))
+    address_changed(h, old_ip, old_port);
+}
+
+void Keeper::failed(Held& h, const Error& e, bool was_mapped) {
+  const auto now = Clock::now();
+  if (was_mapped) {
+    // RFC 6887 s11.2.1: the later retries of the schedule, while the lease lasts.
+    while (++h.next_renewal < h.renewals.size() &&
+           h.granted_at + h.renewals[h.next_renewal] <= now) {
+    }
+    if (h.next_renewal < h.renewals.size()) {
+      h.due = h.granted_at + h.renewals[h.next_renewal];
+      HoldEvent ev;
+      ev.kind = HoldEventKind::error;
+      ev.port = h.req.port;
+      ev.mapping = h.mapping;
+      ev.error = e;
+      ev.retry_in = std::chrono::duration_cast<milliseconds>(h.due - now);
+      ev.message = fmt::format("renewing {}/{} via {} failed: {}; next try in {} s",
+                               h.req.port.port, transport_name(h.req.port.transport),
+                               protocol_name(h.mapping.protocol), e.message,
+                               ev.retry_in->count() / 1000);
+      if (emit_) emit_(ev);
+      return;
+    }
+    // No retry left before expiry: it is as good as gone; look for it elsewhere.
+    mark_lost(h, e);
+    create(h);
+    return;
+  }
+  h.backoff = detail::next_backoff(h.backoff, req_.retry_min, req_.retry_max);
+  h.due = now + h.backoff;
+  HoldEvent ev;
+  ev.kind = HoldEventKind::error;
+  ev.port = h.req.port;
+  ev.error = e;
+  ev.retry_in = h.backoff;
+  ev.message = fmt::format("could not map {}/{} ({}); trying again in {} s", h.req.port.port,
+                           transport_name(h.req.port.transport), e.message,
+                           static_cast<double>(h.backoff.count()) / 1000.0);
+  if (emit_) emit_(ev);
+}
+
+void Keeper::check_upnp(Held& h) {
+  auto every = req_.check_every.count() > 0 ? req_.check_every : kPermanentCheck;
+  h.check_due = Clock::now() + every;
+  auto entry = s_.upnp->find(h.req.port.transport, h.mapping.external_port, call_deadline());
+  if (!entry) {
+    // The IGD may have moved (new HTTP port after a restart): discover it again.
+    reset_client(Protocol::upnp);
+    return;
+  }
+  const bool ours = entry->has_value() && (*entry)->internal_ip == s_.gateway.local_ip &&
+                    (*entry)->internal_port == h.req.port.port;
+  if (!ours) {
+    mark_lost(h, make_error(Errc::no_service, entry->has_value()
+                                                  ? "the router's entry points elsewhere now"
+                                                  : "the router has no such entry any more"));
+    create(h);
+    return;
+  }
+  // GetExternalIPAddress on every check: the address may change under a permanent lease.
+  s_.upnp->refresh_external_ip();
+  auto info = s_.upnp->probe(call_deadline());
+  if (info && !info->external_ip.empty() && info->external_ip != h.reported_ip) {
+    stun_ip_.reset();
+    std::string old_ip = h.mapping.external_ip;
+    h.mapping.external_ip = h.reported_ip = info->external_ip;
+    record(h, false);
+    if (!old_ip.empty() && old_ip != h.mapping.external_ip)
+      address_changed(h, old_ip, h.mapping.external_port);
+  }
+}
+
+void Keeper::address_changed(Held& h, const std::string& old_ip, std::uint16_t old_port) {
+  HoldEvent e;
+  e.kind = HoldEventKind::external_address_changed;
+  e.port = h.req.port;
+  e.mapping = h.mapping;
+  e.previous_external_ip = old_ip;
+  e.previous_external_port = old_port;
+  e.message = fmt::format("{}/{}: external address {}:{} -> {}:{}", h.req.port.port,
+                          transport_name(h.req.port.transport), old_ip, old_port,
+                          h.mapping.external_ip, h.mapping.external_port);
+  if (emit_) emit_(e);
+  if (hook_)
+    hook_->enqueue({{"PORTHOLE_EXTERNAL_IP", h.mapping.external_ip},
+                    {"PORTHOLE_EXTERNAL_PORT", std::to_string(h.mapping.external_port)},
+                    {"PORTHOLE_INTERNAL_PORT", std::to_string(h.req.port.port)},
+                    {"PORTHOLE_TRANSPORT", transport_name(h.req.port.transport)},
+                    {"PORTHOLE_PROTOCOL", protocol_name(h.mapping.protocol)}});
+  report_hooks();  // a hook that could not even start is reported now
+}
+
+void Keeper::report_hooks() {
+  if (!hook_) return;
+  for (const auto& o : hook_->finish()) {
+    if (o.ok) {
+      s_.log(LogLevel::info, "--on-change hook finished");
+      continue;
+    }
+    event(HoldEventKind::error, nullptr, "--on-change hook " + o.message,
+          make_error(Errc::internal, "--on-change hook " + o.message));
+  }
+}
+
+void Keeper::on_announcement() {
+  while (true) {
+    // Drains what is queued: an already-passed deadline would not even look.
+    auto d = announce_->receive(Clock::now() + milliseconds(1));
+    if (!d) return;
+    if (d->from_ip != s_.gateway.gateway_ip) continue;  // only our gateway speaks for it
+    auto a = detail::parse_announcement(d->bytes);
+    if (!a) continue;
+    s_.log(LogLevel::info,
+           fmt::format("{} announcement from {} (epoch {}): renewing every mapping",
+                       protocol_name(a->protocol), d->from_ip, a->epoch));
+    // A restart or an address change: every mapping may be gone or changed. RFC 6887
+    // s14.1.3: renew them (after a small random delay); PCP epochs start over.
+    if (a->protocol == Protocol::pcp) reset_client(Protocol::pcp);
+    const auto now = Clock::now();
+    for (auto& h : held_) {
+      // RFC 6887 s8.5 / RFC 6886 s3.6: an epoch that did not advance with our clock
+      // since the grant means the server lost its state (restart, or a new external
+      // address, after which PCP servers reset their epoch). PCP and NAT-PMP share one
+      // server here: either announcement speaks for both.
+      if (h.mapped && h.mapping.protocol != Protocol::upnp &&
+          !detail::pcp::epoch_is_valid(h.grant_epoch, a->epoch, h.granted_at, now))
+        mark_lost(h, make_error(Errc::no_service,
+                                fmt::format("the router restarted or changed its external "
+                                            "address (epoch {} after {} when mapped)",
+                                            a->epoch, h.grant_epoch)));
+      auto at = now + milliseconds(static_cast<long>(random01() * kAnnounceSpread.count()));
+      if (h.mapped && h.mapping.protocol == Protocol::upnp) {
+        h.check_due = std::min(h.check_due, at);
+      } else {
+        h.due = std::min(h.due, at);
+        h.backoff = milliseconds(0);
+      }
+    }
+  }
+}
+
+void Keeper::verify_external() {
+  verify_due_ = Clock::now() + req_.verify_every;
+  auto servers = s_.options.stun_servers.empty() ? default_stun_servers()
+                                                 : s_.options.stun_servers;
+  for (const auto& text : servers) {
+    auto hp = parse_host_port(text, 3478);
+    if (!hp) continue;
+    auto ip = detail::resolve_ipv4(hp->host);
+    if (!ip) continue;
+    detail::StunClientOptions so;
+    so.log = s_.options.log;
+    detail::StunClient client(so);
+    detail::StunBindingQuery q;
+    q.server = {*ip, hp->port};
+    auto b = client.binding(q, Clock::now() + kStunDeadline);
+    if (!b) continue;
+    const std::string& seen = b->mapped.ip;
+    bool router_agrees = true;
+    for (const auto& h : held_)
+      if (h.mapped && !h.reported_ip.empty() && h.reported_ip != seen) router_agrees = false;
+    stun_ip_.reset();
+    if (!router_agrees) {
+      stun_ip_ = seen;
+      s_.log(LogLevel::info, fmt::format("STUN {} sees external address {}, the router "
+                                         "reports another", text, seen));
+    }
+    // A mapping whose address is not the one STUN sees: ask the router again. The
+    // renewal reports the router's new address, or (when it still disagrees) STUN's.
+    for (auto& h : held_)
+      if (h.mapped && !h.mapping.external_ip.empty() && h.mapping.external_ip != seen) renew(h);
+    return;
+  }
+  event(HoldEventKind::error, nullptr, "--verify-every: no STUN server answered",
+        make_error(Errc::no_service, "no STUN server answered"));
+}
+
+Status Keeper::release_all() {
+  event(HoldEventKind::stopping, nullptr, "removing every mapping");
+  std::optional<Error> first;
+  for (auto& h : held_) {
+    if (!h.mapped) continue;
+    auto st = s_.client(h.mapping.protocol)->unmap(h.mapping, h.nonce, call_deadline());
+    if (!st) {
+      Error e = st.error();
+      e.message = fmt::format("could not remove {}/{} via {}: {}", h.req.port.port,
+                              transport_name(h.req.port.transport),
+                              protocol_name(h.mapping.protocol), e.message);
+      event(HoldEventKind::error, &h, e.message, e);
+      if (!first) first = e;
+      continue;
+    }
+    h.mapped = false;
+    record(h, true);
+    event(HoldEventKind::released, &h,
+          fmt::format("{}/{} (external {} via {})", h.req.port.port,
+                      transport_name(h.req.port.transport), h.mapping.external_port,
+                      protocol_name(h.mapping.protocol)));
+  }
+  flush_state();
+  if (first) return *first;
+  return ok_status();
+}
+
+Status Keeper::run() {
+  for (const auto& r : req_.mappings) {
+    Held h;
+    h.req = r;
+    held_.push_back(std::move(h));
+  }
+  load_prior();
+  if (!req_.on_change.empty()) hook_.emplace(req_.on_change, req_.hook_timeout);
+  if (req_.announce_port != 0) {
+    auto sock = detail::open_announce_listener(s_.gateway.local_ip, req_.announce_port);
+    if (sock)
+      announce_.emplace(std::move(*sock));
+    else
+      event(HoldEventKind::error, nullptr,
+            "not listening for router announcements (reboots are noticed at the next "
+            "renewal): " + sock.error().message, sock.error());
+  }
+  if (req_.verify_every.count() > 0) verify_due_ = Clock::now() + req_.verify_every;
+
+  bool ready_sent = false;
+  for (;;) {
+    ++round_;
+    // What falls due within kCoalesce is done in this wake-up too (a little early, still
+    // inside every renewal window): hundreds of ports need tens of wake-ups, not hundreds.
+    const auto horizon = Clock::now() + kCoalesce;
+    for (auto& h : held_) {
+      if (h.due <= horizon || (h.mapped && h.expires <= Clock::now())) attempt(h);
+      if (h.mapped && h.mapping.protocol == Protocol::upnp && h.check_due <= horizon)
+        check_upnp(h);
+    }
+    if (!ready_sent) {
+      ready_sent = true;
+      event(HoldEventKind::ready, nullptr, fmt::format("every port had its first try ({} ports)", held_.size()));
+    }
+    if (verify_due_ <= Clock::now()) verify_external();
+    flush_state();
+    report_hooks();
+
+    // Sleep until the earliest due moment: no polling loop.
+    Clock::time_point wake = verify_due_;
+    for (const auto& h : held_) {
+      wake = std::min(wake, h.due);
+      if (h.mapped) wake = std::min(wake, std::min(h.check_due, h.expires));
+    }
+    if (hook_ && hook_->wake_at()) wake = std::min(wake, *hook_->wake_at());
+    int timeout_ms = -1;
+    if (wake != kNever) {
+      auto left = std::chrono::ceil<milliseconds>(wake - Clock::now()).count();
+      timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 24LL * 3600 * 1000));
+    }
+    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
+    if (announce_) fds[1].fd = announce_->fd();
+    if (hook_ && hook_->fd() >= 0) fds[2].fd = hook_->fd();
+    int n = ::poll(fds, 3, timeout_ms);
+    if (n < 0 && errno != EINTR)
+      return make_error(Errc::internal, fmt::format("poll: {}", std::strerror(errno)));
+    if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) break;
+    if (n > 0 && fds[1].revents) {
+      on_announcement();
+      flush_state();
+    }
+  }
+  hook_.reset();  // a hook still running is killed with its process group
+  return release_all();
+}
+
+}  // namespace
+
+Status hold(const Options& options, const HoldRequest& request, const HoldEventFn& on_event,
+            int stop_fd) {
+  if (request.mappings.empty()) return make_error(Errc::usage, "hold needs at least one port");
+  for (const auto& m : request.mappings) {
+    if (m.port.port == 0) return make_error(Errc::usage, "port 0 is not a port: use 1-65535");
+    if (m.external_port && *m.external_port == 0)
+      return make_error(Errc::usage, "external port 0 is not a port: use 1-65535");
+  }
+  for (std::size_t i = 0; i < request.mappings.size(); ++i)
+    for (std::size_t j = i + 1; j < request.mappings.size(); ++j)
+      if (request.mappings[i].port.port == request.mappings[j].port.port &&
+          request.mappings[i].port.transport == request.mappings[j].port.transport)
+        return make_error(Errc::usage,
+                          fmt::format("{}/{} is given twice", request.mappings[i].port.port,
+                                      transport_name(request.mappings[i].port.transport)));
+  if (request.retry_min.count() <= 0 || request.retry_max < request.retry_min)
+    return make_error(Errc::usage, "the retry back-off must be positive, minimum <= maximum");
+  if (stop_fd < 0) return make_error(Errc::usage, "hold needs a stop file descriptor");
+  auto session = detail::open_session(options);
+  if (!session) return session.error();
+  Keeper keeper(*session, request, on_event, stop_fd);
+  return keeper.run();
+}
+
+}  // namespace porthole
