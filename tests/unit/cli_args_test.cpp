@@ -122,7 +122,7 @@ TEST_CASE("close takes PORT and --external-port", "[cli]") {
   CHECK(*r.invocation->close.external_port == 9000);
 }
 
-TEST_CASE("--stun is repeatable, global, and keeps the user's order", "[args]") {
+TEST_CASE("the global option --stun is repeatable and keeps the user's order", "[args]") {
   auto r = parse({"--stun", "198.51.100.10", "probe", "--stun", "stun.example.net:19302"});
   REQUIRE(r.invocation);
   CHECK(r.invocation->options.stun_servers ==

@@ -63,8 +63,11 @@ try:
         for via, h in lossy.items():
             ok = labkit.wait_until(lambda: renewals(h) >= 2, timeout=45, interval=0.5)
             c.check(ok, f"30% loss, {via}: renewed twice ({renewals(h)})", h.summary())
-        for via, h in lossy.items():
-            c.check(h.stop() == 0, f"30% loss, {via}: exit 0 on SIGTERM", h.summary())
+    # Stopped once the link is clean again: a PCP delete retransmits only after 3 s
+    # (RFC 6887 s8.1.1), so under 30% loss a release within --timeout fails now and
+    # then, and that (an error and a non-zero exit) would be right, not a flaw.
+    for via, h in lossy.items():
+        c.check(h.stop() == 0, f"30% loss, {via}: exit 0 on SIGTERM", h.summary())
     c.check(router_idle(), "router idle after the lossy case")
 
     # 6: a new WAN address.
