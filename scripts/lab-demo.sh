@@ -11,4 +11,7 @@ build=${PORTHOLE_BUILD_DIR:-$root/build}
 export PORTHOLE_LAB_PREFIX=${PORTHOLE_LAB_PREFIX:-phdemo}
 trap '"$root/tests/lab/lab.sh" down >/dev/null 2>&1 || true' EXIT
 "$root/tests/lab/lab.sh" up
+# porthole's own public-side server (STUN + connect-back) on 198.51.100.12/.13, for
+# `nat` and `open --verify`.
+PORTHOLE_BIN="$build/porthole" "$root/tests/lab/lab.sh" serve-start
 /usr/bin/python3 "$root/scripts/lab_demo.py" "$build/porthole"

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""The lab demo: porthole opens TCP 8080 on the lab router from LAN host lan1, a
-public host connects to the router's external address and reaches lan1, porthole
-closes the port and the public host no longer gets in."""
+"""The lab demo: porthole looks at the NAT from LAN host lan1, opens TCP 8080 on the
+lab router and proves it from outside (--verify, with `porthole serve` on the lab's
+internet), a public host connects to the router's external address and reaches lan1,
+porthole closes the port and the public host no longer gets in."""
 
 import json
 import shutil
@@ -14,6 +15,8 @@ import labkit  # noqa: E402
 
 porthole = str(Path(sys.argv[1]).resolve())
 state = tempfile.mkdtemp(prefix="porthole-demo-")
+# The lab's own servers, never the public defaults.
+SERVE = "198.51.100.12"
 
 
 def step(title: str, argv) -> labkit.Result:
@@ -30,6 +33,10 @@ try:
     step("probe", [porthole, "probe"])
     print("(the lab's internet uses documentation addresses, 203.0.113.0/24, so porthole "
           "rightly warns that the router's external address is not a public one)")
+    step("nat", [porthole, "nat", "--stun", SERVE])
+    r = step("open --verify", [porthole, "open", "8080", "--verify", "--stun", SERVE])
+    print("(porthole listened on 8080 itself for the check: the serve on the lab's internet "
+          "connected to the mapped address and reached it)")
     with labkit.listen("lan1", 8080, "tcp", token="hello-from-lan1"):
         print("\n(a server listens on lan1 192.168.1.100:8080)")
         r = step("open", [porthole, "open", "8080", "--json"])

@@ -206,6 +206,11 @@ build_topology() {
     {
       echo "link set lo up"
       echo "link add lan type bridge mcast_snooping 0"
+      # A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, so adding
+      # and removing a port (up-double-nat / down-double-nat) could change the
+      # router's MAC under the LAN hosts' neighbour caches, and their next packets to
+      # the router would vanish until the cache entry is probed again (seconds).
+      echo "link set lan address 02:00:00:00:0${r#r}:01"
       echo "addr add $(lan_ip "$r")/24 dev lan"
       echo "link set lan up"
       for h in ${hosts[$r]}; do
@@ -762,7 +767,7 @@ cmd_up_double_nat() {
     "link set p-r3 up" "link add p-stun3 type veth peer name eth0 netns $(ns stun3)" \
     "link set p-stun3 master lan" "link set p-stun3 up" | ip -n "$(ns r1)" -batch -
   printf '%s\n' "link set lo up" "link add lan type bridge mcast_snooping 0" \
-    "addr add $R3_LAN/24 dev lan" "link set lan up" \
+    "link set lan address 02:00:00:00:03:01" "addr add $R3_LAN/24 dev lan" "link set lan up" \
     "link add p-lan3 type veth peer name eth0 netns $(ns lan3)" "link set p-lan3 master lan" \
     "link set p-lan3 up" "addr add $R3_WAN/24 dev wan" "link set wan up" \
     "route add default via $R1_LAN" | ip -n "$(ns r3)" -batch -

@@ -100,7 +100,7 @@ TEST_CASE("bad arguments are usage errors (exit 2) that say what was wrong", "[c
   }
 }
 
-TEST_CASE("--help prints usage with the commands and exits 0", "[cli]") {
+TEST_CASE("help: --help prints usage with the commands and exits 0", "[cli]") {
   auto r = parse({"--help"});
   CHECK_FALSE(r.invocation);
   CHECK(r.exit_code == 0);

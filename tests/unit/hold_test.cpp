@@ -47,7 +47,7 @@ TEST_CASE("hold renews NAT-PMP and UPnP at half the lease, then 3/4, 7/8", "[hol
   }
 }
 
-TEST_CASE("a permanent lease has no renewals; short ones keep 4 s apart", "[hold]") {
+TEST_CASE("a permanent lease has no renewals, short ones keep 4 s apart", "[hold]") {
   std::array<double, 8> r{};
   CHECK(hold_renewal_points(Protocol::upnp, 0, r).empty());
   auto s = hold_renewal_points(Protocol::natpmp, 10, r);
@@ -131,7 +131,7 @@ std::vector<HookOutcome> wait_for(HookRunner& h) {
 
 }  // namespace
 
-TEST_CASE("the hook gets the variables; failures are reported, not fatal", "[hold]") {
+TEST_CASE("the hook gets the variables, and its failures are reported, not fatal", "[hold]") {
   char dir_template[] = "/tmp/porthole-hook-XXXXXX";
   REQUIRE(::mkdtemp(dir_template));
   const std::string out = std::string(dir_template) + "/env";
