@@ -32,7 +32,7 @@ See porthole(1).)";
 
 constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
   --gateway IP  --timeout SECONDS  --json  -v,--verbose  -q,--quiet  --state-dir DIR
-  --stun HOST[:PORT]
+  --stun HOST[:PORT]  --upnp-allow-lan
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
 (open --verify; the mapping stays), 8 state file unusable.
@@ -55,6 +55,7 @@ struct RawArgs {
   bool quiet = false;
   std::string state_dir;
   std::vector<std::string> stun;
+  bool upnp_allow_lan = false;
   std::string port;
   std::string external_port;
   std::string lifetime = "7200";
@@ -82,6 +83,9 @@ void add_global_options(CLI::App& app, RawArgs& raw) {
                  "STUN server HOST[:PORT] (port 3478 by default); repeat for several "
                  "(default: $PORTHOLE_STUN, else public servers)")
       ->type_name("HOST[:PORT]");
+  app.add_flag("--upnp-allow-lan", raw.upnp_allow_lan,
+               "Accept a UPnP device served from another address of this host's LAN subnet "
+               "(default: only from the gateway's own address)");
 }
 
 Result<std::uint16_t> parse_external(const std::string& text) {
@@ -237,6 +241,7 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
   inv.options.timeout = std::chrono::milliseconds(static_cast<long long>(raw.timeout * 1000));
   if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
   inv.options.state_dir = raw.state_dir;
+  inv.options.upnp_allow_lan = raw.upnp_allow_lan;
   for (const auto& server : raw.stun) {
     auto hp = parse_host_port(server, 3478);
     if (!hp) return usage_error("--stun " + hp.error().message);

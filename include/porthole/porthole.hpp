@@ -31,6 +31,10 @@ struct Options {
   // STUN servers ("HOST[:PORT]", port 3478 by default) for NAT discovery and
   // verification, tried in order; empty: default_stun_servers().
   std::vector<std::string> stun_servers;
+  // UPnP: accept a device whose LOCATION and controlURL are on another address of this
+  // host's LAN subnet (some routers serve their IGD from a second address). Off: only
+  // the gateway's own address.
+  bool upnp_allow_lan = false;
 };
 
 // $PORTHOLE_STATE_DIR, else /var/lib/porthole for root, else

@@ -40,6 +40,7 @@ Result<Session> open_session(const Options& options) {
   s.gateway.local_ip = *local;
   s.gateway.pcp_port = options.pcp_port;
   s.gateway.ssdp_port = options.ssdp_port;
+  s.gateway.upnp_allow_lan = options.upnp_allow_lan;
   s.gateway.log = options.log;
   s.pcp = std::make_shared<PcpClient>(s.gateway);
   s.natpmp = std::make_shared<NatpmpClient>(s.gateway);

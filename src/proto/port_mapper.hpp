@@ -20,6 +20,7 @@ struct GatewayInfo {
   std::string local_ip;            // our address towards the gateway
   std::uint16_t pcp_port = 5351;   // PCP and NAT-PMP server port
   std::uint16_t ssdp_port = 1900;
+  bool upnp_allow_lan = false;     // device URLs may be on our LAN subnet, not only the gateway
   LogFn log;                       // may be empty
 };
 

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "codec/ssdp_codec.hpp"
+#include "net/route.hpp"
 #include "net/udp_socket.hpp"
 
 namespace porthole::detail {
@@ -130,8 +131,11 @@ class Discovery {
       return std::nullopt;
     }
     // LOCATION must be on the gateway itself, whoever sent the answer: an HA router may
-    // answer from its own address, but the description must come from the gateway.
-    auto url = check_device_url(parsed->location, gw_.gateway_ip, false, gw_.local_ip, 0,
+    // answer from its own address, but the description must come from the gateway
+    // (or, when the user allows it, from another address of our LAN subnet).
+    auto url = check_device_url(parsed->location, gw_.gateway_ip, gw_.upnp_allow_lan,
+                                gw_.local_ip,
+                                gw_.upnp_allow_lan ? prefix_length_of(gw_.local_ip) : 0,
                                 "LOCATION");
     if (!url) {
       ++ignored_.refused;

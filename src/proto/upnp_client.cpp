@@ -135,7 +135,8 @@ Result<SoapReply> read_soap_reply(std::string_view body, int http_status) {
 
 Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
                                             std::string_view gateway_ip,
-                                            std::string_view local_ip, int prefix_len) {
+                                            std::string_view local_ip, int prefix_len,
+                                            bool allow_lan_subnet) {
   // http_get bounds the body far below this; parserootdesc takes an int.
   if (xml.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     return make_error(Errc::no_service, "the UPnP device description is too large");
@@ -160,7 +161,8 @@ Result<IgdDescription> read_igd_description(std::string_view xml, std::string_vi
   if (control.empty())
     return make_error(Errc::no_service, "the UPnP device description has no control URL");
   // The controlURL is built from the description: the device chose it, so check it.
-  auto ok = check_device_url(control, gateway_ip, false, local_ip, prefix_len, "controlURL");
+  auto ok = check_device_url(control, gateway_ip, allow_lan_subnet, local_ip, prefix_len,
+                             "controlURL");
   if (!ok) return ok.error();
   IgdDescription out;
   out.service_type = service;
@@ -192,7 +194,7 @@ Status UpnpClient::ensure_device(Deadline deadline) {
   if (!xml) return xml.error();
 
   auto desc = read_igd_description(*xml, found->location, info_.gateway_ip, info_.local_ip,
-                                   prefix_length_of(info_.local_ip));
+                                   prefix_length_of(info_.local_ip), info_.upnp_allow_lan);
   if (!desc) return desc.error();
   auto dev = std::make_unique<Device>();
   dev->desc = std::move(*desc);

@@ -27,13 +27,15 @@ struct IgdDescription {
 
 // Parses a device description fetched from `location` with miniupnpc (parserootdesc,
 // GetUPNPUrls) and checks the control URL it yields like every URL a device hands us
-// (check_device_url: on gateway_ip; local_ip/prefix_len name the LAN in messages).
+// (check_device_url: on gateway_ip, or anywhere in local_ip/prefix_len when
+// allow_lan_subnet; otherwise local_ip/prefix_len only name the LAN in messages).
 // Errc::no_service when there is no WAN connection service or its control URL is
 // refused. No sockets: the description is untrusted bytes, and this is what the
 // fuzzer (fuzz/fuzz_igd_description.cpp) feeds.
 Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
                                             std::string_view gateway_ip,
-                                            std::string_view local_ip, int prefix_len);
+                                            std::string_view local_ip, int prefix_len,
+                                            bool allow_lan_subnet = false);
 
 // A SOAP answer is far smaller than this (the largest porthole asks for, a table row,
 // is ~700 bytes); anything longer is cut off as hostile.

@@ -147,3 +147,12 @@ TEST_CASE("nat: global options before and after, help", "[cli]") {
   CHECK(help.out.find("RFC 5780") != std::string::npos);
   CHECK(parse({"--help"}).out.find("porthole nat") != std::string::npos);
 }
+
+TEST_CASE("the global flag --upnp-allow-lan is off unless given", "[args]") {
+  auto off = parse({"open", "8080"});
+  REQUIRE(off.invocation);
+  CHECK_FALSE(off.invocation->options.upnp_allow_lan);
+  auto on = parse({"open", "8080", "--upnp-allow-lan"});
+  REQUIRE(on.invocation);
+  CHECK(on.invocation->options.upnp_allow_lan);
+}

@@ -88,6 +88,27 @@ TEST_CASE("read_igd_description refuses control URLs off the gateway", "[upnp]")
   }
 }
 
+TEST_CASE("read_igd_description: a control URL elsewhere on the LAN only when allowed",
+          "[upnp]") {
+  const char* const kWanIp = "urn:schemas-upnp-org:service:WANIPConnection:1";
+  auto xml = description(kWanIp, "http://192.168.1.7:5000/ctl/IPConn");
+  auto strict = read(xml);
+  REQUIRE_FALSE(strict.ok());
+  CHECK_THAT(strict.error().message, Catch::Contains("not on the gateway"));
+  auto lan = read_igd_description(xml, kLocation, "192.168.1.1", "192.168.1.100", 24, true);
+  REQUIRE(lan.ok());
+  CHECK(lan->control_url == "http://192.168.1.7:5000/ctl/IPConn");
+  // Allowed means the LAN subnet, nothing beyond it: other networks, loopback and this
+  // host itself stay refused.
+  for (const char* url : {"http://192.168.2.7:5000/ctl", "http://127.0.0.1:5000/ctl",
+                          "http://192.168.1.100:5000/ctl", "http://192.168.1.255:5000/ctl"}) {
+    INFO(url);
+    auto d = read_igd_description(description(kWanIp, url), kLocation, "192.168.1.1",
+                                  "192.168.1.100", 24, true);
+    CHECK_FALSE(d.ok());
+  }
+}
+
 TEST_CASE("read_igd_description: no WAN connection service, or broken XML", "[upnp]") {
   const std::string good =
       description("urn:schemas-upnp-org:service:WANIPConnection:2", "/ctl/IPConn");

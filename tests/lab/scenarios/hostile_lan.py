@@ -8,8 +8,8 @@ the flood goes on."""
 
 import subprocess
 
-from porthole_lab import (LAN1, LAN1B, RouterFilter, cleanup, entries_for, finish,
-                          porthole, porthole_json)
+from porthole_lab import (LAN1, LAN1B, SSDP_LISTENER, RouterFilter, cleanup, entries_for,
+                          finish, porthole, porthole_json)
 import labkit
 
 # Runs in lan1b. Prints "MSEARCH" per M-SEARCH answered and "CONNECT ip" per TCP
@@ -26,11 +26,7 @@ def tcp(port):
         c.close()
 for port in (5000, 80, 1900):
     threading.Thread(target=tcp, args=(port,), daemon=True).start()
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-u.bind(("0.0.0.0", 1900))
-u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-             struct.pack("4s4s", socket.inet_aton("239.255.255.250"), socket.inet_aton(me)))
+""" + SSDP_LISTENER + r"""
 igd = "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
 def answer(st, location):
     return (f"HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: {st}\r\n"

@@ -37,6 +37,17 @@ def porthole(ns: str, *args: str, timeout: float = 30.0, state: Path = None) -> 
     return labkit.run(ns, argv, timeout=timeout)
 
 
+# Python source for a fake UPnP device run in a LAN namespace: `u`, a UDP socket on
+# port 1900 that has joined the SSDP group on address `me` (needs socket and struct).
+SSDP_LISTENER = r"""
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+u.bind(("0.0.0.0", 1900))
+u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+             struct.pack("4s4s", socket.inet_aton("239.255.255.250"), socket.inet_aton(me)))
+"""
+
+
 def porthole_json(ns: str, *args: str, **kw):
     """Like porthole() with --json; returns (Result, parsed object or None)."""
     r = porthole(ns, *args, "--json", **kw)
