@@ -7,7 +7,11 @@ namespace {
 // test III (another port on that other IP) equal to test II's is address-dependent,
 // different is address-and-port-dependent.
 NatBehaviour mapping_of(const NatTestResults& r) {
-  if (!r.mapped2) return NatBehaviour::unknown;
+  if (!r.mapped2) {
+    if (r.mapped_second_server && *r.mapped_second_server == r.mapped1)
+      return NatBehaviour::endpoint_independent;
+    return NatBehaviour::unknown;
+  }
   if (*r.mapped2 == r.mapped1) return NatBehaviour::endpoint_independent;
   if (!r.mapped3) return NatBehaviour::unknown;
   return *r.mapped3 == *r.mapped2 ? NatBehaviour::address_dependent
@@ -46,7 +50,12 @@ NatVerdict classify_nat(const NatTestResults& r) {
   }
   v.mapping = mapping_of(r);
   switch (v.mapping) {
-    case NatBehaviour::unknown: v.nat_type = NatType::unknown; break;
+    case NatBehaviour::unknown:
+      // Another server saw another mapping: not EIM, whichever dependence it is.
+      v.nat_type = r.mapped_second_server && !r.mapped2 && !(*r.mapped_second_server == r.mapped1)
+                       ? NatType::symmetric
+                       : NatType::unknown;
+      break;
     case NatBehaviour::address_dependent:
     case NatBehaviour::address_and_port_dependent: v.nat_type = NatType::symmetric; break;
     case NatBehaviour::endpoint_independent:

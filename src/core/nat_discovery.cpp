@@ -62,6 +62,7 @@ milliseconds ms_since(Clock::time_point t) {
 void debug(const Options& o, std::string_view text) { detail::log_to(o.log, LogLevel::debug, text); }
 
 struct Answered {
+  std::size_t index = 0;  // of the entry in the configured list
   std::string entry;  // as configured
   stun::Endpoint server;
   UdpSocket socket;
@@ -93,11 +94,33 @@ Result<Answered> first_answer(const Options& options, const std::vector<std::str
       failures.push_back(fmt::format("{}: {}", entry, b.error().message));
       continue;
     }
-    return Answered{entry, q.server, std::move(*socket), std::move(*b)};
+    return Answered{i, entry, q.server, std::move(*socket), std::move(*b)};
   }
   std::string text = "no STUN server answered";
   for (std::size_t i = 0; i < failures.size(); ++i) text += (i ? "; " : ": ") + failures[i];
   return make_error(Errc::no_service, std::move(text));
+}
+
+// Without RFC 5780 on the first server: test I from the same socket to the next
+// configured server on another IP. Its answer shows whether the NAT kept the mapping
+// for another destination. Empty when there is none or it does not answer in time.
+std::optional<stun::Endpoint> second_server_mapping(const Options& options,
+                                                    const std::vector<std::string>& entries,
+                                                    const std::vector<HostPort>& servers,
+                                                    Answered& a, StunClient& client,
+                                                    Deadline until) {
+  for (std::size_t j = a.index + 1; j < servers.size(); ++j) {
+    auto ip = detail::resolve_ipv4(servers[j].host);
+    if (!ip || *ip == a.server.ip) continue;
+    StunBindingQuery q;
+    q.server = {*ip, servers[j].port};
+    debug(options, fmt::format("nat: no RFC 5780 on {}; mapping compared with {} ({})", a.entry,
+                               entries[j], stun::to_string(q.server)));
+    auto b = client.binding(a.socket, q, until);
+    if (b) return b->mapped;
+    debug(options, fmt::format("nat: {}: {}", entries[j], b.error().message));
+  }
+  return std::nullopt;
 }
 
 FilterAnswer filter_answer(const Result<StunBinding>& r) {
@@ -216,10 +239,15 @@ Result<NatReport> discover_nat(const Options& options) {
                         !detail::is_unusable_external_ip(other->ip) && other->ip != a.server.ip &&
                         other->port != a.server.port && other->port != 0;
   if (!testable) {
+    tests.mapped_second_server =
+        second_server_mapping(options, entries, servers, a, client,
+                              std::min(deadline, Clock::now() + kPositiveWait));
     report.warnings.push_back(fmt::format(
-        "STUN server {} gave no usable other address (RFC 5780 OTHER-ADDRESS{}): mapping and "
-        "filtering cannot be tested; name one that supports RFC 5780 with --stun",
-        a.entry, other ? ": " + stun::to_string(*other) : std::string()));
+        "STUN server {} gave no usable other address (RFC 5780 OTHER-ADDRESS{}): {} cannot "
+        "be tested; name one that supports RFC 5780 with --stun",
+        a.entry, other ? ": " + stun::to_string(*other) : std::string(),
+        tests.mapped_second_server ? "filtering, and mapping beyond endpoint-independent or not,"
+                                   : "mapping and filtering"));
   } else {
     report.server_other_address = stun::to_string(*other);
     const milliseconds wait =

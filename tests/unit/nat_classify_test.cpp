@@ -149,6 +149,30 @@ TEST_CASE("NAT verdict: unknown when the tests cannot tell", "[nat]") {
   }
 }
 
+TEST_CASE("NAT verdict: a second server tells EIM from symmetric without RFC 5780", "[nat]") {
+  NatTestResults r;
+  r.local = kLocal;
+  r.mapped1 = kPublic;
+  SECTION("the same mapping towards the second server: endpoint-independent") {
+    r.mapped_second_server = kPublic;
+    auto v = classify_nat(r);
+    CHECK(v.mapping == NatBehaviour::endpoint_independent);
+    CHECK(v.filtering == NatBehaviour::unknown);
+    CHECK(v.nat_type == NatType::unknown);  // a cone, but which one needs filtering
+  }
+  SECTION("another mapping towards the second server: symmetric") {
+    r.mapped_second_server = stun::Endpoint{"203.0.113.2", 40001};
+    auto v = classify_nat(r);
+    CHECK(v.mapping == NatBehaviour::unknown);  // address- or address-and-port-dependent
+    CHECK(v.nat_type == NatType::symmetric);
+  }
+  SECTION("RFC 5780's own test II wins over the second server") {
+    r.mapped2 = kPublic;
+    r.mapped_second_server = stun::Endpoint{"203.0.113.2", 40001};
+    CHECK(classify_nat(r).mapping == NatBehaviour::endpoint_independent);
+  }
+}
+
 TEST_CASE("NAT names as `porthole nat --json` prints them", "[nat]") {
   CHECK(std::string(nat_behaviour_name(NatBehaviour::unknown)) == "unknown");
   CHECK(std::string(nat_behaviour_name(NatBehaviour::endpoint_independent)) ==

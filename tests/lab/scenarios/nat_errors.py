@@ -91,7 +91,20 @@ try:
                 j["nat_type"] == "unknown", "one-address stund: behaviour unknown", r.stdout)
         c.check(any("RFC 5780" in w for w in j["warnings"]),
                 "one-address stund: a warning says why", j["warnings"])
+    # With a second server on another IP (test I only, against the lab's stund), the
+    # mapping is compared across the two: EIM in eim mode, symmetric in symmetric mode.
+    for mode, mapping, nat_type in (("eim", "endpoint-independent", "unknown"),
+                                    ("symmetric", "unknown", "symmetric")):
+        r = labkit.lab("nat-mode", "r1", mode)
+        c.check(r.ok, f"lab.sh nat-mode r1 {mode}", r)
+        r, j = nat("lan1", stun=(f"{ONE}:3490", STUN1))
+        c.check(r.ok and j is not None and j["server"] == f"{ONE}:3490" and
+                j["mapping"] == mapping and j["nat_type"] == nat_type and
+                j["filtering"] == "unknown",
+                f"one-address stund + a second server, {mode}: mapping {mapping}, "
+                f"nat_type {nat_type}", r.stdout)
 finally:
+    labkit.lab("nat-mode", "r1", "eim")
     stund.terminate()
     stund.wait(5)
 finish(c)
