@@ -18,6 +18,7 @@
 #include "core/hold_schedule.hpp"
 #include "codec/pcp_codec.hpp"
 #include "core/session.hpp"
+#include "core/stun_servers.hpp"
 #include "net/resolve.hpp"
 #include "proto/stun_client.hpp"
 
@@ -532,18 +533,21 @@ void Keeper::on_announcement() {
 
 void Keeper::verify_external() {
   verify_due_ = Clock::now() + req_.verify_every;
-  auto servers = s_.options.stun_servers.empty() ? default_stun_servers()
-                                                 : s_.options.stun_servers;
-  for (const auto& text : servers) {
-    auto hp = parse_host_port(text, 3478);
-    if (!hp) continue;
-    auto ip = detail::resolve_ipv4(hp->host);
+  auto servers = detail::configured_stun_servers(s_.options);
+  if (!servers) {
+    event(HoldEventKind::error, nullptr, "--verify-every: " + servers.error().message,
+          servers.error());
+    return;
+  }
+  for (const auto& entry : *servers) {
+    const std::string& text = entry.name;
+    auto ip = detail::resolve_ipv4(entry.where.host);
     if (!ip) continue;
     detail::StunClientOptions so;
     so.log = s_.options.log;
     detail::StunClient client(so);
     detail::StunBindingQuery q;
-    q.server = {*ip, hp->port};
+    q.server = {*ip, entry.where.port};
     auto b = client.binding(q, Clock::now() + kStunDeadline);
     if (!b) continue;
     const std::string& seen = b->mapped.ip;

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "core/nat_classify.hpp"
+#include "core/stun_servers.hpp"
 #include "core/session.hpp"
 #include "net/ipv4_class.hpp"
 #include "net/resolve.hpp"
@@ -71,13 +72,13 @@ struct Answered {
 
 // Test I against each server in order until one answers. Each server gets an equal
 // share of what is left of the deadline.
-Result<Answered> first_answer(const Options& options, const std::vector<std::string>& entries,
-                              const std::vector<HostPort>& servers, StunClient& client,
-                              Deadline deadline) {
+Result<Answered> first_answer(const Options& options,
+                              const std::vector<detail::StunServerEntry>& servers,
+                              StunClient& client, Deadline deadline) {
   std::vector<std::string> failures;
   for (std::size_t i = 0; i < servers.size(); ++i) {
-    const std::string& entry = entries[i];
-    auto ip = detail::resolve_ipv4(servers[i].host);
+    const std::string& entry = servers[i].name;
+    auto ip = detail::resolve_ipv4(servers[i].where.host);
     if (!ip) {
       failures.push_back(ip.error().message);
       continue;
@@ -87,7 +88,7 @@ Result<Answered> first_answer(const Options& options, const std::vector<std::str
     const auto left = static_cast<long>(servers.size() - i);
     const Deadline until = Clock::now() + detail::remaining(deadline) / left;
     StunBindingQuery q;
-    q.server = {*ip, servers[i].port};
+    q.server = {*ip, servers[i].where.port};
     debug(options, fmt::format("nat: test I against {} ({})", entry, stun::to_string(q.server)));
     auto b = client.binding(*socket, q, until);
     if (!b) {
@@ -104,21 +105,19 @@ Result<Answered> first_answer(const Options& options, const std::vector<std::str
 // Without RFC 5780 on the first server: test I from the same socket to the next
 // configured server on another IP. Its answer shows whether the NAT kept the mapping
 // for another destination. Empty when there is none or it does not answer in time.
-std::optional<stun::Endpoint> second_server_mapping(const Options& options,
-                                                    const std::vector<std::string>& entries,
-                                                    const std::vector<HostPort>& servers,
-                                                    Answered& a, StunClient& client,
-                                                    Deadline until) {
+std::optional<stun::Endpoint> second_server_mapping(
+    const Options& options, const std::vector<detail::StunServerEntry>& servers, Answered& a,
+    StunClient& client, Deadline until) {
   for (std::size_t j = a.index + 1; j < servers.size(); ++j) {
-    auto ip = detail::resolve_ipv4(servers[j].host);
+    auto ip = detail::resolve_ipv4(servers[j].where.host);
     if (!ip || *ip == a.server.ip) continue;
     StunBindingQuery q;
-    q.server = {*ip, servers[j].port};
+    q.server = {*ip, servers[j].where.port};
     debug(options, fmt::format("nat: no RFC 5780 on {}; mapping compared with {} ({})", a.entry,
-                               entries[j], stun::to_string(q.server)));
+                               servers[j].name, stun::to_string(q.server)));
     auto b = client.binding(a.socket, q, until);
     if (b) return b->mapped;
-    debug(options, fmt::format("nat: {}: {}", entries[j], b.error().message));
+    debug(options, fmt::format("nat: {}: {}", servers[j].name, b.error().message));
   }
   return std::nullopt;
 }
@@ -190,15 +189,9 @@ Result<NatReport> discover_nat(const Options& options) {
   const Deadline deadline = started + options.timeout;
 
   // Every entry is checked before anything is sent.
-  const std::vector<std::string> entries =
-      options.stun_servers.empty() ? default_stun_servers() : options.stun_servers;
-  if (entries.empty()) return make_error(Errc::usage, "no STUN server configured");
-  std::vector<HostPort> servers;
-  for (const auto& e : entries) {
-    auto hp = parse_host_port(e, stun::kDefaultPort);
-    if (!hp) return make_error(Errc::usage, fmt::format("STUN server '{}': {}", e, hp.error().message));
-    servers.push_back(*hp);
-  }
+  auto configured = detail::configured_stun_servers(options);
+  if (!configured) return configured.error();
+  const std::vector<detail::StunServerEntry>& servers = *configured;
 
   // The gateway's external address, asked concurrently (PCP's ANNOUNCE does not carry
   // one; NAT-PMP and UPnP do). No gateway (no default route) only costs the verdict.
@@ -215,7 +208,7 @@ Result<NatReport> discover_nat(const Options& options) {
   StunClientOptions copts;
   copts.log = options.log;
   StunClient client(copts);
-  auto first = first_answer(options, entries, servers, client, deadline);
+  auto first = first_answer(options, servers, client, deadline);
   if (!first) return first.error();
   Answered& a = *first;
   const StunBinding& b1 = a.binding;
@@ -240,7 +233,7 @@ Result<NatReport> discover_nat(const Options& options) {
                         other->port != a.server.port && other->port != 0;
   if (!testable) {
     tests.mapped_second_server =
-        second_server_mapping(options, entries, servers, a, client,
+        second_server_mapping(options, servers, a, client,
                               std::min(deadline, Clock::now() + kPositiveWait));
     report.warnings.push_back(fmt::format(
         "STUN server {} gave no usable other address (RFC 5780 OTHER-ADDRESS{}): {} cannot "

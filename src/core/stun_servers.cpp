@@ -1,7 +1,12 @@
+#include "core/stun_servers.hpp"
+
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "codec/stun_codec.hpp"
 #include "porthole/porthole.hpp"
 
 namespace porthole {
@@ -25,4 +30,22 @@ std::vector<std::string> default_stun_servers() {
   return {"stun.l.google.com:19302", "stun.cloudflare.com:3478"};
 }
 
+namespace detail {
+
+Result<std::vector<StunServerEntry>> configured_stun_servers(const Options& options) {
+  const std::vector<std::string> names =
+      options.stun_servers.empty() ? default_stun_servers() : options.stun_servers;
+  if (names.empty()) return make_error(Errc::usage, "no STUN server configured");
+  std::vector<StunServerEntry> out;
+  for (const auto& name : names) {
+    auto hp = parse_host_port(name, stun::kDefaultPort);
+    if (!hp)
+      return make_error(Errc::usage,
+                        fmt::format("STUN server '{}': {}", name, hp.error().message));
+    out.push_back({name, std::move(*hp)});
+  }
+  return out;
+}
+
+}  // namespace detail
 }  // namespace porthole

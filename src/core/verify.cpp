@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/stun_servers.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/resolve.hpp"
 #include "porthole/verify.hpp"
@@ -35,19 +36,17 @@ struct Server {
 };
 
 Result<std::vector<Server>> servers(const Options& options) {
-  std::vector<std::string> names =
-      options.stun_servers.empty() ? default_stun_servers() : options.stun_servers;
+  auto configured = detail::configured_stun_servers(options);
+  if (!configured) return configured.error();
   std::vector<Server> out;
   std::vector<std::string> failures;
-  for (const auto& name : names) {
-    auto hp = parse_host_port(name, stun::kDefaultPort);
-    if (!hp) return make_error(Errc::usage, "--stun " + hp.error().message);
-    auto ip = detail::resolve_ipv4(hp->host);
+  for (const auto& entry : *configured) {
+    auto ip = detail::resolve_ipv4(entry.where.host);
     if (!ip) {
       failures.push_back(ip.error().message);
       continue;
     }
-    out.push_back({name, {*ip, hp->port}});
+    out.push_back({entry.name, {*ip, entry.where.port}});
   }
   if (out.empty())
     return make_error(Errc::no_service,
