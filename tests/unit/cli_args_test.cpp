@@ -4,20 +4,12 @@
 #include <vector>
 
 #include "cli_args.hpp"
+#include "parse_command_line.hpp"
 
 using namespace porthole;
 using namespace porthole::cli;
 
-namespace {
-
-ParseOutcome parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "porthole");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  return parse_args(static_cast<int>(argv.size()), argv.data());
-}
-
-}  // namespace
+using cli::test::parse;
 
 TEST_CASE("open with every option", "[cli]") {
   auto r = parse({"open", "51820/udp", "--external-port", "51821", "--lifetime", "3600",

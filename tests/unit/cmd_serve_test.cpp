@@ -9,19 +9,15 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_args.hpp"
+#include "parse_command_line.hpp"
 #include "cmd_serve.hpp"
 
 using namespace porthole;
 using namespace porthole::cli;
 
-namespace {
+using cli::test::parse;
 
-ParseOutcome parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "porthole");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  return parse_args(static_cast<int>(argv.size()), argv.data());
-}
+namespace {
 
 OpenResult opened() {
   OpenResult r;

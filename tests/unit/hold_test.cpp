@@ -15,6 +15,7 @@
 #include "core/hold_announce.hpp"
 #include "core/hold_hook.hpp"
 #include "core/hold_schedule.hpp"
+#include "parse_command_line.hpp"
 #include "porthole/hold.hpp"
 
 using namespace porthole;
@@ -197,16 +198,7 @@ TEST_CASE("hook runs queue: one at a time, in order", "[hold]") {
   ::rmdir(dir_template);
 }
 
-namespace {
-
-porthole::cli::ParseOutcome parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "porthole");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  return porthole::cli::parse_args(static_cast<int>(argv.size()), argv.data());
-}
-
-}  // namespace
+using porthole::cli::test::parse;
 
 TEST_CASE("hold arguments", "[hold][cli]") {
   auto r = parse({"hold", "8080", "51820/udp", "--lifetime", "600", "--on-change", "true",
