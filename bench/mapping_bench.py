@@ -17,17 +17,12 @@ Usage: bench/mapping_bench.py --porthole build/porthole [--runs 15] [--json out.
 The lab must be up (tests/lab/lab.sh up) and the router otherwise idle.
 """
 
-import argparse
-import json
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
-import labkit  # noqa: E402
+from benchkit import arguments, labkit, print_medians, print_targets, write_json
 
 GATEWAY = "192.168.1.1"
 LAN1 = "192.168.1.100"
@@ -42,13 +37,7 @@ def timed(argv, timeout=30.0):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--porthole", required=True, help="path to the porthole binary")
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--json", help="also write the figures to this file")
-    args = ap.parse_args()
-    labkit.require_lab()
-    bin_ = str(Path(args.porthole).resolve())
+    args, bin_ = arguments(__doc__, runs=15)
     state = Path(tempfile.mkdtemp(prefix="porthole-bench-"))
     ph = lambda *a: [bin_, *a, "--state-dir", str(state)]  # noqa: E731
 
@@ -97,11 +86,8 @@ def main() -> int:
                     labkit.run("lan1", undo, timeout=30)
         shutil.rmtree(state, ignore_errors=True)
 
-    med = {n: statistics.median(s) for n, s in samples.items()}
-    print(f"mapping benchmark in the lab, {args.runs} runs each (milliseconds)")
-    print(f"{'command':<30} {'median':>9} {'min':>9} {'max':>9}")
-    for n, s in samples.items():
-        print(f"{n:<30} {med[n]:>9.1f} {min(s):>9.1f} {max(s):>9.1f}")
+    med = print_medians(f"mapping benchmark in the lab, {args.runs} runs each (milliseconds)",
+                        samples)
     ratios = {
         "upnpc -a / porthole open --via upnp": med["upnpc -a"] / med["porthole open --via upnp"],
         "upnpc -u URL -a / porthole open --via upnp":
@@ -118,13 +104,9 @@ def main() -> int:
             ratios["natpmpc -a / porthole open --via natpmp"] >= 1.0,
         "porthole probe median < 150 ms": med["porthole probe"] < 150,
     }
-    print()
-    for n, ok in targets.items():
-        print(f"target {'met    ' if ok else 'MISSED '} {n}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"runs": args.runs, "samples_ms": samples, "median_ms": med, "ratios": ratios,
-             "targets": targets}, indent=2))
+    print_targets(targets)
+    write_json(args.json, {"runs": args.runs, "samples_ms": samples, "median_ms": med,
+                           "ratios": ratios, "targets": targets})
     return 0
 
 

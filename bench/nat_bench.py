@@ -15,15 +15,12 @@ Usage: bench/nat_bench.py --porthole build/porthole [--runs 9] [--json out.json]
 The lab must be up (tests/lab/lab.sh up) and otherwise idle.
 """
 
-import argparse
 import json
 import statistics
 import sys
 import tempfile
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
-import labkit  # noqa: E402
+from benchkit import arguments, labkit, print_targets, write_json
 
 STUN = "198.51.100.10"
 # mode -> (porthole's nat_type, the words of `stun`'s verdict line)
@@ -40,13 +37,7 @@ def verdict_line(text: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--porthole", required=True, help="path to the porthole binary")
-    ap.add_argument("--runs", type=int, default=9, help="runs per tool and mode")
-    ap.add_argument("--json", help="also write the figures to this file")
-    args = ap.parse_args()
-    labkit.require_lab()
-    bin_ = str(Path(args.porthole).resolve())
+    args, bin_ = arguments(__doc__, runs=9, runs_help="runs per tool and mode")
     state = tempfile.mkdtemp(prefix="porthole-nat-bench-")
     tools = {
         "porthole nat": [bin_, "nat", "--json", "--stun", STUN, "--state-dir", state],
@@ -98,16 +89,12 @@ def main() -> int:
         "same verdict as the mode, every run, both tools": not wrong,
         "porthole nat >= 5x faster than stun (median, all modes)": ratios["all modes"] >= 5,
     }
-    print()
+    print_targets(targets)
     for w in wrong:
         print(f"wrong verdict: {w}")
-    for n, ok in targets.items():
-        print(f"target {'met    ' if ok else 'MISSED '} {n}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"runs": args.runs, "samples_ms": samples, "median_ms": med,
-             "overall_median_ms": overall, "ratios": ratios, "targets": targets,
-             "wrong": wrong}, indent=2))
+    write_json(args.json, {"runs": args.runs, "samples_ms": samples, "median_ms": med,
+                           "overall_median_ms": overall, "ratios": ratios,
+                           "targets": targets, "wrong": wrong})
     return 0 if not wrong else 1
 
 

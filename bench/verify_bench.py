@@ -15,17 +15,13 @@ The lab must be up (tests/lab/lab.sh up) and the router otherwise idle; this scr
 starts and stops `porthole serve` itself (lab.sh serve-start / serve-stop).
 """
 
-import argparse
-import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lab"))
-import labkit  # noqa: E402
+from benchkit import arguments, labkit, print_medians, print_targets, write_json
 
 SERVE = "198.51.100.12"
 
@@ -38,13 +34,7 @@ def timed(argv, ok_codes=(0,)):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--porthole", required=True, help="path to the porthole binary")
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--json", help="also write the figures to this file")
-    args = ap.parse_args()
-    labkit.require_lab()
-    bin_ = str(Path(args.porthole).resolve())
+    args, bin_ = arguments(__doc__, runs=15)
     os.environ["PORTHOLE_BIN"] = bin_
     r = labkit.lab("serve-start")
     if not r.ok:
@@ -75,24 +65,18 @@ def main() -> int:
         labkit.lab("serve-stop")
         shutil.rmtree(state, ignore_errors=True)
 
-    med = {n: statistics.median(s) for n, s in samples.items()}
-    print(f"open vs open --verify in the lab, {args.runs} runs each (milliseconds)")
-    print(f"{'command':<32} {'median':>9} {'min':>9} {'max':>9}")
-    for n, s in samples.items():
-        print(f"{'porthole ' + n:<32} {med[n]:>9.1f} {min(s):>9.1f} {max(s):>9.1f}")
+    med = print_medians(f"open vs open --verify in the lab, {args.runs} runs each (milliseconds)",
+                        {f"porthole {n}": s for n, s in samples.items()}, width=32)
+    med = {n: med[f"porthole {n}"] for n in samples}
     added = {t: med[f"{t} open --verify"] - med[f"{t} open"] for t in pairs}
     ratios = {t: med[f"{t} open --verify"] / med[f"{t} open"] for t in pairs}
     print()
     for t in pairs:
         print(f"--verify adds {added[t]:6.1f} ms to a {t} open ({ratios[t]:.2f}x)")
     targets = {f"{t}: --verify adds under 50 ms": added[t] < 50 for t in pairs}
-    print()
-    for n, ok in targets.items():
-        print(f"target {'met    ' if ok else 'MISSED '} {n}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"runs": args.runs, "samples_ms": samples, "median_ms": med, "added_ms": added,
-             "ratios": ratios, "targets": targets}, indent=2))
+    print_targets(targets)
+    write_json(args.json, {"runs": args.runs, "samples_ms": samples, "median_ms": med,
+                           "added_ms": added, "ratios": ratios, "targets": targets})
     return 0
 
 
