@@ -1,13 +1,10 @@
 #include "net/http_get.hpp"
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,22 +12,10 @@
 
 #include <fmt/format.h>
 
+#include "net/tcp_socket.hpp"
+
 namespace porthole::detail {
 namespace {
-
-class Socket {
- public:
-  explicit Socket(int fd) : fd_(fd) {}
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 enum class Wait { ready, timeout, error };
 
@@ -111,29 +96,22 @@ Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request,
       return fail(Errc::usage, fmt::format("not a header line we would send: '{}: {}'",
                                            printable_excerpt(name, 40),
                                            printable_excerpt(value, 120)));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(url.port);
-  if (url.host.size() > 15 || ::inet_pton(AF_INET, url.host.c_str(), &sa.sin_addr) != 1)
-    return fail(Errc::usage, "the host is not an IPv4 address");
-
-  Socket sock(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (sock.fd() < 0) return sys_fail("socket");
-
-  if (::connect(sock.fd(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
-    if (errno != EINPROGRESS) return sys_fail("connect");
-    switch (wait_for(sock.fd(), POLLOUT, deadline)) {
-      case Wait::timeout: return cut_off("connecting");
-      case Wait::error: return sys_fail("poll");
-      case Wait::ready: break;
-    }
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (::getsockopt(sock.fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return sys_fail("getsockopt");
-    if (err != 0) {
-      errno = err;
-      return sys_fail("connect");
-    }
+  auto started = tcp_connect_start(url.host, url.port);
+  if (!started) {
+    if (started.error().code == Errc::usage)
+      return fail(Errc::usage, "the host is not an IPv4 address");
+    errno = started.error().protocol_code;
+    return sys_fail(started.error().code == Errc::no_service ? "connect" : "socket");
+  }
+  const TcpSocket& sock = *started;
+  switch (wait_for(sock.fd(), POLLOUT, deadline)) {
+    case Wait::timeout: return cut_off("connecting");
+    case Wait::error: return sys_fail("poll");
+    case Wait::ready: break;
+  }
+  if (int err = tcp_connect_error(sock); err != 0) {
+    errno = err;
+    return sys_fail("connect");
   }
 
   const std::string host = url.port == 80 ? url.host : fmt::format("{}:{}", url.host, url.port);
