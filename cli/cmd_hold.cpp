@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <porthole/text.hpp>
 
 #include "cli_args.hpp"
 #include "cli_output.hpp"
@@ -71,7 +72,8 @@ std::string hold_request_from(const HoldArgs& raw, HoldRequest& out) {
   if (!life) return life.error().message;
   auto via = parse_via(raw.via);
   if (!via) return "--via: " + via.error().message;
-  if (raw.description.size() > 256) return "--description is longer than 256 characters";
+  if (auto ok = check_description(raw.description); !ok)
+    return "--description: " + ok.error().message;
   std::optional<std::uint16_t> ext;
   if (!raw.external_port.empty()) {
     // One external port cannot serve several internal ones.

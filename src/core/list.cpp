@@ -33,7 +33,14 @@ Result<ListResult> list(const Options& options) {
                                           "showing only porthole's own records",
                                           table.error().message));
   } else {
-    for (const auto& e : *table) {
+    if (!table->complete) {
+      result.complete = false;
+      result.incomplete = table->stopped;
+      result.warnings.push_back(fmt::format(
+          "the router's UPnP table was not read to its end ({}); {} of its rows are shown",
+          table->stopped ? table->stopped->message : "stopped", table->entries.size()));
+    }
+    for (const auto& e : table->entries) {
       ListedMapping lm;
       lm.ours = e.internal_ip == me;
       lm.mapping = e.mapping();
