@@ -192,7 +192,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
   close->add_option("--external-port", raw.external_port,
                     "Only the mapping on this external port")->type_name("N");
   auto* list = app.add_subcommand("list", "The router's UPnP table (ours marked) and our "
-                                          "PCP/NAT-PMP mappings");
+                                          "PCP/NAT-PMP mappings; exit 5 if the deadline "
+                                          "cut the table short");
   auto* nat = app.add_subcommand("nat", "Public address (STUN), NAT mapping and filtering "
                                         "behaviour (RFC 5780), double NAT");
   // Global options are accepted after the command too (`porthole open 8080 --json`).

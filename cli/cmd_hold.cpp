@@ -43,8 +43,9 @@ CLI::App* add_hold_command(CLI::App& app, HoldArgs& raw, const char* footer) {
                    "permanent where the protocol allows)")->type_name("SECONDS");
   hold->add_option("--via", raw.via, "Protocol: auto (default), pcp, natpmp or upnp")
       ->type_name("PROTOCOL");
-  hold->add_option("--description", raw.description, "Description stored on the router (UPnP)")
-      ->type_name("TEXT");
+  hold->add_option("--description", raw.description,
+                   "Description stored on the router (UPnP): printable UTF-8, at most 256 "
+                   "characters")->type_name("TEXT");
   hold->add_option("--on-change", raw.on_change,
                    "Run CMD (/bin/sh -c) when an external address or port changes, with "
                    "PORTHOLE_EXTERNAL_IP, _EXTERNAL_PORT, _INTERNAL_PORT, _TRANSPORT, _PROTOCOL")
