@@ -183,7 +183,7 @@ Result<UpnpTable> UpnpClient::list_in_pages(Deadline deadline) {
                        {"NewEndPort", "65535"},
                        {"NewProtocol", proto_text(t)},
                        {"NewManage", "1"},
-                       {"NewNumberOfPorts", std::to_string(kMaxListedRows)}},
+                       {"NewNumberOfPorts", std::to_string(kMaxListedRows + 1)}},
                       deadline);
     if (!reply) return reply.error();
     if (reply->fault == kPortMappingNotFound) continue;
@@ -196,9 +196,10 @@ Result<UpnpTable> UpnpClient::list_in_pages(Deadline deadline) {
     log_to(info_.log, LogLevel::debug,
            fmt::format("upnp <- GetListOfPortMappings {}: {} rows", proto_text(t),
                        rows->size()));
-    // As many rows as asked for: there may be more than the answer holds.
-    if (rows->size() >= static_cast<std::size_t>(kMaxListedRows))
-      return make_error(Errc::refused, "the answer may not hold every row");
+    // Row 128 was not there: more rows than that means the table grew meanwhile, and
+    // this answer may not hold them all.
+    if (rows->size() > static_cast<std::size_t>(kMaxListedRows))
+      return make_error(Errc::refused, "the table grew past the rows it had");
     for (auto& e : *rows) {
       e.transport = t;  // the protocol asked for, whatever the row says
       table.entries.push_back(std::move(e));

@@ -169,6 +169,19 @@ TEST_CASE("UPnP IGDv2: list takes the table in one GetListOfPortMappings per pro
   CHECK(indexes_asked(igd) == std::vector<std::string>{"128"});
 }
 
+TEST_CASE("UPnP IGDv2: a table of exactly 128 rows is listed in one answer", "[upnp][fake_igd]") {
+  FakeIgd igd;
+  for (std::uint16_t i = 0; i < 128; ++i)
+    igd.add_entry({"TCP", static_cast<std::uint16_t>(20000 + i), "10.0.0.9", 80, "x", 0});
+  UpnpClient client(igd.gateway());
+  auto table = client.list(Clock::now() + 10s);
+  REQUIRE(table.ok());
+  CHECK(table->complete);
+  CHECK(table->entries.size() == 128);
+  CHECK(igd.requests("GetListOfPortMappings").size() == 2);
+  CHECK(indexes_asked(igd) == std::vector<std::string>{"128"});
+}
+
 TEST_CASE("UPnP IGDv2: a table of more than 128 rows is read row by row, never listed",
           "[upnp][fake_igd]") {
   // miniupnpd 2.3.1 dies when the listed range holds more than 128 mappings.
