@@ -32,6 +32,12 @@ Result<ListResult> list(const Options& options) {
     result.warnings.push_back(fmt::format("the router's UPnP table cannot be read ({}); "
                                           "showing only porthole's own records",
                                           table.error().message));
+    // No UPnP at all leaves nothing unread; a UPnP device that failed (or the deadline)
+    // leaves its whole table unread.
+    if (table.error().code != Errc::no_service) {
+      result.complete = false;
+      result.incomplete = table.error();
+    }
   } else {
     if (!table->complete) {
       result.complete = false;
