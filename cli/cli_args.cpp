@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <porthole/text.hpp>
 
 #include "cmd_hold.hpp"
 
@@ -171,7 +172,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
   open->add_option("--via", raw.via, "Protocol: auto (default), pcp, natpmp or upnp")
       ->type_name("PROTOCOL");
   open->add_option("--description", raw.description,
-                   "Description stored on the router (UPnP)")->type_name("TEXT");
+                   "Description stored on the router (UPnP): printable UTF-8, at most 256 "
+                   "characters")->type_name("TEXT");
   open->add_flag("--strict-port", raw.strict_port,
                  "Fail (exit 4) instead of accepting another external port");
   open->add_flag("--verify", raw.verify,
@@ -190,7 +192,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
   close->add_option("--external-port", raw.external_port,
                     "Only the mapping on this external port")->type_name("N");
   auto* list = app.add_subcommand("list", "The router's UPnP table (ours marked) and our "
-                                          "PCP/NAT-PMP mappings");
+                                          "PCP/NAT-PMP mappings; exit 5 if the deadline "
+                                          "cut the table short");
   auto* nat = app.add_subcommand("nat", "Public address (STUN), NAT mapping and filtering "
                                         "behaviour (RFC 5780), double NAT");
   // Global options are accepted after the command too (`porthole open 8080 --json`).
@@ -280,8 +283,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
       auto via = parse_via(raw.via);
       if (!via) return usage_error("--via: " + via.error().message);
       inv.open.via = *via;
-      if (raw.description.size() > 256)
-        return usage_error("--description is longer than 256 characters");
+      if (auto ok = check_description(raw.description); !ok)
+        return usage_error("--description: " + ok.error().message);
       inv.open.description = raw.description;
       inv.open.strict_port = raw.strict_port;
       inv.verify = raw.verify;

@@ -2,22 +2,26 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <porthole/text.hpp>
 
 namespace porthole::cli {
 namespace {
 
 using nlohmann::json;
 
+// The addresses and the description of a UPnP row are the router's text, set by any
+// LAN host: invalid UTF-8 becomes U+FFFD, so the JSON stays valid.
 json mapping_json(const Mapping& m) {
   return json{{"protocol", protocol_name(m.protocol)},
               {"transport", transport_name(m.transport)},
-              {"internal_ip", m.internal_ip},
+              {"internal_ip", replace_invalid_utf8(m.internal_ip)},
               {"internal_port", m.internal_port},
-              {"external_ip", m.external_ip.empty() ? json(nullptr) : json(m.external_ip)},
+              {"external_ip",
+               m.external_ip.empty() ? json(nullptr) : json(replace_invalid_utf8(m.external_ip))},
               {"external_port", m.external_port},
               {"lifetime", m.lifetime},
               {"expires_at", m.expires_at},
-              {"description", m.description}};
+              {"description", replace_invalid_utf8(m.description)}};
 }
 
 std::string lifetime_text(std::uint32_t s) {
@@ -26,11 +30,18 @@ std::string lifetime_text(std::uint32_t s) {
   return fmt::format("{} s", s);
 }
 
+// Text output escapes what came from the router (escape_text): no raw ESC or newline
+// reaches the terminal.
 std::string external_text(const Mapping& m) {
-  return fmt::format("{}:{}", m.external_ip.empty() ? "?" : m.external_ip, m.external_port);
+  return fmt::format("{}:{}", m.external_ip.empty() ? "?" : escape_text(m.external_ip),
+                     m.external_port);
 }
 
-std::string dump(const json& j) { return j.dump(2) + "\n"; }
+// Any other string that is not UTF-8 (a message quoting the router) gets U+FFFD too,
+// rather than an exception from the JSON writer.
+std::string dump(const json& j) {
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
 }  // namespace
 
@@ -68,7 +79,7 @@ std::string render_open(const OpenResult& r, bool as_json) {
   }
   return fmt::format("{} {}/{} -> {}:{} via {}, lifetime {}\n",
                      r.refreshed ? "refreshed" : "opened", external_text(m),
-                     transport_name(m.transport), m.internal_ip, m.internal_port,
+                     transport_name(m.transport), escape_text(m.internal_ip), m.internal_port,
                      protocol_name(m.protocol), lifetime_text(m.lifetime));
 }
 
@@ -93,22 +104,30 @@ std::string render_list(const ListResult& r, bool as_json) {
       j["owner"] = lm.ours ? "self" : "other";
       arr.push_back(std::move(j));
     }
-    return dump({{"mappings", arr}, {"warnings", r.warnings}});
+    return dump({{"mappings", arr}, {"complete", r.complete}, {"warnings", r.warnings}});
   }
-  if (r.mappings.empty()) return "no mappings\n";
+  // Say so when rows may be missing: an incomplete table must not read as a whole one.
+  const std::string cut = r.complete ? "" : "(incomplete: the router's UPnP table was not "
+                                            "read to its end)\n";
+  if (r.mappings.empty()) return "no mappings\n" + cut;
   std::string out = fmt::format("  {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", "EXTERNAL", "", "INTERNAL",
                                 "VIA", "LIFETIME", "DESCRIPTION");
   for (const auto& lm : r.mappings) {
     const Mapping& m = lm.mapping;
     out += fmt::format("{} {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", lm.ours ? "*" : " ",
                        external_text(m), transport_name(m.transport),
-                       fmt::format("{}:{}", m.internal_ip, m.internal_port),
+                       fmt::format("{}:{}", escape_text(m.internal_ip), m.internal_port),
                        protocol_name(m.protocol),
                        m.lifetime ? fmt::format("{} s", m.lifetime) : "permanent",
-                       m.description);
+                       escape_text(m.description));
   }
-  out += "(* = this host)\n";
+  out += "(* = this host)\n" + cut;
   return out;
+}
+
+int list_exit_status(const ListResult& r) {
+  if (r.complete) return 0;
+  return static_cast<int>(r.incomplete ? r.incomplete->code : Errc::timeout);
 }
 
 std::string render_error_json(const Error& e) {
@@ -141,7 +160,7 @@ std::string render_hold_event(const HoldEvent& e, bool as_json) {
                   {"protocol_code", e.error->protocol_code},
                   {"message", e.error->message}};
   if (e.retry_in) j["retry_in_ms"] = e.retry_in->count();
-  return j.dump() + "\n";
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace porthole::cli

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <porthole/text.hpp>
 
 #include "cli_args.hpp"
 #include "cli_output.hpp"
@@ -42,8 +43,9 @@ CLI::App* add_hold_command(CLI::App& app, HoldArgs& raw, const char* footer) {
                    "permanent where the protocol allows)")->type_name("SECONDS");
   hold->add_option("--via", raw.via, "Protocol: auto (default), pcp, natpmp or upnp")
       ->type_name("PROTOCOL");
-  hold->add_option("--description", raw.description, "Description stored on the router (UPnP)")
-      ->type_name("TEXT");
+  hold->add_option("--description", raw.description,
+                   "Description stored on the router (UPnP): printable UTF-8, at most 256 "
+                   "characters")->type_name("TEXT");
   hold->add_option("--on-change", raw.on_change,
                    "Run CMD (/bin/sh -c) when an external address or port changes, with "
                    "PORTHOLE_EXTERNAL_IP, _EXTERNAL_PORT, _INTERNAL_PORT, _TRANSPORT, _PROTOCOL")
@@ -71,7 +73,8 @@ std::string hold_request_from(const HoldArgs& raw, HoldRequest& out) {
   if (!life) return life.error().message;
   auto via = parse_via(raw.via);
   if (!via) return "--via: " + via.error().message;
-  if (raw.description.size() > 256) return "--description is longer than 256 characters";
+  if (auto ok = check_description(raw.description); !ok)
+    return "--description: " + ok.error().message;
   std::optional<std::uint16_t> ext;
   if (!raw.external_port.empty()) {
     // One external port cannot serve several internal ones.

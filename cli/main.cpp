@@ -58,7 +58,11 @@ int run(int argc, char** argv) {
       return report(open(inv.options, inv.open), inv, cli::render_open);
     case cli::Command::close:
       return report(close(inv.options, inv.close), inv, cli::render_close);
-    case cli::Command::list: return report(list(inv.options), inv, cli::render_list);
+    case cli::Command::list: {
+      auto listed = list(inv.options);
+      int status = report(listed, inv, cli::render_list);
+      return status != 0 ? status : cli::list_exit_status(*listed);
+    }
     case cli::Command::nat: return report(discover_nat(inv.options), inv, cli::render_nat);
     case cli::Command::serve: return cli::run_serve(inv);
     case cli::Command::hold: return cli::run_hold(inv);

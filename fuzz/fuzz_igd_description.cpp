@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <string_view>
 
+#include "codec/igd_xml.hpp"
 #include "codec/url_check.hpp"
 #include "fuzz_check.hpp"
-#include "proto/upnp_client.hpp"
 
 using namespace porthole;
 using namespace porthole::detail;

@@ -12,8 +12,8 @@
 #include <string_view>
 
 #include "codec/http_response.hpp"
+#include "codec/igd_xml.hpp"
 #include "fuzz_check.hpp"
-#include "proto/upnp_client.hpp"
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -37,5 +37,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   PORTHOLE_FUZZ_CHECK(http.status() == 200 || reply->fault != 0);
   for (const auto& [name, value] : reply->values)
     PORTHOLE_FUZZ_CHECK(name.size() < 64 && value.size() < 128);
+  // A GetListOfPortMappings answer: its PortMappingList goes through miniupnpc too.
+  if (reply->port_listing) {
+    PORTHOLE_FUZZ_CHECK(reply->port_listing->size() <= kMaxSoapReplyBytes);
+    auto rows = read_port_listing(*reply->port_listing);
+    if (!rows) {
+      PORTHOLE_FUZZ_CHECK(rows.error().code == Errc::internal);
+    } else {
+      for (const auto& row : *rows)
+        PORTHOLE_FUZZ_CHECK(row.external_port != 0 && row.description.size() < 64 &&
+                            row.internal_ip.size() < 64);
+    }
+  }
   return 0;
 }

@@ -66,6 +66,10 @@ struct OpenRequest {
   std::optional<std::uint16_t> external_port;  // suggestion; default: same as internal
   std::uint32_t lifetime = 7200;               // seconds; 0 asks for a permanent lease
   Via via = Via::automatic;
+  // Valid UTF-8, printable, at most kMaxDescriptionChars characters (porthole/text.hpp);
+  // open and hold refuse anything else with Errc::usage before sending.
+  // Valid UTF-8, printable, at most kMaxDescriptionChars characters (porthole/text.hpp);
+  // open and hold refuse anything else with Errc::usage before sending.
   std::string description = "porthole";
   bool strict_port = false;                    // fail rather than accept another port
 };
@@ -95,6 +99,10 @@ struct ListedMapping {
 struct ListResult {
   std::vector<ListedMapping> mappings;
   std::vector<std::string> warnings;
+  // false: the router's UPnP table was not read to its end (a warning says why), and
+  // `incomplete` is the error that stopped it (Errc::timeout: the deadline ran out).
+  bool complete = true;
+  std::optional<Error> incomplete;
 };
 Result<ListResult> list(const Options& options);
 

@@ -12,6 +12,7 @@
 #include <random>
 
 #include <fmt/format.h>
+#include "porthole/text.hpp"
 
 #include "core/hold_announce.hpp"
 #include "core/hold_hook.hpp"
@@ -669,6 +670,7 @@ Status hold(const Options& options, const HoldRequest& request, const HoldEventF
             int stop_fd) {
   if (request.mappings.empty()) return make_error(Errc::usage, "hold needs at least one port");
   for (const auto& m : request.mappings) {
+    if (auto st = check_description(m.description); !st) return st;
     if (m.port.port == 0) return make_error(Errc::usage, "port 0 is not a port: use 1-65535");
     if (m.external_port && *m.external_port == 0)
       return make_error(Errc::usage, "external port 0 is not a port: use 1-65535");

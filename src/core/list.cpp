@@ -32,8 +32,21 @@ Result<ListResult> list(const Options& options) {
     result.warnings.push_back(fmt::format("the router's UPnP table cannot be read ({}); "
                                           "showing only porthole's own records",
                                           table.error().message));
+    // No UPnP at all leaves nothing unread; a UPnP device that failed (or the deadline)
+    // leaves its whole table unread.
+    if (table.error().code != Errc::no_service) {
+      result.complete = false;
+      result.incomplete = table.error();
+    }
   } else {
-    for (const auto& e : *table) {
+    if (!table->complete) {
+      result.complete = false;
+      result.incomplete = table->stopped;
+      result.warnings.push_back(fmt::format(
+          "the router's UPnP table was not read to its end ({}); {} of its rows are shown",
+          table->stopped ? table->stopped->message : "stopped", table->entries.size()));
+    }
+    for (const auto& e : table->entries) {
       ListedMapping lm;
       lm.ours = e.internal_ip == me;
       lm.mapping = e.mapping();

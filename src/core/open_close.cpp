@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include "porthole/text.hpp"
 
 #include "core/session.hpp"
 #include "net/ipv4_class.hpp"
@@ -65,6 +66,7 @@ std::vector<Protocol> candidates(Via via, const std::optional<StoredMapping>& pr
 
 Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   if (auto st = validate(req.port, req.external_port); !st) return st.error();
+  if (auto st = check_description(req.description); !st) return st.error();
   auto session = detail::open_session(options);
   if (!session) return session.error();
   auto& s = *session;
@@ -215,7 +217,7 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   }
   std::uint16_t ext_wanted = req.external_port.value_or(req.port.port);
   std::vector<detail::UpnpEntry> foreign;
-  for (const auto& e : *table) {
+  for (const auto& e : table->entries) {
     if (e.transport != req.port.transport) continue;
     bool mine = e.internal_ip == me && e.internal_port == req.port.port &&
                 (!req.external_port || e.external_port == *req.external_port);

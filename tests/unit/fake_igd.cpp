@@ -519,6 +519,34 @@ std::string FakeIgd::handle_soap(const std::string& action,
                              {"NewProtocol", e.protocol}});
     return soap_success(action, service, out);
   }
+  if (action == "GetListOfPortMappings" && options_.igd_version >= 2) {
+    // As miniupnpd 2.3.1 writes it: the PortMappingList in a CDATA section, the rows of
+    // one protocol in [NewStartPort, NewEndPort], at most NewNumberOfPorts of them.
+    std::uint16_t start = 0, end = 0, number = 0;
+    if (!protocol_ok || !parse_port(arg("NewStartPort"), start) ||
+        !parse_port(arg("NewEndPort"), end) || !parse_port(arg("NewNumberOfPorts"), number))
+      return soap_fault(402);
+    if (start > end) return soap_fault(733);  // InconsistentParameters
+    std::string rows;
+    std::size_t n = 0;
+    for (const Entry& e : table_) {
+      if (e.protocol != protocol || e.external_port < start || e.external_port > end) continue;
+      if (number != 0 && n++ == number) break;
+      rows += fmt::format(
+          "<p:PortMappingEntry><p:NewRemoteHost></p:NewRemoteHost><p:NewExternalPort>{}"
+          "</p:NewExternalPort><p:NewProtocol>{}</p:NewProtocol><p:NewInternalPort>{}"
+          "</p:NewInternalPort><p:NewInternalClient>{}</p:NewInternalClient><p:NewEnabled>1"
+          "</p:NewEnabled><p:NewDescription>{}</p:NewDescription><p:NewLeaseTime>{}"
+          "</p:NewLeaseTime></p:PortMappingEntry>",
+          e.external_port, e.protocol, e.internal_port, e.internal_client, e.description,
+          e.lease);
+    }
+    return soap_success(
+        action, service,
+        {{"NewPortListing",
+          "<![CDATA[<p:PortMappingList xmlns:p=\"urn:schemas-upnp-org:gw:WANIPConnection\">" +
+              rows + "</p:PortMappingList>]]>"}});
+  }
   if (action == "DeletePortMapping") {
     if (!port_ok || !protocol_ok) return soap_fault(402);
     auto it = find_entry(protocol, external_port);

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "proto/upnp_client.hpp"
+#include "codec/igd_xml.hpp"
 
 using namespace porthole;
 using namespace porthole::detail;

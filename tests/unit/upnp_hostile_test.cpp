@@ -282,7 +282,8 @@ TEST_CASE("hostile IGD: porthole never sends SUBSCRIBE, only GET and the SOAP ac
     CHECK(r.action != "SUBSCRIBE");
     CHECK((r.action == "GET" || r.action == "GetExternalIPAddress" ||
            r.action == "GetSpecificPortMappingEntry" || r.action == "AddPortMapping" ||
-           r.action == "GetGenericPortMappingEntry" || r.action == "DeletePortMapping"));
+           r.action == "GetGenericPortMappingEntry" || r.action == "GetListOfPortMappings" ||
+           r.action == "DeletePortMapping"));
   }
 }
 

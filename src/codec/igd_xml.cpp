@@ -1,0 +1,202 @@
+// The only file that includes <miniupnpc/...>.
+//
+// miniupnpc parses what porthole's own bounded HTTP brings back: the description
+// (parserootdesc), the SOAP answers (ParseNameValue, the parser its UPNP_* calls use)
+// and the IGDv2 port listing (ParsePortListing). Its HTTP reader, which has no bound
+// in size or time, is never used.
+#include "codec/igd_xml.hpp"
+
+// miniupnpctypes.h picks UNSIGNED_INTEGER by __STDC_VERSION__, which a C++ compiler does
+// not define: C++ would read struct PortMapping with a 4-byte leaseTime where the C
+// library (C99) wrote 8 bytes, and every field after it at the wrong offset (the ports
+// came out 0). Give C++ the library's layout before portlistingparse.h uses it.
+#include <miniupnpc/miniupnpctypes.h>
+#undef UNSIGNED_INTEGER
+#define UNSIGNED_INTEGER unsigned long long
+
+#include <miniupnpc/miniupnpc.h>
+#include <miniupnpc/portlistingparse.h>
+#include <miniupnpc/upnperrors.h>
+#include <miniupnpc/upnpreplyparse.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "codec/ascii.hpp"
+
+namespace porthole::detail {
+namespace {
+
+// miniupnpc 2.2.4's XML parser (parsexml, under parserootdesc, ParseNameValue and
+// ParsePortListing) reads one byte past the end of its buffer when the document ends
+// just after a ':' in an element name (a namespace prefix: "<a:"; found by
+// fuzz_igd_description). Whatever it reads there must be ours, not the next heap block
+// (or an unmapped page): it parses a copy followed by NUL bytes that the size it is
+// told leaves out.
+std::string with_parser_slack(std::string_view xml) {
+  constexpr std::size_t kParserSlack = 16;
+  std::string buffer;
+  buffer.reserve(xml.size() + kParserSlack);
+  buffer.append(xml);
+  buffer.append(kParserSlack, '\0');
+  return buffer;
+}
+
+// An errorCode as UPnP writes it: a decimal number, 1..9999 (UDA 1.1 s3.2.2 gives
+// 401..899; vendors use more), blanks around it tolerated.
+std::optional<int> parse_error_code(std::string_view text) {
+  text = trim_xml_space(text);
+  int v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v < 1 || v > 9999)
+    return std::nullopt;
+  return v;
+}
+
+// The five entities XML predefines (XML 1.0 s4.6); anything else is left as it is.
+std::string unescape_xml(std::string_view s) {
+  static constexpr std::pair<std::string_view, char> kEntities[] = {
+      {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}};
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    bool replaced = false;
+    if (s[i] == '&')
+      for (const auto& [name, c] : kEntities)
+        if (s.compare(i, name.size(), name) == 0) {
+          out.push_back(c);
+          i += name.size();
+          replaced = true;
+          break;
+        }
+    if (!replaced) out.push_back(s[i++]);
+  }
+  return out;
+}
+
+template <std::size_t N>
+std::string bounded(const char (&text)[N]) {
+  return std::string(text, ::strnlen(text, N));
+}
+
+}  // namespace
+
+std::optional<std::string> SoapReply::value(const std::string& name) const {
+  auto it = values.find(name);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string upnp_error_text(int code) {
+  const char* s = ::strupnperror(code);
+  return s ? fmt::format("{} ({})", s, code) : fmt::format("UPnP error {}", code);
+}
+
+Result<SoapReply> read_soap_reply(std::string_view body, int http_status) {
+  if (body.size() > kMaxSoapReplyBytes)
+    return make_error(Errc::internal, fmt::format("SOAP answer of {} bytes is more than the "
+                                                  "{} allowed", body.size(), kMaxSoapReplyBytes));
+  const std::string buffer = with_parser_slack(body);
+  NameValueParserData data{};
+  ::ParseNameValue(buffer.data(), static_cast<int>(body.size()), &data);
+  SoapReply reply;
+  // miniupnpc keeps the elements newest first, and looks names up from the head: the
+  // first of each name here is the one its UPNP_* calls would have used.
+  for (const NameValue* nv = data.l_head; nv != nullptr; nv = nv->l_next)
+    reply.values.emplace(bounded(nv->name), bounded(nv->value));
+  if (data.portListing != nullptr && data.portListingLength >= 0)
+    reply.port_listing.emplace(data.portListing,
+                               static_cast<std::size_t>(data.portListingLength));
+  ::ClearNameValueList(&data);
+
+  auto code = reply.value("errorCode");
+  if (code) {
+    auto parsed = parse_error_code(*code);
+    if (!parsed)
+      return make_error(Errc::internal, fmt::format("SOAP fault with an errorCode that is not "
+                                                    "a UPnP error code: '{}'",
+                                                    printable_excerpt(*code, 40)));
+    reply.fault = *parsed;
+  } else if (http_status != 200) {
+    return make_error(Errc::internal,
+                      fmt::format("HTTP status {} without a UPnP errorCode in the answer",
+                                  http_status),
+                      http_status);
+  }
+  return reply;
+}
+
+Result<std::vector<UpnpEntry>> read_port_listing(std::string_view document) {
+  if (document.size() > kMaxSoapReplyBytes)
+    return make_error(Errc::internal, "the port listing is larger than a SOAP answer may be");
+  std::string text(trim_xml_space(document));
+  if (text.rfind("&lt;", 0) == 0) text = unescape_xml(text);
+  if (text.find("PortMappingList") == std::string::npos)
+    return make_error(Errc::internal,
+                      fmt::format("the port listing is no PortMappingList document: '{}'",
+                                  printable_excerpt(text, 60)));
+  const std::string buffer = with_parser_slack(text);
+  PortMappingParserData data{};
+  ::ParsePortListing(buffer.data(), static_cast<int>(text.size()), &data);
+  std::vector<UpnpEntry> out;
+  // miniupnpc puts each new row at the head of its list: walk it, then reverse.
+  for (const PortMapping* pm = data.l_head; pm != nullptr; pm = pm->l_next) {
+    if (pm->externalPort == 0) continue;
+    UpnpEntry e;
+    const std::string proto = bounded(pm->protocol);
+    e.transport = ascii_iequals(proto, "UDP") ? Transport::udp : Transport::tcp;
+    e.external_port = pm->externalPort;
+    e.internal_ip = bounded(pm->internalClient);
+    e.internal_port = pm->internalPort;
+    e.description = bounded(pm->description);
+    e.enabled = pm->enabled != 0;
+    e.lease = static_cast<std::uint32_t>(
+        std::min<UNSIGNED_INTEGER>(pm->leaseTime, std::numeric_limits<std::uint32_t>::max()));
+    out.push_back(std::move(e));
+  }
+  ::FreePortListing(&data);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
+                                            std::string_view gateway_ip,
+                                            std::string_view local_ip, int prefix_len,
+                                            bool allow_lan_subnet) {
+  // http_get bounds the body far below this; parserootdesc takes an int.
+  if (xml.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    return make_error(Errc::no_service, "the UPnP device description is too large");
+  std::string buffer = with_parser_slack(xml);
+  IGDdatas data{};
+  ::parserootdesc(buffer.data(), static_cast<int>(xml.size()), &data);
+  // miniupnpc fills fixed 128-byte fields and may leave them unterminated when it
+  // truncates: read them as bounded strings only.
+  const std::string service = bounded(data.first.servicetype);
+  if (service.empty() || bounded(data.first.controlurl).empty())
+    return make_error(Errc::no_service,
+                      fmt::format("the UPnP device at {} has no WANIPConnection or "
+                                  "WANPPPConnection service", printable_excerpt(location)));
+  const std::string location_text(location);
+  UPNPUrls urls{};
+  ::GetUPNPUrls(&urls, &data, location_text.c_str(), 0);
+  std::string control = urls.controlURL ? urls.controlURL : "";
+  ::FreeUPNPUrls(&urls);
+  if (control.empty())
+    return make_error(Errc::no_service, "the UPnP device description has no control URL");
+  // The controlURL is built from the description: the device chose it, so check it.
+  auto ok = check_device_url(control, gateway_ip, allow_lan_subnet, local_ip, prefix_len,
+                             "controlURL");
+  if (!ok) return ok.error();
+  IgdDescription out;
+  out.service_type = service;
+  out.control_url = std::move(control);
+  out.control = std::move(*ok);
+  out.v2 = service.size() > 2 && service.compare(service.size() - 2, 2, ":2") == 0;
+  return out;
+}
+
+}  // namespace porthole::detail
