@@ -184,7 +184,9 @@ TEST_CASE("UDP mux over loopback: two users and the TURN server share one socket
   REQUIRE(at_quic.ok());
   CHECK(at_stun->bytes == Bytes{'s'});
   CHECK(at_quic->bytes == Bytes{'q'});
-  CHECK(at_stun->from_port == mux_at.port);
+  CHECK(at_stun->from == mux_at);  // UdpSocket's Datagram carries the parsed source
+  CHECK(at_quic->from == mux_at);
+  CHECK(at_stun->from_ip == "127.0.0.1");
   CHECK(at_quic->from_port == mux_at.port);
 
   // Once the TURN server is forgotten, its ChannelData is just more QUIC-or-junk.
