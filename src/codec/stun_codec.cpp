@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 #include "codec/byte_order.hpp"
+#include "codec/hmac.hpp"
 
 namespace porthole::detail::stun {
 namespace {
@@ -30,6 +31,10 @@ constexpr std::uint8_t kChangeIpFlag = 0x04;    // RFC 5780 s7.2 "A"
 constexpr std::uint8_t kChangePortFlag = 0x02;  // RFC 5780 s7.2 "B"
 
 constexpr std::size_t kMessageIntegritySize = 20;  // HMAC-SHA1 (s14.5)
+constexpr std::size_t kMessageIntegritySha256Size = 32;  // what we write (s14.6)
+// Message Length is 16 bits: a message is at most 20 + 65535 bytes, less the last 3
+// (the body is a multiple of 4).
+constexpr std::size_t kMaxBodySize = 0xfffc;
 // s14.14 / s14.8: fewer than 128 characters, at most 763 bytes. porthole writes ASCII,
 // so 127 bytes.
 constexpr std::size_t kMaxTextBytes = 127;
@@ -79,7 +84,7 @@ std::string sanitise(std::span<const std::uint8_t> text) {
 // credential mechanism steps over them. RESPONSE-ADDRESS (RFC 3489) and RESPONSE-PORT
 // (RFC 5780) are deliberately not: honouring them would let anyone aim our answers at
 // a third party, so a request carrying them gets a 420.
-bool understood(std::uint16_t type) {
+bool understood(std::uint16_t type) noexcept {
   switch (type) {
     case attr::mapped_address:
     case attr::change_request:
@@ -105,145 +110,319 @@ bool understood(std::uint16_t type) {
 
 // An address attribute's value (see the diagram in the header). `xored`: undo the XOR
 // of XOR-MAPPED-ADDRESS with the magic cookie and (IPv6) the transaction ID.
-Result<Endpoint> decode_address(std::uint16_t type, std::span<const std::uint8_t> value,
-                                bool xored, const TransactionId& id) {
+Result<porthole::Endpoint> decode_ip_endpoint(std::uint16_t type,
+                                              std::span<const std::uint8_t> value, bool xored,
+                                              const TransactionId& id) {
   if (value.size() < 4)
     return drop(fmt::format("{} of {} bytes: too short for an address", attribute_name(type),
                             value.size()));
   const std::uint8_t family = value[1];
   std::uint16_t port = get_u16(value, 2);
   if (xored) port = static_cast<std::uint16_t>(port ^ (kMagicCookie >> 16));
-  if (family == kFamilyIpv4) {
-    if (value.size() != kAddressValueIpv4)
-      return drop(fmt::format("{}: an IPv4 address in {} bytes (should be {})",
-                              attribute_name(type), value.size(), kAddressValueIpv4));
-    std::uint32_t a = get_u32(value, 4);
-    if (xored) a ^= kMagicCookie;
-    return Endpoint{fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff,
-                                a & 0xff),
-                    port};
-  }
-  if (family == kFamilyIpv6) {
-    if (value.size() != kAddressValueIpv6)
-      return drop(fmt::format("{}: an IPv6 address in {} bytes (should be {})",
-                              attribute_name(type), value.size(), kAddressValueIpv6));
-    std::array<std::uint8_t, 16> a{};
-    std::copy_n(value.begin() + 4, 16, a.begin());
-    if (xored) {
-      // s14.2: xor with the 128-bit concatenation of the cookie and the transaction ID.
-      std::array<std::uint8_t, 16> key{};
-      key[0] = static_cast<std::uint8_t>(kMagicCookie >> 24);
-      key[1] = static_cast<std::uint8_t>((kMagicCookie >> 16) & 0xff);
-      key[2] = static_cast<std::uint8_t>((kMagicCookie >> 8) & 0xff);
-      key[3] = static_cast<std::uint8_t>(kMagicCookie & 0xff);
-      std::copy(id.begin(), id.end(), key.begin() + 4);
-      for (std::size_t i = 0; i < a.size(); ++i) a[i] ^= key[i];
-    }
-    char text[INET6_ADDRSTRLEN] = {};
-    if (::inet_ntop(AF_INET6, a.data(), text, sizeof(text)) == nullptr)
-      return drop(fmt::format("{}: unprintable IPv6 address", attribute_name(type)));
-    return Endpoint{text, port};
-  }
-  return drop(fmt::format("{}: unknown address family {}", attribute_name(type), family));
+  const std::size_t expected = family == kFamilyIpv4   ? kAddressValueIpv4
+                               : family == kFamilyIpv6 ? kAddressValueIpv6
+                                                       : 0;
+  if (expected == 0)
+    return drop(fmt::format("{}: unknown address family {}", attribute_name(type), family));
+  if (value.size() != expected)
+    return drop(fmt::format("{}: an {} address in {} bytes (should be {})", attribute_name(type),
+                            family == kFamilyIpv4 ? "IPv4" : "IPv6", value.size(), expected));
+  std::array<std::uint8_t, 16> a{};
+  const std::size_t n = expected - 4;
+  std::copy_n(value.begin() + 4, n, a.begin());
+  // s14.2: xor with the cookie (IPv4), or with the 128-bit concatenation of the cookie
+  // and the transaction ID (IPv6).
+  if (xored)
+    for (std::size_t i = 0; i < n; ++i)
+      a[i] ^= i < 4 ? static_cast<std::uint8_t>((kMagicCookie >> (24 - 8 * i)) & 0xff)
+                    : id[i - 4];
+  auto ip = porthole::IpAddress::from_bytes(std::span<const std::uint8_t>(a.data(), n));
+  return porthole::Endpoint{*ip, port};
 }
 
-// --- encoding ---
-
-struct ParsedIp {
-  std::uint8_t family = kFamilyIpv4;
-  std::array<std::uint8_t, 16> bytes{};  // the first 4 for IPv4
-};
-
-Result<ParsedIp> parse_ip(std::string_view text) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (text.empty() || text.size() >= sizeof(buf))
-    return make_error(Errc::usage, fmt::format("'{}' is not an IP address", text));
-  std::memcpy(buf, text.data(), text.size());
-  ParsedIp ip;
-  if (::inet_pton(AF_INET, buf, ip.bytes.data()) == 1) return ip;
-  if (::inet_pton(AF_INET6, buf, ip.bytes.data()) == 1) {
-    ip.family = kFamilyIpv6;
-    return ip;
-  }
-  return make_error(Errc::usage, fmt::format("'{}' is not an IP address", text));
+Result<Endpoint> decode_address(std::uint16_t type, std::span<const std::uint8_t> value,
+                                bool xored, const TransactionId& id) {
+  auto e = decode_ip_endpoint(type, value, xored, id);
+  if (!e) return e.error();
+  return Endpoint{e->ip.to_string(), e->port};
 }
 
-// Builds a message: header first, attributes appended, Message Length set at the end.
-class Writer {
- public:
-  Writer(MessageClass message_class, std::uint16_t method_bits, const TransactionId& id)
-      : id_(id) {
-    append_u16(out_, message_type(method_bits, message_class));
-    append_u16(out_, 0);  // Message Length: set by finish()
-    append_u32(out_, kMagicCookie);
-    out_.insert(out_.end(), id.begin(), id.end());
-  }
+// A text attribute's address from the old string Endpoint, for the Binding layer.
+Status add_endpoint(MessageWriter& w, std::uint16_t type, const Endpoint& endpoint, bool xored) {
+  auto ip = porthole::IpAddress::parse(endpoint.ip);
+  if (!ip) return make_error(Errc::usage, attribute_name(type) + ": " + ip.error().message);
+  if (xored)
+    w.add_xor_address(type, {*ip, endpoint.port});
+  else
+    w.add_address(type, {*ip, endpoint.port});
+  return ok_status();
+}
 
-  void attribute(std::uint16_t type, std::span<const std::uint8_t> value) {
-    append_u16(out_, type);
-    append_u16(out_, static_cast<std::uint16_t>(value.size()));
-    out_.insert(out_.end(), value.begin(), value.end());
-    while (out_.size() % 4 != 0) out_.push_back(0);  // s14: padding (we send zeros)
-  }
-
-  void text(std::uint16_t type, std::string_view s) {
-    attribute(type, std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
-  }
-
-  Status address(std::uint16_t type, const Endpoint& endpoint, bool xored) {
-    auto ip = parse_ip(endpoint.ip);
-    if (!ip) return make_error(Errc::usage, attribute_name(type) + ": " + ip.error().message);
-    Bytes value;
-    value.push_back(0);
-    value.push_back(ip->family);
-    std::uint16_t port = endpoint.port;
-    if (xored) port = static_cast<std::uint16_t>(port ^ (kMagicCookie >> 16));
-    append_u16(value, port);
-    const std::size_t n = ip->family == kFamilyIpv4 ? 4 : 16;
-    for (std::size_t i = 0; i < n; ++i) {
-      std::uint8_t b = ip->bytes[i];
-      if (xored) b ^= i < 4 ? static_cast<std::uint8_t>((kMagicCookie >> (24 - 8 * i)) & 0xff)
-                            : id_[i - 4];
-      value.push_back(b);
-    }
-    attribute(type, value);
-    return ok_status();
-  }
-
-  // s14.7: FINGERPRINT last, computed with Message Length already counting it.
-  Bytes finish(bool fingerprint) {
-    const std::size_t body =
-        out_.size() - kHeaderSize + (fingerprint ? kFingerprintAttributeSize : 0);
-    put_u16(out_, kOffLength, static_cast<std::uint16_t>(body));
-    if (fingerprint) {
-      const std::uint32_t crc = crc32(out_) ^ kFingerprintXor;
-      append_u16(out_, attr::fingerprint);
-      append_u16(out_, 4);
-      append_u32(out_, crc);
-    }
-    return std::move(out_);
-  }
-
- private:
-  TransactionId id_;
-  Bytes out_;
-};
+Bytes finished(MessageWriter& w, bool fingerprint) {
+  // The Binding layer's messages are a few hundred bytes at most: finish() cannot fail.
+  auto out = w.finish(fingerprint);
+  return out ? std::move(*out) : Bytes{};
+}
 
 std::string_view clip(std::string_view s) { return s.substr(0, std::min(s.size(), kMaxTextBytes)); }
 
-// The CRC table, computed at compile time from the reflected polynomial.
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> table{};
-  for (std::uint32_t n = 0; n < 256; ++n) {
-    std::uint32_t c = n;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[n] = c;
+// The ICE (RFC 8445 s16.1) and TURN (RFC 8656 s18) attributes; the first occurrence
+// counts, a malformed one is left out of the typed fields.
+void read_extension(Message& m, std::uint16_t t, std::span<const std::uint8_t> value) {
+  const std::size_t len = value.size();
+  switch (t) {
+    case attr::priority:
+      if (len == 4 && !m.priority) m.priority = get_u32(value, 0);
+      break;
+    case attr::ice_controlling:
+    case attr::ice_controlled: {
+      auto& slot = t == attr::ice_controlling ? m.ice_controlling : m.ice_controlled;
+      if (len == 8 && !slot)
+        slot = (std::uint64_t{get_u32(value, 0)} << 32) | get_u32(value, 4);
+      break;
+    }
+    case attr::use_candidate:
+      if (len == 0) m.use_candidate = true;
+      break;
+    case attr::channel_number:
+      if (len == 4 && !m.channel_number) m.channel_number = get_u16(value, 0);
+      break;
+    case attr::lifetime:
+      if (len == 4 && !m.lifetime) m.lifetime = get_u32(value, 0);
+      break;
+    case attr::requested_transport:
+      if (len == 4 && !m.requested_transport) m.requested_transport = value[0];
+      break;
+    case attr::data:
+      if (!m.data) m.data = Bytes(value.begin(), value.end());
+      break;
+    case attr::xor_peer_address:
+    case attr::xor_relayed_address: {
+      auto& slot = t == attr::xor_peer_address ? m.xor_peer_address : m.xor_relayed_address;
+      if (slot) break;
+      if (auto e = decode_ip_endpoint(t, value, true, m.transaction_id)) slot = *e;
+      break;
+    }
+    default:
+      break;
   }
-  return table;
 }
-constexpr std::array<std::uint32_t, 256> kCrcTable = make_crc_table();
+
+// OpaqueString (RFC 8265 s4.2) for printable ASCII: width mapping, case and
+// normalisation leave it alone, and its only ASCII exclusions are the controls.
+Result<std::string> opaque_string_ascii(std::string_view password) {
+  if (password.empty()) return make_error(Errc::usage, "the STUN password is empty");
+  for (char c : password) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b >= 0x80)
+      return make_error(Errc::usage, "the STUN password is not ASCII: porthole prepares only "
+                                     "ASCII passwords (OpaqueString, RFC 8265)");
+    if (b < 0x20 || b == 0x7f)
+      return make_error(Errc::usage, "the STUN password contains a control character");
+  }
+  return std::string(password);
+}
+
+std::span<const std::uint8_t> as_bytes(std::string_view s) {
+  return std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+// The bytes an HMAC covers (s14.5, s14.6): the message up to the attribute at `offset`,
+// with Message Length counting up to the end of that attribute (`value_size` bytes).
+Bytes integrity_input(std::span<const std::uint8_t> message, std::size_t offset,
+                      std::size_t value_size) {
+  Bytes in(message.begin(), message.begin() + static_cast<std::ptrdiff_t>(offset));
+  put_u16(in, kOffLength,
+          static_cast<std::uint16_t>(offset - kHeaderSize + kAttributeHeaderSize + value_size));
+  return in;
+}
 
 }  // namespace
+
+bool understood_by_binding(std::uint16_t type) noexcept { return understood(type); }
+
+std::vector<std::uint16_t> Message::unknown_required_except(
+    std::span<const std::uint16_t> extra_understood) const {
+  std::vector<std::uint16_t> out;
+  for (const Attribute& a : attributes) {
+    if (understood(a.type)) continue;
+    if (std::find(extra_understood.begin(), extra_understood.end(), a.type) !=
+        extra_understood.end())
+      continue;
+    if (std::find(out.begin(), out.end(), a.type) == out.end()) out.push_back(a.type);
+  }
+  return out;
+}
+
+Result<IntegrityKey> IntegrityKey::short_term(std::string_view password) {
+  auto prepared = opaque_string_ascii(password);
+  if (!prepared) return prepared.error();
+  return IntegrityKey{Bytes(prepared->begin(), prepared->end())};
+}
+
+Result<IntegrityKey> IntegrityKey::long_term(std::string_view username, std::string_view realm,
+                                             std::string_view password,
+                                             PasswordAlgorithm algorithm) {
+  auto prepared = opaque_string_ascii(password);
+  if (!prepared) return prepared.error();
+  const std::string input = fmt::format("{}:{}:{}", username, realm, *prepared);
+  if (algorithm == PasswordAlgorithm::sha256) {
+    const auto d = sha256(as_bytes(input));
+    return IntegrityKey{Bytes(d.begin(), d.end())};
+  }
+  const auto d = md5(as_bytes(input));
+  return IntegrityKey{Bytes(d.begin(), d.end())};
+}
+
+Result<IntegrityAlgorithm> check_integrity(std::span<const std::uint8_t> bytes,
+                                           const Message& message, const IntegrityKey& key) {
+  const Attribute* sha1 = nullptr;
+  const Attribute* sha256_attr = nullptr;
+  for (const Attribute& a : message.attributes) {
+    if (a.type == attr::message_integrity && !sha1 && !sha256_attr) sha1 = &a;
+    if (a.type == attr::message_integrity_sha256 && !sha256_attr) sha256_attr = &a;
+  }
+  // decode() checked sizes and offsets; a Message that does not belong to `bytes` is
+  // refused rather than read out of bounds.
+  auto fits = [&](const Attribute* a) {
+    return a->offset + kAttributeHeaderSize + a->value.size() <= bytes.size() &&
+           a->offset >= kHeaderSize;
+  };
+  if (sha256_attr) {
+    if (!fits(sha256_attr)) return drop("MESSAGE-INTEGRITY-SHA256 is not inside the message");
+    const auto mac =
+        hmac_sha256(key.bytes, integrity_input(bytes, sha256_attr->offset, sha256_attr->value.size()));
+    // s14.6: a truncated HMAC (16 to 32 bytes) is compared on its own length.
+    if (sha256_attr->value.size() > mac.size() ||
+        !equal_secret(std::span(mac).first(sha256_attr->value.size()), sha256_attr->value))
+      return make_error(Errc::refused, "MESSAGE-INTEGRITY-SHA256 does not match the credentials");
+    return IntegrityAlgorithm::hmac_sha256;
+  }
+  if (sha1) {
+    if (!fits(sha1)) return drop("MESSAGE-INTEGRITY is not inside the message");
+    const auto mac = hmac_sha1(key.bytes, integrity_input(bytes, sha1->offset, sha1->value.size()));
+    if (!equal_secret(mac, sha1->value))
+      return make_error(Errc::refused, "MESSAGE-INTEGRITY does not match the credentials");
+    return IntegrityAlgorithm::hmac_sha1;
+  }
+  return drop("no MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 to check");
+}
+
+MessageWriter::MessageWriter(std::uint16_t method, MessageClass message_class,
+                             const TransactionId& id)
+    : id_(id) {
+  if (method > 0x0fff && !error_)
+    error_ = make_error(Errc::usage, fmt::format("STUN method 0x{:x} is not 12 bits", method));
+  append_u16(out_, message_type(method, message_class));
+  append_u16(out_, 0);  // Message Length: set as attributes are added
+  append_u32(out_, kMagicCookie);
+  out_.insert(out_.end(), id.begin(), id.end());
+}
+
+void MessageWriter::set_length(std::size_t body) {
+  put_u16(out_, kOffLength, static_cast<std::uint16_t>(body));
+}
+
+void MessageWriter::add(std::uint16_t type, std::span<const std::uint8_t> value) {
+  if (error_) return;
+  const std::size_t padded = (value.size() + 3) & ~std::size_t{3};
+  if (out_.size() - kHeaderSize + kAttributeHeaderSize + padded > kMaxBodySize) {
+    error_ = make_error(Errc::usage, fmt::format("{} of {} bytes does not fit in a STUN message",
+                                                 attribute_name(type), value.size()));
+    return;
+  }
+  append_u16(out_, type);
+  append_u16(out_, static_cast<std::uint16_t>(value.size()));
+  out_.insert(out_.end(), value.begin(), value.end());
+  while (out_.size() % 4 != 0) out_.push_back(padding_);  // s14: any value
+  set_length(out_.size() - kHeaderSize);
+}
+
+void MessageWriter::add_text(std::uint16_t type, std::string_view text) { add(type, as_bytes(text)); }
+
+void MessageWriter::add_u32(std::uint16_t type, std::uint32_t value) {
+  Bytes v;
+  append_u32(v, value);
+  add(type, v);
+}
+
+void MessageWriter::add_u64(std::uint16_t type, std::uint64_t value) {
+  Bytes v;
+  append_u32(v, static_cast<std::uint32_t>(value >> 32));
+  append_u32(v, static_cast<std::uint32_t>(value & 0xffffffffu));
+  add(type, v);
+}
+
+void MessageWriter::add_address(std::uint16_t type, const porthole::Endpoint& endpoint) {
+  Bytes value = {0, endpoint.ip.is_v4() ? kFamilyIpv4 : kFamilyIpv6};
+  append_u16(value, endpoint.port);
+  const auto ip = endpoint.ip.bytes();
+  value.insert(value.end(), ip.begin(), ip.end());
+  add(type, value);
+}
+
+void MessageWriter::add_xor_address(std::uint16_t type, const porthole::Endpoint& endpoint) {
+  Bytes value = {0, endpoint.ip.is_v4() ? kFamilyIpv4 : kFamilyIpv6};
+  append_u16(value, static_cast<std::uint16_t>(endpoint.port ^ (kMagicCookie >> 16)));
+  const auto ip = endpoint.ip.bytes();
+  for (std::size_t i = 0; i < ip.size(); ++i)
+    value.push_back(static_cast<std::uint8_t>(
+        ip[i] ^ (i < 4 ? static_cast<std::uint8_t>((kMagicCookie >> (24 - 8 * i)) & 0xff)
+                       : id_[i - 4])));
+  add(type, value);
+}
+
+void MessageWriter::add_error_code(int code, std::string_view reason) {
+  if (code < 300 || code > 699) {
+    if (!error_)
+      error_ = make_error(Errc::usage, fmt::format("STUN error code {} is not 300..699", code));
+    return;
+  }
+  Bytes value = {0, 0, static_cast<std::uint8_t>(code / 100),
+                 static_cast<std::uint8_t>(code % 100)};
+  value.insert(value.end(), reason.begin(), reason.end());
+  add(attr::error_code, value);
+}
+
+void MessageWriter::add_requested_transport(std::uint8_t protocol) {
+  const std::array<std::uint8_t, 4> value = {protocol, 0, 0, 0};
+  add(attr::requested_transport, value);
+}
+
+void MessageWriter::add_channel_number(std::uint16_t channel) {
+  const std::array<std::uint8_t, 4> value = {static_cast<std::uint8_t>(channel >> 8),
+                                             static_cast<std::uint8_t>(channel & 0xff), 0, 0};
+  add(attr::channel_number, value);
+}
+
+void MessageWriter::add_message_integrity(const IntegrityKey& key) {
+  if (error_) return;
+  const std::size_t at = out_.size();
+  const auto mac = hmac_sha1(key.bytes, integrity_input(out_, at, kMessageIntegritySize));
+  add(attr::message_integrity, mac);
+}
+
+void MessageWriter::add_message_integrity_sha256(const IntegrityKey& key) {
+  if (error_) return;
+  const std::size_t at = out_.size();
+  const auto mac = hmac_sha256(key.bytes, integrity_input(out_, at, kMessageIntegritySha256Size));
+  add(attr::message_integrity_sha256, mac);
+}
+
+// s14.7: FINGERPRINT last, computed with Message Length already counting it.
+Result<std::vector<std::uint8_t>> MessageWriter::finish(bool fingerprint) {
+  if (error_) return *error_;
+  if (fingerprint) {
+    if (out_.size() - kHeaderSize + kFingerprintAttributeSize > kMaxBodySize)
+      return make_error(Errc::usage, "no room for FINGERPRINT in the STUN message");
+    set_length(out_.size() - kHeaderSize + kFingerprintAttributeSize);
+    const std::uint32_t crc = crc32(out_) ^ kFingerprintXor;
+    append_u16(out_, attr::fingerprint);
+    append_u16(out_, 4);
+    append_u32(out_, crc);
+  }
+  return std::move(out_);
+}
 
 std::string attribute_name(std::uint16_t type) {
   switch (type) {
@@ -257,6 +436,16 @@ std::string attribute_name(std::uint16_t type) {
     case attr::error_code: return "ERROR-CODE";
     case attr::unknown_attributes: return "UNKNOWN-ATTRIBUTES";
     case attr::reflected_from: return "REFLECTED-FROM";
+    case attr::channel_number: return "CHANNEL-NUMBER";
+    case attr::lifetime: return "LIFETIME";
+    case attr::xor_peer_address: return "XOR-PEER-ADDRESS";
+    case attr::data: return "DATA";
+    case attr::xor_relayed_address: return "XOR-RELAYED-ADDRESS";
+    case attr::requested_transport: return "REQUESTED-TRANSPORT";
+    case attr::priority: return "PRIORITY";
+    case attr::use_candidate: return "USE-CANDIDATE";
+    case attr::ice_controlled: return "ICE-CONTROLLED";
+    case attr::ice_controlling: return "ICE-CONTROLLING";
     case attr::realm: return "REALM";
     case attr::nonce: return "NONCE";
     case attr::message_integrity_sha256: return "MESSAGE-INTEGRITY-SHA256";
@@ -298,11 +487,6 @@ const Endpoint* Message::other() const noexcept {
   return nullptr;
 }
 
-std::uint32_t crc32(std::span<const std::uint8_t> bytes) noexcept {
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (std::uint8_t b : bytes) c = kCrcTable[(c ^ b) & 0xff] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 // --- decoding ---
 
@@ -345,6 +529,7 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
                               attribute_name(t), off, len, padded, size - value_off));
     const auto value = bytes.subspan(value_off, len);
     const std::size_t next = value_off + padded;
+    m.attributes.push_back(Attribute{t, Bytes(value.begin(), value.end()), off});
 
     if (t == attr::fingerprint) {
       if (len != 4) return drop(fmt::format("FINGERPRINT of {} bytes (should be 4)", len));
@@ -412,6 +597,24 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
       case attr::software:
         if (!m.software) m.software = sanitise(value);
         break;
+      case attr::username:
+        if (!m.username) m.username = std::string(value.begin(), value.end());
+        break;
+      case attr::realm:
+        if (!m.realm) m.realm = std::string(value.begin(), value.end());
+        break;
+      case attr::nonce:
+        if (!m.nonce) m.nonce = std::string(value.begin(), value.end());
+        break;
+      default:
+        // ICE and TURN: typed when well-formed; whether the message is acted on is
+        // decided by unknown_required, as before these were read.
+        read_extension(m, t, value);
+        if (!understood(t) &&
+            std::find(m.unknown_required.begin(), m.unknown_required.end(), t) ==
+                m.unknown_required.end())
+          m.unknown_required.push_back(t);
+        break;
       case attr::message_integrity:
         if (len != kMessageIntegritySize)
           return drop(fmt::format("MESSAGE-INTEGRITY of {} bytes (should be {})", len,
@@ -426,12 +629,6 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
         m.has_message_integrity = true;
         after_integrity = true;
         break;
-      default:
-        if (!understood(t) &&
-            std::find(m.unknown_required.begin(), m.unknown_required.end(), t) ==
-                m.unknown_required.end())
-          m.unknown_required.push_back(t);
-        break;
     }
     off = next;
   }
@@ -441,32 +638,32 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
 // --- encoding ---
 
 std::vector<std::uint8_t> encode_binding_request(const BindingRequest& request) {
-  Writer w(MessageClass::request, method::binding, request.transaction_id);
-  if (!request.software.empty()) w.text(attr::software, clip(request.software));
+  MessageWriter w(method::binding, MessageClass::request, request.transaction_id);
+  if (!request.software.empty()) w.add_text(attr::software, clip(request.software));
   if (request.change_request) {
     std::uint8_t flags = 0;
     if (request.change_request->change_ip) flags |= kChangeIpFlag;
     if (request.change_request->change_port) flags |= kChangePortFlag;
     const std::array<std::uint8_t, 4> value = {0, 0, 0, flags};
-    w.attribute(attr::change_request, value);
+    w.add(attr::change_request, value);
   }
-  return w.finish(request.fingerprint);
+  return finished(w, request.fingerprint);
 }
 
 Result<std::vector<std::uint8_t>> encode_binding_success(const BindingSuccess& response) {
   if (response.software.size() > kMaxTextBytes)
     return make_error(Errc::usage, fmt::format("SOFTWARE longer than {} bytes", kMaxTextBytes));
-  Writer w(MessageClass::success_response, method::binding, response.transaction_id);
-  if (auto s = w.address(attr::xor_mapped_address, response.mapped, true); !s) return s.error();
+  MessageWriter w(method::binding, MessageClass::success_response, response.transaction_id);
+  if (auto s = add_endpoint(w, attr::xor_mapped_address, response.mapped, true); !s) return s.error();
   if (response.include_mapped_address)
-    if (auto s = w.address(attr::mapped_address, response.mapped, false); !s) return s.error();
+    if (auto s = add_endpoint(w, attr::mapped_address, response.mapped, false); !s) return s.error();
   if (response.response_origin)
-    if (auto s = w.address(attr::response_origin, *response.response_origin, false); !s)
+    if (auto s = add_endpoint(w, attr::response_origin, *response.response_origin, false); !s)
       return s.error();
   if (response.other_address)
-    if (auto s = w.address(attr::other_address, *response.other_address, false); !s)
+    if (auto s = add_endpoint(w, attr::other_address, *response.other_address, false); !s)
       return s.error();
-  if (!response.software.empty()) w.text(attr::software, response.software);
+  if (!response.software.empty()) w.add_text(attr::software, response.software);
   return w.finish(response.fingerprint);
 }
 
@@ -479,17 +676,14 @@ Result<std::vector<std::uint8_t>> encode_binding_error(const BindingError& respo
                                                kMaxTextBytes));
   if (response.unknown_attributes.size() > 0x7fff)
     return make_error(Errc::usage, "too many unknown attributes");
-  Writer w(MessageClass::error_response, method::binding, response.transaction_id);
-  Bytes value = {0, 0, static_cast<std::uint8_t>(response.code / 100),
-                 static_cast<std::uint8_t>(response.code % 100)};
-  value.insert(value.end(), response.reason.begin(), response.reason.end());
-  w.attribute(attr::error_code, value);
+  MessageWriter w(method::binding, MessageClass::error_response, response.transaction_id);
+  w.add_error_code(response.code, response.reason);
   if (!response.unknown_attributes.empty()) {
     Bytes list;
     for (std::uint16_t t : response.unknown_attributes) append_u16(list, t);
-    w.attribute(attr::unknown_attributes, list);
+    w.add(attr::unknown_attributes, list);
   }
-  if (!response.software.empty()) w.text(attr::software, response.software);
+  if (!response.software.empty()) w.add_text(attr::software, response.software);
   return w.finish(response.fingerprint);
 }
 
@@ -519,15 +713,15 @@ Result<std::vector<std::uint8_t>> encode_rfc3489_binding_success(
     const ClassicBindingSuccess& response) {
   TransactionId tail{};
   std::copy_n(response.transaction_id.begin() + 4, tail.size(), tail.begin());
-  Writer w(MessageClass::success_response, method::binding, tail);
-  if (auto s = w.address(attr::mapped_address, response.mapped, false); !s) return s.error();
+  MessageWriter w(method::binding, MessageClass::success_response, tail);
+  if (auto s = add_endpoint(w, attr::mapped_address, response.mapped, false); !s) return s.error();
   if (response.source_address)
-    if (auto s = w.address(attr::source_address, *response.source_address, false); !s)
+    if (auto s = add_endpoint(w, attr::source_address, *response.source_address, false); !s)
       return s.error();
   if (response.changed_address)
-    if (auto s = w.address(attr::changed_address, *response.changed_address, false); !s)
+    if (auto s = add_endpoint(w, attr::changed_address, *response.changed_address, false); !s)
       return s.error();
-  Bytes out = w.finish(false);
+  Bytes out = finished(w, false);
   std::copy_n(response.transaction_id.begin(), 4, out.begin() + kOffCookie);
   return out;
 }
@@ -575,6 +769,23 @@ std::string describe(const Message& m) {
     for (std::uint16_t t : m.unknown_attributes) s += " " + attribute_name(t);
   }
   if (m.software) s += fmt::format(" SOFTWARE \"{}\"", *m.software);
+  auto add_text = [&s](const char* name, const std::optional<std::string>& text) {
+    if (text) s += fmt::format(" {} \"{}\"", name, sanitise(as_bytes(*text)));
+  };
+  add_text("USERNAME", m.username);
+  add_text("REALM", m.realm);
+  add_text("NONCE", m.nonce);
+  if (m.priority) s += fmt::format(" PRIORITY {}", *m.priority);
+  if (m.ice_controlling) s += fmt::format(" ICE-CONTROLLING {:016x}", *m.ice_controlling);
+  if (m.ice_controlled) s += fmt::format(" ICE-CONTROLLED {:016x}", *m.ice_controlled);
+  if (m.use_candidate) s += " USE-CANDIDATE";
+  if (m.lifetime) s += fmt::format(" LIFETIME {}", *m.lifetime);
+  if (m.xor_relayed_address)
+    s += " XOR-RELAYED-ADDRESS " + m.xor_relayed_address->to_string();
+  if (m.xor_peer_address) s += " XOR-PEER-ADDRESS " + m.xor_peer_address->to_string();
+  if (m.requested_transport) s += fmt::format(" REQUESTED-TRANSPORT {}", *m.requested_transport);
+  if (m.channel_number) s += fmt::format(" CHANNEL-NUMBER 0x{:04x}", *m.channel_number);
+  if (m.data) s += fmt::format(" DATA ({} bytes)", m.data->size());
   for (std::uint16_t t : m.unknown_required) s += fmt::format(" (unknown {})", attribute_name(t));
   if (m.has_message_integrity) s += " MESSAGE-INTEGRITY (not checked)";
   if (m.has_fingerprint) s += " FINGERPRINT";

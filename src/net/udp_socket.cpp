@@ -99,10 +99,11 @@ Result<Datagram> UdpSocket::receive(Deadline deadline, std::size_t max_size) {
       return sys_error("recvfrom");
     }
     d.bytes.resize(std::min<std::size_t>(static_cast<std::size_t>(got), max_size + 1));
-    char buf[INET_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET, &from.sin_addr, buf, sizeof(buf));
-    d.from_ip = buf;
-    d.from_port = ntohs(from.sin_port);
+    auto source = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), fromlen);
+    if (!source) return source.error();
+    d.from = *source;
+    d.from_ip = d.from.ip.to_string();
+    d.from_port = d.from.port;
     return d;
   }
 }

@@ -8,12 +8,14 @@
 
 #include "net/deadline.hpp"
 #include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
 
 namespace porthole::detail {
 
 struct Datagram {
   std::vector<std::uint8_t> bytes;
-  std::string from_ip;
+  Endpoint from;        // the source, parsed once from the socket address
+  std::string from_ip;  // from.ip as text, for callers still on strings
   std::uint16_t from_port = 0;
 };
 

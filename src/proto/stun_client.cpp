@@ -1,5 +1,5 @@
-// STUN Binding client: transaction IDs, retransmission and answer matching around the
-// pure codec in codec/stun_codec.
+// STUN Binding client: transaction IDs and answer matching around the pure codec in
+// codec/stun_codec; the retransmission schedule is proto/stun_transaction's.
 #include "proto/stun_client.hpp"
 
 #include <sys/random.h>
@@ -41,6 +41,10 @@ milliseconds since(Clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - t);
 }
 
+StunRetransmission retransmission_of(const StunClientOptions& options) {
+  return {options.initial_rto, options.max_transmissions, options.last_wait_factor};
+}
+
 std::string change_text(const std::optional<stun::ChangeRequest>& change) {
   if (!change) return {};
   if (!change->change_ip && !change->change_port) return " CHANGE-REQUEST (none)";
@@ -55,15 +59,10 @@ bool asks_change(const std::optional<stun::ChangeRequest>& change) {
 // One Binding transaction in flight.
 struct Transaction {
   const StunBindingQuery* query = nullptr;
-  stun::TransactionId id{};
-  std::vector<std::uint8_t> request;
+  std::optional<StunTransaction> tx;  // the schedule and the ID, once the query is valid
   stun::Endpoint expected_from;  // where the answer must come from
   std::string label;             // "192.0.2.1:3478 CHANGE-REQUEST ip port", for messages
   Deadline deadline{};
-  Clock::time_point first_sent{};
-  Clock::time_point next_event{};  // the next transmission, or the final give-up
-  milliseconds rto{0};
-  int sent = 0;
   std::string last_drop;  // why the last datagram from expected_from was dropped
   std::string misdirected;  // an answer with our ID that came from the wrong address
   std::optional<Result<StunBinding>> result;
@@ -73,19 +72,7 @@ struct Transaction {
 }  // namespace
 
 std::vector<milliseconds> stun_schedule(const StunClientOptions& options) {
-  std::vector<milliseconds> at;
-  milliseconds t{0};
-  milliseconds rto = options.initial_rto;
-  const int sends = std::max(1, options.max_transmissions);
-  for (int i = 0; i < sends; ++i) {
-    at.push_back(t);
-    if (i + 1 < sends) {
-      t += rto;
-      rto *= 2;
-    }
-  }
-  at.push_back(t + options.initial_rto * options.last_wait_factor);
-  return at;
+  return retransmission_schedule(retransmission_of(options));
 }
 
 StunClient::StunClient(StunClientOptions options) : options_(std::move(options)) {}
@@ -109,8 +96,6 @@ Result<StunBinding> StunClient::binding(UdpSocket& socket, const StunBindingQuer
 std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
                                                       std::span<const StunBindingQuery> queries,
                                                       Deadline deadline) {
-  const auto schedule = stun_schedule(options_);
-  const int max_sends = static_cast<int>(schedule.size()) - 1;
   std::vector<Transaction> txs(queries.size());
 
   // Prepare every transaction; the ones with bad parameters settle at once.
@@ -145,27 +130,27 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
     }
     // Two transactions of one batch sharing an ID would be a broken CSPRNG; refuse.
     for (std::size_t j = 0; j < i; ++j)
-      if (txs[j].id == *id && !txs[j].settled())
+      if (txs[j].tx && txs[j].tx->id() == *id && !txs[j].settled())
         t.result = make_error(Errc::internal, "getrandom returned the same transaction ID twice");
     if (t.settled()) continue;
-    t.id = *id;
-    t.request = stun::encode_binding_request(
-        {t.id, q.change_request, options_.software, options_.fingerprint});
-    t.rto = options_.initial_rto;
-    t.next_event = Clock::now();
+    t.tx.emplace(*id,
+                 stun::encode_binding_request(
+                     {*id, q.change_request, options_.software, options_.fingerprint}),
+                 retransmission_of(options_), t.deadline);
   }
 
   auto settle_silence = [&](Transaction& t) {
-    const milliseconds waited = t.sent > 0 ? since(t.first_sent) : milliseconds{0};
+    const int sent = t.tx->transmissions();
+    const milliseconds waited = sent > 0 ? since(t.tx->first_sent()) : milliseconds{0};
     if (!t.last_drop.empty())
       t.result = make_error(Errc::timeout,
                             fmt::format("STUN server {} sent only datagrams that had to be "
                                         "dropped within {} ms ({} requests); last: {}",
-                                        t.label, waited.count(), t.sent, t.last_drop));
+                                        t.label, waited.count(), sent, t.last_drop));
     else
       t.result = make_error(Errc::no_service,
                             fmt::format("no STUN answer from {} within {} ms ({} requests){}",
-                                        t.label, waited.count(), t.sent,
+                                        t.label, waited.count(), sent,
                                         t.misdirected.empty() ? "" : "; dropped " + t.misdirected));
   };
 
@@ -175,33 +160,30 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
     std::optional<Clock::time_point> wake;
     for (Transaction& t : txs) {
       if (t.settled()) continue;
-      if (now >= t.deadline) {
+      StunTransaction& tx = *t.tx;
+      const auto request = tx.due(now);
+      if (tx.state() == StunTransaction::State::timed_out) {
         settle_silence(t);
         continue;
       }
-      if (now >= t.next_event) {
-        if (t.sent == max_sends) {  // s6.2.1: Rm * RTO after the last transmission
-          settle_silence(t);
-          continue;
-        }
+      if (request) {
         // Every retransmission is the same datagram: the same transaction ID.
-        if (auto sent = socket.send_to(t.request, t.query->server.ip, t.query->server.port);
+        if (auto sent = socket.send_to(*request, t.query->server.ip, t.query->server.port);
             !sent) {
+          tx.abandon();
           t.result = make_error(sent.error().code,
                                 fmt::format("STUN request to {}: {}", t.label,
                                             sent.error().message));
           continue;
         }
-        if (t.sent == 0) t.first_sent = now;
-        ++t.sent;
+        const int sent = tx.transmissions();
         debug(fmt::format("stun -> {} Binding request txid {}{}{}",
-                          stun::to_string(t.query->server), stun::transaction_hex(t.id),
+                          stun::to_string(t.query->server), stun::transaction_hex(tx.id()),
                           change_text(t.query->change_request),
-                          t.sent > 1 ? fmt::format(" (retransmission {})", t.sent - 1) : ""));
-        t.next_event = t.first_sent + schedule[static_cast<std::size_t>(t.sent)];
+                          sent > 1 ? fmt::format(" (retransmission {})", sent - 1) : ""));
       }
-      const Clock::time_point next = std::min(t.next_event, t.deadline);
-      if (!wake || next < *wake) wake = next;
+      const auto next = tx.next_wakeup();
+      if (next && (!wake || *next < *wake)) wake = *next;
     }
     if (!wake) break;  // all settled
 
@@ -238,7 +220,7 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
     }
     const stun::Message& m = *message;
     auto it = std::find_if(txs.begin(), txs.end(), [&](const Transaction& t) {
-      return !t.settled() && t.id == m.transaction_id;
+      return !t.settled() && t.tx->matches(m.transaction_id);
     });
     if (it == txs.end()) {
       // Stale answers to retransmissions of settled transactions land here too.
@@ -270,6 +252,7 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
     debug(fmt::format("stun <- {} {}", from_text, stun::describe(m)));
 
     // From here on the transaction is answered, for better or worse (s6.3.3, s6.3.4).
+    t.tx->answered(Clock::now());
     if (!m.unknown_required.empty()) {
       std::string names;
       for (std::uint16_t type : m.unknown_required)
@@ -310,9 +293,9 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
     if (const auto* other = m.other()) b.other_address = *other;
     b.software = m.software.value_or("");
     b.local_port = socket.local_port();
-    b.transmissions = t.sent;
-    b.elapsed = since(t.first_sent);
-    if (t.sent == 1) b.rtt = b.elapsed;
+    b.transmissions = t.tx->transmissions();
+    b.elapsed = std::chrono::duration_cast<milliseconds>(t.tx->elapsed());
+    if (b.transmissions == 1) b.rtt = b.elapsed;
     t.result = std::move(b);
   }
 

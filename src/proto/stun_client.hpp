@@ -15,6 +15,7 @@
 
 #include "codec/stun_codec.hpp"
 #include "net/deadline.hpp"
+#include "proto/stun_transaction.hpp"
 #include "porthole/porthole.hpp"
 
 namespace porthole::detail {
@@ -73,9 +74,7 @@ struct StunClientOptions {
   LogFn log;                  // debug: every request, answer and dropped datagram
 };
 
-// Offsets from the first transmission at which each transmission is due, then (last
-// element) the moment the transaction fails: {0, 500, 1500, ..., 31500, 39500} ms for
-// the defaults.
+// retransmission_schedule() (proto/stun_transaction.hpp) of these options.
 std::vector<std::chrono::milliseconds> stun_schedule(const StunClientOptions& options);
 
 // Errors (per transaction):

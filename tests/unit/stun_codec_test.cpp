@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "codec/hmac.hpp"
 #include "codec/stun_codec.hpp"
+#include "porthole/ip_address.hpp"
 
 namespace stun = porthole::detail::stun;
 using Bytes = std::vector<std::uint8_t>;
@@ -573,5 +575,352 @@ TEST_CASE("Decoding survives every truncation and length lie of a full message",
     b[3] = static_cast<std::uint8_t>(length);
     auto r = stun::decode(b);
     CHECK(r.ok() == (length == full.size() - 20));
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The general layer: raw attributes, the writer, MESSAGE-INTEGRITY(-SHA256)
+// ---------------------------------------------------------------------------------
+
+namespace {
+
+const stun::TransactionId kLongTermId = {0x78, 0xad, 0x34, 0x33, 0xc6, 0xad,
+                                         0x72, 0xc0, 0x29, 0xda, 0x41, 0x2e};
+// RFC 5769 s2.4 and RFC 8489 Appendix B.1: the username is six katakana (UTF-8).
+const std::string kKatakanaUser = "\xe3\x83\x9e\xe3\x83\x88\xe3\x83\xaa\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xb9";
+
+stun::IntegrityKey short_term(const std::string& password) {
+  auto k = stun::IntegrityKey::short_term(password);
+  REQUIRE(k.ok());
+  return *k;
+}
+
+stun::IntegrityKey long_term(const std::string& user, const std::string& realm,
+                             const std::string& password,
+                             stun::PasswordAlgorithm algorithm = stun::PasswordAlgorithm::md5) {
+  auto k = stun::IntegrityKey::long_term(user, realm, password, algorithm);
+  REQUIRE(k.ok());
+  return *k;
+}
+
+Bytes written(stun::MessageWriter& w, bool fingerprint) {
+  auto r = w.finish(fingerprint);
+  INFO((r.ok() ? std::string() : r.error().message));
+  REQUIRE(r.ok());
+  return *r;
+}
+
+porthole::Endpoint endpoint(const std::string& text) {
+  auto e = porthole::Endpoint::parse(text);
+  REQUIRE(e.ok());
+  return *e;
+}
+
+}  // namespace
+
+TEST_CASE("RFC 5769 s2.1: the raw attribute list, ICE fields, short-term integrity",
+          "[stun]") {
+  auto m = decoded(kSampleRequest);
+  std::vector<std::uint16_t> types;
+  std::vector<std::size_t> offsets;
+  for (const auto& a : m.attributes) {
+    types.push_back(a.type);
+    offsets.push_back(a.offset);
+  }
+  CHECK(types == std::vector<std::uint16_t>{stun::attr::software, stun::attr::priority,
+                                            stun::attr::ice_controlled, stun::attr::username,
+                                            stun::attr::message_integrity,
+                                            stun::attr::fingerprint});
+  CHECK(offsets == std::vector<std::size_t>{20, 40, 48, 60, 76, 100});
+  CHECK(m.attributes[3].value == text_bytes("evtj:h6vY"));  // without the padding
+  CHECK(m.priority == 0x6e0001ffu);
+  CHECK(m.ice_controlled == 0x932ff9b151263b36u);
+  CHECK_FALSE(m.ice_controlling);
+  CHECK(m.username == "evtj:h6vY");
+  // The Binding layer still does not speak ICE; a user that does says so.
+  CHECK(m.unknown_required == std::vector<std::uint16_t>{stun::attr::priority});
+  const std::uint16_t ice[] = {stun::attr::priority};
+  CHECK(m.unknown_required_except(ice).empty());
+
+  auto ok = stun::check_integrity(kSampleRequest, m, short_term("VOkJxbRl1RmTxUk/WvJxBt"));
+  INFO((ok.ok() ? std::string() : ok.error().message));
+  REQUIRE(ok.ok());
+  CHECK(*ok == stun::IntegrityAlgorithm::hmac_sha1);
+  auto wrong = stun::check_integrity(kSampleRequest, m, short_term("VOkJxbRl1RmTxUk/WvJxBu"));
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().code == porthole::Errc::refused);
+  CHECK(wrong.error().message == "MESSAGE-INTEGRITY does not match the credentials");
+}
+
+TEST_CASE("RFC 5769 s2.1, s2.2, s2.3: the writer rebuilds every byte", "[stun]") {
+  const auto key = short_term("VOkJxbRl1RmTxUk/WvJxBt");
+  SECTION("s2.1 request") {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, kVectorId);
+    w.set_padding_byte(0x20);
+    w.add_text(stun::attr::software, "STUN test client");
+    w.add_priority(0x6e0001ff);
+    w.add_u64(stun::attr::ice_controlled, 0x932ff9b151263b36u);
+    w.add_text(stun::attr::username, "evtj:h6vY");
+    w.add_message_integrity(key);
+    CHECK(written(w, true) == kSampleRequest);
+  }
+  SECTION("s2.2 IPv4 response") {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::success_response, kVectorId);
+    w.set_padding_byte(0x20);
+    w.add_text(stun::attr::software, "test vector");
+    w.add_xor_address(stun::attr::xor_mapped_address, endpoint("192.0.2.1:32853"));
+    w.add_message_integrity(key);
+    CHECK(written(w, true) == kIpv4Response);
+    CHECK(stun::check_integrity(kIpv4Response, decoded(kIpv4Response), key).ok());
+  }
+  SECTION("s2.3 IPv6 response") {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::success_response, kVectorId);
+    w.set_padding_byte(0x20);
+    w.add_text(stun::attr::software, "test vector");
+    w.add_xor_address(stun::attr::xor_mapped_address,
+                      endpoint("[2001:db8:1234:5678:11:2233:4455:6677]:32853"));
+    w.add_message_integrity(key);
+    CHECK(written(w, true) == kIpv6Response);
+    CHECK(stun::check_integrity(kIpv6Response, decoded(kIpv6Response), key).ok());
+  }
+}
+
+TEST_CASE("RFC 5769 s2.4: long-term credentials, key MD5(user:realm:password)", "[stun]") {
+  const auto key = long_term(kKatakanaUser, "example.org", "TheMatrIX");
+  auto m = decoded(kLongTermRequest);
+  CHECK(m.username == kKatakanaUser);
+  CHECK(m.realm == "example.org");
+  CHECK(m.nonce == "f//499k954d6OL34oL9FSTvy64sA");
+  REQUIRE(stun::check_integrity(kLongTermRequest, m, key).ok());
+
+  stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, kLongTermId);
+  w.add_text(stun::attr::username, kKatakanaUser);
+  w.add_text(stun::attr::nonce, "f//499k954d6OL34oL9FSTvy64sA");
+  w.add_text(stun::attr::realm, "example.org");
+  w.add_message_integrity(key);
+  CHECK(written(w, false) == kLongTermRequest);
+
+  // No FINGERPRINT here, so a flipped byte anywhere before MESSAGE-INTEGRITY's value
+  // still decodes: integrity is what catches it.
+  const std::size_t integrity_at = m.attributes.back().offset;
+  for (std::size_t i = 8; i < kLongTermRequest.size(); ++i) {
+    if (i >= integrity_at && i < integrity_at + 4) continue;  // its own header
+    Bytes b = kLongTermRequest;
+    b[i] ^= 0x01;
+    auto tampered = stun::decode(b);
+    if (!tampered) continue;
+    INFO("bit flip at byte " << i);
+    CHECK_FALSE(stun::check_integrity(b, *tampered, key).ok());
+  }
+  CHECK_FALSE(stun::check_integrity(kLongTermRequest, m,
+                                    long_term(kKatakanaUser, "example.com", "TheMatrIX")).ok());
+}
+
+TEST_CASE("RFC 8489 Appendix B.1: MESSAGE-INTEGRITY-SHA256 with USERHASH, SHA-256 key",
+          "[stun]") {
+  // The appendix's parameters: username six katakana, password "TheMatrIX" (after
+  // OpaqueString), realm "example.org", PASSWORD-ALGORITHM SHA-256. The USERHASH
+  // (SHA-256 of username ":" realm, s14.4) and the HMAC are the appendix's values.
+  const Bytes kUserhash = {0x4a, 0x3c, 0xf3, 0x8f, 0xef, 0x69, 0x92, 0xbd, 0xa9, 0x52, 0xc6,
+                           0x78, 0x04, 0x17, 0xda, 0x0f, 0x24, 0x81, 0x94, 0x15, 0x56, 0x9e,
+                           0x60, 0xb2, 0x05, 0xc4, 0x6e, 0x41, 0x40, 0x7f, 0x17, 0x04};
+  const Bytes kHmac = {0xb5, 0xc7, 0xbf, 0x00, 0x5b, 0x6c, 0x52, 0xa2, 0x1c, 0x51, 0xc5,
+                       0xe8, 0x92, 0xf8, 0x19, 0x24, 0x13, 0x62, 0x96, 0xcb, 0x92, 0x7c,
+                       0x43, 0x14, 0x93, 0x09, 0x27, 0x8c, 0xc6, 0x51, 0x8e, 0x65};
+  const std::string nonce = "obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA";
+  const std::string user_realm = kKatakanaUser + ":example.org";
+  const auto userhash = porthole::detail::sha256(text_bytes(user_realm));
+  CHECK(Bytes(userhash.begin(), userhash.end()) == kUserhash);
+
+  const auto key = long_term(kKatakanaUser, "example.org", "TheMatrIX",
+                             stun::PasswordAlgorithm::sha256);
+  stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, kLongTermId);
+  w.add(stun::attr::userhash, kUserhash);
+  w.add_text(stun::attr::nonce, nonce);
+  w.add_text(stun::attr::realm, "example.org");
+  w.add(stun::attr::password_algorithm, Bytes{0x00, 0x02, 0x00, 0x00});
+  w.add_message_integrity_sha256(key);
+  const Bytes b = written(w, false);
+  CHECK(b.size() == 20 + 0x90);
+  auto m = decoded(b);
+  REQUIRE_FALSE(m.attributes.empty());
+  CHECK(m.attributes.back().type == stun::attr::message_integrity_sha256);
+  CHECK(m.attributes.back().value == kHmac);
+  auto ok = stun::check_integrity(b, m, key);
+  REQUIRE(ok.ok());
+  CHECK(*ok == stun::IntegrityAlgorithm::hmac_sha256);
+  auto md5_key = long_term(kKatakanaUser, "example.org", "TheMatrIX");
+  auto wrong = stun::check_integrity(b, m, md5_key);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().message == "MESSAGE-INTEGRITY-SHA256 does not match the credentials");
+}
+
+TEST_CASE("Integrity: both attributes, truncated SHA256, after-integrity attributes, none",
+          "[stun]") {
+  const auto key = short_term("secret");
+  stun::MessageWriter w(stun::method::binding, stun::MessageClass::success_response, kId);
+  w.add_xor_address(stun::attr::xor_mapped_address, endpoint("198.51.100.1:4000"));
+  w.add_message_integrity(key);
+  w.add_message_integrity_sha256(key);
+  const Bytes both = written(w, true);
+  auto m = decoded(both);
+  CHECK(m.has_fingerprint);
+  auto ok = stun::check_integrity(both, m, key);
+  REQUIRE(ok.ok());
+  CHECK(*ok == stun::IntegrityAlgorithm::hmac_sha256);  // the stronger one is checked
+
+  SECTION("a truncated MESSAGE-INTEGRITY-SHA256 (16 bytes, s14.6) is compared as sent") {
+    stun::MessageWriter full(stun::method::binding, stun::MessageClass::request, kId);
+    full.add_text(stun::attr::username, "u");
+    Bytes b = written(full, false);
+    // Build the 16-byte form by hand: the HMAC with Message Length counting 20 bytes.
+    Bytes in = b;
+    in[3] = static_cast<std::uint8_t>(in.size() - 20 + 20);
+    const auto mac = porthole::detail::hmac_sha256(key.bytes, in);
+    b = with_attribute(b, stun::attr::message_integrity_sha256, Bytes(mac.begin(), mac.begin() + 16));
+    auto t = decoded(b);
+    CHECK(stun::check_integrity(b, t, key).ok());
+    b[b.size() - 1] ^= 1;
+    CHECK(stun::check_integrity(b, decoded(b), key).error().code == porthole::Errc::refused);
+  }
+  SECTION("attributes after MESSAGE-INTEGRITY are not covered, and not typed") {
+    stun::MessageWriter one(stun::method::binding, stun::MessageClass::request, kId);
+    one.add_message_integrity(key);
+    Bytes b = written(one, false);
+    b = with_attribute(b, stun::attr::username, text_bytes("late"));
+    auto t = decoded(b);
+    CHECK(stun::check_integrity(b, t, key).ok());
+    CHECK_FALSE(t.username);
+    CHECK(t.attributes.back().type == stun::attr::username);  // still in the raw list
+  }
+  SECTION("no integrity attribute") {
+    auto r = stun::check_integrity(plain_response(), decoded(plain_response()), key);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "no MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 to check");
+  }
+  SECTION("a Message that is not from these bytes is refused, not read past the end") {
+    const Bytes shorter(both.begin(), both.begin() + 40);
+    CHECK_FALSE(stun::check_integrity(shorter, m, key).ok());
+  }
+}
+
+TEST_CASE("Credentials: OpaqueString for ASCII, a clear error otherwise", "[stun]") {
+  CHECK(short_term("VOkJxbRl1RmTxUk/WvJxBt").bytes == text_bytes("VOkJxbRl1RmTxUk/WvJxBt"));
+  auto md5_key = long_term("user", "realm", "pass");
+  CHECK(md5_key.bytes.size() == 16);
+  CHECK(long_term("user", "realm", "pass", stun::PasswordAlgorithm::sha256).bytes.size() == 32);
+  // RFC 8489 Appendix B.1's password before OpaqueString: "The<U+00AD>M<U+00AA>tr<U+2168>".
+  auto non_ascii = stun::IntegrityKey::long_term(kKatakanaUser, "example.org",
+                                                 "The\xc2\xadM\xc2\xaatr\xe2\x85\xa8");
+  REQUIRE_FALSE(non_ascii.ok());
+  CHECK(non_ascii.error().code == porthole::Errc::usage);
+  CHECK(non_ascii.error().message.find("not ASCII") != std::string::npos);
+  CHECK(stun::IntegrityKey::short_term("").error().message == "the STUN password is empty");
+  CHECK(stun::IntegrityKey::short_term("a\tb").error().message ==
+        "the STUN password contains a control character");
+  CHECK_FALSE(stun::IntegrityKey::short_term(std::string("a\x7f", 2)).ok());
+}
+
+TEST_CASE("General writer and decoder: TURN and ICE attributes round trip", "[stun]") {
+  stun::MessageWriter w(stun::method::allocate, stun::MessageClass::success_response, kId);
+  w.add_xor_address(stun::attr::xor_relayed_address, endpoint("203.0.113.5:49152"));
+  w.add_xor_address(stun::attr::xor_peer_address, endpoint("[2001:db8::9]:5000"));
+  w.add_xor_address(stun::attr::xor_peer_address, endpoint("192.0.2.99:1"));
+  w.add_address(stun::attr::mapped_address, endpoint("[2001:db8::1]:7"));
+  w.add_u32(stun::attr::lifetime, 600);
+  w.add_requested_transport();
+  w.add_channel_number(0x4001);
+  w.add(stun::attr::data, Bytes{1, 2, 3, 4, 5});
+  w.add_u64(stun::attr::ice_controlling, 0x0102030405060708u);
+  w.add_use_candidate();
+  w.add_priority(1862270975);
+  w.add_text(stun::attr::realm, "example.org");
+  w.add_text(stun::attr::nonce, "n0nce");
+  w.add_error_code(438, "Stale Nonce");
+  const Bytes b = written(w, true);
+  auto m = decoded(b);
+  CHECK(m.method == stun::method::allocate);
+  CHECK(m.message_class == stun::MessageClass::success_response);
+  CHECK(m.xor_relayed_address == endpoint("203.0.113.5:49152"));
+  CHECK(m.xor_peer_address == endpoint("[2001:db8::9]:5000"));  // the first one
+  CHECK(m.mapped_address == stun::Endpoint{"2001:db8::1", 7});
+  CHECK(m.lifetime == 600u);
+  CHECK(m.requested_transport == stun::kTransportUdp);
+  CHECK(m.channel_number == 0x4001);
+  CHECK(m.data == Bytes{1, 2, 3, 4, 5});
+  CHECK(m.ice_controlling == 0x0102030405060708u);
+  CHECK(m.use_candidate);
+  CHECK(m.priority == 1862270975u);
+  CHECK(m.realm == "example.org");
+  CHECK(m.nonce == "n0nce");
+  REQUIRE(m.error_code);
+  CHECK(m.error_code->code == 438);
+  CHECK(m.attributes.size() == 15);  // with FINGERPRINT
+  const std::string text = stun::describe(m);
+  CHECK(text.find("XOR-RELAYED-ADDRESS 203.0.113.5:49152") != std::string::npos);
+  CHECK(text.find("XOR-PEER-ADDRESS [2001:db8::9]:5000") != std::string::npos);
+  CHECK(text.find("CHANNEL-NUMBER 0x4001") != std::string::npos);
+  CHECK(stun::attribute_name(stun::attr::requested_transport) == "REQUESTED-TRANSPORT");
+  const std::uint16_t turn[] = {stun::attr::xor_relayed_address, stun::attr::xor_peer_address,
+                                stun::attr::lifetime, stun::attr::requested_transport,
+                                stun::attr::channel_number, stun::attr::data,
+                                stun::attr::priority, stun::attr::use_candidate};
+  CHECK_FALSE(m.unknown_required.empty());
+  CHECK(m.unknown_required_except(turn).empty());
+}
+
+TEST_CASE("General decoder: malformed TURN and ICE values stay out of the typed fields",
+          "[stun]") {
+  Bytes b = stun::encode_binding_request({kId, {}, "", false});
+  b = with_attribute(b, stun::attr::lifetime, {0, 0, 1});
+  b = with_attribute(b, stun::attr::priority, {1, 2});
+  b = with_attribute(b, stun::attr::use_candidate, {1});
+  b = with_attribute(b, stun::attr::xor_relayed_address, {0, 9, 0, 0, 1, 2, 3, 4});
+  b = with_attribute(b, stun::attr::channel_number, {0x40});
+  auto m = decoded(b);
+  CHECK_FALSE(m.lifetime);
+  CHECK_FALSE(m.priority);
+  CHECK_FALSE(m.use_candidate);
+  CHECK_FALSE(m.xor_relayed_address);
+  CHECK_FALSE(m.channel_number);
+  CHECK(m.attributes.size() == 5);
+  CHECK(m.unknown_required.size() == 5);  // the Binding server answers 420, as before
+}
+
+TEST_CASE("General writer: bad input is an error at finish()", "[stun]") {
+  {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, kId);
+    w.add(stun::attr::data, Bytes(70000, 0));
+    auto r = w.finish(true);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == porthole::Errc::usage);
+    CHECK(r.error().message == "DATA of 70000 bytes does not fit in a STUN message");
+  }
+  {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, kId);
+    w.add(stun::attr::data, Bytes(0xfffc - 4, 0));  // exactly full
+    CHECK(w.finish(false).ok());
+  }
+  {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, kId);
+    w.add(stun::attr::data, Bytes(0xfffc - 4, 0));
+    CHECK(w.finish(true).error().message == "no room for FINGERPRINT in the STUN message");
+  }
+  {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::error_response, kId);
+    w.add_error_code(700, "x");
+    CHECK(w.finish(false).error().message == "STUN error code 700 is not 300..699");
+  }
+  {
+    stun::MessageWriter w(0x1000, stun::MessageClass::request, kId);
+    CHECK(w.finish(false).error().message == "STUN method 0x1000 is not 12 bits");
+  }
+  {
+    // Method bits across the class bits: 0xfff request is 0x3eef (s5).
+    stun::MessageWriter w(0x0fff, stun::MessageClass::request, kId);
+    const Bytes b = written(w, false);
+    CHECK(b[0] == 0x3e);
+    CHECK(b[1] == 0xef);
+    CHECK(decoded(b).method == 0x0fff);
   }
 }
