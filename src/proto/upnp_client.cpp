@@ -29,7 +29,8 @@
 namespace porthole::detail {
 namespace {
 
-// SOAP error codes (UPnP IGD WANIPConnection, PROTOCOLS.md).
+// SOAP error codes of the UPnP IGD WANIPConnection service (its specification's error
+// table; 501 and 725 also from routers' observed answers).
 constexpr int kSuccess = 0;
 constexpr int kInvalidArgs = 402;
 constexpr int kActionFailed = 501;
@@ -65,7 +66,8 @@ std::string soap_error_text(int code) {
 
 // miniupnpc 2.2.4's XML parser (parsexml, under both parserootdesc and ParseNameValue)
 // reads one byte past the end of its buffer when the document ends just after a ':' in
-// an element name (a namespace prefix: "<a:"; found by fuzz_igd_description, issue 5).
+// an element name (a namespace prefix: "<a:"; found by fuzz_igd_description, seed
+// fuzz/corpus/igd_description/crash_parsexml_reads_past_namespace_prefix_at_end).
 // Whatever it reads there must be ours, not the next heap block (or an unmapped page):
 // it parses a copy followed by NUL bytes that the size it is told leaves out.
 std::string with_parser_slack(std::string_view xml) {
@@ -333,8 +335,9 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
     return e.internal_ip == params.internal_ip && e.internal_port == params.internal_port;
   };
 
-  // One AddPortMapping, with the lease fallbacks routers need (PROTOCOLS.md: 725
-  // OnlyPermanentLeasesSupported, and 402 from some routers when a lease is given).
+  // One AddPortMapping, with the lease fallbacks routers need: 725
+  // OnlyPermanentLeasesSupported (WANIPConnection:1 routers), and 402 Invalid Args from
+  // some routers when a lease is given.
   // The arguments of AddPortMapping and AddAnyPortMapping, in the SCPD's order.
   auto add_args = [&](const std::string& ext_s,
                       const std::string& lease_s) -> std::vector<SoapArgument> {
@@ -408,7 +411,7 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
   }
   if (granted == 0) {
     // Port held by someone else (718, or 501 on some routers). First re-use an entry
-    // of ours on another port, so repeated runs never fill the table (PROTOCOLS.md).
+    // of ours on another port, so repeated runs never fill the router's table.
     auto table = list(deadline);
     if (table) {
       for (const auto& e : *table)
