@@ -15,7 +15,8 @@
 
 #include "codec/stun_codec.hpp"
 #include "net/deadline.hpp"
-#include "porthole/porthole.hpp"
+#include "porthole/log.hpp"
+#include "porthole/types.hpp"
 
 namespace porthole::detail {
 
