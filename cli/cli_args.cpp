@@ -1,16 +1,26 @@
 #include "cli_args.hpp"
 
+#include <arpa/inet.h>
+
 #include <cmath>
-#include <sstream>
+#include <cstring>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <porthole/text.hpp>
 
-#include "cmd_hold.hpp"
+#include "cli_output.hpp"
+#include "command.hpp"
 
 namespace porthole::cli {
 namespace {
+
+// Every command, in the order --help lists them.
+const CommandSpec kCommands[] = {
+    probe_command(), open_command(), serve_command(), close_command(),
+    list_command(),  nat_command(),  hold_command(),
+};
 
 constexpr const char* kFooter = R"(Examples:
   porthole probe                         which protocols the gateway speaks
@@ -48,7 +58,8 @@ class UsageFormatter : public CLI::Formatter {
   }
 };
 
-struct RawArgs {
+// The options every command takes, before or after its name.
+struct GlobalArgs {
   std::string gateway;
   double timeout = 5.0;
   bool json = false;
@@ -57,18 +68,9 @@ struct RawArgs {
   std::string state_dir;
   std::vector<std::string> stun;
   bool upnp_allow_lan = false;
-  std::string port;
-  std::string external_port;
-  std::string lifetime = "7200";
-  std::string via = "auto";
-  std::string description = "porthole";
-  bool strict_port = false;
-  bool verify = false;
-  std::string listen;
-  std::string alt_listen;
 };
 
-void add_global_options(CLI::App& app, RawArgs& raw) {
+void add_global_options(CLI::App& app, GlobalArgs& raw) {
   app.add_option("--gateway", raw.gateway, "Gateway IPv4 address (default: the default route's)")
       ->type_name("IP");
   app.add_option("--timeout", raw.timeout, "Overall deadline in seconds (default 5)")
@@ -89,7 +91,132 @@ void add_global_options(CLI::App& app, RawArgs& raw) {
                "(default: only from the gateway's own address)");
 }
 
-Result<std::uint16_t> parse_external(const std::string& text) {
+// --gateway: a unicast IPv4 address. The ones no router can have are refused before
+// anything is sent: 0.0.0.0/8 ("this network", RFC 1122 s3.2.1.3), multicast
+// 224.0.0.0/4 (RFC 5771) and 240.0.0.0/4 with the limited broadcast 255.255.255.255
+// (RFC 1112 s4, RFC 919 s7).
+std::string check_gateway(const std::string& text) {
+  if (!is_ipv4_literal(text))
+    return fmt::format("--gateway '{}' is not an IPv4 address like 192.168.1.1",
+                       text.substr(0, 64) + (text.size() > 64 ? "..." : ""));
+  in_addr addr{};
+  ::inet_pton(AF_INET, text.c_str(), &addr);
+  const std::uint32_t a = ntohl(addr.s_addr);
+  const char* why = nullptr;
+  if (a == 0xffffffffU) why = "the broadcast address";
+  else if ((a >> 24) == 0) why = "not a host address (0.0.0.0/8 means this network)";
+  else if ((a >> 28) == 0xe) why = "a multicast address";
+  else if ((a >> 28) == 0xf) why = "a reserved address (240.0.0.0/4)";
+  if (why == nullptr) return {};
+  return fmt::format("--gateway {} is {}: give the router's own address, like 192.168.1.1",
+                     text, why);
+}
+
+ParseOutcome usage_error(const std::string& message) {
+  ParseOutcome out;
+  out.exit_code = static_cast<int>(Errc::usage);
+  out.err = message;
+  return out;
+}
+
+// Whether --json was typed: a usage error found before the options were read must be
+// JSON too.
+bool json_requested(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) return false;
+    if (std::strcmp(argv[i], "--json") == 0) return true;
+  }
+  return false;
+}
+
+ParseOutcome parse(int argc, const char* const* argv) {
+  CLI::App app{"porthole: open ports on your router (PCP, NAT-PMP, UPnP IGD)", "porthole"};
+  app.footer(kFooter);
+  app.formatter(std::make_shared<UsageFormatter>());
+  app.set_version_flag("--version", std::string("porthole ") + PORTHOLE_VERSION);
+  app.require_subcommand(1, 1);
+  GlobalArgs raw;
+  add_global_options(app, raw);
+
+  struct Added {
+    const CommandSpec* spec;
+    std::unique_ptr<CommandOptions> options;
+    CLI::App* app;
+  };
+  std::vector<Added> commands;
+  for (const auto& spec : kCommands) {
+    auto options = spec.make_options();
+    CLI::App* sub = options->add_to(app);
+    // Global options are accepted after the command too (`porthole open 8080 --json`).
+    sub->fallthrough();
+    sub->footer(kSubcommandFooter);
+    commands.push_back({&spec, std::move(options), sub});
+  }
+  auto chosen = [&]() -> const Added* {
+    for (const auto& c : commands)
+      if (c.app->parsed()) return &c;
+    return nullptr;
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    ParseOutcome out;
+    // Help for the subcommand the user named, if any.
+    const Added* c = chosen();
+    out.out = c != nullptr ? c->app->help() : app.help();
+    return out;
+  } catch (const CLI::CallForVersion&) {
+    ParseOutcome out;
+    out.out = app.version() + "\n";
+    return out;
+  } catch (const CLI::ParseError& e) {
+    // CLI11 calls an unknown command a missing one; say what was not understood.
+    auto rest = app.remaining();
+    if (!rest.empty() && chosen() == nullptr) {
+      std::string names;
+      for (std::size_t i = 0; i < commands.size(); ++i) {
+        if (i > 0) names += i + 1 == commands.size() ? " or " : ", ";
+        names += commands[i].app->get_name();
+      }
+      return usage_error(fmt::format("unknown command '{}': use {}", rest.front(), names));
+    }
+    return usage_error(e.what());
+  }
+
+  Invocation inv;
+  if (raw.verbose && raw.quiet) return usage_error("-v and -q contradict each other");
+  inv.verbosity = raw.verbose ? 1 : raw.quiet ? -1 : 0;
+  inv.json = raw.json;
+  if (!raw.gateway.empty())
+    if (auto err = check_gateway(raw.gateway); !err.empty()) return usage_error(err);
+  inv.options.gateway = raw.gateway;
+  if (!std::isfinite(raw.timeout) || raw.timeout <= 0 || raw.timeout > 3600)
+    return usage_error(fmt::format("--timeout {}: give a number of seconds above 0 and at "
+                                   "most 3600 (fractions allowed, e.g. 0.5)",
+                                   raw.timeout));
+  inv.options.timeout = std::chrono::milliseconds(static_cast<long long>(raw.timeout * 1000));
+  if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
+  inv.options.state_dir = raw.state_dir;
+  inv.options.upnp_allow_lan = raw.upnp_allow_lan;
+  for (const auto& server : raw.stun) {
+    auto hp = parse_host_port(server, 3478);
+    if (!hp) return usage_error("--stun " + hp.error().message);
+    inv.options.stun_servers.push_back(server);
+  }
+
+  const Added* c = chosen();
+  if (c == nullptr) return usage_error("a command is required");
+  inv.command = c->spec->command;
+  if (auto err = c->options->finish(inv); !err.empty()) return usage_error(err);
+  ParseOutcome out;
+  out.invocation = std::move(inv);
+  return out;
+}
+
+}  // namespace
+
+Result<std::uint16_t> parse_external_arg(const std::string& text) {
   auto spec = parse_port_spec(text);
   if (!spec) return make_error(Errc::usage, "--external-port: " + spec.error().message);
   if (text.find('/') != std::string::npos)
@@ -98,7 +225,7 @@ Result<std::uint16_t> parse_external(const std::string& text) {
   return spec->port;
 }
 
-Result<std::uint32_t> parse_lifetime(const std::string& text) {
+Result<std::uint32_t> parse_lifetime_arg(const std::string& text) {
   std::size_t used = 0;
   long long v = 0;
   try {
@@ -116,187 +243,47 @@ Result<std::uint32_t> parse_lifetime(const std::string& text) {
   return static_cast<std::uint32_t>(v);
 }
 
-// --listen IP[:PORT] and --alt-listen IP2[:PORT2]: IPv4 literals of this host.
-Status parse_serve_addresses(const std::string& listen, const std::string& alt,
-                             ServeOptions& out) {
-  auto a = parse_host_port(listen, 3478);
-  if (!a) return make_error(Errc::usage, "--listen " + a.error().message);
-  if (!is_ipv4_literal(a->host))
-    return make_error(Errc::usage, fmt::format("--listen '{}' is not an IPv4 address of this "
-                                               "host", a->host));
-  out.listen_ip = a->host;
-  out.listen_port = a->port;
-  if (alt.empty()) return ok_status();
-  auto b = parse_host_port(alt, 3479);
-  if (!b) return make_error(Errc::usage, "--alt-listen " + b.error().message);
-  if (!is_ipv4_literal(b->host))
-    return make_error(Errc::usage, fmt::format("--alt-listen '{}' is not an IPv4 address of "
-                                               "this host", b->host));
-  out.alt_ip = b->host;
-  out.alt_port = b->port;
+Result<Via> parse_via_arg(const std::string& text) {
+  auto via = parse_via(text);
+  if (!via) return make_error(Errc::usage, "--via: " + via.error().message);
+  return *via;
+}
+
+Status check_description_arg(const std::string& text) {
+  if (auto ok = check_description(text); !ok)
+    return make_error(Errc::usage, "--description: " + ok.error().message);
   return ok_status();
 }
 
-ParseOutcome usage_error(const std::string& message) {
-  ParseOutcome out;
-  out.exit_code = static_cast<int>(Errc::usage);
-  out.err = message;
+ParseOutcome parse_args(int argc, const char* const* argv) {
+  ParseOutcome out = parse(argc, argv);
+  if (!out.invocation && out.exit_code == static_cast<int>(Errc::usage) &&
+      json_requested(argc, argv))
+    out.out = render_error_json(make_error(Errc::usage, out.err));
   return out;
 }
 
-}  // namespace
-
-Result<std::uint32_t> parse_lifetime_arg(const std::string& text) { return parse_lifetime(text); }
-Result<std::uint16_t> parse_external_arg(const std::string& text) { return parse_external(text); }
-
-ParseOutcome parse_args(int argc, const char* const* argv) {
-  CLI::App app{"porthole: open ports on your router (PCP, NAT-PMP, UPnP IGD)", "porthole"};
-  app.footer(kFooter);
-  app.formatter(std::make_shared<UsageFormatter>());
-  app.set_version_flag("--version", std::string("porthole 0.1.0"));
-  app.require_subcommand(1, 1);
-  RawArgs raw;
-  add_global_options(app, raw);
-
-  auto* probe = app.add_subcommand("probe", "Which protocols the gateway speaks, its external "
-                                            "address, how long each took");
-  auto* open = app.add_subcommand("open", "Forward an external port to this host");
-  open->add_option("PORT", raw.port, "Internal port: N, N/tcp or N/udp (default tcp)")
+void add_port_argument(CLI::App& sub, std::string& port) {
+  sub.add_option("PORT", port, "Internal port: N, N/tcp or N/udp (default tcp)")
       ->required()->type_name("");
-  open->add_option("--external-port", raw.external_port,
-                   "External port to ask for (default: same as PORT; the router may assign "
-                   "another)")->type_name("N");
-  open->add_option("--lifetime", raw.lifetime,
-                   "Lease in seconds (default 7200; 0 = permanent where the protocol allows)")
-      ->type_name("SECONDS");
-  open->add_option("--via", raw.via, "Protocol: auto (default), pcp, natpmp or upnp")
-      ->type_name("PROTOCOL");
-  open->add_option("--description", raw.description,
-                   "Description stored on the router (UPnP): printable UTF-8, at most 256 "
-                   "characters")->type_name("TEXT");
-  open->add_flag("--strict-port", raw.strict_port,
-                 "Fail (exit 4) instead of accepting another external port");
-  open->add_flag("--verify", raw.verify,
-                 "Then prove from outside that inbound traffic arrives (needs a --stun "
-                 "server: RFC 5780 for UDP, a `porthole serve` for TCP); exit 6 if not");
-  auto* serve = app.add_subcommand("serve", "Run the public-side server: STUN (RFC 8489/5780) "
-                                            "and the TCP connect-back check of --verify");
-  serve->add_option("--listen", raw.listen, "Address to serve on, IP[:PORT] (port 3478)")
-      ->required()->type_name("IP[:PORT]");
-  serve->add_option("--alt-listen", raw.alt_listen,
-                    "Second address for RFC 5780 CHANGE-REQUEST, IP2[:PORT2] (port 3479)")
-      ->type_name("IP2[:PORT2]");
-  auto* close = app.add_subcommand("close", "Remove the mapping this host made");
-  close->add_option("PORT", raw.port, "Internal port: N, N/tcp or N/udp (default tcp)")
-      ->required()->type_name("");
-  close->add_option("--external-port", raw.external_port,
-                    "Only the mapping on this external port")->type_name("N");
-  auto* list = app.add_subcommand("list", "The router's UPnP table (ours marked) and our "
-                                          "PCP/NAT-PMP mappings; exit 5 if the deadline "
-                                          "cut the table short");
-  auto* nat = app.add_subcommand("nat", "Public address (STUN), NAT mapping and filtering "
-                                        "behaviour (RFC 5780), double NAT");
-  // Global options are accepted after the command too (`porthole open 8080 --json`).
-  for (auto* sub : {probe, open, close, list, nat, serve}) {
-    sub->fallthrough();
-    sub->footer(kSubcommandFooter);
-  }
-  HoldArgs hold_raw;
-  auto* hold = add_hold_command(app, hold_raw, kSubcommandFooter);
+}
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    ParseOutcome out;
-    // Help for the subcommand the user named, if any.
-    const CLI::App* target = &app;
-    for (auto* sub : {probe, open, close, list, nat, serve, hold})
-      if (sub->parsed()) target = sub;
-    out.out = target->help();
-    return out;
-  } catch (const CLI::CallForVersion& e) {
-    ParseOutcome out;
-    out.out = app.version() + "\n";
-    (void)e;
-    return out;
-  } catch (const CLI::ParseError& e) {
-    // CLI11 calls an unknown command a missing one; say what was not understood.
-    auto rest = app.remaining();
-    if (!rest.empty() && !probe->parsed() && !open->parsed() && !close->parsed() &&
-        !list->parsed() && !nat->parsed() && !serve->parsed() && !hold->parsed())
-      return usage_error(fmt::format("unknown command '{}': use probe, open, close, list, nat, "
-                                     "serve or hold",
-                                     rest.front()));
-    return usage_error(e.what());
-  }
+std::string parse_port_arguments(const std::string& port, const std::string& external_port,
+                                 PortSpec& spec, std::optional<std::uint16_t>& external) {
+  auto parsed = parse_port_spec(port);
+  if (!parsed) return parsed.error().message;
+  spec = *parsed;
+  if (external_port.empty()) return {};
+  auto e = parse_external_arg(external_port);
+  if (!e) return e.error().message;
+  external = *e;
+  return {};
+}
 
-  Invocation inv;
-  if (raw.verbose && raw.quiet) return usage_error("-v and -q contradict each other");
-  inv.verbosity = raw.verbose ? 1 : raw.quiet ? -1 : 0;
-  inv.json = raw.json;
-  if (!raw.gateway.empty() && !is_ipv4_literal(raw.gateway))
-    return usage_error(fmt::format("--gateway '{}' is not an IPv4 address like 192.168.1.1",
-                                   raw.gateway));
-  inv.options.gateway = raw.gateway;
-  if (!std::isfinite(raw.timeout) || raw.timeout <= 0 || raw.timeout > 3600)
-    return usage_error(fmt::format("--timeout {} must be between 0 and 3600 seconds",
-                                   raw.timeout));
-  inv.options.timeout = std::chrono::milliseconds(static_cast<long long>(raw.timeout * 1000));
-  if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
-  inv.options.state_dir = raw.state_dir;
-  inv.options.upnp_allow_lan = raw.upnp_allow_lan;
-  for (const auto& server : raw.stun) {
-    auto hp = parse_host_port(server, 3478);
-    if (!hp) return usage_error("--stun " + hp.error().message);
-    inv.options.stun_servers.push_back(server);
-  }
-
-  if (hold->parsed()) {
-    inv.command = Command::hold;
-    if (auto err = hold_request_from(hold_raw, inv.hold); !err.empty()) return usage_error(err);
-  } else if (probe->parsed()) {
-    inv.command = Command::probe;
-  } else if (list->parsed()) {
-    inv.command = Command::list;
-  } else if (nat->parsed()) {
-    inv.command = Command::nat;
-  } else if (serve->parsed()) {
-    inv.command = Command::serve;
-    auto st = parse_serve_addresses(raw.listen, raw.alt_listen, inv.serve);
-    if (!st) return usage_error(st.error().message);
-  } else {
-    auto spec = parse_port_spec(raw.port);
-    if (!spec) return usage_error(spec.error().message);
-    std::optional<std::uint16_t> ext;
-    if (!raw.external_port.empty()) {
-      auto e = parse_external(raw.external_port);
-      if (!e) return usage_error(e.error().message);
-      ext = *e;
-    }
-    if (open->parsed()) {
-      inv.command = Command::open;
-      inv.open.port = *spec;
-      inv.open.external_port = ext;
-      auto life = parse_lifetime(raw.lifetime);
-      if (!life) return usage_error(life.error().message);
-      inv.open.lifetime = *life;
-      auto via = parse_via(raw.via);
-      if (!via) return usage_error("--via: " + via.error().message);
-      inv.open.via = *via;
-      if (auto ok = check_description(raw.description); !ok)
-        return usage_error("--description: " + ok.error().message);
-      inv.open.description = raw.description;
-      inv.open.strict_port = raw.strict_port;
-      inv.verify = raw.verify;
-    } else {
-      inv.command = Command::close;
-      inv.close.port = *spec;
-      inv.close.external_port = ext;
-    }
-  }
-  ParseOutcome out;
-  out.invocation = std::move(inv);
-  return out;
+int run_command(const Invocation& inv) {
+  for (const auto& spec : kCommands)
+    if (spec.command == inv.command) return spec.run(inv);
+  return static_cast<int>(Errc::internal);
 }
 
 }  // namespace porthole::cli

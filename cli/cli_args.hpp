@@ -1,7 +1,9 @@
 // Turning argv into what to do. Every argument error is caught here, before the
-// library is called, so nothing is sent on bad input.
+// library is called, so nothing is sent on bad input. The global options are parsed
+// here; each command's own options in its cli/cmd_<name>.cpp (see command.hpp).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -28,14 +30,20 @@ struct Invocation {
 struct ParseOutcome {
   std::optional<Invocation> invocation;  // empty: exit now with exit_code
   int exit_code = 0;
-  std::string out;  // --help / --version text
+  std::string out;  // --help / --version text; with --json, a usage error's JSON
   std::string err;  // the usage error
 };
 
 ParseOutcome parse_args(int argc, const char* const* argv);
 
-// The checks `open` applies to --lifetime and --external-port, for other commands.
+// Runs the parsed command; its exit status.
+int run_command(const Invocation& inv);
+
+// Checks shared by several commands' options.
 Result<std::uint32_t> parse_lifetime_arg(const std::string& text);
 Result<std::uint16_t> parse_external_arg(const std::string& text);
+Result<Via> parse_via_arg(const std::string& text);
+// --description: at most 256 characters.
+Status check_description_arg(const std::string& text);
 
 }  // namespace porthole::cli

@@ -1,11 +1,12 @@
 #include "cli_output.hpp"
 
+#include <cstdio>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <porthole/text.hpp>
 
 namespace porthole::cli {
-namespace {
 
 using nlohmann::json;
 
@@ -43,124 +44,24 @@ std::string dump(const json& j) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-}  // namespace
-
-std::string render_probe(const ProbeReport& r, bool as_json) {
-  if (as_json) {
-    json protos = json::object();
-    for (const auto& p : r.protocols) {
-      json o = {{"available", p.available},
-                {"external_ip", p.external_ip.empty() ? json(nullptr) : json(p.external_ip)},
-                {"elapsed_ms", p.elapsed.count()}};
-      if (p.error) o["error"] = p.error->message;
-      protos[protocol_name(p.protocol)] = std::move(o);
-    }
-    return dump({{"gateway", r.gateway}, {"local_ip", r.local_ip}, {"protocols", protos},
-                 {"warnings", r.warnings}});
-  }
-  std::string out = fmt::format("gateway {} (this host {})\n", r.gateway, r.local_ip);
-  for (const auto& p : r.protocols) {
-    out += fmt::format("  {:<7} {:<3} {:<16} {:>5} ms", protocol_name(p.protocol),
-                       p.available ? "yes" : "no",
-                       p.external_ip.empty() ? "-" : p.external_ip, p.elapsed.count());
-    if (!p.available && p.error) out += "  " + p.error->message;
-    out += "\n";
-  }
-  return out;
+json error_json(const Error& e) {
+  return {{"code", static_cast<int>(e.code)},
+          {"name", errc_name(e.code)},
+          {"protocol_code", e.protocol_code},
+          {"message", e.message}};
 }
 
-std::string render_open(const OpenResult& r, bool as_json) {
-  const Mapping& m = r.mapping;
-  if (as_json) {
-    json j = mapping_json(m);
-    j["refreshed"] = r.refreshed;
-    j["warnings"] = r.warnings;
-    return dump(j);
-  }
-  return fmt::format("{} {}/{} -> {}:{} via {}, lifetime {}\n",
-                     r.refreshed ? "refreshed" : "opened", external_text(m),
-                     transport_name(m.transport), escape_text(m.internal_ip), m.internal_port,
-                     protocol_name(m.protocol), lifetime_text(m.lifetime));
+std::string render_error_json(const Error& e) { return dump({{"error", error_json(e)}}); }
+
+void print_warnings(const std::vector<std::string>& warnings, int verbosity) {
+  if (verbosity < 0) return;
+  for (const auto& w : warnings) fmt::print(stderr, "porthole: warning: {}\n", w);
 }
 
-std::string render_close(const CloseResult& r, bool as_json) {
-  if (as_json) {
-    json removed = json::array();
-    for (const auto& m : r.removed) removed.push_back(mapping_json(m));
-    return dump({{"removed", removed}, {"warnings", r.warnings}});
-  }
-  std::string out;
-  for (const auto& m : r.removed)
-    out += fmt::format("closed {}/{} (external port {}, via {})\n", m.internal_port,
-                       transport_name(m.transport), m.external_port, protocol_name(m.protocol));
-  return out;
-}
-
-std::string render_list(const ListResult& r, bool as_json) {
-  if (as_json) {
-    json arr = json::array();
-    for (const auto& lm : r.mappings) {
-      json j = mapping_json(lm.mapping);
-      j["owner"] = lm.ours ? "self" : "other";
-      arr.push_back(std::move(j));
-    }
-    return dump({{"mappings", arr}, {"complete", r.complete}, {"warnings", r.warnings}});
-  }
-  // Say so when rows may be missing: an incomplete table must not read as a whole one.
-  const std::string cut = r.complete ? "" : "(incomplete: the router's UPnP table was not "
-                                            "read to its end)\n";
-  if (r.mappings.empty()) return "no mappings\n" + cut;
-  std::string out = fmt::format("  {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", "EXTERNAL", "", "INTERNAL",
-                                "VIA", "LIFETIME", "DESCRIPTION");
-  for (const auto& lm : r.mappings) {
-    const Mapping& m = lm.mapping;
-    out += fmt::format("{} {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", lm.ours ? "*" : " ",
-                       external_text(m), transport_name(m.transport),
-                       fmt::format("{}:{}", escape_text(m.internal_ip), m.internal_port),
-                       protocol_name(m.protocol),
-                       m.lifetime ? fmt::format("{} s", m.lifetime) : "permanent",
-                       escape_text(m.description));
-  }
-  out += "(* = this host)\n" + cut;
-  return out;
-}
-
-int list_exit_status(const ListResult& r) {
-  if (r.complete) return 0;
-  return static_cast<int>(r.incomplete ? r.incomplete->code : Errc::timeout);
-}
-
-std::string render_error_json(const Error& e) {
-  return dump({{"error", {{"code", static_cast<int>(e.code)},
-                          {"name", errc_name(e.code)},
-                          {"protocol_code", e.protocol_code},
-                          {"message", e.message}}}});
-}
-
-}  // namespace porthole::cli
-
-namespace porthole::cli {
-
-std::string render_hold_event(const HoldEvent& e, bool as_json) {
-  if (!as_json) return fmt::format("{} {}\n", hold_event_name(e.kind), e.message);
-  nlohmann::json j = {{"event", hold_event_name(e.kind)}, {"message", e.message}};
-  if (e.kind != HoldEventKind::ready && e.kind != HoldEventKind::stopping && e.port.port != 0) {
-    j["port"] = e.port.port;
-    j["transport"] = transport_name(e.port.transport);
-  }
-  if (e.mapping) j["mapping"] = mapping_json(*e.mapping);
-  if (e.previous_protocol) j["previous_protocol"] = protocol_name(*e.previous_protocol);
-  if (!e.previous_external_ip.empty()) {
-    j["previous_external_ip"] = e.previous_external_ip;
-    j["previous_external_port"] = e.previous_external_port;
-  }
-  if (e.error)
-    j["error"] = {{"code", static_cast<int>(e.error->code)},
-                  {"name", errc_name(e.error->code)},
-                  {"protocol_code", e.error->protocol_code},
-                  {"message", e.error->message}};
-  if (e.retry_in) j["retry_in_ms"] = e.retry_in->count();
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+int fail(const Error& e, bool as_json) {
+  if (as_json) fmt::print("{}", render_error_json(e));
+  fmt::print(stderr, "porthole: {}\n", e.message);
+  return static_cast<int>(e.code);
 }
 
 }  // namespace porthole::cli

@@ -1,20 +1,39 @@
-#include "cmd_hold.hpp"
-
+// `porthole hold PORT...`: keeps ports forwarded until SIGTERM or SIGINT, one line
+// (or JSON object) per event on stdout.
 #include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <sys/signalfd.h>
+#include <tuple>
 #include <unistd.h>
+#include <vector>
 
 #include <fmt/format.h>
-#include <porthole/text.hpp>
+#include <nlohmann/json.hpp>
+#include <porthole/hold.hpp>
 
-#include "cli_args.hpp"
 #include "cli_output.hpp"
+#include "command.hpp"
 #include "sd_notify.hpp"
 
 namespace porthole::cli {
 namespace {
+
+// The options as typed; checked by hold_request_from.
+struct HoldArgs {
+  std::vector<std::string> ports;
+  std::string external_port;
+  std::string lifetime = "7200";
+  std::string via = "auto";
+  std::string description = "porthole";
+  std::string on_change;
+  double hook_timeout = 30;
+  double verify_every = 0;
+  double check_every = 0;
+  double retry_max = 60;
+};
+
 
 // Seconds as typed (fractions allowed: tests use short intervals) to milliseconds.
 std::string seconds_arg(const char* name, double value, bool zero_ok,
@@ -27,9 +46,7 @@ std::string seconds_arg(const char* name, double value, bool zero_ok,
   return {};
 }
 
-}  // namespace
-
-CLI::App* add_hold_command(CLI::App& app, HoldArgs& raw, const char* footer) {
+CLI::App* add_hold_command(CLI::App& app, HoldArgs& raw) {
   auto* hold = app.add_subcommand(
       "hold", "Keep ports forwarded until stopped (SIGTERM/SIGINT removes them): renews, "
               "recovers from router reboots, prints one line per event");
@@ -62,8 +79,6 @@ CLI::App* add_hold_command(CLI::App& app, HoldArgs& raw, const char* footer) {
   hold->add_option("--retry-max", raw.retry_max,
                    "Longest wait between attempts while no protocol answers (default 60; "
                    "starts at 1, doubling)")->type_name("SECONDS");
-  hold->fallthrough();
-  hold->footer(footer);
   return hold;
 }
 
@@ -71,10 +86,9 @@ std::string hold_request_from(const HoldArgs& raw, HoldRequest& out) {
   if (raw.ports.empty()) return "hold needs at least one PORT";
   auto life = parse_lifetime_arg(raw.lifetime);
   if (!life) return life.error().message;
-  auto via = parse_via(raw.via);
-  if (!via) return "--via: " + via.error().message;
-  if (auto ok = check_description(raw.description); !ok)
-    return "--description: " + ok.error().message;
+  auto via = parse_via_arg(raw.via);
+  if (!via) return via.error().message;
+  if (auto st = check_description_arg(raw.description); !st) return st.error().message;
   std::optional<std::uint16_t> ext;
   if (!raw.external_port.empty()) {
     // One external port cannot serve several internal ones.
@@ -108,6 +122,29 @@ std::string hold_request_from(const HoldArgs& raw, HoldRequest& out) {
   return {};
 }
 
+std::string render_hold_event(const HoldEvent& e, bool as_json) {
+  if (!as_json) return fmt::format("{} {}\n", hold_event_name(e.kind), e.message);
+  nlohmann::json j = {{"event", hold_event_name(e.kind)}, {"message", e.message}};
+  if (e.kind != HoldEventKind::ready && e.kind != HoldEventKind::stopping && e.port.port != 0) {
+    j["port"] = e.port.port;
+    j["transport"] = transport_name(e.port.transport);
+  }
+  if (e.mapping) j["mapping"] = mapping_json(*e.mapping);
+  if (e.previous_protocol) j["previous_protocol"] = protocol_name(*e.previous_protocol);
+  if (!e.previous_external_ip.empty()) {
+    j["previous_external_ip"] = e.previous_external_ip;
+    j["previous_external_port"] = e.previous_external_port;
+  }
+  if (e.error)
+    j["error"] = {{"code", static_cast<int>(e.error->code)},
+                  {"name", errc_name(e.error->code)},
+                  {"protocol_code", e.error->protocol_code},
+                  {"message", e.error->message}};
+  if (e.retry_in) j["retry_in_ms"] = e.retry_in->count();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+// Runs until SIGTERM or SIGINT; the exit status.
 int run_hold(const Invocation& inv) {
   // SIGTERM and SIGINT arrive through a signalfd that hold() polls with everything
   // else: no handler runs in the middle of a protocol exchange.
@@ -145,5 +182,18 @@ int run_hold(const Invocation& inv) {
   }
   return 0;
 }
+
+class HoldOptions : public CommandOptions {
+ public:
+  CLI::App* add_to(CLI::App& app) override { return add_hold_command(app, raw_); }
+  std::string finish(Invocation& inv) const override { return hold_request_from(raw_, inv.hold); }
+
+ private:
+  HoldArgs raw_;
+};
+
+}  // namespace
+
+CommandSpec hold_command() { return {Command::hold, make_options<HoldOptions>, run_hold}; }
 
 }  // namespace porthole::cli

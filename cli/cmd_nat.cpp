@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli_output.hpp"
+#include "command.hpp"
+
 namespace porthole::cli {
 namespace {
 
@@ -21,6 +24,14 @@ const char* classic_text(NatType t) {
   }
   return "unknown";
 }
+
+class NatOptions : public NoOptions {
+ public:
+  NatOptions() : NoOptions("nat", "Public address (STUN), NAT mapping and filtering "
+                                  "behaviour (RFC 5780), double NAT") {}
+};
+
+int run_nat(const Invocation& inv) { return report(discover_nat(inv.options), inv, render_nat); }
 
 }  // namespace
 
@@ -74,5 +85,7 @@ std::string render_nat(const NatReport& r, bool as_json) {
                      r.rtt.count(), r.elapsed.count());
   return out;
 }
+
+CommandSpec nat_command() { return {Command::nat, make_options<NatOptions>, run_nat}; }
 
 }  // namespace porthole::cli

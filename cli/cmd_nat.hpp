@@ -1,4 +1,4 @@
-// `porthole nat`: what it prints.
+// `porthole nat`: public address, NAT behaviour (RFC 5780), double NAT; what it prints.
 #pragma once
 
 #include <string>

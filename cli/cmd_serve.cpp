@@ -1,15 +1,38 @@
-#include "cmd_serve.hpp"
-
+// `porthole serve`: the public-side server, STUN (RFC 8489, RFC 5780) and the TCP
+// connect-back check of `open --verify`, in the foreground until SIGTERM or SIGINT;
+// log lines on stderr.
+#include <atomic>
 #include <csignal>
 #include <ctime>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "cli_output.hpp"
+#include "command.hpp"
 
 namespace porthole::cli {
 namespace {
+
+// --listen IP[:PORT] and --alt-listen IP2[:PORT2]: IPv4 literals of this host.
+Status parse_serve_addresses(const std::string& listen, const std::string& alt,
+                             ServeOptions& out) {
+  auto a = parse_host_port(listen, 3478);
+  if (!a) return make_error(Errc::usage, "--listen " + a.error().message);
+  if (!is_ipv4_literal(a->host))
+    return make_error(Errc::usage, fmt::format("--listen '{}' is not an IPv4 address of this "
+                                               "host", a->host));
+  out.listen_ip = a->host;
+  out.listen_port = a->port;
+  if (alt.empty()) return ok_status();
+  auto b = parse_host_port(alt, 3479);
+  if (!b) return make_error(Errc::usage, "--alt-listen " + b.error().message);
+  if (!is_ipv4_literal(b->host))
+    return make_error(Errc::usage, fmt::format("--alt-listen '{}' is not an IPv4 address of "
+                                               "this host", b->host));
+  out.alt_ip = b->host;
+  out.alt_port = b->port;
+  return ok_status();
+}
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
@@ -23,7 +46,27 @@ std::string utc_now() {
   return buf;
 }
 
-}  // namespace
+class ServeCommandOptions : public CommandOptions {
+ public:
+  CLI::App* add_to(CLI::App& app) override {
+    auto* serve = app.add_subcommand("serve", "Run the public-side server: STUN (RFC 8489/5780) "
+                                              "and the TCP connect-back check of --verify");
+    serve->add_option("--listen", listen_, "Address to serve on, IP[:PORT] (port 3478)")
+        ->required()->type_name("IP[:PORT]");
+    serve->add_option("--alt-listen", alt_listen_,
+                      "Second address for RFC 5780 CHANGE-REQUEST, IP2[:PORT2] (port 3479)")
+        ->type_name("IP2[:PORT2]");
+    return serve;
+  }
+  std::string finish(Invocation& inv) const override {
+    auto st = parse_serve_addresses(listen_, alt_listen_, inv.serve);
+    return st ? std::string() : st.error().message;
+  }
+
+ private:
+  std::string listen_;
+  std::string alt_listen_;
+};
 
 int run_serve(const Invocation& inv) {
   ServeOptions options = inv.serve;
@@ -49,58 +92,10 @@ int run_serve(const Invocation& inv) {
   return 0;
 }
 
-std::string render_open_verified(const OpenResult& opened, const Result<Verification>& v,
-                                 bool as_json) {
-  const bool verified = v.ok() && v->verified;
-  if (as_json) {
-    auto j = nlohmann::json::parse(render_open(opened, true));
-    j["verified"] = verified;
-    nlohmann::json ver = nlohmann::json::object();
-    if (v.ok()) {
-      ver["method"] = v->method.empty() ? nlohmann::json(nullptr) : nlohmann::json(v->method);
-      ver["observed"] =
-          v->observed.empty() ? nlohmann::json(nullptr) : nlohmann::json(v->observed);
-      ver["server"] = v->server.empty() ? nlohmann::json(nullptr) : nlohmann::json(v->server);
-      if (verified) ver["proof"] = v->proof;
-      else ver["explanation"] = v->explanation;
-    } else {
-      ver["error"] = v.error().message;
-    }
-    j["verification"] = std::move(ver);
-    return j.dump(2) + "\n";
-  }
-  std::string out = render_open(opened, false);
-  if (verified)
-    out += fmt::format("verified ({}, via {}): {}\n", v->method, v->server, v->proof);
-  else
-    out += fmt::format("NOT verified: {}\n", v.ok() ? v->explanation : v.error().message);
-  return out;
-}
+}  // namespace
 
-int run_open_verify(const Invocation& inv) {
-  auto opened = open(inv.options, inv.open);
-  if (!opened) {
-    if (inv.json) fmt::print("{}", render_error_json(opened.error()));
-    fmt::print(stderr, "porthole: {}\n", opened.error().message);
-    return static_cast<int>(opened.error().code);
-  }
-  if (inv.verbosity >= 0)
-    for (const auto& w : opened->warnings) fmt::print(stderr, "porthole: warning: {}\n", w);
-  auto v = verify(inv.options, opened->mapping);
-  if (inv.verbosity >= 0 || inv.json) fmt::print("{}", render_open_verified(*opened, v, inv.json));
-  if (!v) {
-    fmt::print(stderr, "porthole: verification: {}\n", v.error().message);
-    return static_cast<int>(v.error().code);
-  }
-  if (inv.verbosity >= 0)
-    for (const auto& w : v->warnings) fmt::print(stderr, "porthole: warning: {}\n", w);
-  if (!v->verified) {
-    fmt::print(stderr, "porthole: not verified: {} (the mapping stays; `porthole close {}{}` "
-                       "removes it)\n", v->explanation, opened->mapping.internal_port,
-               opened->mapping.transport == Transport::udp ? "/udp" : "");
-    return static_cast<int>(Errc::not_verified);
-  }
-  return 0;
+CommandSpec serve_command() {
+  return {Command::serve, make_options<ServeCommandOptions>, run_serve};
 }
 
 }  // namespace porthole::cli

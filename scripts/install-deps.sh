@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package porthole needs to build, test and run its lab.
 # Idempotent: packages already present are skipped quickly.
+#   scripts/install-deps.sh          everything (build, lab, bench)
+#   scripts/install-deps.sh --build  only what building and the unit tests need
 set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
@@ -11,6 +13,7 @@ lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc nat
 bench_pkgs=(hyperfine)
 
 want=("${build_pkgs[@]}" "${lab_pkgs[@]}" "${bench_pkgs[@]}")
+[ "${1:-}" = "--build" ] && want=("${build_pkgs[@]}")
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,9 +5,20 @@
 #   2. the same unit tests and lab scenarios built with clang 14 under ASan+UBSan
 #   3. every decoder's libFuzzer target for $PORTHOLE_FUZZ_SECONDS (default 20) each
 # Extra arguments go to the first ctest run.
+#
+#   scripts/test.sh --unit [CTEST ARGS]   the fast path: build, then only the unit tests
+#                                         and the layering check (build.layering); no
+#                                         root, no lab, no apt when the packages are there
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PORTHOLE_BUILD_DIR:-$root/build}
+if [ "${1:-}" = "--unit" ]; then
+  shift
+  "$root/scripts/install-deps.sh" --build
+  "$root/scripts/build.sh"
+  cd "$build"
+  exec ctest -R '^(unit|build)\.' --output-on-failure -j2 "$@"
+fi
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 

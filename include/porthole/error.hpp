@@ -16,7 +16,7 @@ enum class Errc : int {
   no_service = 3,     // no port-mapping service answered
   refused = 4,        // the gateway answered and refused (conflict, not authorized, ...)
   timeout = 5,        // a service answered, then the deadline ran out
-  not_verified = 6,   // reserved: verification from outside failed
+  not_verified = 6,   // open --verify: no proof from outside (the mapping stays)
   punch_failed = 7,   // reserved: hole punching failed
   state = 8,          // the state directory or file is unusable or corrupt
 };

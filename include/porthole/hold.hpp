@@ -47,7 +47,7 @@ enum class HoldEventKind {
   remapped,                  // made again after it was lost (router reboot, expiry)
   external_address_changed,  // external IP or port differs from before (hook runs)
   protocol_switched,         // now held through another protocol
-  error,                     // something failed; hold keeps going (retry_at says when)
+  error,                     // something failed; hold keeps going (retry_in says when)
   released,                  // removed from the router at stop
   ready,                     // every port had its first attempt (systemd READY=1)
   stopping,                  // the stop fd fired; releasing now (systemd STOPPING=1)

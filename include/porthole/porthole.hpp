@@ -13,12 +13,10 @@
 #include <vector>
 
 #include "porthole/error.hpp"
+#include "porthole/log.hpp"
 #include "porthole/types.hpp"
 
 namespace porthole {
-
-enum class LogLevel { debug, info, warning };
-using LogFn = std::function<void(LogLevel, std::string_view)>;
 
 struct Options {
   std::string gateway;                       // empty: the default route's gateway

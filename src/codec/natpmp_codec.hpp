@@ -1,8 +1,9 @@
 // NAT-PMP (RFC 6886) replies: a pure decoder and validator of our own.
 //
 // libnatpmp sends the requests and parses the replies, but it reads whatever arrives
-// into a 16-byte buffer without checking its length, and matches the opcode only in its
-// ...orretry wrapper (PROTOCOLS.md). Peeking at a datagram and passing it through
+// into a 16-byte buffer without checking its length, and it matches a reply's opcode to
+// the request (RFC 6886 s3.2, s3.3: 128 + the request's opcode) only in its
+// readnatpmpresponseorretry() wrapper. Peeking at a datagram and passing it through
 // decode_reply() and mismatch() first keeps runts, requests, PCP packets and answers to
 // other requests away from it. No sockets, no clock, no globals.
 #pragma once

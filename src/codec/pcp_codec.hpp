@@ -19,6 +19,14 @@
 #include "porthole/error.hpp"
 #include "porthole/types.hpp"
 
+namespace porthole::detail {
+
+// A PCP mapping nonce (RFC 6887 s11.1): 96 random bits that own a mapping; the mapping
+// core stores it (src/state/state_store.hpp) to renew or delete the mapping later.
+using Nonce = std::array<std::uint8_t, 12>;
+
+}  // namespace porthole::detail
+
 namespace porthole::detail::pcp {
 
 inline constexpr std::uint8_t kVersion = 2;
@@ -27,7 +35,8 @@ inline constexpr std::size_t kHeaderSize = 24;        // s7.1 / s7.2
 inline constexpr std::size_t kMapBodySize = 36;       // s11.1
 inline constexpr std::size_t kMapMessageSize = kHeaderSize + kMapBodySize;
 inline constexpr std::size_t kMaxMessageSize = 1100;  // s7
-// porthole's cap on lifetimes it asks for (PROTOCOLS.md: "cap absurd lifetimes ~24 h").
+// porthole's cap on the lifetimes it asks for, 24 h: servers clamp longer requests
+// anyway (RFC 6887 s15), and a renewal a day keeps a forgotten mapping from living on.
 inline constexpr std::uint32_t kMaxLifetime = 86400;
 
 namespace opcode {
@@ -61,7 +70,7 @@ inline constexpr std::uint8_t udp = 17;
 }  // namespace iana
 
 using Address = std::array<std::uint8_t, 16>;  // an IPv6 address; IPv4 as ::ffff:a.b.c.d
-using Nonce = std::array<std::uint8_t, 12>;    // same type as detail::Nonce
+using detail::Nonce;
 
 std::uint8_t iana_protocol(Transport transport) noexcept;
 // "tcp", "udp", or "protocol N".

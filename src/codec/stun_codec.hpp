@@ -184,7 +184,7 @@ struct ErrorCode {
 // Decoding
 // ---------------------------------------------------------------------------------
 
-// A message that passed every receive check (PROTOCOLS.md, RFC 8489 s6.3). The first
+// A message that passed every receive check (RFC 8489 s6.3, listed below). The first
 // occurrence of an attribute counts (s14); attributes after MESSAGE-INTEGRITY, other
 // than MESSAGE-INTEGRITY-SHA256 and FINGERPRINT, are ignored (s14.5).
 // One attribute as it is on the wire: its type and value (without the padding), and
@@ -255,7 +255,7 @@ struct Message {
   const Endpoint* other() const noexcept;
 };
 
-// Every receive check of PROTOCOLS.md and RFC 8489 s6.3: at least 20 bytes, the top two
+// Every receive check of RFC 8489 s6.3 and s14: at least 20 bytes, the top two
 // bits 0, the magic cookie, Message Length a multiple of 4 and equal to the datagram's
 // size minus 20, each attribute (with its padding) inside the message, well-formed values
 // for the attributes porthole reads (address families and lengths, CHANGE-REQUEST,

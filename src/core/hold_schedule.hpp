@@ -16,8 +16,9 @@ namespace porthole::detail {
 // attempt k+1 only if attempt k failed. Empty for a permanent (0) lease.
 //  PCP (RFC 6887 s11.2.1): a random point in 1/2..5/8 of the lifetime, then in
 //    3/4..3/4+1/16, 7/8..7/8+1/32, ... (pcp::renewal_schedule), `random01` per attempt.
-//  NAT-PMP (RFC 6886 s3.3: "renew ... halfway to expiry") and UPnP (half the lease, as
-//    porthole's issue asks): at 1/2, then the same halvings without the random spread.
+//  NAT-PMP (RFC 6886 s3.3: "renew ... halfway to expiry") and UPnP (the IGD has no rule:
+//    half the lease, as for NAT-PMP): at 1/2, then the same halvings without the random
+//    spread.
 std::vector<std::chrono::milliseconds> hold_renewal_points(Protocol protocol,
                                                            std::uint32_t lifetime,
                                                            std::span<const double> random01);

@@ -17,7 +17,7 @@ using detail::StoredMapping;
 // (on a real router all three answer within a few ms of each other).
 constexpr std::chrono::milliseconds kProbeGrace{300};
 // PCP and NAT-PMP have no permanent mappings; a "permanent" request gets this, the
-// longest lifetime porthole asks for (PROTOCOLS.md: cap absurd lifetimes at ~24 h).
+// longest lifetime porthole asks for (pcp::kMaxLifetime, src/codec/pcp_codec.hpp).
 constexpr std::uint32_t kLongestLease = 86400;
 
 Error labelled(Protocol p, const Error& e) {

@@ -1,5 +1,6 @@
 #include "core/stun_servers.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -15,8 +16,10 @@ std::vector<std::string> default_stun_servers() {
   if (const char* env = std::getenv("PORTHOLE_STUN"); env && *env) {
     std::vector<std::string> out;
     std::string item;
+    // Commas and any white space separate entries, so a value from `$(cat file)` with
+    // its trailing newline, or one entry a line, reads as typed.
     for (const char* p = env;; ++p) {
-      if (*p == ',' || *p == ' ' || *p == '\0') {
+      if (*p == ',' || std::isspace(static_cast<unsigned char>(*p)) || *p == '\0') {
         if (!item.empty()) out.push_back(std::move(item));
         item.clear();
         if (*p == '\0') break;
@@ -40,8 +43,9 @@ Result<std::vector<StunServerEntry>> configured_stun_servers(const Options& opti
   for (const auto& name : names) {
     auto hp = parse_host_port(name, stun::kDefaultPort);
     if (!hp)
-      return make_error(Errc::usage,
-                        fmt::format("STUN server '{}': {}", name, hp.error().message));
+      // hp's message quotes the entry, cut to a readable length: a huge value is not
+      // echoed whole.
+      return make_error(Errc::usage, fmt::format("STUN server {}", hp.error().message));
     out.push_back({name, std::move(*hp)});
   }
   return out;

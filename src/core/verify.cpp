@@ -1,6 +1,6 @@
 // porthole::verify: the proof from outside that a mapping lets unsolicited inbound
-// traffic in. PROTOCOLS.md (STUN): a Binding from the mapped port only shows the
-// outbound mapping; the inbound proof is an answer from another address (RFC 5780
+// traffic in. A STUN Binding answer to the mapped port (RFC 8489 s6) only shows the
+// outbound mapping; the inbound proof is an answer from another address (RFC 5780 s7.2
 // CHANGE-REQUEST) for UDP and a connection from the server (connect-back) for TCP.
 #include <algorithm>
 #include <optional>

@@ -6,7 +6,8 @@
 namespace porthole::detail {
 
 // Empty, not a dotted quad, 0.0.0.0, loopback, multicast or broadcast: an "external
-// address" like that is garbage and is refused (PROTOCOLS.md, UPnP section).
+// address" like that is garbage and is refused: no one could reach a mapping there
+// (routers without a WAN address report 0.0.0.0 or an empty NewExternalIPAddress).
 bool is_unusable_external_ip(std::string_view ip);
 
 // Private (RFC 1918), shared CGNAT space (RFC 6598), link-local, documentation

@@ -8,7 +8,8 @@
 
 #include "codec/connect_back_codec.hpp"
 #include "net/deadline.hpp"
-#include "porthole/porthole.hpp"
+#include "porthole/log.hpp"
+#include "porthole/types.hpp"
 
 namespace porthole::detail {
 

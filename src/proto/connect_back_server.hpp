@@ -27,7 +27,8 @@
 #include "codec/connect_back_codec.hpp"
 #include "net/deadline.hpp"
 #include "net/tcp_socket.hpp"
-#include "porthole/porthole.hpp"
+#include "porthole/log.hpp"
+#include "porthole/types.hpp"
 #include "proto/stun_server.hpp"  // SourceRateLimiter
 
 namespace porthole::detail {

@@ -303,7 +303,8 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
   if (response->lifetime != lifetime)
     outcome.warnings.push_back(fmt::format("router granted a lifetime of {} s instead of {} s",
                                            response->lifetime, lifetime));
-  // 0.0.0.0, loopback, multicast: no address anyone could reach (PROTOCOLS.md).
+  // 0.0.0.0, loopback, multicast: no address anyone could reach (RFC 6887 s11.4 has the
+  // server fill in its external address; one without a WAN address has none to give).
   const bool no_external = is_unusable_external_ip(granted.external_ip);
   if (no_external)
     outcome.warnings.push_back(fmt::format(

@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "codec/pcp_codec.hpp"  // Nonce
 #include "net/deadline.hpp"
-#include "porthole/porthole.hpp"
+#include "porthole/log.hpp"
+#include "porthole/types.hpp"
 
 namespace porthole::detail {
-
-using Nonce = std::array<std::uint8_t, 12>;  // PCP mapping nonce (RFC 6887 s11.1)
 
 // Where the gateway is and how we reach it; shared by all protocol clients.
 struct GatewayInfo {

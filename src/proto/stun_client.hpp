@@ -15,8 +15,9 @@
 
 #include "codec/stun_codec.hpp"
 #include "net/deadline.hpp"
+#include "porthole/log.hpp"
+#include "porthole/types.hpp"
 #include "proto/stun_transaction.hpp"
-#include "porthole/porthole.hpp"
 
 namespace porthole::detail {
 

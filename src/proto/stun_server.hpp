@@ -31,7 +31,8 @@
 #include "codec/stun_codec.hpp"
 #include "net/deadline.hpp"
 #include "net/udp_socket.hpp"
-#include "porthole/porthole.hpp"
+#include "porthole/log.hpp"
+#include "porthole/types.hpp"
 
 namespace porthole::detail {
 

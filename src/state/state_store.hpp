@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "codec/pcp_codec.hpp"  // Nonce
 #include "net/deadline.hpp"
-#include "proto/port_mapper.hpp"
+#include "porthole/types.hpp"
 
 namespace porthole::detail {
 

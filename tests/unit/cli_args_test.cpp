@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_args.hpp"
 #include "parse_command_line.hpp"
 
@@ -147,4 +149,63 @@ TEST_CASE("the global flag --upnp-allow-lan is off unless given", "[args]") {
   auto on = parse({"open", "8080", "--upnp-allow-lan"});
   REQUIRE(on.invocation);
   CHECK(on.invocation->options.upnp_allow_lan);
+}
+
+TEST_CASE("the gateway must be a unicast address: this-network, multicast and broadcast are "
+          "usage errors", "[cli]") {
+  for (const char* bad : {"0.0.0.0", "0.1.2.3", "224.0.0.1", "239.255.255.250", "240.0.0.1",
+                          "255.255.255.255"}) {
+    INFO(bad);
+    auto r = parse({"--gateway", bad, "probe"});
+    CHECK_FALSE(r.invocation);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains(bad));
+    CHECK_THAT(r.err, Catch::Contains("router's own address"));
+  }
+  for (const char* good : {"192.168.1.1", "10.0.0.1", "203.0.113.1", "127.0.0.1"}) {
+    INFO(good);
+    auto r = parse({"--gateway", good, "probe"});
+    REQUIRE(r.invocation);
+    CHECK(r.invocation->options.gateway == good);
+  }
+}
+
+TEST_CASE("a timeout of 0 is refused with the values that are accepted", "[cli]") {
+  for (const char* bad : {"0", "3601", "0.0"}) {
+    INFO(bad);
+    auto r = parse({"--timeout", bad, "probe"});
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("above 0 and at most 3600"));
+    CHECK(r.err.find("between 0") == std::string::npos);
+  }
+  auto small = parse({"--timeout", "0.5", "probe"});
+  REQUIRE(small.invocation);
+  CHECK(small.invocation->options.timeout == std::chrono::milliseconds(500));
+}
+
+TEST_CASE("usage errors under --json print the error object on stdout", "[cli]") {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"open", "abc", "--json"},
+        std::vector<std::string>{"--json", "open"},
+        std::vector<std::string>{"--json", "frobnicate"},
+        std::vector<std::string>{"--json", "--gateway", "255.255.255.255", "probe"}}) {
+    INFO(args.back());
+    auto r = parse(args);
+    CHECK_FALSE(r.invocation);
+    CHECK(r.exit_code == 2);
+    CHECK_FALSE(r.err.empty());
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["error"]["code"] == 2);
+    CHECK(j["error"]["name"] == "usage");
+    CHECK(j["error"]["protocol_code"] == 0);
+    CHECK(j["error"]["message"] == r.err);
+  }
+  // Without --json: nothing on stdout.
+  CHECK(parse({"open", "abc"}).out.empty());
+}
+
+TEST_CASE("the version printed is the project version", "[cli]") {
+  auto r = parse({"--version"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == std::string("porthole ") + PORTHOLE_TEST_VERSION + "\n");
 }

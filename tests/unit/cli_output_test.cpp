@@ -11,6 +11,7 @@
 #include <porthole/text.hpp>
 
 #include "cli_output.hpp"
+#include "cmd_list.hpp"
 #include "parse_command_line.hpp"
 
 using namespace porthole;

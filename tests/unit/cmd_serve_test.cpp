@@ -10,7 +10,7 @@
 
 #include "cli_args.hpp"
 #include "parse_command_line.hpp"
-#include "cmd_serve.hpp"
+#include "cmd_open.hpp"
 
 using namespace porthole;
 using namespace porthole::cli;

@@ -497,7 +497,8 @@ std::string FakeIgd::handle_soap(const std::string& action,
   const std::string protocol = arg("NewProtocol");
   std::uint16_t external_port = 0;
   const bool port_ok = parse_port(arg("NewExternalPort"), external_port);
-  // Some routers refuse lower-case protocol names (PROTOCOLS.md, router quirks).
+  // Some routers refuse lower-case protocol names ("tcp"; the IGD specification writes
+  // NewProtocol as "TCP" or "UDP").
   const bool protocol_ok = protocol == "TCP" || protocol == "UDP";
 
   if (action == "GetSpecificPortMappingEntry") {

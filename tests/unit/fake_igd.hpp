@@ -82,7 +82,7 @@ class FakeIgd {
   // Every request for SOAP action `action` answers fault `code` (0: back to normal).
   void fail_action(std::string action, int code);
 
-  // Hostile answers (issue 5). The request is recorded as usual; then, instead of the
+  // Hostile answers. The request is recorded as usual; then, instead of the
   // answer, the fake plays the router below until porthole hangs up (or the fake stops).
   enum class Hostile {
     none,                 // back to normal

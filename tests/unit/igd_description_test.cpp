@@ -1,6 +1,7 @@
 // read_igd_description: miniupnpc's description parser behind porthole's checks. The
 // base case is the description miniupnpd 2.3.1 serves in the lab (trimmed to the
-// devices that matter); the hostile ones come from issue 5.
+// devices that matter); the hostile ones are malformed or malicious descriptions a
+// router or a LAN host could serve.
 #include <catch2/catch.hpp>
 
 #include <sys/mman.h>

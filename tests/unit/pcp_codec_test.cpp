@@ -1,4 +1,4 @@
-// PCP codec (RFC 6887): golden bytes, every response check of PROTOCOLS.md, the epoch
+// PCP codec (RFC 6887): golden bytes, every response check of RFC 6887 s8.3, the epoch
 // rule, the retransmission and renewal schedules.
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,6 @@
 // STUN codec (RFC 8489): the RFC 5769 test vectors, CRC-32 and FINGERPRINT, every receive
-// check of PROTOCOLS.md, and golden bytes / round trips of our encoder.
+// check of RFC 8489 s6.3 (see decode_message in src/codec/stun_codec.hpp), and golden
+// bytes / round trips of our encoder.
 #include <catch2/catch.hpp>
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <porthole/porthole.hpp>
 #include <porthole/types.hpp>
 
+#include "core/stun_servers.hpp"
 #include "net/ipv4_class.hpp"
 
 using namespace porthole;
@@ -124,4 +125,21 @@ TEST_CASE("error codes are the documented exit statuses", "[errors]") {
   CHECK(static_cast<int>(Errc::punch_failed) == 7);
   CHECK(static_cast<int>(Errc::state) == 8);
   CHECK(std::string(errc_name(Errc::refused)) == "refused");
+}
+
+TEST_CASE("$PORTHOLE_STUN: surrounding white space (a trailing newline) is trimmed, a huge "
+          "bad value is not echoed whole", "[args]") {
+  ::setenv("PORTHOLE_STUN", "198.51.100.10:3478\n", 1);
+  CHECK(default_stun_servers() == std::vector<std::string>{"198.51.100.10:3478"});
+  ::setenv("PORTHOLE_STUN", "\t 198.51.100.10\r\n198.51.100.11 \n", 1);
+  CHECK(default_stun_servers() ==
+        std::vector<std::string>{"198.51.100.10", "198.51.100.11"});
+  const std::string huge = std::string(100000, 'a') + ":0";
+  ::setenv("PORTHOLE_STUN", huge.c_str(), 1);
+  auto r = porthole::detail::configured_stun_servers(Options{});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::usage);
+  CHECK(r.error().message.size() < 200);
+  CHECK_THAT(r.error().message, Catch::Contains("aaaa..."));
+  ::unsetenv("PORTHOLE_STUN");
 }

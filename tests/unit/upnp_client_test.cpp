@@ -409,7 +409,8 @@ TEST_CASE("UPnP: list reads the whole table and stops at its end", "[upnp][fake_
 }
 
 TEST_CASE("UPnP: protocol names go out upper-case", "[upnp][fake_igd]") {
-  // Some routers refuse "tcp"/"udp" (PROTOCOLS.md, router quirks); the fake does too.
+  // Some routers refuse "tcp"/"udp" (the IGD specification writes "TCP"/"UDP"); the
+  // fake does too.
   Rig rig;
   REQUIRE(rig.client.map(wanted(Transport::udp, 5000), soon()).ok());
   REQUIRE(rig.client.map(wanted(Transport::tcp, 5000), soon()).ok());

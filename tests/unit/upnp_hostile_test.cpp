@@ -1,4 +1,4 @@
-// UpnpClient against hostile and broken IGDs (issue 5): FakeIgd (fake_igd.hpp) answers
+// UpnpClient against hostile and broken IGDs: FakeIgd (fake_igd.hpp) answers
 // the description or one SOAP action the way a hostile router would. Each case checks
 // a clear error, that it comes by the deadline (plus a generous margin), that memory
 // stays bounded, and that the same router answering normally again still works.

@@ -22,11 +22,21 @@ with PacketCounter("192.168.1.100") as counter:
         (["--gateway", "300.1.1.1", "probe"], "not an IPv4 address"),
         (["close", "65536/udp"], "out of range"),
         (["open"], "PORT"),
+        (["--gateway", "0.0.0.0", "probe"], "not a host address"),
+        (["--gateway", "224.0.0.1", "probe"], "multicast"),
+        (["--gateway", "239.255.255.250", "open", "8080"], "multicast"),
+        (["--gateway", "255.255.255.255", "probe"], "broadcast"),
+        (["--gateway", "240.0.0.1", "list"], "reserved"),
+        (["--timeout", "0", "probe"], "above 0 and at most 3600"),
     ]
     for args, says in bad:
         r = porthole("lan1", *args)
         c.check(r.rc == 2, f"{' '.join(args)}: exit 2", r)
         c.check(says.lower() in r.stderr.lower(), f"{' '.join(args)}: says '{says}'", r.stderr)
+    # Under --json a usage error is the error object on stdout as well.
+    r, j = porthole_json("lan1", "--gateway", "255.255.255.255", "open", "8080")
+    c.check(r.rc == 2 and j and j["error"]["name"] == "usage" and j["error"]["code"] == 2,
+            "usage error under --json: the error object on stdout", r)
     c.check(counter.packets() == before, "bad arguments: not one packet reached the router",
             counter.packets() - before)
 

@@ -58,8 +58,10 @@ try:
         c.check(r.rc == 3, f"dropped {via}: exit 3", r)
         c.check(not r.timed_out, f"dropped {via}: finished by its own deadline", r)
     r, j = porthole_json("lan1", "probe", "--timeout", "1", timeout=15)
-    c.check(r.rc == 0 and j and not any(p["available"] for p in j["protocols"].values()),
-            "dropped: probe reports nothing available", r)
+    c.check(r.rc == 3 and j and not any(p["available"] for p in j["protocols"].values()),
+            "dropped: probe reports nothing available, exit 3", r)
+    c.check(j and j.get("error", {}).get("name") == "no-service",
+            "dropped: probe's JSON carries the no-service error", r.stdout)
 finally:
     labkit.lab("router-drop", "off")
     labkit.lab("router-start")
