@@ -42,9 +42,17 @@ Result<Session> open_session(const Options& options) {
   s.gateway.ssdp_port = options.ssdp_port;
   s.gateway.upnp_allow_lan = options.upnp_allow_lan;
   s.gateway.log = options.log;
-  s.pcp = std::make_shared<PcpClient>(s.gateway);
-  s.natpmp = std::make_shared<NatpmpClient>(s.gateway);
-  s.upnp = std::make_shared<UpnpClient>(s.gateway);
+  s.make_client = [gateway = s.gateway](Protocol p) -> std::shared_ptr<PortMapper> {
+    switch (p) {
+      case Protocol::pcp: return std::make_shared<PcpClient>(gateway);
+      case Protocol::natpmp: return std::make_shared<NatpmpClient>(gateway);
+      case Protocol::upnp: return std::make_shared<UpnpClient>(gateway);
+    }
+    return nullptr;
+  };
+  s.pcp = s.make_client(Protocol::pcp);
+  s.natpmp = s.make_client(Protocol::natpmp);
+  s.upnp = s.make_client(Protocol::upnp);
   s.log(LogLevel::debug, fmt::format("gateway {}, this host {}", gw, *local));
   return s;
 }

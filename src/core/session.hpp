@@ -2,6 +2,7 @@
 // three protocol clients.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -19,11 +20,17 @@ struct Session {
   GatewayInfo gateway;
   Deadline deadline;
   // Shared with probe threads, which may outlive a call that stopped waiting for them.
-  std::shared_ptr<PcpClient> pcp;
-  std::shared_ptr<NatpmpClient> natpmp;
-  std::shared_ptr<UpnpClient> upnp;
+  // Held through the PortMapper interface: a unit test puts fakes here.
+  std::shared_ptr<PortMapper> pcp;
+  std::shared_ptr<PortMapper> natpmp;
+  std::shared_ptr<PortMapper> upnp;
+  // Makes a fresh client of a protocol (hold starts over with one after a router
+  // restart, and removes mappings in parallel each through its own). open_session()
+  // sets it to the real clients; a test sets one that makes fakes.
+  std::function<std::shared_ptr<PortMapper>(Protocol)> make_client;
 
   std::shared_ptr<PortMapper> client(Protocol p) const;
+  std::shared_ptr<PortMapper> new_client(Protocol p) const { return make_client(p); }
   void log(LogLevel level, std::string_view text) const { log_to(options.log, level, text); }
 };
 

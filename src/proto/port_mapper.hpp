@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,29 @@ struct MapOutcome {
   std::vector<std::string> warnings;  // e.g. permanent lease instead of the one asked
 };
 
+// One row of the router's port-mapping table.
+struct UpnpEntry {
+  Transport transport = Transport::tcp;
+  std::uint16_t external_port = 0;
+  std::string internal_ip;
+  std::uint16_t internal_port = 0;
+  std::string description;
+  std::uint32_t lease = 0;  // seconds left; 0 = permanent
+  bool enabled = true;
+
+  // The row as a Mapping: who, which ports, which transport (lifetime left unset).
+  Mapping mapping() const {
+    Mapping m;
+    m.protocol = Protocol::upnp;
+    m.transport = transport;
+    m.internal_ip = internal_ip;
+    m.internal_port = internal_port;
+    m.external_port = external_port;
+    m.description = description;
+    return m;
+  }
+};
+
 // Errors a client returns (the mapping core turns them into exit statuses):
 //  Errc::no_service  nothing answered before the deadline, or ICMP port unreachable,
 //                    or the protocol is not spoken (PCP UNSUPP_VERSION, no IGD)
@@ -62,6 +86,21 @@ class PortMapper {
   virtual Result<MapOutcome> map(const MapParams& params, Deadline deadline) = 0;
   // Removes a mapping this host made. For PCP, `nonce` must be the creating nonce.
   virtual Status unmap(const Mapping& mapping, const Nonce& nonce, Deadline deadline) = 0;
+
+  // What only some protocols can do; the defaults say "not this one", so the mapping
+  // core (and hold's keeper) asks through this interface alone and a unit test can
+  // stand a fake in for any client.
+  // PCP (RFC 6887 s8.5): the server's epoch went back, so it lost its mappings.
+  virtual bool server_lost_state() const { return false; }
+  // UPnP: ask GetExternalIPAddress again on the next call instead of the cached answer.
+  virtual void refresh_external_ip() {}
+  // UPnP: the whole table, and the entry on one external port (nullopt: none).
+  virtual Result<std::vector<UpnpEntry>> list(Deadline) {
+    return make_error(Errc::no_service, "this protocol has no mapping table to list");
+  }
+  virtual Result<std::optional<UpnpEntry>> find(Transport, std::uint16_t, Deadline) {
+    return make_error(Errc::no_service, "this protocol has no mapping table to look in");
+  }
 };
 
 inline void log_to(const LogFn& log, LogLevel level, std::string_view text) {

@@ -58,29 +58,6 @@ struct SoapReply {
 // No sockets: this is what fuzz/fuzz_soap_reply.cpp feeds.
 Result<SoapReply> read_soap_reply(std::string_view body, int http_status);
 
-// One row of the router's port-mapping table.
-struct UpnpEntry {
-  Transport transport = Transport::tcp;
-  std::uint16_t external_port = 0;
-  std::string internal_ip;
-  std::uint16_t internal_port = 0;
-  std::string description;
-  std::uint32_t lease = 0;  // seconds left; 0 = permanent
-  bool enabled = true;
-
-  // The row as a Mapping: who, which ports, which transport (lifetime left unset).
-  Mapping mapping() const {
-    Mapping m;
-    m.protocol = Protocol::upnp;
-    m.transport = transport;
-    m.internal_ip = internal_ip;
-    m.internal_port = internal_port;
-    m.external_port = external_port;
-    m.description = description;
-    return m;
-  }
-};
-
 class UpnpClient final : public PortMapper {
  public:
   explicit UpnpClient(GatewayInfo info);
@@ -93,13 +70,13 @@ class UpnpClient final : public PortMapper {
   Status unmap(const Mapping& mapping, const Nonce& nonce, Deadline deadline) override;
 
   // The whole table (GetGenericPortMappingEntry until the router says no more).
-  Result<std::vector<UpnpEntry>> list(Deadline deadline);
+  Result<std::vector<UpnpEntry>> list(Deadline deadline) override;
   // The entry on one external port, if any.
   Result<std::optional<UpnpEntry>> find(Transport transport, std::uint16_t external_port,
-                                        Deadline deadline);
+                                        Deadline deadline) override;
   // Ask GetExternalIPAddress again on the next call instead of using the cached
   // answer (`hold` watches the address over months).
-  void refresh_external_ip();
+  void refresh_external_ip() override;
 
  private:
   struct Device;

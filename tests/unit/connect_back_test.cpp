@@ -13,6 +13,7 @@
 #include "net/tcp_socket.hpp"
 #include "proto/connect_back_client.hpp"
 #include "proto/connect_back_server.hpp"
+#include "stop_fd.hpp"
 
 namespace {
 
@@ -29,10 +30,10 @@ class RunningServer {
     REQUIRE(s.ok());
     server_.emplace(std::move(*s));
     port_ = server_->port();
-    thread_ = std::thread([this] { (void)server_->serve(stop_); });
+    thread_ = std::thread([this] { (void)server_->serve(stop_.fd); });
   }
   ~RunningServer() {
-    stop_ = true;
+    stop_.notify();
     thread_.join();
   }
   std::uint16_t port() const { return port_; }
@@ -40,7 +41,7 @@ class RunningServer {
 
  private:
   std::optional<ConnectBackServer> server_;
-  std::atomic<bool> stop_{false};
+  StopFd stop_;  // serve() runs until it is written
   std::uint16_t port_ = 0;
   std::thread thread_;
 };
