@@ -1,5 +1,6 @@
-// porthole::hold: the keeper. One thread and one poll(2) that sleeps until the
-// earliest due renewal or check, an announcement, a hook exiting, or the stop fd.
+// porthole::hold: the keeper (core/hold_keeper.hpp) on a reactor that sleeps until the
+// earliest due renewal or check, an announcement, a hook exiting, or the stop fd;
+// protocol exchanges on worker threads that post their results back to it.
 #include "porthole/hold.hpp"
 
 #include <sys/eventfd.h>
@@ -52,8 +53,6 @@ using std::chrono::milliseconds;
 constexpr Clock::time_point kNever = Clock::time_point::max();
 // UPnP permanent leases have no renewal: look at the entry this often instead.
 constexpr milliseconds kPermanentCheck{300000};
-// PCP and NAT-PMP have no permanent mappings (as in `open`).
-constexpr std::uint32_t kLongestLease = 86400;
 // RFC 6887 s14.1.3 asks clients to spread their reaction to an ANNOUNCE over a random
 // delay; a LAN with a handful of hosts needs little of it.
 constexpr milliseconds kAnnounceSpread{500};
@@ -96,18 +95,7 @@ void Keeper::reset_client(Protocol p) {
 }
 
 std::vector<Protocol> Keeper::order_for(const Held& h) const {
-  std::vector<Protocol> order;
-  switch (h.req.via) {
-    case Via::pcp: return {Protocol::pcp};
-    case Via::natpmp: return {Protocol::natpmp};
-    case Via::upnp: return {Protocol::upnp};
-    case Via::automatic: order = {Protocol::pcp, Protocol::natpmp, Protocol::upnp}; break;
-  }
-  if (h.last_protocol) {
-    std::erase(order, *h.last_protocol);
-    order.insert(order.begin(), *h.last_protocol);
-  }
-  return order;
+  return protocol_order(h.req.via, h.last_protocol);  // as `open` tries them
 }
 
 detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
@@ -120,7 +108,7 @@ detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
   if (h.ever_mapped && h.mapping.external_port != 0)
     m.suggested_external_port = h.mapping.external_port;
   m.lifetime = h.req.lifetime;
-  if (p != Protocol::upnp && m.lifetime == 0) m.lifetime = kLongestLease;
+  m.lifetime = lease_for(p, m.lifetime);  // as `open` asks
   m.description = h.req.description;
   if (p == Protocol::pcp && h.has_nonce) {
     m.have_nonce = true;
@@ -132,7 +120,7 @@ detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
 
 void Keeper::load_prior() {
   auto store = detail::StateStore::open(
-      s_.options.state_dir.empty() ? default_state_dir() : s_.options.state_dir,
+      state_dir_for(s_.options),
       call_deadline());
   if (!store) return;  // reported by record() when it matters
   for (auto& h : held_) {
@@ -160,7 +148,7 @@ void Keeper::record(const Held& h, bool remove) {
 void Keeper::flush_state() {
   if (dirty_.empty()) return;
   auto store = detail::StateStore::open(
-      s_.options.state_dir.empty() ? default_state_dir() : s_.options.state_dir,
+      state_dir_for(s_.options),
       call_deadline());
   Status st = ok_status();
   if (!store) {
@@ -541,6 +529,7 @@ std::optional<T> Keeper::off_loop(std::function<T()> job) {
       if (fd >= 0) ::close(fd);
     }
   };
+  if (reactor_.stopping()) return std::nullopt;  // nothing new once stopping
   auto slot = std::make_shared<Slot>();
   if (slot->fd < 0) return job();  // no eventfd: on the loop, as before
   std::thread([slot, job = std::move(job)] {
@@ -764,7 +753,7 @@ void Keeper::arm() {
 
 Status Keeper::run(int stop_fd) {
   start();
-  reactor_.watch(stop_fd, true, false, [this](bool, bool) { reactor_.stop(); });
+  reactor_.stop_on(stop_fd);
   Status st = reactor_.run();
   reactor_.unwatch(stop_fd);
   if (wake_timer_ != 0) reactor_.cancel(wake_timer_);
@@ -783,11 +772,8 @@ Status Keeper::run(int stop_fd) {
 Status hold(const Options& options, const HoldRequest& request, const HoldEventFn& on_event,
             int stop_fd) {
   if (request.mappings.empty()) return make_error(Errc::usage, "hold needs at least one port");
-  for (const auto& m : request.mappings) {
-    if (m.port.port == 0) return make_error(Errc::usage, "port 0 is not a port: use 1-65535");
-    if (m.external_port && *m.external_port == 0)
-      return make_error(Errc::usage, "external port 0 is not a port: use 1-65535");
-  }
+  for (const auto& m : request.mappings)
+    if (auto st = detail::check_ports(m.port, m.external_port); !st) return st.error();
   for (std::size_t i = 0; i < request.mappings.size(); ++i)
     for (std::size_t j = i + 1; j < request.mappings.size(); ++j)
       if (request.mappings[i].port.port == request.mappings[j].port.port &&

@@ -30,7 +30,7 @@ Status serve(const ServeOptions& options, int stop_fd) {
   detail::Reactor reactor;
   stun_server->attach(reactor);
   cb_server->attach(reactor);
-  reactor.watch(stop_fd, true, false, [&reactor](bool, bool) { reactor.stop(); });
+  reactor.stop_on(stop_fd);
   Status st = reactor.run();
   cb_server->detach();
   stun_server->detach();

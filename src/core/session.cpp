@@ -58,8 +58,7 @@ Result<Session> open_session(const Options& options) {
 }
 
 Result<StateStore> open_state(const Session& session) {
-  const std::string& dir = session.options.state_dir;
-  return StateStore::open(dir.empty() ? default_state_dir() : dir, session.deadline);
+  return StateStore::open(state_dir_for(session.options), session.deadline);
 }
 
 struct ProbeRace::Shared {
@@ -124,17 +123,6 @@ ProbeOutcome ProbeRace::await(Protocol p, std::optional<std::chrono::millisecond
     }
     shared_->cv.wait_until(lock, wake);
   }
-}
-
-Errc combined_errc(const std::vector<Error>& errors) {
-  bool timeout = false;
-  for (const auto& e : errors) {
-    if (e.code == Errc::refused) return Errc::refused;
-    if (e.code == Errc::timeout) timeout = true;
-    if (e.code == Errc::internal || e.code == Errc::state || e.code == Errc::usage)
-      return e.code;
-  }
-  return timeout ? Errc::timeout : Errc::no_service;
 }
 
 }  // namespace porthole::detail

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/mapping_policy.hpp"  // combined_errc, state_dir_for
 #include "porthole/porthole.hpp"
 #include "proto/natpmp_client.hpp"
 #include "proto/pcp_client.hpp"
@@ -72,8 +73,5 @@ class ProbeRace {
   std::shared_ptr<Shared> shared_;
 };
 
-// The exit status for a failure made of several protocols' failures: any refusal
-// wins (4), then a timeout after an answer (5), else nothing answered (3).
-Errc combined_errc(const std::vector<Error>& errors);
 
 }  // namespace porthole::detail

@@ -61,6 +61,11 @@ class Reactor {
   void stop() noexcept;
   // The eventfd stop() writes to; a signal handler may write an 8-byte 1 to it.
   int stop_fd() const noexcept { return stop_fd_; }
+  // Stops the loop when `fd` becomes readable (a caller's eventfd or signalfd, not
+  // read here).
+  void stop_on(int fd) {
+    watch(fd, true, false, [this](bool, bool) { stop(); });
+  }
   // True once a stop was seen by the loop, until clear_stop().
   bool stopping() const noexcept { return stopped_; }
   // Forgets a seen stop (and drains the eventfd), so the loop can run again: hold

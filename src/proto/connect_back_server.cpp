@@ -81,7 +81,7 @@ void ConnectBackServer::detach() {
 Status ConnectBackServer::serve(int stop_fd) {
   Reactor reactor;
   attach(reactor);
-  reactor.watch(stop_fd, true, false, [&reactor](bool, bool) { reactor.stop(); });
+  reactor.stop_on(stop_fd);
   Status st = reactor.run();
   detach();
   return st;
@@ -128,8 +128,6 @@ void ConnectBackServer::accept_all() {
     auto s = std::make_unique<Session>();
     s->source = c.peer_ip();
     s->control = std::move(c);
-    log(LogLevel::debug, fmt::format("connect-back: control connection from {}:{}", s->source,
-                                     s->control.peer_port()));
     const char* why = nullptr;
     std::uint64_t victim = 0;
     if (admit(s->source, why, victim) && !limiter_.allow(s->source, reactor_->now()))
@@ -149,6 +147,9 @@ void ConnectBackServer::accept_all() {
                           v.source, s->source));
       finish(victim);
     }
+    // Refused ones are counted by refusals_, not logged one by one: a flood stays small.
+    log(LogLevel::debug, fmt::format("connect-back: control connection from {}:{}", s->source,
+                                     s->control.peer_port()));
     ++per_source_[s->source];
     const std::uint64_t id = next_id_++;
     s->id = id;

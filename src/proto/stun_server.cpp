@@ -291,7 +291,7 @@ void StunServer::on_readable(std::size_t i) {
 Status StunServer::serve(int stop_fd) {
   Reactor reactor;
   attach(reactor);
-  reactor.watch(stop_fd, true, false, [&reactor](bool, bool) { reactor.stop(); });
+  reactor.stop_on(stop_fd);
   Status st = reactor.run();
   detach();
   if (!st) return st;
