@@ -44,8 +44,8 @@ void ConnectBackServer::log(LogLevel level, std::string_view text) const {
 }
 
 void ConnectBackServer::refused(const std::string& kind, const std::string& source,
-                                const std::string& line) {
-  refusals_.refused(kind, source, line, reactor_->now());
+                                const std::string& line, LogLevel level) {
+  refusals_.refused(kind, source, line, reactor_->now(), level);
   if (refusal_timer_ != 0) return;
   if (auto due = refusals_.flush_due())
     refusal_timer_ = reactor_->add_timer(*due, [this] {
@@ -147,9 +147,6 @@ void ConnectBackServer::accept_all() {
                           v.source, s->source));
       finish(victim);
     }
-    // Refused ones are counted by refusals_, not logged one by one: a flood stays small.
-    log(LogLevel::debug, fmt::format("connect-back: control connection from {}:{}", s->source,
-                                     s->control.peer_port()));
     ++per_source_[s->source];
     const std::uint64_t id = next_id_++;
     s->id = id;
@@ -206,9 +203,12 @@ bool ConnectBackServer::on_readable(Session& s) {
   const ssize_t n = ::recv(s.control.fd(), buf, sizeof(buf), MSG_DONTWAIT);
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
   if (n == 0) {
+    // Counted with the refusals, not a line each: a flood of idle connections is
+    // one summary line (-v), not two lines per connection.
     if (s.state == State::reading)
-      log(LogLevel::debug, fmt::format("connect-back from {}: closed before a request",
-                                       s.source));
+      refused("closed-before-request", s.source,
+              fmt::format("connect-back from {}: closed before a request", s.source),
+              LogLevel::debug);
     return false;  // closed: also ends a hold
   }
   if (s.state != State::reading) return s.state == State::connecting;  // extra bytes: ignored
@@ -232,8 +232,8 @@ bool ConnectBackServer::on_readable(Session& s) {
     return false;
   }
   s.request = std::move(*request);
-  log(LogLevel::debug, fmt::format("connect-back from {}: asks for {}:{}", s.source,
-                                   s.request.ip, s.request.port));
+  log(LogLevel::debug, fmt::format("connect-back from {}:{}: asks for {}:{}", s.source,
+                                   s.control.peer_port(), s.request.ip, s.request.port));
   // The one rule that keeps this from being aimed at anyone else.
   if (s.request.ip != s.source) {
     ++counters_.denied;

@@ -112,7 +112,8 @@ class ConnectBackServer {
   bool on_deadline(Session& s);
   void finish(std::uint64_t id);
   void reply(Session& s, connect_back::Outcome outcome, const std::string& detail);
-  void refused(const std::string& kind, const std::string& source, const std::string& line);
+  void refused(const std::string& kind, const std::string& source, const std::string& line,
+               LogLevel level = LogLevel::info);
   void log(LogLevel level, std::string_view text) const;
 
   ConnectBackConfig config_;

@@ -11,15 +11,16 @@ RefusalLog::RefusalLog(std::string what, std::chrono::milliseconds interval,
     : what_(std::move(what)), interval_(interval), first_lines_(first_lines), log_(std::move(log)) {}
 
 void RefusalLog::refused(const std::string& kind, const std::string& source,
-                         std::string_view line, Clock::time_point now) {
+                         std::string_view line, Clock::time_point now, LogLevel level) {
   if (!started_) started_ = now;
   Kind& k = kinds_[kind];
   ++k.refused;
+  k.level = level;
   if (k.sources.size() < kMaxCounted) k.sources.insert(source);
   const bool first = logged_sources_.count(source) == 0;
   if (first && logged_sources_.size() < first_lines_) {
     logged_sources_.insert(source);
-    if (log_) log_(LogLevel::info, line);
+    if (log_) log_(level, line);
     ++lines_;
     return;
   }
@@ -38,7 +39,7 @@ void RefusalLog::flush() {
                                     ? fmt::format("at least {}", k.sources.size())
                                     : std::to_string(k.sources.size());
     if (log_)
-      log_(LogLevel::info,
+      log_(k.level,
            fmt::format("{}: refused {} ({}) from {} source(s) in the last {:g} s, {} not logged "
                        "one by one",
                        what_, k.refused, name, sources,

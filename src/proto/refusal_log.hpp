@@ -25,9 +25,10 @@ class RefusalLog {
              LogFn log);
 
   // One refusal of `source` for `kind` ("busy", "denied", ...); `line` is the line to
-  // log when this one is logged on its own.
+  // log when this one is logged on its own. `level`: of that line and of the kind's
+  // summary (debug for what only -v shows, such as connections closed unused).
   void refused(const std::string& kind, const std::string& source, std::string_view line,
-               Clock::time_point now);
+               Clock::time_point now, LogLevel level = LogLevel::info);
   // When the pending summary is due; nullopt when nothing is pending.
   std::optional<Clock::time_point> flush_due() const;
   // Writes the summary of the interval (one line per kind with refusals not logged on
@@ -40,6 +41,7 @@ class RefusalLog {
   struct Kind {
     std::uint64_t refused = 0;
     std::uint64_t unlogged = 0;
+    LogLevel level = LogLevel::info;
     std::unordered_set<std::string> sources;  // bounded by kMaxCounted
   };
   static constexpr std::size_t kMaxCounted = 4096;

@@ -53,7 +53,7 @@ class FakeMapper final : public PortMapper {
     // Waits (a bounded while) for `expect_parallel` removals to be in flight at once:
     // removals sent one after the other never get there.
     cv_.wait_for(lock, std::chrono::seconds(3),
-                 [&] { return unmaps_in_flight_ >= expect_parallel_; });
+                 [&] { return peak_in_flight_ >= expect_parallel_; });
     --unmaps_in_flight_;
     for (auto p : refuse_unmap_)
       if (p == m.internal_port) return make_error(Errc::refused, "not yours (fake)");
