@@ -629,6 +629,9 @@ Status Keeper::release() {
                                                   s_.options.timeout.count()));
     else if (!*r.result)
       err = r.result->error();
+    // The router granted this mapping, so silence now is a timeout after an answer
+    // (exit 5), even though the removal's own client had not heard from it yet.
+    if (err && err->code == Errc::no_service && err->protocol_code == 0) err->code = Errc::timeout;
     if (err) {
       Error e = *err;
       e.message = fmt::format("could not remove {}/{} via {}: {}", h.req.port.port,
