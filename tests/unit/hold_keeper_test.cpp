@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/hold_keeper.hpp"
@@ -36,8 +37,17 @@ class FakeMapper final : public PortMapper {
   Protocol protocol() const override { return protocol_; }
   Result<ProbeInfo> probe(Deadline) override { return ProbeInfo{"198.51.100.7", epoch()}; }
   Result<MapOutcome> map(const MapParams& params, Deadline) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     ++maps_;
+    if (block_maps_) {
+      // A router that says nothing for as long as the test wants (bounded).
+      ++maps_in_flight_;
+      cv_.notify_all();
+      cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !block_maps_; });
+      --maps_in_flight_;
+      cv_.notify_all();
+      return make_error(Errc::no_service, "no answer (fake)");
+    }
     if (silent_) return make_error(Errc::no_service, "no answer (fake)");
     MapOutcome o;
     o.mapping = {protocol_, params.transport, params.internal_ip, params.internal_port,
@@ -60,6 +70,17 @@ class FakeMapper final : public PortMapper {
     return ok_status();
   }
 
+  void block_maps(bool b) {
+    std::lock_guard lock(mu_);
+    block_maps_ = b;
+    cv_.notify_all();
+  }
+  // Waits (bounded) until `n` map() calls are blocked; true when they are.
+  bool wait_maps_in_flight(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return maps_in_flight_ == n; });
+  }
+  int maps_in_flight() { std::lock_guard lock(mu_); return maps_in_flight_; }
   void set_silent(bool s) { std::lock_guard lock(mu_); silent_ = s; }
   // From now on the epoch counts from `e` (a server that restarted).
   void set_epoch(std::uint32_t e) {
@@ -87,6 +108,8 @@ class FakeMapper final : public PortMapper {
   std::mutex mu_;
   std::condition_variable cv_;
   bool silent_ = false;
+  bool block_maps_ = false;
+  int maps_in_flight_ = 0;
   std::uint32_t epoch_ = 1000;
   int maps_ = 0;
   int unmaps_in_flight_ = 0;
@@ -225,6 +248,26 @@ TEST_CASE("keeper backs off doubling up to retry_max, then recovers", "[hold_kee
   rig.advance(milliseconds(1000));
   CHECK(rig.count(HoldEventKind::mapped) == 1);
   CHECK(rig.keeper->held().front().backoff == milliseconds(0));
+}
+
+TEST_CASE("keeper: a stop ends the loop while an exchange is still in flight",
+          "[hold_keeper]") {
+  Rig rig({8080}, Via::natpmp, 100);
+  rig.natpmp->block_maps(true);
+  bool started = false;
+  std::thread stopper([&] {
+    started = rig.natpmp->wait_maps_in_flight(1);
+    notify_fd(rig.reactor.stop_fd());  // as SIGTERM's handler or signalfd would
+  });
+  rig.start();  // the first attempt: its map() blocks on a worker; the stop ends the turn
+  stopper.join();
+  CHECK(started);
+  CHECK(rig.reactor.stopping());
+  CHECK(rig.natpmp->maps_in_flight() == 1);  // the loop did not wait for the exchange
+  CHECK(rig.count(HoldEventKind::mapped) == 0);
+  CHECK(rig.count(HoldEventKind::error) == 0);  // an abandoned exchange reports nothing
+  rig.natpmp->block_maps(false);
+  CHECK(rig.natpmp->wait_maps_in_flight(0));
 }
 
 TEST_CASE("keeper stop: every removal at once, the unremoved stay in the state file",
