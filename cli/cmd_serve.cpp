@@ -1,8 +1,11 @@
 // `porthole serve`: the public-side server, STUN (RFC 8489, RFC 5780) and the TCP
 // connect-back check of `open --verify`, in the foreground until SIGTERM or SIGINT;
 // log lines on stderr.
-#include <atomic>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdint>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -34,8 +37,13 @@ Status parse_serve_addresses(const std::string& listen, const std::string& alt,
   return ok_status();
 }
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
+// SIGTERM / SIGINT write to this eventfd, which serve()'s reactor watches.
+int g_stop_fd = -1;
+extern "C" void on_stop_signal(int) {
+  const std::uint64_t one = 1;
+  ssize_t n = ::write(g_stop_fd, &one, sizeof(one));  // async-signal-safe
+  (void)n;
+}
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -77,13 +85,18 @@ int run_serve(const Invocation& inv) {
     if (verbosity < 0 || (level == LogLevel::debug && verbosity < 1)) return;
     fmt::print(stderr, "{} porthole serve: {}\n", utc_now(), text);
   };
+  g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (g_stop_fd < 0) {
+    fmt::print(stderr, "porthole: eventfd failed\n");
+    return static_cast<int>(Errc::internal);
+  }
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
-  auto st = serve(options, g_stop);
+  auto st = serve(options, g_stop_fd);
   if (!st) {
     fmt::print(stderr, "porthole: {}\n", st.error().message);
     return static_cast<int>(st.error().code);

@@ -1,8 +1,10 @@
 // porthole::hold: keep mappings open for as long as the caller wants, through lease
 // expiry, router reboots, address changes and protocols that come and go.
 //
-// One thread, one poll(2): the call sleeps until the earliest due renewal/check, an
-// announcement from the gateway (224.0.0.1:5350), a hook exiting, or the stop fd.
+// One reactor in the calling thread: the call sleeps until the earliest due
+// renewal/check, an announcement from the gateway (224.0.0.1:5350), a hook exiting, or
+// the stop fd. Protocol exchanges run on worker threads, so the stop fd is seen at once
+// even while a router is silent.
 // Like the rest of the library it never throws and never prints; what happens is told
 // to the caller's event callback, one event at a time, from the calling thread.
 #pragma once
@@ -69,10 +71,12 @@ using HoldEventFn = std::function<void(const HoldEvent&)>;
 
 // Runs until `stop_fd` becomes readable (an eventfd, a pipe, a signalfd: hold does not
 // read it), then removes every mapping it holds (PCP with the creating nonce) and the
-// state entries, and returns. Errors: Errc::usage for a bad request (nothing sent),
+// state entries, all removals at once and the whole stop bounded by one
+// Options::timeout, and returns. Errors: Errc::usage for a bad request (nothing sent),
 // Errc::no_service when there is no gateway to talk to, Errc::state when the state
-// directory is unusable; after stop, the error of a removal that failed (the mapping
-// then stays recorded in the state file, so `porthole close` can retry it).
+// directory is unusable; after stop, the error of a removal that failed, or for several
+// one error counting them with the status of combined failures (those mappings stay
+// recorded in the state file, so `porthole close` can retry them).
 Status hold(const Options& options, const HoldRequest& request, const HoldEventFn& on_event,
             int stop_fd);
 

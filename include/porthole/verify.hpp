@@ -3,7 +3,6 @@
 // that makes such proofs possible (`porthole serve`).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,8 +50,10 @@ struct ServeOptions {
   LogFn log;  // info: start-up and one line per connect-back; debug: every request
 };
 
-// Runs the STUN server and the connect-back checks until `stop` becomes true. Errors:
-// Errc::usage for bad addresses, Errc::internal when a socket cannot be bound.
-Status serve(const ServeOptions& options, const std::atomic<bool>& stop);
+// Runs the STUN server and the connect-back checks, one thread, until `stop_fd` (an
+// eventfd, a pipe a signal handler writes to, a signalfd: serve does not read it)
+// becomes readable. Errors: Errc::usage for bad addresses or no stop fd,
+// Errc::internal when a socket cannot be bound.
+Status serve(const ServeOptions& options, int stop_fd);
 
 }  // namespace porthole

@@ -1,21 +1,26 @@
-// porthole::hold: the keeper. One thread and one poll(2) that sleeps until the
-// earliest due renewal or check, an announcement, a hook exiting, or the stop fd.
+// porthole::hold: the keeper (core/hold_keeper.hpp) on a reactor that sleeps until the
+// earliest due renewal or check, an announcement, a hook exiting, or the stop fd;
+// protocol exchanges on worker threads that post their results back to it.
 #include "porthole/hold.hpp"
 
-#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include <algorithm>
 #include <array>
-#include <random>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 #include "porthole/text.hpp"
 
 #include "core/hold_announce.hpp"
 #include "core/hold_hook.hpp"
+#include "core/hold_keeper.hpp"
 #include "core/hold_schedule.hpp"
 #include "codec/pcp_codec.hpp"
 #include "core/session.hpp"
@@ -41,17 +46,14 @@ const char* hold_event_name(HoldEventKind kind) noexcept {
   return "unknown";
 }
 
+namespace detail {
 namespace {
 
-using detail::Clock;
-using detail::Deadline;
 using std::chrono::milliseconds;
 
 constexpr Clock::time_point kNever = Clock::time_point::max();
 // UPnP permanent leases have no renewal: look at the entry this often instead.
 constexpr milliseconds kPermanentCheck{300000};
-// PCP and NAT-PMP have no permanent mappings (as in `open`).
-constexpr std::uint32_t kLongestLease = 86400;
 // RFC 6887 s14.1.3 asks clients to spread their reaction to an ANNOUNCE over a random
 // delay; a LAN with a handful of hosts needs little of it.
 constexpr milliseconds kAnnounceSpread{500};
@@ -60,77 +62,13 @@ constexpr milliseconds kCoalesce{500};
 // How long a STUN address check may take (three transmissions, RFC 8489 s6.2.1).
 constexpr milliseconds kStunDeadline{3000};
 
-// One requested port and what hold knows of it.
-struct Held {
-  OpenRequest req;
-  bool mapped = false;       // believed to be on the router now
-  bool ever_mapped = false;
-  Mapping mapping;           // the last grant
-  detail::Nonce nonce{};     // PCP: the creating nonce, kept for renewals and delete
-  bool has_nonce = false;
-  std::optional<Protocol> last_protocol;
-  Clock::time_point granted_at{};
-  std::uint32_t grant_epoch = 0;       // PCP / NAT-PMP server epoch in the grant
-  std::string reported_ip;             // the external address the router last reported
-  Clock::time_point expires = kNever;
-  std::vector<milliseconds> renewals;  // offsets from granted_at
-  std::size_t next_renewal = 0;
-  Clock::time_point due{};             // next create / renew
-  Clock::time_point check_due = kNever;  // next UPnP entry check
-  milliseconds backoff{0};
-};
+}  // namespace
 
-class Keeper {
- public:
-  Keeper(detail::Session& s, const HoldRequest& req, const HoldEventFn& emit, int stop_fd)
-      : s_(s), req_(req), emit_(emit), stop_fd_(stop_fd), rng_(std::random_device{}()) {}
-
-  Status run();
-
- private:
-  void load_prior();
-  void attempt(Held& h);
-  void create(Held& h);
-  void renew(Held& h);
-  void check_upnp(Held& h);
-  void granted(Held& h, detail::MapOutcome outcome, Protocol p);
-  void failed(Held& h, const Error& e, bool was_mapped);
-  void mark_lost(Held& h, const Error& why);
-  void on_announcement();
-  void verify_external();
-  void address_changed(Held& h, const std::string& old_ip, std::uint16_t old_port);
-  void report_hooks();
-  Status release_all();
-  void record(const Held& h, bool remove);
-  void flush_state();
-
-  std::vector<Protocol> order_for(const Held& h) const;
-  detail::MapParams params_for(const Held& h, Protocol p) const;
-  Deadline call_deadline() const { return Clock::now() + s_.options.timeout; }
-  void event(HoldEventKind kind, const Held* h, std::string message,
-             std::optional<Error> error = std::nullopt);
-  void reset_client(Protocol p);
-  double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
-
-  detail::Session& s_;
-  const HoldRequest& req_;
-  const HoldEventFn& emit_;
-  int stop_fd_;
-  std::mt19937_64 rng_;
-  std::vector<Held> held_;
-  std::optional<detail::UdpSocket> announce_;
-  std::optional<detail::HookRunner> hook_;
-  Clock::time_point verify_due_ = kNever;
-  // The external address STUN saw when it differed from the router's report (a router
-  // behind another NAT, or one that missed its own address change): it stands for
-  // every mapping until the router reports another address.
-  std::optional<std::string> stun_ip_;
-  std::vector<std::pair<std::size_t, bool>> dirty_;  // held_ index, removed
-  // A protocol that failed for lack of an answer in this round is not asked again for
-  // the other ports of the same round (200 ports must not wait 200 deadlines).
-  std::uint64_t round_ = 0;
-  std::array<std::uint64_t, 3> silent_in_round_{};
-};
+Keeper::~Keeper() {
+  if (wake_timer_ != 0) reactor_.cancel(wake_timer_);
+  if (hook_fd_watched_ >= 0) reactor_.unwatch(hook_fd_watched_);
+  if (announce_) reactor_.unwatch(announce_->fd());
+}
 
 void Keeper::event(HoldEventKind kind, const Held* h, std::string message,
                    std::optional<Error> error) {
@@ -151,25 +89,14 @@ void Keeper::reset_client(Protocol p) {
   // A fresh client: rediscovers the IGD (miniupnpd's HTTP port can change on restart),
   // or starts PCP's epoch bookkeeping over after a reboot was seen.
   switch (p) {
-    case Protocol::pcp: s_.pcp = std::make_shared<detail::PcpClient>(s_.gateway); break;
+    case Protocol::pcp: s_.pcp = s_.new_client(p); break;
     case Protocol::natpmp: break;  // keeps no state between calls
-    case Protocol::upnp: s_.upnp = std::make_shared<detail::UpnpClient>(s_.gateway); break;
+    case Protocol::upnp: s_.upnp = s_.new_client(p); break;
   }
 }
 
 std::vector<Protocol> Keeper::order_for(const Held& h) const {
-  std::vector<Protocol> order;
-  switch (h.req.via) {
-    case Via::pcp: return {Protocol::pcp};
-    case Via::natpmp: return {Protocol::natpmp};
-    case Via::upnp: return {Protocol::upnp};
-    case Via::automatic: order = {Protocol::pcp, Protocol::natpmp, Protocol::upnp}; break;
-  }
-  if (h.last_protocol) {
-    std::erase(order, *h.last_protocol);
-    order.insert(order.begin(), *h.last_protocol);
-  }
-  return order;
+  return protocol_order(h.req.via, h.last_protocol);  // as `open` tries them
 }
 
 detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
@@ -182,7 +109,7 @@ detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
   if (h.ever_mapped && h.mapping.external_port != 0)
     m.suggested_external_port = h.mapping.external_port;
   m.lifetime = h.req.lifetime;
-  if (p != Protocol::upnp && m.lifetime == 0) m.lifetime = kLongestLease;
+  m.lifetime = lease_for(p, m.lifetime);  // as `open` asks
   m.description = h.req.description;
   if (p == Protocol::pcp && h.has_nonce) {
     m.have_nonce = true;
@@ -194,7 +121,7 @@ detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
 
 void Keeper::load_prior() {
   auto store = detail::StateStore::open(
-      s_.options.state_dir.empty() ? default_state_dir() : s_.options.state_dir,
+      state_dir_for(s_.options),
       call_deadline());
   if (!store) return;  // reported by record() when it matters
   for (auto& h : held_) {
@@ -222,7 +149,7 @@ void Keeper::record(const Held& h, bool remove) {
 void Keeper::flush_state() {
   if (dirty_.empty()) return;
   auto store = detail::StateStore::open(
-      s_.options.state_dir.empty() ? default_state_dir() : s_.options.state_dir,
+      state_dir_for(s_.options),
       call_deadline());
   Status st = ok_status();
   if (!store) {
@@ -251,7 +178,7 @@ void Keeper::flush_state() {
 }
 
 void Keeper::attempt(Held& h) {
-  if (h.mapped && !detail::expired(h.expires)) {
+  if (h.mapped && now() < h.expires) {
     renew(h);
   } else {
     if (h.mapped) mark_lost(h, make_error(Errc::timeout, "its lease ran out before a renewal "
@@ -279,7 +206,11 @@ void Keeper::create(Held& h) {
       continue;
     }
     if (p == Protocol::upnp) s_.upnp->refresh_external_ip();
-    auto mapped = s_.client(p)->map(params_for(h, p), call_deadline());
+    auto client = s_.client(p);
+    auto done = off_loop<Result<MapOutcome>>(
+        [client, params = params_for(h, p), d = call_deadline()] { return client->map(params, d); });
+    if (!done) return;  // stopping: hold releases what it has
+    auto& mapped = *done;
     if (mapped) {
       if (h.has_nonce && p == Protocol::pcp && mapped->nonce != h.nonce) h.has_nonce = false;
       granted(h, std::move(*mapped), p);
@@ -304,7 +235,11 @@ void Keeper::create(Held& h) {
 void Keeper::renew(Held& h) {
   Protocol p = h.mapping.protocol;
   if (p == Protocol::upnp) s_.upnp->refresh_external_ip();
-  auto mapped = s_.client(p)->map(params_for(h, p), call_deadline());
+  auto client = s_.client(p);
+  auto done = off_loop<Result<MapOutcome>>(
+      [client, params = params_for(h, p), d = call_deadline()] { return client->map(params, d); });
+  if (!done) return;  // stopping
+  auto& mapped = *done;
   if (!mapped) {
     if (mapped.error().code == Errc::no_service || mapped.error().code == Errc::timeout)
       reset_client(p);
@@ -320,7 +255,7 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
   // made our mapping again; every other one through that server has to be made again.
   const bool state_lost = h.mapped && p != Protocol::upnp && h.mapping.protocol == p &&
                           !detail::pcp::epoch_is_valid(h.grant_epoch, outcome.epoch,
-                                                       h.granted_at, Clock::now());
+                                                       h.granted_at, now());
   const bool was_mapped = h.mapped && !state_lost;
   const bool was_ever = h.ever_mapped;
   const std::optional<Protocol> before = h.last_protocol;
@@ -339,7 +274,7 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
   h.mapped = h.ever_mapped = true;
   h.last_protocol = p;
   h.backoff = milliseconds(0);
-  h.granted_at = Clock::now();
+  h.granted_at = now();
   h.grant_epoch = outcome.epoch;
   const std::uint32_t life = h.mapping.lifetime;
   h.expires = life == 0 ? kNever : h.granted_at + std::chrono::seconds(life);
@@ -385,7 +320,7 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
     if (p == Protocol::pcp) reset_client(Protocol::pcp);
     for (auto& other : held_)
       if (&other != &h && other.mapped && other.mapping.protocol != Protocol::upnp)
-        other.due = Clock::now();
+        other.due = now();
   }
   if (was_ever && !old_ip.empty() && !h.mapping.external_ip.empty() &&
       (old_ip != h.mapping.external_ip || old_port != h.mapping.external_port))
@@ -393,11 +328,11 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
 }
 
 void Keeper::failed(Held& h, const Error& e, bool was_mapped) {
-  const auto now = Clock::now();
+  const auto t = now();
   if (was_mapped) {
     // RFC 6887 s11.2.1: the later retries of the schedule, while the lease lasts.
     while (++h.next_renewal < h.renewals.size() &&
-           h.granted_at + h.renewals[h.next_renewal] <= now) {
+           h.granted_at + h.renewals[h.next_renewal] <= t) {
     }
     if (h.next_renewal < h.renewals.size()) {
       h.due = h.granted_at + h.renewals[h.next_renewal];
@@ -406,7 +341,7 @@ void Keeper::failed(Held& h, const Error& e, bool was_mapped) {
       ev.port = h.req.port;
       ev.mapping = h.mapping;
       ev.error = e;
-      ev.retry_in = std::chrono::duration_cast<milliseconds>(h.due - now);
+      ev.retry_in = std::chrono::duration_cast<milliseconds>(h.due - t);
       ev.message = fmt::format("renewing {}/{} via {} failed: {}; next try in {} s",
                                h.req.port.port, transport_name(h.req.port.transport),
                                protocol_name(h.mapping.protocol), e.message,
@@ -420,7 +355,7 @@ void Keeper::failed(Held& h, const Error& e, bool was_mapped) {
     return;
   }
   h.backoff = detail::next_backoff(h.backoff, req_.retry_min, req_.retry_max);
-  h.due = now + h.backoff;
+  h.due = t + h.backoff;
   HoldEvent ev;
   ev.kind = HoldEventKind::error;
   ev.port = h.req.port;
@@ -434,8 +369,14 @@ void Keeper::failed(Held& h, const Error& e, bool was_mapped) {
 
 void Keeper::check_upnp(Held& h) {
   auto every = req_.check_every.count() > 0 ? req_.check_every : kPermanentCheck;
-  h.check_due = Clock::now() + every;
-  auto entry = s_.upnp->find(h.req.port.transport, h.mapping.external_port, call_deadline());
+  h.check_due = now() + every;
+  auto upnp = s_.upnp;
+  auto found = off_loop<Result<std::optional<UpnpEntry>>>(
+      [upnp, t = h.req.port.transport, port = h.mapping.external_port, d = call_deadline()] {
+        return upnp->find(t, port, d);
+      });
+  if (!found) return;  // stopping
+  auto& entry = *found;
   if (!entry) {
     // The IGD may have moved (new HTTP port after a restart): discover it again.
     reset_client(Protocol::upnp);
@@ -452,7 +393,9 @@ void Keeper::check_upnp(Held& h) {
   }
   // GetExternalIPAddress on every check: the address may change under a permanent lease.
   s_.upnp->refresh_external_ip();
-  auto info = s_.upnp->probe(call_deadline());
+  auto probed = off_loop<Result<ProbeInfo>>([upnp, d = call_deadline()] { return upnp->probe(d); });
+  if (!probed) return;  // stopping
+  auto& info = *probed;
   if (info && !info->external_ip.empty() && info->external_ip != h.reported_ip) {
     stun_ip_.reset();
     std::string old_ip = h.mapping.external_ip;
@@ -498,7 +441,7 @@ void Keeper::report_hooks() {
 void Keeper::on_announcement() {
   while (true) {
     // Drains what is queued: an already-passed deadline would not even look.
-    auto d = announce_->receive(Clock::now() + milliseconds(1));
+    auto d = announce_->receive(Clock::now() + milliseconds(1));  // a socket wait: real time
     if (!d) return;
     if (d->from_ip != s_.gateway.gateway_ip) continue;  // only our gateway speaks for it
     auto a = detail::parse_announcement(d->bytes);
@@ -509,19 +452,19 @@ void Keeper::on_announcement() {
     // A restart or an address change: every mapping may be gone or changed. RFC 6887
     // s14.1.3: renew them (after a small random delay); PCP epochs start over.
     if (a->protocol == Protocol::pcp) reset_client(Protocol::pcp);
-    const auto now = Clock::now();
+    const auto t = now();
     for (auto& h : held_) {
       // RFC 6887 s8.5 / RFC 6886 s3.6: an epoch that did not advance with our clock
       // since the grant means the server lost its state (restart, or a new external
       // address, after which PCP servers reset their epoch). PCP and NAT-PMP share one
       // server here: either announcement speaks for both.
       if (h.mapped && h.mapping.protocol != Protocol::upnp &&
-          !detail::pcp::epoch_is_valid(h.grant_epoch, a->epoch, h.granted_at, now))
+          !detail::pcp::epoch_is_valid(h.grant_epoch, a->epoch, h.granted_at, t))
         mark_lost(h, make_error(Errc::no_service,
                                 fmt::format("the router restarted or changed its external "
                                             "address (epoch {} after {} when mapped)",
                                             a->epoch, h.grant_epoch)));
-      auto at = now + milliseconds(static_cast<long>(random01() * kAnnounceSpread.count()));
+      auto at = t + milliseconds(static_cast<long>(random01() * kAnnounceSpread.count()));
       if (h.mapped && h.mapping.protocol == Protocol::upnp) {
         h.check_due = std::min(h.check_due, at);
       } else {
@@ -533,7 +476,7 @@ void Keeper::on_announcement() {
 }
 
 void Keeper::verify_external() {
-  verify_due_ = Clock::now() + req_.verify_every;
+  verify_due_ = now() + req_.verify_every;
   auto servers = detail::configured_stun_servers(s_.options);
   if (!servers) {
     event(HoldEventKind::error, nullptr, "--verify-every: " + servers.error().message,
@@ -546,10 +489,14 @@ void Keeper::verify_external() {
     if (!ip) continue;
     detail::StunClientOptions so;
     so.log = s_.options.log;
-    detail::StunClient client(so);
     detail::StunBindingQuery q;
     q.server = {*ip, entry.where.port};
-    auto b = client.binding(q, Clock::now() + kStunDeadline);
+    auto asked = off_loop<Result<StunBinding>>([so, q, d = now() + kStunDeadline] {
+      detail::StunClient client(so);
+      return client.binding(q, d);
+    });
+    if (!asked) return;  // stopping
+    auto& b = *asked;
     if (!b) continue;
     const std::string& seen = b->mapped.ip;
     bool router_agrees = true;
@@ -571,19 +518,128 @@ void Keeper::verify_external() {
         make_error(Errc::no_service, "no STUN server answered"));
 }
 
-Status Keeper::release_all() {
+template <class T>
+std::optional<T> Keeper::off_loop(std::function<T()> job) {
+  // The result and the eventfd that says it is there, shared with the worker: a
+  // worker left behind at a stop still has somewhere to put its answer.
+  struct Slot {
+    std::mutex mu;
+    std::optional<T> value;
+    int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ~Slot() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  if (reactor_.stopping()) return std::nullopt;  // nothing new once stopping
+  auto slot = std::make_shared<Slot>();
+  if (slot->fd < 0) return job();  // no eventfd: on the loop, as before
+  std::thread([slot, job = std::move(job)] {
+    T v = job();
+    {
+      std::lock_guard lock(slot->mu);
+      slot->value.emplace(std::move(v));
+    }
+    notify_fd(slot->fd);
+  }).detach();
+  bool done = false;
+  reactor_.watch(slot->fd, true, false, [&done](bool, bool) { done = true; });
+  Status st = reactor_.run_until([&done] { return done; });
+  reactor_.unwatch(slot->fd);
+  if (!done) {
+    if (!st) reactor_.stop();  // poll failed: end the loop, hold reports nothing more
+    return std::nullopt;
+  }
+  std::lock_guard lock(slot->mu);
+  return std::move(slot->value);
+}
+
+Status Keeper::release() {
   event(HoldEventKind::stopping, nullptr, "removing every mapping");
-  std::optional<Error> first;
-  for (auto& h : held_) {
-    if (!h.mapped) continue;
-    auto st = s_.client(h.mapping.protocol)->unmap(h.mapping, h.nonce, call_deadline());
-    if (!st) {
-      Error e = st.error();
+  // Every removal at once, each on its own worker, all bounded by one deadline: a
+  // silent router costs one --timeout, not one per mapping. PCP and NAT-PMP removals
+  // each get a client of their own (a client keeps per-server state); UPnP ones share
+  // the IGD found while holding, one after the other on one worker (SOAP calls answer
+  // within milliseconds; the shared deadline still bounds them all).
+  const Deadline deadline = call_deadline();
+  struct Removal {
+    std::size_t index;
+    std::optional<Status> result;
+  };
+  struct Shared {
+    std::mutex mu;
+    std::vector<Removal> removals;
+    std::size_t finished = 0;
+    int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ~Shared() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  auto shared = std::make_shared<Shared>();
+  std::vector<std::size_t> upnp_removals;
+  for (std::size_t i = 0; i < held_.size(); ++i) {
+    if (!held_[i].mapped) continue;
+    if (held_[i].mapping.protocol == Protocol::upnp) upnp_removals.push_back(shared->removals.size());
+    shared->removals.push_back({i, std::nullopt});
+  }
+  auto finish = [shared](std::size_t k, Status st) {
+    {
+      std::lock_guard lock(shared->mu);
+      shared->removals[k].result.emplace(std::move(st));
+      ++shared->finished;
+    }
+    notify_fd(shared->fd);
+  };
+  for (std::size_t k = 0; k < shared->removals.size(); ++k) {
+    const Held& h = held_[shared->removals[k].index];
+    if (h.mapping.protocol == Protocol::upnp) continue;
+    std::shared_ptr<PortMapper> client = s_.new_client(h.mapping.protocol);
+    std::thread([finish, k, client, m = h.mapping, nonce = h.nonce, deadline] {
+      finish(k, client->unmap(m, nonce, deadline));
+    }).detach();
+  }
+  if (!upnp_removals.empty()) {
+    std::vector<std::pair<std::size_t, Mapping>> work;
+    for (std::size_t k : upnp_removals) work.push_back({k, held_[shared->removals[k].index].mapping});
+    std::thread([finish, client = s_.upnp, work = std::move(work), deadline] {
+      for (const auto& [k, m] : work) finish(k, client->unmap(m, Nonce{}, deadline));
+    }).detach();
+  }
+  // Wait for them all, or the deadline (and a little: the workers' own waits end by it).
+  bool late = false;
+  const auto limit = reactor_.add_timer(deadline + milliseconds(500), [&late] { late = true; });
+  reactor_.watch(shared->fd, true, false, [fd = shared->fd](bool, bool) { drain_fd(fd); });
+  const std::size_t total = shared->removals.size();
+  Status loop = reactor_.run_until([&] {
+    std::lock_guard lock(shared->mu);
+    return late || shared->finished == total;
+  });
+  reactor_.unwatch(shared->fd);
+  reactor_.cancel(limit);
+
+  std::vector<Error> errors;
+  std::vector<Removal> outcome;
+  {
+    std::lock_guard lock(shared->mu);
+    outcome = shared->removals;
+  }
+  for (const Removal& r : outcome) {
+    Held& h = held_[r.index];
+    std::optional<Error> err;
+    if (!r.result)
+      err = make_error(Errc::timeout, fmt::format("no answer within {} ms",
+                                                  s_.options.timeout.count()));
+    else if (!*r.result)
+      err = r.result->error();
+    // The router granted this mapping, so silence now is a timeout after an answer
+    // (exit 5), even though the removal's own client had not heard from it yet.
+    if (err && err->code == Errc::no_service && err->protocol_code == 0) err->code = Errc::timeout;
+    if (err) {
+      Error e = *err;
       e.message = fmt::format("could not remove {}/{} via {}: {}", h.req.port.port,
                               transport_name(h.req.port.transport),
                               protocol_name(h.mapping.protocol), e.message);
       event(HoldEventKind::error, &h, e.message, e);
-      if (!first) first = e;
+      errors.push_back(std::move(e));
       continue;
     }
     h.mapped = false;
@@ -594,14 +650,22 @@ Status Keeper::release_all() {
                       protocol_name(h.mapping.protocol)));
   }
   flush_state();
-  if (first) return *first;
-  return ok_status();
+  if (!loop) return loop;
+  if (errors.empty()) return ok_status();
+  if (errors.size() == 1) return errors.front();
+  // One exit status for them all (as `open` joins its protocols' failures), and the
+  // count: the rest stay in the state file for `porthole close`.
+  return make_error(combined_errc(errors),
+                    fmt::format("{} of {} mappings not removed (kept in the state file: "
+                                "`porthole close` retries them); first: {}",
+                                errors.size(), total, errors.front().message));
 }
 
-Status Keeper::run() {
+void Keeper::start() {
   for (const auto& r : req_.mappings) {
     Held h;
     h.req = r;
+    h.due = now();
     held_.push_back(std::move(h));
   }
   load_prior();
@@ -615,65 +679,106 @@ Status Keeper::run() {
             "not listening for router announcements (reboots are noticed at the next "
             "renewal): " + sock.error().message, sock.error());
   }
-  if (req_.verify_every.count() > 0) verify_due_ = Clock::now() + req_.verify_every;
-
-  bool ready_sent = false;
-  for (;;) {
-    ++round_;
-    // What falls due within kCoalesce is done in this wake-up too (a little early, still
-    // inside every renewal window): hundreds of ports need tens of wake-ups, not hundreds.
-    const auto horizon = Clock::now() + kCoalesce;
-    for (auto& h : held_) {
-      if (h.due <= horizon || (h.mapped && h.expires <= Clock::now())) attempt(h);
-      if (h.mapped && h.mapping.protocol == Protocol::upnp && h.check_due <= horizon)
-        check_upnp(h);
-    }
-    if (!ready_sent) {
-      ready_sent = true;
-      event(HoldEventKind::ready, nullptr, fmt::format("every port had its first try ({} ports)", held_.size()));
-    }
-    if (verify_due_ <= Clock::now()) verify_external();
-    flush_state();
-    report_hooks();
-
-    // Sleep until the earliest due moment: no polling loop.
-    Clock::time_point wake = verify_due_;
-    for (const auto& h : held_) {
-      wake = std::min(wake, h.due);
-      if (h.mapped) wake = std::min(wake, std::min(h.check_due, h.expires));
-    }
-    if (hook_ && hook_->wake_at()) wake = std::min(wake, *hook_->wake_at());
-    int timeout_ms = -1;
-    if (wake != kNever) {
-      auto left = std::chrono::ceil<milliseconds>(wake - Clock::now()).count();
-      timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 24LL * 3600 * 1000));
-    }
-    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {-1, POLLIN, 0}, {-1, POLLIN, 0}};
-    if (announce_) fds[1].fd = announce_->fd();
-    if (hook_ && hook_->fd() >= 0) fds[2].fd = hook_->fd();
-    int n = ::poll(fds, 3, timeout_ms);
-    if (n < 0 && errno != EINTR)
-      return make_error(Errc::internal, fmt::format("poll: {}", std::strerror(errno)));
-    if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) break;
-    if (n > 0 && fds[1].revents) {
-      on_announcement();
-      flush_state();
-    }
-  }
-  hook_.reset();  // a hook still running is killed with its process group
-  return release_all();
+  if (announce_)
+    reactor_.watch(announce_->fd(), true, false, [this](bool, bool) {
+      // Handled in step(), never in the middle of one (an exchange in flight turns the
+      // loop too): the keeper's state changes in one place at a time. Until then the
+      // datagram waits unread, so nobody listens to the fd (arm() listens again).
+      reactor_.set_interest(announce_->fd(), false, false);
+      announce_ready_ = true;
+      if (!in_step_) arm();
+    });
+  if (req_.verify_every.count() > 0) verify_due_ = now() + req_.verify_every;
+  arm();
 }
 
-}  // namespace
+void Keeper::step() {
+  in_step_ = true;
+  if (announce_ready_) {
+    announce_ready_ = false;
+    on_announcement();
+    flush_state();
+  }
+  ++round_;
+  // What falls due within kCoalesce is done in this wake-up too (a little early, still
+  // inside every renewal window): hundreds of ports need tens of wake-ups, not hundreds.
+  const auto horizon = now() + kCoalesce;
+  for (auto& h : held_) {
+    if (reactor_.stopping()) break;
+    if (h.due <= horizon || (h.mapped && h.expires <= now())) attempt(h);
+    if (reactor_.stopping()) break;
+    if (h.mapped && h.mapping.protocol == Protocol::upnp && h.check_due <= horizon)
+      check_upnp(h);
+  }
+  if (!ready_sent_ && !reactor_.stopping()) {
+    ready_sent_ = true;
+    event(HoldEventKind::ready, nullptr,
+          fmt::format("every port had its first try ({} ports)", held_.size()));
+  }
+  if (!reactor_.stopping() && verify_due_ <= now()) verify_external();
+  flush_state();
+  report_hooks();
+  in_step_ = false;
+  if (!reactor_.stopping()) arm();
+}
+
+void Keeper::arm() {
+  // Sleep until the earliest due moment: one reactor timer, no polling loop.
+  Clock::time_point wake = verify_due_;
+  for (const auto& h : held_) {
+    wake = std::min(wake, h.due);
+    if (h.mapped) wake = std::min(wake, std::min(h.check_due, h.expires));
+  }
+  if (hook_ && hook_->wake_at()) wake = std::min(wake, *hook_->wake_at());
+  if (announce_ready_) wake = now();
+  if (wake_timer_ != 0) reactor_.cancel(wake_timer_);
+  wake_timer_ = 0;
+  if (wake != kNever)
+    wake_timer_ = reactor_.add_timer(wake, [this] {
+      wake_timer_ = 0;
+      step();
+    });
+  // The running hook's pidfd (a new one per run): its exit is reported at once.
+  const int hook_fd = hook_ ? hook_->fd() : -1;
+  if (hook_fd != hook_fd_watched_) {
+    if (hook_fd_watched_ >= 0) reactor_.unwatch(hook_fd_watched_);
+    hook_fd_watched_ = hook_fd;
+    if (hook_fd >= 0)
+      reactor_.watch(hook_fd, true, false, [this, hook_fd](bool, bool) {
+        reactor_.set_interest(hook_fd, false, false);  // step() or this reaps it
+        if (in_step_) return;                          // step() reports it at its end
+        report_hooks();
+        arm();
+      });
+  }
+  if (hook_fd_watched_ >= 0) reactor_.set_interest(hook_fd_watched_, true, false);
+  if (announce_ && !announce_ready_) reactor_.set_interest(announce_->fd(), true, false);
+}
+
+Status Keeper::run(int stop_fd) {
+  start();
+  reactor_.stop_on(stop_fd);
+  Status st = reactor_.run();
+  reactor_.unwatch(stop_fd);
+  if (wake_timer_ != 0) reactor_.cancel(wake_timer_);
+  wake_timer_ = 0;
+  if (announce_) reactor_.unwatch(announce_->fd());
+  if (hook_fd_watched_ >= 0) reactor_.unwatch(hook_fd_watched_);
+  hook_fd_watched_ = -1;
+  hook_.reset();  // a hook still running is killed with its process group
+  if (!st) return st;
+  reactor_.clear_stop();  // the release phase turns the loop once more
+  return release();
+}
+
+}  // namespace detail
 
 Status hold(const Options& options, const HoldRequest& request, const HoldEventFn& on_event,
             int stop_fd) {
   if (request.mappings.empty()) return make_error(Errc::usage, "hold needs at least one port");
   for (const auto& m : request.mappings) {
     if (auto st = check_description(m.description); !st) return st;
-    if (m.port.port == 0) return make_error(Errc::usage, "port 0 is not a port: use 1-65535");
-    if (m.external_port && *m.external_port == 0)
-      return make_error(Errc::usage, "external port 0 is not a port: use 1-65535");
+    if (auto st = detail::check_ports(m.port, m.external_port); !st) return st.error();
   }
   for (std::size_t i = 0; i < request.mappings.size(); ++i)
     for (std::size_t j = i + 1; j < request.mappings.size(); ++j)
@@ -687,8 +792,9 @@ Status hold(const Options& options, const HoldRequest& request, const HoldEventF
   if (stop_fd < 0) return make_error(Errc::usage, "hold needs a stop file descriptor");
   auto session = detail::open_session(options);
   if (!session) return session.error();
-  Keeper keeper(*session, request, on_event, stop_fd);
-  return keeper.run();
+  detail::Reactor reactor;
+  detail::Keeper keeper(*session, request, on_event, reactor);
+  return keeper.run(stop_fd);
 }
 
 }  // namespace porthole

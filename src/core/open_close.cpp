@@ -16,10 +16,6 @@ using detail::StoredMapping;
 // After one protocol answered, how long a higher-ranked one may still take
 // (on a real router all three answer within a few ms of each other).
 constexpr std::chrono::milliseconds kProbeGrace{300};
-// PCP and NAT-PMP have no permanent mappings; a "permanent" request gets this, the
-// longest lifetime porthole asks for (pcp::kMaxLifetime, src/codec/pcp_codec.hpp).
-constexpr std::uint32_t kLongestLease = 86400;
-
 Error labelled(Protocol p, const Error& e) {
   Error out = e;
   out.message = fmt::format("{}: {}", protocol_name(p), e.message);
@@ -39,33 +35,10 @@ Error combine(const std::string& what, const std::vector<Error>& errors) {
   return make_error(errc, msg, code);
 }
 
-Status validate(const PortSpec& port, const std::optional<std::uint16_t>& external) {
-  if (port.port == 0) return make_error(Errc::usage, "port 0 is not a port: use 1-65535");
-  if (external && *external == 0)
-    return make_error(Errc::usage, "external port 0 is not a port: use 1-65535");
-  return ok_status();
-}
-
-std::vector<Protocol> candidates(Via via, const std::optional<StoredMapping>& prior) {
-  switch (via) {
-    case Via::pcp: return {Protocol::pcp};
-    case Via::natpmp: return {Protocol::natpmp};
-    case Via::upnp: return {Protocol::upnp};
-    case Via::automatic: break;
-  }
-  std::vector<Protocol> order = {Protocol::pcp, Protocol::natpmp, Protocol::upnp};
-  if (prior) {
-    // Refresh the mapping where it lives rather than add a second one elsewhere.
-    std::erase(order, prior->mapping.protocol);
-    order.insert(order.begin(), prior->mapping.protocol);
-  }
-  return order;
-}
-
 }  // namespace
 
 Result<OpenResult> open(const Options& options, const OpenRequest& req) {
-  if (auto st = validate(req.port, req.external_port); !st) return st.error();
+  if (auto st = detail::check_ports(req.port, req.external_port); !st) return st.error();
   if (auto st = check_description(req.description); !st) return st.error();
   auto session = detail::open_session(options);
   if (!session) return session.error();
@@ -91,7 +64,8 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   base.lifetime = req.lifetime;
   base.description = req.description;
 
-  auto order = candidates(req.via, prior);
+  auto order = detail::protocol_order(
+      req.via, prior ? std::optional<Protocol>(prior->mapping.protocol) : std::nullopt);
   std::optional<detail::ProbeRace> race;
   if (req.via == Via::automatic) race.emplace(s, order);
 
@@ -114,10 +88,10 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     detail::MapParams params = base;
     std::vector<std::string> warnings;
     if (p != Protocol::upnp && params.lifetime == 0) {
-      params.lifetime = kLongestLease;
+      params.lifetime = detail::lease_for(p, 0);
       warnings.push_back(fmt::format("{} has no permanent mappings: asked for {} s; run the "
                                      "same `porthole open` again (cron) before it runs out",
-                                     protocol_name(p), kLongestLease));
+                                     protocol_name(p), detail::kLongestLease));
     }
     if (p == Protocol::pcp && prior && prior->mapping.protocol == Protocol::pcp &&
         prior->has_nonce) {
@@ -186,7 +160,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
 }
 
 Result<CloseResult> close(const Options& options, const CloseRequest& req) {
-  if (auto st = validate(req.port, req.external_port); !st) return st.error();
+  if (auto st = detail::check_ports(req.port, req.external_port); !st) return st.error();
   auto session = detail::open_session(options);
   if (!session) return session.error();
   auto& s = *session;

@@ -1,16 +1,16 @@
-// porthole::serve: the STUN server (UDP) and the connect-back checks (TCP), each in its
-// own poll loop; either failing stops both.
-#include <thread>
-
+// porthole::serve: the STUN server (UDP) and the connect-back checks (TCP) on one
+// reactor in the calling thread; a local failure of either stops both.
 #include <fmt/format.h>
 
+#include "net/reactor.hpp"
 #include "porthole/verify.hpp"
 #include "proto/connect_back_server.hpp"
 #include "proto/stun_server.hpp"
 
 namespace porthole {
 
-Status serve(const ServeOptions& options, const std::atomic<bool>& stop) {
+Status serve(const ServeOptions& options, int stop_fd) {
+  if (stop_fd < 0) return make_error(Errc::usage, "serve needs a stop file descriptor");
   detail::StunServerConfig stun;
   stun.listen = {options.listen_ip, options.listen_port};
   if (options.alt_ip) stun.alt_listen = detail::stun::Endpoint{*options.alt_ip, options.alt_port};
@@ -27,23 +27,15 @@ Status serve(const ServeOptions& options, const std::atomic<bool>& stop) {
   auto cb_server = detail::ConnectBackServer::open(cb);
   if (!cb_server) return cb_server.error();
 
-  std::atomic<bool> both_stop{false};
-  Status cb_status = ok_status();
-  std::thread cb_thread([&] {
-    cb_status = cb_server->serve(both_stop);
-    both_stop = true;
-  });
-  // Both loops watch both_stop: the caller's stop, or the other loop's failure.
-  std::thread relay([&] {
-    while (!stop.load() && !both_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    both_stop = true;
-  });
-  Status stun_status = stun_server->serve(both_stop);
-  both_stop = true;
-  relay.join();
-  cb_thread.join();
-  if (!stun_status) return stun_status;
-  return cb_status;
+  detail::Reactor reactor;
+  stun_server->attach(reactor);
+  cb_server->attach(reactor);
+  reactor.stop_on(stop_fd);
+  Status st = reactor.run();
+  cb_server->detach();
+  stun_server->detach();
+  if (!st) return st;
+  return stun_server->failure();
 }
 
 }  // namespace porthole

@@ -42,16 +42,23 @@ Result<Session> open_session(const Options& options) {
   s.gateway.ssdp_port = options.ssdp_port;
   s.gateway.upnp_allow_lan = options.upnp_allow_lan;
   s.gateway.log = options.log;
-  s.pcp = std::make_shared<PcpClient>(s.gateway);
-  s.natpmp = std::make_shared<NatpmpClient>(s.gateway);
-  s.upnp = std::make_shared<UpnpClient>(s.gateway);
+  s.make_client = [gateway = s.gateway](Protocol p) -> std::shared_ptr<PortMapper> {
+    switch (p) {
+      case Protocol::pcp: return std::make_shared<PcpClient>(gateway);
+      case Protocol::natpmp: return std::make_shared<NatpmpClient>(gateway);
+      case Protocol::upnp: return std::make_shared<UpnpClient>(gateway);
+    }
+    return nullptr;
+  };
+  s.pcp = s.make_client(Protocol::pcp);
+  s.natpmp = s.make_client(Protocol::natpmp);
+  s.upnp = s.make_client(Protocol::upnp);
   s.log(LogLevel::debug, fmt::format("gateway {}, this host {}", gw, *local));
   return s;
 }
 
 Result<StateStore> open_state(const Session& session) {
-  const std::string& dir = session.options.state_dir;
-  return StateStore::open(dir.empty() ? default_state_dir() : dir, session.deadline);
+  return StateStore::open(state_dir_for(session.options), session.deadline);
 }
 
 struct ProbeRace::Shared {
@@ -116,17 +123,6 @@ ProbeOutcome ProbeRace::await(Protocol p, std::optional<std::chrono::millisecond
     }
     shared_->cv.wait_until(lock, wake);
   }
-}
-
-Errc combined_errc(const std::vector<Error>& errors) {
-  bool timeout = false;
-  for (const auto& e : errors) {
-    if (e.code == Errc::refused) return Errc::refused;
-    if (e.code == Errc::timeout) timeout = true;
-    if (e.code == Errc::internal || e.code == Errc::state || e.code == Errc::usage)
-      return e.code;
-  }
-  return timeout ? Errc::timeout : Errc::no_service;
 }
 
 }  // namespace porthole::detail

@@ -2,10 +2,12 @@
 // three protocol clients.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "core/mapping_policy.hpp"  // combined_errc, state_dir_for
 #include "porthole/porthole.hpp"
 #include "proto/natpmp_client.hpp"
 #include "proto/pcp_client.hpp"
@@ -19,11 +21,17 @@ struct Session {
   GatewayInfo gateway;
   Deadline deadline;
   // Shared with probe threads, which may outlive a call that stopped waiting for them.
-  std::shared_ptr<PcpClient> pcp;
-  std::shared_ptr<NatpmpClient> natpmp;
-  std::shared_ptr<UpnpClient> upnp;
+  // Held through the PortMapper interface: a unit test puts fakes here.
+  std::shared_ptr<PortMapper> pcp;
+  std::shared_ptr<PortMapper> natpmp;
+  std::shared_ptr<PortMapper> upnp;
+  // Makes a fresh client of a protocol (hold starts over with one after a router
+  // restart, and removes mappings in parallel each through its own). open_session()
+  // sets it to the real clients; a test sets one that makes fakes.
+  std::function<std::shared_ptr<PortMapper>(Protocol)> make_client;
 
   std::shared_ptr<PortMapper> client(Protocol p) const;
+  std::shared_ptr<PortMapper> new_client(Protocol p) const { return make_client(p); }
   void log(LogLevel level, std::string_view text) const { log_to(options.log, level, text); }
 };
 
@@ -65,8 +73,5 @@ class ProbeRace {
   std::shared_ptr<Shared> shared_;
 };
 
-// The exit status for a failure made of several protocols' failures: any refusal
-// wins (4), then a timeout after an answer (5), else nothing answered (3).
-Errc combined_errc(const std::vector<Error>& errors);
 
 }  // namespace porthole::detail

@@ -1,7 +1,8 @@
-// The connect-back server's poll loop: one state machine per control connection.
+// The connect-back server on the reactor: one state machine per control connection
+// (reading the request, connecting back, holding the check connection), each with a
+// reactor timer for the deadline of its state.
 #include "proto/connect_back_server.hpp"
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -19,7 +20,9 @@ namespace cb = connect_back;
 ConnectBackServer::ConnectBackServer(ConnectBackConfig config, TcpSocket listener)
     : config_(std::move(config)),
       listener_(std::move(listener)),
-      limiter_(config_.per_source_rate, config_.per_source_burst, config_.max_sources) {}
+      limiter_(config_.per_source_rate, config_.per_source_burst, config_.max_sources),
+      refusals_("connect-back", config_.refusal_log_interval, config_.refusal_log_first_lines,
+                config_.log) {}
 
 Result<ConnectBackServer> ConnectBackServer::open(const ConnectBackConfig& config) {
   if (!is_ipv4_literal(config.listen_ip))
@@ -40,6 +43,17 @@ void ConnectBackServer::log(LogLevel level, std::string_view text) const {
   if (config_.log) config_.log(level, text);
 }
 
+void ConnectBackServer::refused(const std::string& kind, const std::string& source,
+                                const std::string& line, LogLevel level) {
+  refusals_.refused(kind, source, line, reactor_->now(), level);
+  if (refusal_timer_ != 0) return;
+  if (auto due = refusals_.flush_due())
+    refusal_timer_ = reactor_->add_timer(*due, [this] {
+      refusal_timer_ = 0;
+      refusals_.flush();
+    });
+}
+
 void ConnectBackServer::reply(Session& s, cb::Outcome outcome, const std::string& detail) {
   const std::string line = cb::encode_reply({outcome, s.source, detail});
   // A few dozen bytes into an empty send buffer: a short write would mean the peer
@@ -47,42 +61,154 @@ void ConnectBackServer::reply(Session& s, cb::Outcome outcome, const std::string
   (void)::send(s.control.fd(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-void ConnectBackServer::accept_all(Clock::time_point now) {
+void ConnectBackServer::attach(Reactor& reactor) {
+  reactor_ = &reactor;
+  reactor.watch(listener_.fd(), true, false, [this](bool, bool) { accept_all(); });
+}
+
+void ConnectBackServer::detach() {
+  if (reactor_ == nullptr) return;
+  while (!sessions_.empty()) finish(sessions_.begin()->first);
+  reactor_->unwatch(listener_.fd());
+  if (refusal_timer_ != 0) {
+    reactor_->cancel(refusal_timer_);
+    refusal_timer_ = 0;
+  }
+  refusals_.flush();
+  reactor_ = nullptr;
+}
+
+Status ConnectBackServer::serve(int stop_fd) {
+  Reactor reactor;
+  attach(reactor);
+  reactor.stop_on(stop_fd);
+  Status st = reactor.run();
+  detach();
+  return st;
+}
+
+// Room for `source`: false with `why` when it gets none. With every session taken, a
+// source that holds none takes the newest session of the source holding the most (a
+// flooder's), so a newcomer is never locked out by a handful of busy addresses.
+bool ConnectBackServer::admit(const std::string& source, const char*& why,
+                              std::uint64_t& victim) {
+  const auto mine_it = per_source_.find(source);
+  const std::size_t mine = mine_it == per_source_.end() ? 0 : mine_it->second;
+  if (mine >= config_.max_per_source) {
+    why = "too many checks from your address at once";
+    return false;
+  }
+  if (sessions_.size() < config_.max_sessions) return true;
+  // Fair share: the slots divided among the sources holding them.
+  const std::size_t share = std::max<std::size_t>(1, config_.max_sessions / (per_source_.size() + 1));
+  if (mine >= share) {
+    why = "too many checks at once";
+    return false;
+  }
+  auto hog = std::max_element(per_source_.begin(), per_source_.end(),
+                              [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (hog == per_source_.end() || hog->second <= share) {
+    why = "too many checks at once";
+    return false;
+  }
+  for (auto it = sessions_.rbegin(); it != sessions_.rend(); ++it) {
+    if (it->second->source != hog->first) continue;
+    victim = it->first;
+    return true;
+  }
+  why = "too many checks at once";
+  return false;
+}
+
+void ConnectBackServer::accept_all() {
   for (int i = 0; i < 64; ++i) {
     TcpSocket c = tcp_accept(listener_);
     if (!c.valid()) return;
     ++counters_.accepted;
-    Session s;
-    s.source = c.peer_ip();
-    s.control = std::move(c);
-    s.deadline = now + config_.request_timeout;
-    log(LogLevel::debug, fmt::format("connect-back: control connection from {}:{}", s.source,
-                                     s.control.peer_port()));
-    std::size_t& mine = per_source_[s.source];
+    auto s = std::make_unique<Session>();
+    s->source = c.peer_ip();
+    s->control = std::move(c);
     const char* why = nullptr;
-    if (sessions_.size() >= config_.max_sessions) why = "too many checks at once";
-    else if (mine >= config_.max_per_source) why = "too many checks from your address at once";
-    else if (!limiter_.allow(s.source, now)) why = "rate limit: try again in a few seconds";
+    std::uint64_t victim = 0;
+    if (admit(s->source, why, victim) && !limiter_.allow(s->source, reactor_->now()))
+      why = "rate limit: try again in a few seconds";
     if (why != nullptr) {
       ++counters_.busy;
-      reply(s, cb::Outcome::busy, why);
-      log(LogLevel::info, fmt::format("connect-back from {}: busy ({})", s.source, why));
-      if (mine == 0) per_source_.erase(s.source);
+      reply(*s, cb::Outcome::busy, why);
+      refused("busy", s->source, fmt::format("connect-back from {}: busy ({})", s->source, why));
       continue;
     }
-    ++mine;
-    sessions_.push_back(std::move(s));
+    if (victim != 0) {
+      Session& v = *sessions_.at(victim);
+      ++counters_.busy;
+      reply(v, cb::Outcome::busy, "too many checks at once: yours made room for another address");
+      refused("busy", v.source,
+              fmt::format("connect-back from {}: busy (a check cut to make room for {})",
+                          v.source, s->source));
+      finish(victim);
+    }
+    ++per_source_[s->source];
+    const std::uint64_t id = next_id_++;
+    s->id = id;
+    reactor_->watch(s->control.fd(), true, false, [this, id](bool, bool) { on_control(id); });
+    start_timer(*s, config_.request_timeout);
+    sessions_.emplace(id, std::move(s));
   }
 }
 
-bool ConnectBackServer::on_readable(Session& s, Clock::time_point now) {
+void ConnectBackServer::start_timer(Session& s, std::chrono::milliseconds limit) {
+  if (s.timer != 0) reactor_->cancel(s.timer);
+  const std::uint64_t id = s.id;
+  s.timer = reactor_->add_timer_in(limit, [this, id] { on_timer(id); });
+}
+
+void ConnectBackServer::on_control(std::uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  if (!on_readable(*it->second)) finish(id);
+}
+
+void ConnectBackServer::on_check(std::uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second->state != State::connecting) return;
+  if (!on_connect_done(*it->second)) finish(id);
+}
+
+void ConnectBackServer::on_timer(std::uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  it->second->timer = 0;
+  if (!on_deadline(*it->second)) finish(id);
+}
+
+void ConnectBackServer::finish(std::uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  Session& s = *it->second;
+  if (s.timer != 0) reactor_->cancel(s.timer);
+  reactor_->unwatch(s.control.fd());
+  if (s.check.valid()) reactor_->unwatch(s.check.fd());
+  // Unread input makes close() send a RST, which can destroy the reply before the
+  // requester reads it: read what is there first (bounded).
+  char sink[512];
+  for (int k = 0; k < 8; ++k)
+    if (::recv(s.control.fd(), sink, sizeof(sink), MSG_DONTWAIT) <= 0) break;
+  auto src = per_source_.find(s.source);
+  if (src != per_source_.end() && --src->second == 0) per_source_.erase(src);
+  sessions_.erase(it);
+}
+
+bool ConnectBackServer::on_readable(Session& s) {
   char buf[cb::kMaxLine];
   const ssize_t n = ::recv(s.control.fd(), buf, sizeof(buf), MSG_DONTWAIT);
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
   if (n == 0) {
+    // Counted with the refusals, not a line each: a flood of idle connections is
+    // one summary line (-v), not two lines per connection.
     if (s.state == State::reading)
-      log(LogLevel::debug, fmt::format("connect-back from {}: closed before a request",
-                                       s.source));
+      refused("closed-before-request", s.source,
+              fmt::format("connect-back from {}: closed before a request", s.source),
+              LogLevel::debug);
     return false;  // closed: also ends a hold
   }
   if (s.state != State::reading) return s.state == State::connecting;  // extra bytes: ignored
@@ -92,28 +218,30 @@ bool ConnectBackServer::on_readable(Session& s, Clock::time_point now) {
     if (s.buffer.size() < cb::kMaxLine) return true;
     ++counters_.bad_requests;
     reply(s, cb::Outcome::bad_request, "no line end within 200 bytes");
-    log(LogLevel::info, fmt::format("connect-back from {}: bad request (too long)", s.source));
+    refused("bad-request", s.source,
+            fmt::format("connect-back from {}: bad request (too long)", s.source));
     return false;
   }
   auto request = cb::decode_request(std::string_view(s.buffer).substr(0, *end + 1));
   if (!request) {
     ++counters_.bad_requests;
     reply(s, cb::Outcome::bad_request, request.error().message);
-    log(LogLevel::info, fmt::format("connect-back from {}: bad request: {}", s.source,
-                                    request.error().message));
+    refused("bad-request", s.source,
+            fmt::format("connect-back from {}: bad request: {}", s.source,
+                        request.error().message));
     return false;
   }
   s.request = std::move(*request);
-  log(LogLevel::debug, fmt::format("connect-back from {}: asks for {}:{}", s.source,
-                                   s.request.ip, s.request.port));
+  log(LogLevel::debug, fmt::format("connect-back from {}:{}: asks for {}:{}", s.source,
+                                   s.control.peer_port(), s.request.ip, s.request.port));
   // The one rule that keeps this from being aimed at anyone else.
   if (s.request.ip != s.source) {
     ++counters_.denied;
     reply(s, cb::Outcome::denied,
           fmt::format("connect-back goes only to your own address {}, not {}", s.source,
                       s.request.ip));
-    log(LogLevel::info, fmt::format("connect-back from {}: denied (asked for {})", s.source,
-                                    s.request.ip));
+    refused("denied", s.source,
+            fmt::format("connect-back from {}: denied (asked for {})", s.source, s.request.ip));
     return false;
   }
   auto check = tcp_connect_start(s.request.ip, s.request.port, config_.source_ip);
@@ -126,12 +254,15 @@ bool ConnectBackServer::on_readable(Session& s, Clock::time_point now) {
   }
   s.check = std::move(*check);
   s.state = State::connecting;
-  s.deadline = now + config_.connect_timeout;
+  const std::uint64_t id = s.id;
+  reactor_->watch(s.check.fd(), false, true, [this, id](bool, bool) { on_check(id); });
+  start_timer(s, config_.connect_timeout);
   return true;
 }
 
 bool ConnectBackServer::on_connect_done(Session& s) {
   const std::string target = fmt::format("{}:{}", s.request.ip, s.request.port);
+  reactor_->set_interest(s.check.fd(), false, false);  // connected or failed: done with it
   const int err = tcp_connect_error(s.check);
   if (err != 0) {
     ++counters_.failed;
@@ -149,7 +280,7 @@ bool ConnectBackServer::on_connect_done(Session& s) {
   log(LogLevel::info, fmt::format("connect-back to {}: connected from {}, token sent", target,
                                   from));
   s.state = State::holding;
-  s.deadline = Clock::now() + config_.hold;
+  start_timer(s, config_.hold);
   return true;
 }
 
@@ -158,7 +289,8 @@ bool ConnectBackServer::on_deadline(Session& s) {
     case State::reading:
       ++counters_.bad_requests;
       reply(s, cb::Outcome::bad_request, "no request line in time");
-      log(LogLevel::info, fmt::format("connect-back from {}: no request in time", s.source));
+      refused("bad-request", s.source,
+              fmt::format("connect-back from {}: no request in time", s.source));
       return false;
     case State::connecting:
       ++counters_.failed;
@@ -171,51 +303,6 @@ bool ConnectBackServer::on_deadline(Session& s) {
       return false;
   }
   return false;
-}
-
-Status ConnectBackServer::serve(const std::atomic<bool>& stop) {
-  std::vector<pollfd> fds;
-  while (!stop.load()) {
-    fds.clear();
-    fds.push_back({listener_.fd(), POLLIN, 0});
-    auto now = Clock::now();
-    Deadline wake = now + std::chrono::milliseconds{100};
-    for (const Session& s : sessions_) {
-      fds.push_back({s.control.fd(), POLLIN, 0});
-      fds.push_back({s.state == State::connecting ? s.check.fd() : -1, POLLOUT, 0});
-      wake = std::min(wake, s.deadline);
-    }
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - now);
-    const int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(0, wait.count())));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(Errc::internal, fmt::format("poll: {}", std::strerror(errno)));
-    }
-    now = Clock::now();
-    std::vector<bool> keep(sessions_.size(), true);
-    for (std::size_t i = 0; i < sessions_.size(); ++i) {
-      Session& s = sessions_[i];
-      const pollfd& control = fds[1 + 2 * i];
-      const pollfd& check = fds[2 + 2 * i];
-      if (control.revents != 0) keep[i] = on_readable(s, now);
-      if (keep[i] && s.state == State::connecting && check.revents != 0)
-        keep[i] = on_connect_done(s);
-      if (keep[i] && now >= s.deadline) keep[i] = on_deadline(s);
-    }
-    for (std::size_t i = sessions_.size(); i-- > 0;) {
-      if (keep[i]) continue;
-      // Unread input makes close() send a RST, which can destroy the reply before the
-      // requester reads it: read what is there first (bounded).
-      char sink[512];
-      for (int k = 0; k < 8; ++k)
-        if (::recv(sessions_[i].control.fd(), sink, sizeof(sink), MSG_DONTWAIT) <= 0) break;
-      auto it = per_source_.find(sessions_[i].source);
-      if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
-      sessions_.erase(sessions_.begin() + static_cast<std::ptrdiff_t>(i));
-    }
-    if (fds[0].revents & POLLIN) accept_all(now);
-  }
-  return ok_status();
 }
 
 }  // namespace porthole::detail

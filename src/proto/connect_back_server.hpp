@@ -16,20 +16,22 @@
 //  - malformed requests get a "bad-request" reply and the connection is closed.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <map>
+#include <memory>
 #include <unordered_map>
-#include <vector>
 
 #include "codec/connect_back_codec.hpp"
 #include "net/deadline.hpp"
 #include "net/tcp_socket.hpp"
+#include "net/rate_limiter.hpp"
+#include "net/reactor.hpp"
 #include "porthole/log.hpp"
 #include "porthole/types.hpp"
-#include "proto/stun_server.hpp"  // SourceRateLimiter
+#include "proto/refusal_log.hpp"
 
 namespace porthole::detail {
 
@@ -50,6 +52,10 @@ struct ConnectBackConfig {
   std::size_t max_sources = 4096;  // sources the rate limiter remembers
   std::size_t max_sessions = 64;   // control connections at once, all sources
   std::size_t max_per_source = 4;  // control connections at once from one IP
+  // Refusals in the log: the first of a source as it happens (for this many sources
+  // per interval), the rest in one summary line per kind per interval.
+  std::chrono::milliseconds refusal_log_interval{10000};
+  std::size_t refusal_log_first_lines = 8;
   LogFn log;  // info: one line per check; debug: every connection
 };
 
@@ -61,8 +67,14 @@ class ConnectBackServer {
   std::uint16_t port() const { return listener_.local_port(); }
   const std::string& listen_ip() const { return config_.listen_ip; }
 
-  // Serves until `stop` is true (checked at least every 100 ms).
-  Status serve(const std::atomic<bool>& stop);
+  // Puts the listener on `reactor`: each control connection becomes a state machine
+  // driven by its readiness and a reactor timer for its deadline. The server must stay
+  // where it is (not moved) while attached; detach() closes every session.
+  void attach(Reactor& reactor);
+  void detach();
+
+  // A reactor of its own, until `stop_fd` becomes readable (not read).
+  Status serve(int stop_fd);
 
   struct Counters {
     std::uint64_t accepted = 0;
@@ -77,28 +89,42 @@ class ConnectBackServer {
  private:
   enum class State { reading, connecting, holding };
   struct Session {
+    std::uint64_t id = 0;
     TcpSocket control;
     TcpSocket check;
     std::string source;  // the requester's IP (from the handshake)
     std::string buffer;
     connect_back::Request request;
     State state = State::reading;
-    Deadline deadline{};
+    Reactor::TimerId timer = 0;  // the deadline of the current state
   };
 
   ConnectBackServer(ConnectBackConfig config, TcpSocket listener);
-  void accept_all(Clock::time_point now);
-  // false: the session is over (sockets closed by the caller).
-  bool on_readable(Session& s, Clock::time_point now);
+  void accept_all();
+  // false with `why` when `source` gets no session; `victim`: a session to end first.
+  bool admit(const std::string& source, const char*& why, std::uint64_t& victim);
+  void start_timer(Session& s, std::chrono::milliseconds limit);
+  void on_control(std::uint64_t id);
+  void on_check(std::uint64_t id);
+  void on_timer(std::uint64_t id);
+  // false: the session is over (finish() closes it).
+  bool on_readable(Session& s);
   bool on_connect_done(Session& s);
   bool on_deadline(Session& s);
+  void finish(std::uint64_t id);
   void reply(Session& s, connect_back::Outcome outcome, const std::string& detail);
+  void refused(const std::string& kind, const std::string& source, const std::string& line,
+               LogLevel level = LogLevel::info);
   void log(LogLevel level, std::string_view text) const;
 
   ConnectBackConfig config_;
   TcpSocket listener_;
   SourceRateLimiter limiter_;
-  std::vector<Session> sessions_;
+  RefusalLog refusals_;
+  Reactor* reactor_ = nullptr;
+  Reactor::TimerId refusal_timer_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::map<std::uint64_t, std::unique_ptr<Session>> sessions_;  // oldest first
   std::unordered_map<std::string, std::size_t> per_source_;
   Counters counters_;
 };

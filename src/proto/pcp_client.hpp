@@ -41,7 +41,7 @@ class PcpClient final : public PortMapper {
 
   // True once a response's epoch failed the s8.5 check: the gateway lost its state
   // (rebooted?), so every mapping made through it has to be recreated.
-  bool server_lost_state() const;
+  bool server_lost_state() const override;
 
  private:
   // Sends `request` until a response answering `key` (or UNSUPP_VERSION) comes from

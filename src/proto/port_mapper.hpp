@@ -4,9 +4,11 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "codec/igd_xml.hpp"    // UpnpEntry, UpnpTable
 #include "codec/pcp_codec.hpp"  // Nonce
 #include "net/deadline.hpp"
 #include "porthole/log.hpp"
@@ -62,6 +64,21 @@ class PortMapper {
   virtual Result<MapOutcome> map(const MapParams& params, Deadline deadline) = 0;
   // Removes a mapping this host made. For PCP, `nonce` must be the creating nonce.
   virtual Status unmap(const Mapping& mapping, const Nonce& nonce, Deadline deadline) = 0;
+
+  // What only some protocols can do; the defaults say "not this one", so the mapping
+  // core (and hold's keeper) asks through this interface alone and a unit test can
+  // stand a fake in for any client.
+  // PCP (RFC 6887 s8.5): the server's epoch went back, so it lost its mappings.
+  virtual bool server_lost_state() const { return false; }
+  // UPnP: ask GetExternalIPAddress again on the next call instead of the cached answer.
+  virtual void refresh_external_ip() {}
+  // UPnP: the whole table, and the entry on one external port (nullopt: none).
+  virtual Result<UpnpTable> list(Deadline) {
+    return make_error(Errc::no_service, "this protocol has no mapping table to list");
+  }
+  virtual Result<std::optional<UpnpEntry>> find(Transport, std::uint16_t, Deadline) {
+    return make_error(Errc::no_service, "this protocol has no mapping table to look in");
+  }
 };
 
 inline void log_to(const LogFn& log, LogLevel level, std::string_view text) {

@@ -2,8 +2,6 @@
 // socket loop around them.
 #include "proto/stun_server.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -17,11 +15,6 @@
 namespace porthole::detail {
 namespace {
 
-double seconds_between(Clock::time_point from, Clock::time_point to) {
-  if (to <= from) return 0.0;
-  return std::chrono::duration<double>(to - from).count();
-}
-
 void log_line(const LogFn& log, LogLevel level, std::string_view text) {
   if (log) log(level, text);
 }
@@ -31,34 +24,6 @@ constexpr std::size_t kOtherIp = 2;
 constexpr std::size_t kOtherPort = 1;
 
 }  // namespace
-
-// --- SourceRateLimiter ---
-
-SourceRateLimiter::SourceRateLimiter(double rate, double burst, std::size_t max_sources)
-    : rate_(rate),
-      burst_(std::max(1.0, burst)),
-      max_sources_(std::max<std::size_t>(1, max_sources)) {}
-
-bool SourceRateLimiter::allow(const std::string& source, Clock::time_point now) {
-  auto it = entries_.find(source);
-  if (it == entries_.end()) {
-    if (entries_.size() >= max_sources_) {
-      entries_.erase(recent_.back());
-      recent_.pop_back();
-    }
-    recent_.push_front(source);
-    it = entries_.emplace(source, Entry{burst_, now, recent_.begin()}).first;
-  } else {
-    Entry& e = it->second;
-    e.tokens = std::min(burst_, e.tokens + rate_ * seconds_between(e.last, now));
-    e.last = std::max(e.last, now);
-    recent_.splice(recent_.begin(), recent_, e.recent);  // now the most recent
-  }
-  Entry& e = it->second;
-  if (e.tokens < 1.0) return false;
-  e.tokens -= 1.0;
-  return true;
-}
 
 // --- StunResponder ---
 
@@ -292,34 +257,45 @@ Result<StunServer> StunServer::open(const StunServerConfig& config) {
   return last;
 }
 
-Status StunServer::serve(const std::atomic<bool>& stop) {
-  std::vector<pollfd> fds(sockets_.size());
-  while (!stop.load()) {
-    for (std::size_t i = 0; i < sockets_.size(); ++i) fds[i] = pollfd{sockets_[i].fd(), POLLIN, 0};
-    const int n = ::poll(fds.data(), fds.size(), 100);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(Errc::internal, fmt::format("poll: {}", std::strerror(errno)));
-    }
-    for (std::size_t i = 0; i < sockets_.size(); ++i) {
-      if ((fds[i].revents & (POLLIN | POLLERR)) == 0) continue;
-      // Ready: the short deadline only guards against a datagram that vanished.
-      auto got = sockets_[i].receive(Clock::now() + std::chrono::milliseconds{5},
-                                     stun::kMaxDatagramSize);
-      if (!got) {
-        if (got.error().code == Errc::timeout || got.error().code == Errc::no_service) continue;
-        return got.error();
-      }
-      auto reply = responder_.handle(got->bytes, i, {got->from_ip, got->from_port}, Clock::now());
-      if (!reply) continue;
-      if (auto sent = sockets_[reply->from].send_to(reply->bytes, reply->to.ip, reply->to.port);
-          !sent)
-        log_line(log_, LogLevel::debug,
-               fmt::format("stun serve: answer to {} not sent: {}", stun::to_string(reply->to),
-                           sent.error().message));
-    }
+void StunServer::attach(Reactor& reactor) {
+  reactor_ = &reactor;
+  for (std::size_t i = 0; i < sockets_.size(); ++i)
+    reactor.watch(sockets_[i].fd(), true, false, [this, i](bool, bool) { on_readable(i); });
+}
+
+void StunServer::detach() {
+  if (reactor_ == nullptr) return;
+  for (const auto& s : sockets_) reactor_->unwatch(s.fd());
+  reactor_ = nullptr;
+}
+
+void StunServer::on_readable(std::size_t i) {
+  // Ready: the short deadline only guards against a datagram that vanished.
+  auto got = sockets_[i].receive(Clock::now() + std::chrono::milliseconds{5},
+                                 stun::kMaxDatagramSize);
+  if (!got) {
+    if (got.error().code == Errc::timeout || got.error().code == Errc::no_service) return;
+    failure_ = got.error();
+    reactor_->stop();
+    return;
   }
-  return ok_status();
+  auto reply = responder_.handle(got->bytes, i, {got->from_ip, got->from_port}, reactor_->now());
+  if (!reply) return;
+  if (auto sent = sockets_[reply->from].send_to(reply->bytes, reply->to.ip, reply->to.port);
+      !sent)
+    log_line(log_, LogLevel::debug,
+             fmt::format("stun serve: answer to {} not sent: {}", stun::to_string(reply->to),
+                         sent.error().message));
+}
+
+Status StunServer::serve(int stop_fd) {
+  Reactor reactor;
+  attach(reactor);
+  reactor.stop_on(stop_fd);
+  Status st = reactor.run();
+  detach();
+  if (!st) return st;
+  return failure_;
 }
 
 }  // namespace porthole::detail

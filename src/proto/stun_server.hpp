@@ -18,18 +18,17 @@
 // RFC 3489 answer: MAPPED-ADDRESS, SOURCE-ADDRESS, CHANGED-ADDRESS, same rules.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "codec/stun_codec.hpp"
 #include "net/deadline.hpp"
+#include "net/rate_limiter.hpp"
+#include "net/reactor.hpp"
 #include "net/udp_socket.hpp"
 #include "porthole/log.hpp"
 #include "porthole/types.hpp"
@@ -57,30 +56,6 @@ struct StunServerConfig {
 inline constexpr std::size_t kMaxServerSoftware = 32;
 inline constexpr std::size_t kMaxUnknownListed = 8;
 inline constexpr std::size_t kMaxReplySize = 120;
-
-// Token buckets per source, in a table of at most max_sources entries: when it is full,
-// the source seen least recently is forgotten (it then starts again with a full
-// bucket, which costs little: a forgotten source was not sending much). Time comes in
-// as a parameter.
-class SourceRateLimiter {
- public:
-  SourceRateLimiter(double rate, double burst, std::size_t max_sources);
-  // Takes a token from `source`'s bucket; false when it is empty.
-  bool allow(const std::string& source, Clock::time_point now);
-  std::size_t tracked() const noexcept { return entries_.size(); }
-
- private:
-  struct Entry {
-    double tokens = 0;
-    Clock::time_point last{};
-    std::list<std::string>::iterator recent;  // position in recent_
-  };
-  double rate_;
-  double burst_;
-  std::size_t max_sources_;
-  std::unordered_map<std::string, Entry> entries_;
-  std::list<std::string> recent_;  // most recently seen first
-};
 
 // The protocol logic without sockets: one datagram in, at most one answer out.
 class StunResponder {
@@ -131,7 +106,8 @@ class StunResponder {
   Counters counters_;
 };
 
-// The sockets around a StunResponder: one (or four) bound UDP sockets and a poll loop.
+// The sockets around a StunResponder: one (or four) bound UDP sockets served by a
+// reactor (net/reactor.hpp).
 class StunServer {
  public:
   // Binds every address. Errors: Errc::usage for bad or inconsistent addresses (not
@@ -143,17 +119,28 @@ class StunServer {
   const std::vector<stun::Endpoint>& addresses() const noexcept;
   bool rfc5780() const noexcept { return sockets_.size() == 4; }
 
-  // Answers datagrams until `stop` is true (checked at least every 100 ms). Errors only
-  // for local failures (poll, recvfrom); a failed send is logged and forgotten.
-  Status serve(const std::atomic<bool>& stop);
+  // Puts the sockets on `reactor`: each datagram is answered as it arrives, with the
+  // reactor's clock. The server must stay where it is (not moved) and outlive the
+  // watches (detach() or the reactor's end). A local failure (recvfrom) is kept in
+  // failure() and stops the reactor; a failed send is logged and forgotten.
+  void attach(Reactor& reactor);
+  void detach();
+  const Status& failure() const noexcept { return failure_; }
+
+  // A reactor of its own: answers datagrams until `stop_fd` becomes readable (not
+  // read). Errors only for local failures (poll, recvfrom).
+  Status serve(int stop_fd);
 
   const StunResponder::Counters& counters() const noexcept { return responder_.counters(); }
 
  private:
   StunServer(std::vector<UdpSocket> sockets, StunResponder responder, LogFn log);
+  void on_readable(std::size_t index);
   std::vector<UdpSocket> sockets_;
   StunResponder responder_;
   LogFn log_;
+  Reactor* reactor_ = nullptr;
+  Status failure_ = ok_status();
 };
 
 }  // namespace porthole::detail

@@ -42,7 +42,7 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
                                 Deadline deadline) override;
   // Ask GetExternalIPAddress again on the next call instead of using the cached
   // answer (`hold` watches the address over months).
-  void refresh_external_ip();
+  void refresh_external_ip() override;
 
  private:
   struct Device;

@@ -2,6 +2,9 @@
 // porthole::serve's checks of its addresses (loopback only).
 #include <catch2/catch.hpp>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <string>
 #include <vector>
@@ -108,7 +111,9 @@ TEST_CASE("verified open: JSON says verified and how", "[cli][serve]") {
 }
 
 TEST_CASE("porthole::serve: binds, stops, refuses inconsistent addresses", "[serve]") {
-  std::atomic<bool> stop{true};  // already asked to stop: bind, then return at once
+  // Already asked to stop: bind, then return at once.
+  const int stop = ::eventfd(1, EFD_CLOEXEC);
+  REQUIRE(stop >= 0);
   CHECK(serve({"127.0.0.1", 0, std::nullopt, 0, {}}, stop).ok());
   auto same = serve({"127.0.0.1", 0, std::string("127.0.0.1"), 0, {}}, stop);
   REQUIRE_FALSE(same.ok());
@@ -116,6 +121,7 @@ TEST_CASE("porthole::serve: binds, stops, refuses inconsistent addresses", "[ser
   auto bad = serve({"not-an-ip", 3478, std::nullopt, 0, {}}, stop);
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().code == Errc::usage);
+  ::close(stop);
 }
 
 TEST_CASE("porthole::verify: bad input is refused before anything is sent", "[serve]") {

@@ -9,10 +9,13 @@
 #include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "net/tcp_socket.hpp"
 #include "proto/connect_back_client.hpp"
 #include "proto/connect_back_server.hpp"
+#include "proto/refusal_log.hpp"
+#include "stop_fd.hpp"
 
 namespace {
 
@@ -29,10 +32,10 @@ class RunningServer {
     REQUIRE(s.ok());
     server_.emplace(std::move(*s));
     port_ = server_->port();
-    thread_ = std::thread([this] { (void)server_->serve(stop_); });
+    thread_ = std::thread([this] { (void)server_->serve(stop_.fd); });
   }
   ~RunningServer() {
-    stop_ = true;
+    stop_.notify();
     thread_.join();
   }
   std::uint16_t port() const { return port_; }
@@ -40,7 +43,7 @@ class RunningServer {
 
  private:
   std::optional<ConnectBackServer> server_;
-  std::atomic<bool> stop_{false};
+  StopFd stop_;  // serve() runs until it is written
   std::uint16_t port_ = 0;
   std::thread thread_;
 };
@@ -179,4 +182,63 @@ TEST_CASE("connect-back: checks at once from one source are bounded", "[connect_
   CHECK(r->reply.outcome == cb::Outcome::busy);
   CHECK_FALSE(r->token_received);
   CHECK(server.counters().connected == 0);
+}
+
+TEST_CASE("connect-back: a new source gets a slot while another holds them all",
+          "[connect_back]") {
+  ConnectBackConfig config;
+  config.max_sessions = 2;
+  config.max_per_source = 2;
+  RunningServer server(config);
+  // 127.0.0.2 takes both slots with control connections that say nothing...
+  std::vector<TcpSocket> idle;
+  for (int i = 0; i < 2; ++i) {
+    auto s = tcp_connect_start("127.0.0.1", server.port(), "127.0.0.2");
+    REQUIRE(s.ok());
+    pollfd p{s->fd(), POLLOUT, 0};
+    REQUIRE(::poll(&p, 1, 2000) == 1);
+    idle.push_back(std::move(*s));
+  }
+  ::poll(nullptr, 0, 100);  // let the server accept them
+  // ...and 127.0.0.1, holding none, still gets its check: the newest of 127.0.0.2's
+  // sessions makes room (and is told so).
+  const std::uint16_t port = free_port();
+  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}}, soon());
+  REQUIRE(r.ok());
+  CHECK(r->reply.outcome == cb::Outcome::connected);
+  std::string told;
+  for (auto& s : idle) {
+    pollfd p{s.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 1000) != 1) continue;
+    char buf[256];
+    const ssize_t n = ::recv(s.fd(), buf, sizeof(buf), 0);
+    if (n > 0) told.append(buf, static_cast<std::size_t>(n));
+  }
+  CHECK(told.rfind("PORTHOLE/1 busy 127.0.0.2 ", 0) == 0);
+}
+
+TEST_CASE("refusal log: first of a source on its own, the rest summed per interval",
+          "[connect_back]") {
+  std::vector<std::string> lines;
+  RefusalLog log("connect-back", milliseconds(10000), 2,
+                 [&](porthole::LogLevel, std::string_view t) { lines.emplace_back(t); });
+  const auto t0 = Clock::now();
+  CHECK_FALSE(log.flush_due());
+  for (int i = 0; i < 100; ++i)
+    log.refused("busy", "198.51.100." + std::to_string(20 + i % 5), "busy line", t0);
+  log.refused("denied", "198.51.100.20", "denied line", t0);
+  CHECK(lines == std::vector<std::string>{"busy line", "busy line"});  // 2 sources, once each
+  REQUIRE(log.flush_due());
+  CHECK(*log.flush_due() == t0 + milliseconds(10000));
+  log.flush();
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[2] ==
+        "connect-back: refused 100 (busy) from 5 source(s) in the last 10 s, 98 not logged "
+        "one by one");
+  CHECK(lines[3].find("refused 1 (denied) from 1 source(s)") != std::string::npos);
+  CHECK_FALSE(log.flush_due());
+  // A new interval: a source is logged on its own again.
+  log.refused("busy", "198.51.100.20", "busy again", t0 + milliseconds(20000));
+  CHECK(lines.back() == "busy again");
+  CHECK(log.lines_written() == 5);
 }

@@ -23,6 +23,7 @@
 #include "net/udp_socket.hpp"
 #include "proto/stun_client.hpp"
 #include "proto/stun_server.hpp"
+#include "stop_fd.hpp"
 
 namespace {
 
@@ -300,11 +301,11 @@ class RunningServer {
     INFO((s.ok() ? "" : s.error().message));
     REQUIRE(s.ok());
     server_.emplace(std::move(*s));
-    thread_ = std::thread([this] { status_ok_ = server_->serve(stop_).ok(); });
+    thread_ = std::thread([this] { status_ok_ = server_->serve(stop_.fd).ok(); });
   }
   ~RunningServer() { stop(); }
   void stop() {
-    stop_ = true;
+    stop_.notify();
     if (thread_.joinable()) thread_.join();
   }
   RunningServer(const RunningServer&) = delete;
@@ -314,7 +315,7 @@ class RunningServer {
 
  private:
   std::optional<StunServer> server_;
-  std::atomic<bool> stop_{false};
+  StopFd stop_;  // serve() runs until it is written
   std::atomic<bool> status_ok_{true};
   std::thread thread_;
 };

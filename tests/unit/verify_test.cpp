@@ -13,6 +13,7 @@
 #include "net/bound_udp_socket.hpp"
 #include "net/tcp_socket.hpp"
 #include "porthole/verify.hpp"
+#include "stop_fd.hpp"
 
 namespace {
 
@@ -43,13 +44,13 @@ class LoopbackServe {
       o.alt_ip = "127.0.0.2";
       o.alt_port = free_port();
     }
-    thread_ = std::thread([this, o] { status_ = serve(o, stop_); });
+    thread_ = std::thread([this, o] { status_ = serve(o, stop_.fd); });
     // Ready when its TCP port is taken.
     for (int i = 0; i < 200 && detail::tcp_listen("127.0.0.1", port_).ok(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds{5});
   }
   ~LoopbackServe() {
-    stop_ = true;
+    stop_.notify();
     thread_.join();
   }
   Options options() const {
@@ -61,7 +62,7 @@ class LoopbackServe {
 
  private:
   std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
+  StopFd stop_;  // serve() runs until it is written
   Status status_ = ok_status();
   std::thread thread_;
 };

@@ -10,6 +10,7 @@
 - a flood from one public host does not stop answers to another (counted, not timed)."""
 
 import socket  # noqa: F401  (used by the in-namespace helpers' text)
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from porthole_lab import (BIN, LAN1, WAN_IP, cleanup, finish, porthole)
 import labkit  # noqa: E402  (porthole_lab puts it on sys.path)
 
 SERVE, SERVE_ALT = "198.51.100.12", "198.51.100.13"
+# serve-start's log (-v: every request, every check).
+SERVE_LOG = Path(labkit.lab_env()["PORTHOLE_LAB_DIR"], "porthole-serve.log")
 PY = labkit.PYTHON
 
 # In a namespace: one control request (raw text) to SERVE:3478 over TCP from `src`,
@@ -107,6 +110,53 @@ try:
             print("ANSWERED"); break
 except socket.timeout:
     print("SILENT")
+"""
+
+
+# A connect-back flood on the TCP control port from every address in argv[3:], for
+# argv[2] seconds: per address, idle connections kept open (taking session slots) and
+# connections opened and closed as fast as they go. Prints the connections made.
+_CB_FLOOD = r"""
+import socket, sys, threading, time
+server, seconds, sources = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+end = time.monotonic() + seconds
+made = [0]
+lock = threading.Lock()
+def conn(src):
+    s = socket.socket()
+    s.settimeout(1)
+    s.bind((src, 0))
+    s.connect((server, 3478))
+    with lock:
+        made[0] += 1
+    return s
+def hold(src):
+    idle = []
+    while time.monotonic() < end:
+        idle = [s for s in idle if s.fileno() >= 0]
+        try:
+            while len(idle) < 6:
+                idle.append(conn(src))
+        except OSError:
+            pass
+        time.sleep(0.2)
+        for s in idle[:2]:
+            s.close()
+        idle = idle[2:]
+    for s in idle:
+        s.close()
+def churn(src):
+    while time.monotonic() < end:
+        try:
+            conn(src).close()
+        except OSError:
+            time.sleep(0.01)
+ts = [threading.Thread(target=f, args=(a,)) for a in sources for f in (hold, churn)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(made[0])
 """
 
 
@@ -205,6 +255,37 @@ try:
         c.check(flood_answered < sent // 4,
                 f"flooder answered only {flood_answered} of {sent} (rate limited)")
     c.check(serve_alive(), "porthole serve still running")
+
+    # Connect-back flood from 30 public addresses (more than the 64 session slots hold at
+    # 4 each) for 8 s, while lan1 (another address) runs open --verify: it still gets a
+    # slot, and the refusals cost the log a few summary lines, not one per connection.
+    extra = [f"198.51.100.{i}" for i in range(40, 60)]
+    for a in extra:
+        labkit.run("inet", ["ip", "addr", "add", f"{a}/32", "dev", "lo"])
+    sources = [f"198.51.100.{i}" for i in range(20, 30)] + extra
+    lines_before = len(SERVE_LOG.read_text(errors="replace").splitlines())
+    flood = {}
+    flooder = threading.Thread(target=lambda: flood.update(r=labkit.run(
+        "inet", [PY, "-c", _CB_FLOOD, SERVE, "8", *sources], timeout=60)))
+    flooder.start()
+    time.sleep(2)
+    r = porthole("lan1", "open", "43204", "--verify", "--stun", SERVE, "--timeout", "5")
+    c.check(r.rc == 0 and flooder.is_alive(), "open --verify succeeds during the flood", r)
+    flooder.join()
+    porthole("lan1", "close", "43204")
+    made = int(flood["r"].stdout.strip() or 0) if flood.get("r") and flood["r"].ok else 0
+    c.check(made >= 500, f"the flood made {made} control connections", flood.get("r"))
+    logged = SERVE_LOG.read_text(errors="replace").splitlines()[lines_before:]
+    refusals = [x for x in logged if "busy" in x or "no request in time" in x or
+                "refused" in x]
+    c.check(len(logged) < 200,
+            f"the log grew by {len(logged)} lines for {made} connections", logged[-20:])
+    c.check(any("not logged one by one" in x for x in refusals),
+            "the refusals are summed up", logged[-20:])
+    for a in extra:
+        labkit.run("inet", ["ip", "addr", "del", f"{a}/32", "dev", "lo"])
+    c.check(serve_alive(), "porthole serve still running after the connect-back flood")
+
     r = porthole("lan1", "open", "43203", "--verify", "--stun", SERVE)
     c.check(r.rc == 0, "open --verify still works after all that", r)
     porthole("lan1", "close", "43203")
