@@ -47,7 +47,7 @@ def consistent(port: int, what: str):
     router = {m.ext_port for m in entries_for(LAN1, port)}
     confirmed = {m["external_port"] for m in j["mappings"]
                  if m["internal_port"] == port and m["internal_ip"] == LAN1
-                 and m["confirmed"] is True}
+                 and m.get("confirmed") is True}
     c.check(confirmed == router, f"{what}: list confirms exactly the router's entries",
             (confirmed, router, j))
 
