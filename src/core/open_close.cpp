@@ -133,6 +133,24 @@ Result<std::optional<detail::UpnpEntry>> router_row(const detail::Session& s,
   return std::optional<detail::UpnpEntry>{};
 }
 
+// A PCP MAP for `m` with `nonce` and a lifetime of 120 s (the least miniupnpd grants),
+// then its delete with the same nonce: what remains on the router afterwards is nothing.
+Status reassert_and_delete(const detail::Session& s, const Mapping& m,
+                           const detail::Nonce& nonce) {
+  detail::MapParams params;
+  params.transport = m.transport;
+  params.internal_ip = m.internal_ip;
+  params.internal_port = m.internal_port;
+  params.suggested_external_port = m.external_port;
+  params.lifetime = 120;
+  params.description = m.description;
+  params.have_nonce = true;
+  params.nonce = nonce;
+  auto mapped = s.pcp->map(params, s.deadline);
+  if (!mapped) return mapped.error();
+  return s.pcp->unmap(mapped->mapping, nonce, s.deadline);
+}
+
 }  // namespace
 
 Result<OpenResult> open(const Options& options, const OpenRequest& req) {
@@ -366,6 +384,18 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
               st.error().message));
           target = m;
           target.protocol = proto;
+          st = ok_status();
+        }
+      } else if (proto == Protocol::pcp && prior->has_nonce) {
+        // No UPnP table to ask. A MAP with our nonce and the shortest lifetime settles
+        // it: it re-creates the mapping if the router lost it (or renews it if it is
+        // ours), after which the delete with the same nonce is accepted (RFC 6887 s15).
+        // If the MAP is refused too, the mapping is someone else's: report that.
+        if (auto again = reassert_and_delete(s, target, prior->nonce)) {
+          result.warnings.push_back(fmt::format(
+              "the router would not delete {}/{} ({}), so it no longer held that mapping as "
+              "ours: re-asserted it with our nonce for a moment and deleted it",
+              req.port.port, transport_name(req.port.transport), st.error().message));
           st = ok_status();
         }
       }

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from porthole_lab import BIN, LAN1, PacketCounter, cleanup, entries_for, finish, porthole, \
+from porthole_lab import BIN, LAN1, PacketCounter, RouterFilter, cleanup, entries_for, finish, porthole, \
     porthole_json, router_idle, state_dir
 import labkit  # noqa: E402  (porthole_lab puts it on sys.path)
 
@@ -164,6 +164,21 @@ c.check(reply is not None and reply.result == 0, "another client took 45131 over
 r = porthole("lan1", "close", "45131")
 c.check(r.rc == 0 and not ext_ports(45131), "close of the taken-over one: exit 0, removed",
         r)
+
+# The same with no UPnP table to ask (SSDP silenced): list cannot confirm either way,
+# close settles it with a PCP MAP + delete under our nonce.
+r = porthole("lan1", "open", "45133", "--via", "pcp")
+c.check(r.rc == 0 and ext_ports(45133), "pcp 45133 opened", r)
+labkit.run("lan1", ["upnpc", "-u", "http://192.168.1.1:5000/rootDesc.xml", "-d", "45133", "TCP"])
+with RouterFilter("upnp"):
+    r, rows = listed_row(45133)
+    c.check(len(rows) == 1 and rows[0].get("confirmed", False) is None,
+            "no UPnP table: list says confirmed null", rows)
+    r = porthole("lan1", "close", "45133")
+    c.check(r.rc == 0 and "re-asserted" in r.stderr, "no UPnP table: close exits 0, says how",
+            r)
+c.check(not ext_ports(45133) and not listed_row(45133)[1],
+        "no UPnP table: nothing left on the router or in the state", ext_ports(45133))
 
 r = porthole("lan1", "open", "45132", "--via", "pcp")
 c.check(r.rc == 0, "pcp 45132 opened", r)
