@@ -34,6 +34,7 @@ std::string render_list(const ListResult& r, bool as_json) {
     for (const auto& lm : r.mappings) {
       json j = mapping_json(lm.mapping);
       j["owner"] = lm.ours ? "self" : "other";
+      j["confirmed"] = lm.confirmed ? json(*lm.confirmed) : json(nullptr);
       arr.push_back(std::move(j));
     }
     return dump({{"mappings", arr}, {"complete", r.complete}, {"warnings", r.warnings}});
@@ -46,14 +47,15 @@ std::string render_list(const ListResult& r, bool as_json) {
                                 "VIA", "LIFETIME", "DESCRIPTION");
   for (const auto& lm : r.mappings) {
     const Mapping& m = lm.mapping;
-    out += fmt::format("{} {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", lm.ours ? "*" : " ",
+    const char* mark = lm.confirmed == false ? "?" : lm.ours ? "*" : " ";
+    out += fmt::format("{} {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", mark,
                        external_text(m), transport_name(m.transport),
                        fmt::format("{}:{}", escape_text(m.internal_ip), m.internal_port),
                        protocol_name(m.protocol),
                        m.lifetime ? fmt::format("{} s", m.lifetime) : "permanent",
                        escape_text(m.description));
   }
-  out += "(* = this host)\n" + cut;
+  out += "(* = this host; ? = recorded by porthole, not confirmed by the router)\n" + cut;
   return out;
 }
 

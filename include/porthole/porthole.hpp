@@ -93,6 +93,9 @@ Result<CloseResult> close(const Options& options, const CloseRequest& request);
 struct ListedMapping {
   Mapping mapping;
   bool ours = false;  // internal client is this host
+  // Whether the router's table shows it: false for a record of ours the router does
+  // not confirm; unset when the table could not be read.
+  std::optional<bool> confirmed;
 };
 struct ListResult {
   std::vector<ListedMapping> mappings;

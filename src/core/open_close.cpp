@@ -1,5 +1,7 @@
 // porthole::open and porthole::close: the mapping core.
 #include <algorithm>
+#include <ctime>
+#include <set>
 
 #include <fmt/format.h>
 #include "porthole/text.hpp"
@@ -35,6 +37,94 @@ Error combine(const std::string& what, const std::vector<Error>& errors) {
   return make_error(errc, msg, code);
 }
 
+// What the state says before anything is sent: the record for this port, and the
+// external ports we already hold for other internal ports (same gateway, same
+// transport, any protocol), which must never be silently taken over.
+struct StateView {
+  std::optional<StoredMapping> prior;
+  std::set<std::uint16_t> taken;
+};
+
+Result<StateView> read_state(const detail::Session& s, Transport transport,
+                             std::uint16_t internal_port) {
+  auto store = detail::open_state(s);  // the lock is dropped again at the end of this call
+  if (!store) return store.error();
+  StateView view;
+  view.prior = store->find(s.gateway.gateway_ip, s.gateway.local_ip, transport, internal_port);
+  for (const auto& m : store->mappings())
+    if (m.gateway == s.gateway.gateway_ip && m.mapping.transport == transport &&
+        !(m.mapping.internal_ip == s.gateway.local_ip &&
+          m.mapping.internal_port == internal_port))
+      view.taken.insert(m.mapping.external_port);
+  return view;
+}
+
+// One read-modify-write of the state: lock, re-read (another porthole may have written
+// since), change, write, unlock. Never held across a network exchange.
+template <class Change>
+Status update_state(const detail::Session& s, Change&& change) {
+  auto store = detail::open_state(s);
+  if (!store) return store.error();
+  change(*store);
+  return store->save();
+}
+
+Status record(const detail::Session& s, const StoredMapping& rec) {
+  return update_state(s, [&](detail::StateStore& st) { st.upsert(rec); });
+}
+
+// The intent goes in before the router is asked; failing, nothing is sent at all.
+Status record_intent(const detail::Session& s, const StoredMapping& intent) {
+  auto st = record(s, intent);
+  if (st) return st;
+  Error e = st.error();
+  e.message += "\n  nothing was sent to the router";
+  return e;
+}
+
+// Puts back what the state said before our intent (the request failed or was undone).
+void restore(const detail::Session& s, const StoredMapping& intent,
+             const std::optional<StoredMapping>& prior) {
+  (void)update_state(s, [&](detail::StateStore& st) {
+    if (prior) st.upsert(*prior);
+    else st.remove(intent.gateway, intent.mapping.internal_ip, intent.mapping.transport,
+                   intent.mapping.internal_port);
+  });
+}
+
+// The router's UPnP row for this host's internal port (miniupnpd lists PCP and NAT-PMP
+// mappings there too): an error when the table cannot be read, nullopt when absent.
+Result<std::optional<detail::UpnpEntry>> router_row(const detail::Session& s,
+                                                    Transport transport,
+                                                    std::uint16_t internal_port,
+                                                    std::optional<std::uint16_t> external) {
+  auto table = s.upnp->list(s.deadline);
+  if (!table) return table.error();
+  for (const auto& e : table->entries)
+    if (e.transport == transport && e.internal_ip == s.gateway.local_ip &&
+        e.internal_port == internal_port && (!external || e.external_port == *external))
+      return std::optional<detail::UpnpEntry>{e};
+  return std::optional<detail::UpnpEntry>{};
+}
+
+// A PCP MAP for `m` with `nonce` and a lifetime of 120 s (the least miniupnpd grants),
+// then its delete with the same nonce: what remains on the router afterwards is nothing.
+Status reassert_and_delete(const detail::Session& s, const Mapping& m,
+                           const detail::Nonce& nonce) {
+  detail::MapParams params;
+  params.transport = m.transport;
+  params.internal_ip = m.internal_ip;
+  params.internal_port = m.internal_port;
+  params.suggested_external_port = m.external_port;
+  params.lifetime = 120;
+  params.description = m.description;
+  params.have_nonce = true;
+  params.nonce = nonce;
+  auto mapped = s.pcp->map(params, s.deadline);
+  if (!mapped) return mapped.error();
+  return s.pcp->unmap(mapped->mapping, nonce, s.deadline);
+}
+
 }  // namespace
 
 Result<OpenResult> open(const Options& options, const OpenRequest& req) {
@@ -43,16 +133,17 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   auto session = detail::open_session(options);
   if (!session) return session.error();
   auto& s = *session;
-  auto store = detail::open_state(s);
-  if (!store) return store.error();
+  auto view = read_state(s, req.port.transport, req.port.port);
+  if (!view) return view.error();
+  const auto& prior = view->prior;
 
   const std::string& me = s.gateway.local_ip;
-  auto prior = store->find(s.gateway.gateway_ip, me, req.port.transport, req.port.port);
   if (prior)
     s.log(LogLevel::debug,
-          fmt::format("state: {} {} already mapped via {} on external port {}",
+          fmt::format("state: {} {} already mapped via {} on external port {}{}",
                       transport_name(req.port.transport), req.port.port,
-                      protocol_name(prior->mapping.protocol), prior->mapping.external_port));
+                      protocol_name(prior->mapping.protocol), prior->mapping.external_port,
+                      prior->pending ? " (not confirmed)" : ""));
 
   detail::MapParams base;
   base.transport = req.port.transport;
@@ -61,6 +152,26 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   std::uint16_t wanted = req.external_port.value_or(req.port.port);
   base.suggested_external_port = wanted;
   if (prior && !req.external_port) base.suggested_external_port = prior->mapping.external_port;
+  // An external port we already hold for another internal port: asking for it would
+  // make the router (UPnP AddPortMapping, a PCP MAP with a new nonce) move our own
+  // mapping over, and the state would no longer say what the router does.
+  std::vector<std::string> early_warnings;
+  if (view->taken.count(base.suggested_external_port)) {
+    std::uint16_t busy = base.suggested_external_port;
+    if (req.strict_port)
+      return make_error(Errc::refused,
+                        fmt::format("external {} port {} is already porthole's mapping for "
+                                    "another internal port (see `porthole list`) and "
+                                    "--strict-port was given: nothing was sent",
+                                    transport_name(req.port.transport), busy));
+    std::uint16_t next = busy;
+    do next = static_cast<std::uint16_t>(next == 65535 ? 1024 : next + 1);
+    while (view->taken.count(next) && next != busy);
+    base.suggested_external_port = next;
+    early_warnings.push_back(fmt::format("external port {} is already porthole's mapping for "
+                                         "another internal port; asked for {} instead",
+                                         busy, next));
+  }
   base.lifetime = req.lifetime;
   base.description = req.description;
 
@@ -86,31 +197,60 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
       answered_probe = true;
     }
     detail::MapParams params = base;
-    std::vector<std::string> warnings;
+    std::vector<std::string> warnings = early_warnings;
     if (p != Protocol::upnp && params.lifetime == 0) {
       params.lifetime = detail::lease_for(p, 0);
       warnings.push_back(fmt::format("{} has no permanent mappings: asked for {} s; run the "
                                      "same `porthole open` again (cron) before it runs out",
                                      protocol_name(p), detail::kLongestLease));
     }
-    if (p == Protocol::pcp && prior && prior->mapping.protocol == Protocol::pcp &&
-        prior->has_nonce) {
+    bool refresh = prior && prior->mapping.protocol == p;
+    if (p == Protocol::pcp && refresh && prior->has_nonce) {
       params.have_nonce = true;
       params.nonce = prior->nonce;
       params.suggested_external_ip = prior->mapping.external_ip;
+    } else if (p == Protocol::pcp) {
+      auto nonce = detail::StateStore::new_nonce();
+      if (!nonce) return nonce.error();
+      params.have_nonce = true;
+      params.nonce = *nonce;
     }
+    // The intent, before anything is asked: killed or failing at any later point, the
+    // state still says what may be on the router (and, for PCP, the nonce that can
+    // delete it, RFC 6887 s15). A state that cannot be written stops us here.
+    StoredMapping intent;
+    intent.gateway = s.gateway.gateway_ip;
+    intent.mapping.protocol = p;
+    intent.mapping.transport = params.transport;
+    intent.mapping.internal_ip = me;
+    intent.mapping.internal_port = params.internal_port;
+    intent.mapping.external_ip = refresh ? prior->mapping.external_ip : "";
+    intent.mapping.external_port = params.suggested_external_port;
+    intent.mapping.lifetime = params.lifetime;
+    intent.mapping.expires_at =
+        params.lifetime ? static_cast<std::int64_t>(std::time(nullptr)) + params.lifetime : 0;
+    intent.mapping.description = params.description;
+    intent.has_nonce = p == Protocol::pcp;
+    intent.nonce = params.nonce;
+    intent.pending = true;
+    if (auto st = record_intent(s, intent); !st) return st.error();
+    detail::test_pause_at("open-intent");
     auto client = s.client(p);
     auto mapped = client->map(params, s.deadline);
     if (!mapped) {
+      restore(s, intent, prior);
       Error e = mapped.error();
       // The service answered its probe, so silence now is a timeout, not an absence.
       if (answered_probe && e.code == Errc::no_service) e.code = Errc::timeout;
       errors.push_back(labelled(p, e));
       continue;
     }
+    detail::test_pause_at("open-mapped");
     Mapping granted = mapped->mapping;
     if (req.strict_port && granted.external_port != wanted) {
-      (void)client->unmap(granted, mapped->nonce, s.deadline);
+      // (A refresh removed here was the prior mapping itself.)
+      if (client->unmap(granted, mapped->nonce, s.deadline))
+        restore(s, intent, refresh ? std::nullopt : prior);
       errors.push_back(labelled(p, make_error(Errc::refused,
           fmt::format("the router assigned external port {} instead of {} and --strict-port "
                       "was given; the mapping was removed again",
@@ -130,8 +270,19 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     rec.gateway = s.gateway.gateway_ip;
     rec.has_nonce = p == Protocol::pcp;
     rec.nonce = mapped->nonce;
-    store->upsert(rec);
-    if (auto st = store->save(); !st) return st.error();
+    if (auto st = record(s, rec); !st) {
+      // The outcome cannot be recorded: take a new mapping back off the router, so the
+      // router keeps nothing the state does not show. A refresh stays: the intent
+      // already records that mapping (as not confirmed, which `list` checks).
+      Error e = st.error();
+      if (!refresh && client->unmap(granted, mapped->nonce, s.deadline))
+        e.message += "\n  the new mapping was removed from the router again";
+      else
+        e.message += fmt::format("\n  the router holds the mapping (external port {}); the "
+                                 "state records it as not confirmed",
+                                 granted.external_port);
+      return e;
+    }
 
     OpenResult result;
     // The router may assign another port (RFC 6887 s11.3, AddAnyPortMapping, NAT-PMP):
@@ -164,21 +315,84 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   auto session = detail::open_session(options);
   if (!session) return session.error();
   auto& s = *session;
-  auto store = detail::open_state(s);
-  if (!store) return store.error();
+  auto view = read_state(s, req.port.transport, req.port.port);
+  if (!view) return view.error();
+  const auto& prior = view->prior;
   const std::string& me = s.gateway.local_ip;
   CloseResult result;
 
-  auto prior = store->find(s.gateway.gateway_ip, me, req.port.transport, req.port.port);
   if (prior && (!req.external_port || prior->mapping.external_port == *req.external_port)) {
-    auto st = s.client(prior->mapping.protocol)->unmap(prior->mapping, prior->nonce, s.deadline);
-    if (!st) return labelled(prior->mapping.protocol, st.error());
-    store->remove(s.gateway.gateway_ip, me, req.port.transport, req.port.port);
-    if (auto saved = store->save(); !saved) return saved.error();
-    result.removed.push_back(prior->mapping);
+    // The intent first: the entry becomes "not confirmed", so a kill after the delete
+    // leaves an entry `list` checks against the router, and a state that cannot be
+    // written stops us before the router is touched.
+    StoredMapping intent = *prior;
+    intent.pending = true;
+    if (auto st = record_intent(s, intent); !st) return st.error();
+    detail::test_pause_at("close-intent");
+    Mapping target = prior->mapping;
+    auto proto = prior->mapping.protocol;
+    // A mapping recorded before its answer came may have got another external port:
+    // the router's table says which (it is the key of a UPnP delete).
+    if (prior->pending && proto == Protocol::upnp)
+      if (auto row = router_row(s, req.port.transport, req.port.port, std::nullopt); row && *row)
+        target.external_port = (*row)->external_port;
+    auto st = s.client(proto)->unmap(target, prior->nonce, s.deadline);
+    if (!st && st.error().code == Errc::refused) {
+      // Refused: is it still there at all? (After a router restart, or removed by
+      // someone else, miniupnpd answers a PCP delete NOT_AUTHORIZED or NO_RESOURCES.)
+      // PCP has no query opcode (RFC 6887 s7), but miniupnpd lists every mapping in
+      // its UPnP table.
+      auto row = router_row(s, req.port.transport, req.port.port, std::nullopt);
+      if (row && !*row) {
+        result.warnings.push_back(fmt::format(
+            "the router no longer holds the {} mapping {}/{} (it answered: {}); dropped it "
+            "from the state", protocol_name(proto), req.port.port,
+            transport_name(req.port.transport), st.error().message));
+        st = ok_status();
+      } else if (row && *row) {
+        // It forwards to this host but our nonce does not own it (another client took
+        // it over): remove it as a close without a record would, through UPnP.
+        Mapping m = (*row)->mapping();
+        if (auto up = s.upnp->unmap(m, detail::Nonce{}, s.deadline)) {
+          result.warnings.push_back(fmt::format(
+              "{} would not delete {}/{} ({}); removed it through UPnP instead",
+              protocol_name(proto), req.port.port, transport_name(req.port.transport),
+              st.error().message));
+          target = m;
+          target.protocol = proto;
+          st = ok_status();
+        }
+      } else if (proto == Protocol::pcp && prior->has_nonce) {
+        // No UPnP table to ask. A MAP with our nonce and the shortest lifetime settles
+        // it: it re-creates the mapping if the router lost it (or renews it if it is
+        // ours), after which the delete with the same nonce is accepted (RFC 6887 s15).
+        // If the MAP is refused too, the mapping is someone else's: report that.
+        if (auto again = reassert_and_delete(s, target, prior->nonce)) {
+          result.warnings.push_back(fmt::format(
+              "the router would not delete {}/{} ({}), so it no longer held that mapping as "
+              "ours: re-asserted it with our nonce for a moment and deleted it",
+              req.port.port, transport_name(req.port.transport), st.error().message));
+          st = ok_status();
+        }
+      }
+    }
+    if (!st) {
+      restore(s, intent, prior);
+      return labelled(proto, st.error());
+    }
+    detail::test_pause_at("close-unmapped");
+    if (auto saved = update_state(s, [&](detail::StateStore& store) {
+          store.remove(s.gateway.gateway_ip, me, req.port.transport, req.port.port);
+        });
+        !saved) {
+      Error e = saved.error();
+      e.message += "\n  the mapping was removed from the router; the state still lists it as "
+                   "not confirmed, and the next `porthole close` drops it";
+      return e;
+    }
+    result.removed.push_back(target);
     return result;
   }
-
   // Nothing recorded here (another state dir, or a mapping made by another tool):
   // the UPnP table is the one place that tells who holds what.
   auto table = s.upnp->list(s.deadline);

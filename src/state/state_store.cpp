@@ -1,14 +1,21 @@
 #include "state/state_store.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <array>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
-#include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -23,6 +30,145 @@ using nlohmann::json;
 constexpr int kFormatVersion = 1;
 constexpr const char* kFileName = "mappings.json";
 constexpr const char* kLockName = "lock";
+// Temporary files are "mappings.json.tmp." + 16 random hex digits.
+constexpr const char* kTempPrefix = "mappings.json.tmp.";
+
+Error state_error(const std::string& what, const std::string& path, int err) {
+  return make_error(Errc::state, fmt::format("{} {}: {}", what, path, std::strerror(err)));
+}
+
+Status random_bytes(void* out, std::size_t size) {
+  auto* p = static_cast<std::uint8_t*>(out);
+  std::size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::getrandom(p + got, size - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(Errc::internal, fmt::format("getrandom: {}", std::strerror(errno)));
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  return ok_status();
+}
+
+// A state directory anyone else may write to lets them plant files and links for root
+// to trip over: refuse it, saying why, as ssh's StrictModes refuses ~/.ssh.
+Status check_dir(int dir_fd, const std::string& dir) {
+  struct stat st{};
+  if (::fstat(dir_fd, &st) != 0) return state_error("cannot stat state directory", dir, errno);
+  if (st.st_uid != ::geteuid())
+    return make_error(Errc::state,
+                      fmt::format("state directory {} is owned by uid {}, not by this user "
+                                  "(uid {}): porthole will not use it; use another "
+                                  "--state-dir or fix its owner",
+                                  dir, st.st_uid, ::geteuid()));
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return make_error(Errc::state,
+                      fmt::format("state directory {} is writable by group or others (mode "
+                                  "{:o}): porthole will not use it; run chmod go-w {}",
+                                  dir, st.st_mode & 07777, dir));
+  return ok_status();
+}
+
+// Waits for the exclusive lock on `fd` until `deadline`. The lock is held only for a
+// read-modify-write of the file (no network exchange inside it), so waits are short;
+// the bound is for a wedged holder (a stopped process). flock(2) has no timeout and a
+// library must not play SIGALRM games, so a helper thread sleeps in the blocking
+// flock(LOCK_EX) on a duplicate of the descriptor (the same open file description, so
+// the lock it gets is ours) while we wait on a condition variable until the deadline.
+// If we give up first, the helper drops the lock as soon as it gets it. flock rather
+// than F_OFD_SETLKW: both belong to the open file description, and flock is what
+// earlier porthole versions take, so a running older `hold` and this one still exclude
+// each other.
+Status lock_until(int fd, Deadline deadline, const std::string& lock_path,
+                  const std::string& dir) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return ok_status();
+  if (errno != EWOULDBLOCK && errno != EINTR) return state_error("cannot lock", lock_path, errno);
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    bool abandoned = false;
+    int err = 0;
+  };
+  auto wait = std::make_shared<Wait>();
+  int helper_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (helper_fd < 0) return state_error("cannot lock", lock_path, errno);
+  std::thread([wait, helper_fd] {
+    int rc;
+    do rc = ::flock(helper_fd, LOCK_EX);
+    while (rc != 0 && errno == EINTR);
+    int err = rc == 0 ? 0 : errno;
+    std::lock_guard<std::mutex> hold(wait->mu);
+    wait->done = true;
+    wait->err = err;
+    if (rc == 0 && wait->abandoned) (void)::flock(helper_fd, LOCK_UN);
+    ::close(helper_fd);
+    wait->cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lk(wait->mu);
+  if (!wait->cv.wait_until(lk, deadline, [&] { return wait->done; })) {
+    wait->abandoned = true;
+    return make_error(Errc::state, fmt::format("the state directory {} stayed locked by another "
+                                               "porthole process until the deadline; nothing "
+                                               "was changed", dir));
+  }
+  if (wait->err != 0) return state_error("cannot lock", lock_path, wait->err);
+  return ok_status();
+}
+
+// Under the lock no writer is between open and rename, so every temporary file left is
+// a killed writer's. Only our own pattern, only regular files (never what a link
+// points to: unlinkat removes the name itself).
+void remove_stale_temps(int dir_fd) {
+  int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return;
+  }
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strncmp(e->d_name, kTempPrefix, std::strlen(kTempPrefix)) != 0) continue;
+    struct stat st{};
+    if (::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      (void)::unlinkat(dir_fd, e->d_name, 0);
+  }
+  ::closedir(d);
+}
+
+// The whole file, read through a descriptor that refuses a symlink.
+Result<std::optional<std::string>> read_state_file(int dir_fd, const std::string& path) {
+  int fd = ::openat(dir_fd, kFileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>{};  // first run
+    if (errno == ELOOP)
+      return make_error(Errc::state, fmt::format("state file {} is a symbolic link: porthole "
+                                                 "will not follow it; remove it", path));
+    return state_error("cannot read state file", path, errno);
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return make_error(Errc::state, fmt::format("state file {} is not a regular file: porthole "
+                                               "will not use it; remove it", path));
+  }
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return state_error("cannot read state file", path, err);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return std::optional<std::string>{std::move(text)};
+}
 
 std::string hex(const Nonce& n) {
   std::string s;
@@ -50,7 +196,7 @@ Status mkdirs(const std::string& dir) {
   std::string path;
   std::stringstream parts(dir);
   std::string part;
-  if (!dir.empty() && dir[0] == '/') path = "/";
+  if (!dir.empty() && dir[0] == '/') path.push_back('/');
   while (std::getline(parts, part, '/')) {
     if (part.empty()) continue;
     path += part;
@@ -64,14 +210,27 @@ Status mkdirs(const std::string& dir) {
 
 }  // namespace
 
+void test_pause_at(const char* step) {
+  const char* want = std::getenv("PORTHOLE_TEST_PAUSE_AT");
+  if (want && std::strcmp(want, step) == 0) ::raise(SIGSTOP);
+}
+
 StateStore::StateStore(StateStore&& other) noexcept
-    : file_(std::move(other.file_)), lock_fd_(other.lock_fd_),
+    : file_(std::move(other.file_)), dir_fd_(other.dir_fd_), lock_fd_(other.lock_fd_),
       mappings_(std::move(other.mappings_)) {
+  other.dir_fd_ = -1;
   other.lock_fd_ = -1;
 }
 
 StateStore::~StateStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // closing releases the flock
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+Result<Nonce> StateStore::new_nonce() {
+  Nonce n{};
+  if (auto st = random_bytes(n.data(), n.size()); !st) return st.error();
+  return n;
 }
 
 Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
@@ -79,33 +238,31 @@ Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
   StateStore store;
   store.file_ = dir + "/" + kFileName;
   std::string lock_path = dir + "/" + kLockName;
-  store.lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (store.lock_fd_ < 0 && errno == ENOENT) {  // first run: create the directory
+  store.dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (store.dir_fd_ < 0 && errno == ENOENT) {  // first run: create the directory
     if (auto st = mkdirs(dir); !st) return st.error();
-    store.lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    store.dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
-  if (store.lock_fd_ < 0)
-    return make_error(Errc::state, fmt::format("cannot open lock file {}: {}", lock_path,
-                                               std::strerror(errno)));
-  // Another porthole (a cron job, say) may hold the lock for one operation.
-  while (::flock(store.lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR)
-      return make_error(Errc::state, fmt::format("cannot lock {}: {}", lock_path,
-                                                 std::strerror(errno)));
-    if (expired(deadline))
-      return make_error(Errc::state, fmt::format("the state directory {} is locked by another "
-                                                 "porthole process", dir));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  if (store.dir_fd_ < 0) return state_error("cannot open state directory", dir, errno);
+  if (auto st = check_dir(store.dir_fd_, dir); !st) return st.error();
+  store.lock_fd_ = ::openat(store.dir_fd_, kLockName,
+                            O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+  if (store.lock_fd_ < 0 && errno == ELOOP)
+    return make_error(Errc::state, fmt::format("lock file {} is a symbolic link: porthole will "
+                                               "not follow it; remove it", lock_path));
+  if (store.lock_fd_ < 0) return state_error("cannot open lock file", lock_path, errno);
+  struct stat lst{};
+  if (::fstat(store.lock_fd_, &lst) != 0 || !S_ISREG(lst.st_mode))
+    return make_error(Errc::state, fmt::format("lock file {} is not a regular file: porthole "
+                                               "will not use it; remove it", lock_path));
+  // Another porthole (a cron job, say) may hold the lock for one read-modify-write.
+  if (auto st = lock_until(store.lock_fd_, deadline, lock_path, dir); !st) return st.error();
+  remove_stale_temps(store.dir_fd_);
 
-  struct stat st{};
-  if (::stat(store.file_.c_str(), &st) != 0 && errno == ENOENT) return store;  // first run
-  std::ifstream in(store.file_, std::ios::binary);
-  if (!in)
-    return make_error(Errc::state, fmt::format("cannot read state file {}", store.file_));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+  auto read = read_state_file(store.dir_fd_, store.file_);
+  if (!read) return read.error();
+  if (!*read) return store;  // first run
+  const std::string& text = **read;
   if (text.empty())
     return make_error(Errc::state, fmt::format("state file {} is empty (a power cut while it "
                                                "was being written?); porthole will not "
@@ -162,6 +319,7 @@ std::string StateStore::serialize(const std::vector<StoredMapping>& mappings) {
               {"expires_at", m.expires_at},
               {"description", m.description}};
     if (s.has_nonce) j["nonce"] = hex(s.nonce);
+    if (s.pending) j["pending"] = true;
     arr.push_back(std::move(j));
   }
   json doc = {{"version", kFormatVersion}, {"mappings", std::move(arr)}};
@@ -238,6 +396,10 @@ Result<std::vector<StoredMapping>> StateStore::parse(const std::string& text,
     } else if (m.protocol == Protocol::pcp) {
       return bad("nonce");
     }
+    if (auto it = j.find("pending"); it != j.end()) {
+      if (!it->is_boolean()) return bad("pending");
+      s.pending = it->get<bool>();
+    }
     out.push_back(std::move(s));
     ++index;
   }
@@ -245,11 +407,17 @@ Result<std::vector<StoredMapping>> StateStore::parse(const std::string& text,
 }
 
 Status StateStore::save() {
-  std::string tmp = fmt::format("{}.tmp.{}", file_, ::getpid());
+  // An unpredictable name, created exclusively and never through a link: a file or
+  // link planted in the directory cannot make us write anywhere else.
+  std::array<std::uint8_t, 8> r{};
+  if (auto st = random_bytes(r.data(), r.size()); !st) return st.error();
+  std::string name = kTempPrefix;
+  for (auto b : r) name += fmt::format("{:02x}", b);
+  std::string tmp = file_.substr(0, file_.size() - std::strlen(kFileName)) + name;
   std::string text = serialize(mappings_);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return make_error(Errc::state, fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+  int fd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+  if (fd < 0) return state_error("cannot write", tmp, errno);
   const char* p = text.data();
   std::size_t left = text.size();
   while (left > 0) {
@@ -258,12 +426,13 @@ Status StateStore::save() {
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      ::unlink(tmp.c_str());
-      return make_error(Errc::state, fmt::format("cannot write {}: {}", tmp, std::strerror(err)));
+      ::unlinkat(dir_fd_, name.c_str(), 0);
+      return state_error("cannot write", tmp, err);
     }
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+  test_pause_at("save-written");
   // Start writing the data back now, without waiting for the disk: a blocking fsync
   // was half a millisecond, a third of a whole NAT-PMP `open`. A crash of porthole
   // cannot tear the file either way (rename below is atomic); only a power cut within
@@ -271,13 +440,15 @@ Status StateStore::save() {
   // overwriting.
   (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return make_error(Errc::state, fmt::format("cannot flush {}: {}", tmp, std::strerror(errno)));
-  }
-  if (::rename(tmp.c_str(), file_.c_str()) != 0) {
     int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error(Errc::state, fmt::format("cannot replace {}: {}", file_, std::strerror(err)));
+    ::unlinkat(dir_fd_, name.c_str(), 0);
+    return state_error("cannot flush", tmp, err);
+  }
+  // renameat replaces the name mappings.json itself, never what a link there points to.
+  if (::renameat(dir_fd_, name.c_str(), dir_fd_, kFileName) != 0) {
+    int err = errno;
+    ::unlinkat(dir_fd_, name.c_str(), 0);
+    return state_error("cannot replace", file_, err);
   }
   // No fsync of the directory: the rename already makes readers see the old file or
   // the new one, never a mix; after a power cut the older state is still a valid one

@@ -1,5 +1,7 @@
 // What the router cannot tell us later: our PCP/NAT-PMP mappings and their PCP nonces.
-// One JSON file per state directory, written atomically under an exclusive lock.
+// One JSON file per state directory, written atomically under an exclusive lock. The
+// lock is held only to read, change and write the file, never across a network
+// exchange: callers open the store, change it, save it and let it go.
 #pragma once
 
 #include <optional>
@@ -17,7 +19,16 @@ struct StoredMapping {
   std::string gateway;  // the gateway the mapping lives on
   bool has_nonce = false;
   Nonce nonce{};
+  // Written before the request goes out ("what we are about to do"): the router may or
+  // may not hold the mapping, and its external port may differ from the one recorded.
+  // A PCP entry carries its nonce from this point on, so it can always be deleted.
+  bool pending = false;
 };
+
+// TEST-ONLY hook for the crash tests (tests/lab/scenarios/state_crash.py): when
+// $PORTHOLE_TEST_PAUSE_AT names `step`, the process stops itself (SIGSTOP) there, so the
+// test can kill it with SIGKILL between two steps. Not a user-facing setting.
+void test_pause_at(const char* step);
 
 class StateStore {
  public:
@@ -26,9 +37,11 @@ class StateStore {
   StateStore(const StateStore&) = delete;
   ~StateStore();
 
-  // Creates `dir` (0700) if needed, takes the lock (waiting at most until `deadline`)
-  // and loads the file. A corrupt file is an Errc::state error naming it; it is left
-  // exactly as it was.
+  // Creates `dir` (0700) if needed and refuses it when another user owns it or group or
+  // others may write it (as ssh's StrictModes does); takes the lock, sleeping until it
+  // is free or `deadline` passes; removes temporary files a killed writer left; loads
+  // the file. Nothing in the directory is followed if it is a symlink. A corrupt file is
+  // an Errc::state error naming it; it is left exactly as it was.
   static Result<StateStore> open(const std::string& dir, Deadline deadline);
 
   const std::vector<StoredMapping>& mappings() const { return mappings_; }
@@ -37,7 +50,8 @@ class StateStore {
   void upsert(const StoredMapping& m);
   bool remove(const std::string& gateway, const std::string& internal_ip, Transport transport,
               std::uint16_t internal_port);
-  // Write to a temporary file, start its writeback, rename it over the old one.
+  // Write to a new temporary file (exclusive, random name), start its writeback, rename
+  // it over the old one.
   Status save();
   const std::string& file() const { return file_; }
 
@@ -46,9 +60,14 @@ class StateStore {
   static Result<std::vector<StoredMapping>> parse(const std::string& text,
                                                   const std::string& file_name);
 
+  // 96 random bits from the kernel CSPRNG: a PCP nonce chosen before the request, so it
+  // is in the state before the MAP is sent (RFC 6887 s11.1).
+  static Result<Nonce> new_nonce();
+
  private:
   StateStore() = default;
   std::string file_;
+  int dir_fd_ = -1;
   int lock_fd_ = -1;
   std::vector<StoredMapping> mappings_;
 };

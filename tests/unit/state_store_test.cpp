@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <optional>
+#include <thread>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
@@ -162,4 +164,129 @@ TEST_CASE("save leaves no temporary file behind and writes mode 0600", "[state]"
   REQUIRE(::stat((dir + "/mappings.json").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(::access((dir + "/mappings.json.tmp." + std::to_string(::getpid())).c_str(), F_OK) != 0);
+}
+
+namespace {
+
+std::string outside_file(const std::string& text) {
+  char tmpl[] = "/tmp/porthole-state-victim-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  return tmpl;
+}
+
+bool is_symlink(const std::string& path) {
+  struct stat st{};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+}  // namespace
+
+TEST_CASE("save never writes through links planted at temporary names", "[state]") {
+  std::string dir = temp_dir();
+  std::string victim = outside_file("precious\n");
+  // The old name scheme was mappings.json.tmp.<pid>: plant links for the next PIDs.
+  for (int pid = ::getpid(); pid < ::getpid() + 64; ++pid)
+    REQUIRE(::symlink(victim.c_str(),
+                      (dir + "/mappings.json.tmp." + std::to_string(pid)).c_str()) == 0);
+  {
+    auto store = StateStore::open(dir, soon());
+    REQUIRE(store.ok());
+    store->upsert(sample_pcp());
+    REQUIRE(store->save().ok());
+  }
+  CHECK(slurp(victim) == "precious\n");
+  CHECK_FALSE(is_symlink(dir + "/mappings.json"));
+  auto again = StateStore::open(dir, soon());
+  REQUIRE(again.ok());
+  CHECK(again->mappings().size() == 1);
+  // Stale-temp cleanup removes only regular files: the planted links stay links and
+  // their target is untouched.
+  CHECK(is_symlink(dir + "/mappings.json.tmp." + std::to_string(::getpid())));
+  CHECK(slurp(victim) == "precious\n");
+}
+
+TEST_CASE("a symlink as state file or lock file is refused, and its target untouched",
+          "[state]") {
+  for (const char* name : {"mappings.json", "lock"}) {
+    std::string dir = temp_dir();
+    std::string victim = outside_file("{\"version\":1,\"mappings\":[]}\n");
+    REQUIRE(::symlink(victim.c_str(), (dir + "/" + name).c_str()) == 0);
+    auto store = StateStore::open(dir, soon());
+    REQUIRE_FALSE(store.ok());
+    CHECK(store.error().code == Errc::state);
+    CHECK_THAT(store.error().message, Catch::Contains("symbolic link"));
+    CHECK(slurp(victim) == "{\"version\":1,\"mappings\":[]}\n");
+  }
+}
+
+TEST_CASE("a state directory writable by group or others, or owned by another user, is "
+          "refused", "[state]") {
+  std::string dir = temp_dir();
+  REQUIRE(::chmod(dir.c_str(), 0770) == 0);
+  auto group = StateStore::open(dir, soon());
+  REQUIRE_FALSE(group.ok());
+  CHECK(group.error().code == Errc::state);
+  CHECK_THAT(group.error().message, Catch::Contains("writable by group or others"));
+  CHECK(::access((dir + "/lock").c_str(), F_OK) != 0);  // nothing created in it
+
+  REQUIRE(::chmod(dir.c_str(), 01777) == 0);
+  CHECK_FALSE(StateStore::open(dir, soon()).ok());
+
+  REQUIRE(::chmod(dir.c_str(), 0700) == 0);
+  REQUIRE(::chown(dir.c_str(), ::geteuid() + 1, static_cast<gid_t>(-1)) == 0);
+  auto other = StateStore::open(dir, soon());
+  REQUIRE_FALSE(other.ok());
+  CHECK_THAT(other.error().message, Catch::Contains("owned by uid"));
+}
+
+TEST_CASE("temporary files a killed writer left are removed, links and others are not",
+          "[state]") {
+  std::string dir = temp_dir();
+  std::string victim = outside_file("keep\n");
+  { std::ofstream(dir + "/mappings.json.tmp.0123456789abcdef") << "half"; }
+  { std::ofstream(dir + "/mappings.json.tmp.4242") << "half"; }  // the old pid names
+  { std::ofstream(dir + "/notes.txt") << "mine"; }
+  REQUIRE(::symlink(victim.c_str(), (dir + "/mappings.json.tmp.link").c_str()) == 0);
+  auto store = StateStore::open(dir, soon());
+  REQUIRE(store.ok());
+  CHECK(::access((dir + "/mappings.json.tmp.0123456789abcdef").c_str(), F_OK) != 0);
+  CHECK(::access((dir + "/mappings.json.tmp.4242").c_str(), F_OK) != 0);
+  CHECK(slurp(dir + "/notes.txt") == "mine");
+  CHECK(is_symlink(dir + "/mappings.json.tmp.link"));
+  CHECK(slurp(victim) == "keep\n");
+}
+
+TEST_CASE("a waiting opener gets the lock once the holder lets it go", "[state]") {
+  std::string dir = temp_dir();
+  std::optional<Result<StateStore>> first;
+  first.emplace(StateStore::open(dir, soon()));
+  REQUIRE(first->ok());
+  (*first)->upsert(sample_pcp());
+  REQUIRE((*first)->save().ok());
+  std::optional<Result<StateStore>> second;
+  std::thread waiter([&] {
+    second.emplace(StateStore::open(dir, Clock::now() + std::chrono::seconds(30)));
+  });
+  first.reset();  // releases the lock; the waiter must wake, not give up
+  waiter.join();
+  REQUIRE(second->ok());
+  CHECK((*second)->mappings().size() == 1);
+}
+
+TEST_CASE("a pending record round-trips", "[state]") {
+  StoredMapping p = sample_pcp();
+  p.pending = true;
+  auto parsed = StateStore::parse(StateStore::serialize({p, sample_pcp()}), "f");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->size() == 2);
+  CHECK((*parsed)[0].pending);
+  CHECK_FALSE((*parsed)[1].pending);
+  auto bad = StateStore::parse(R"({"version":1,"mappings":[{"gateway":"192.168.1.1",
+    "protocol":"natpmp","transport":"tcp","internal_ip":"192.168.1.100","internal_port":1,
+    "external_ip":"","external_port":1,"lifetime":0,"expires_at":0,"pending":"yes"}]})", "f");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("pending"));
 }
