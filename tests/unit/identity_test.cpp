@@ -13,6 +13,7 @@
 
 #include "codec/ed25519.hpp"
 #include "porthole/identity.hpp"
+#include "hex_bytes.hpp"
 
 using porthole::Errc;
 using porthole::Identity;
@@ -20,13 +21,6 @@ using porthole::parse_peer_id;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
-
-Bytes hex(const std::string& text) {
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < text.size(); i += 2)
-    out.push_back(static_cast<std::uint8_t>(std::stoul(text.substr(i, 2), nullptr, 16)));
-  return out;
-}
 
 std::string make_temp_dir() {
   char tmpl[] = "/tmp/porthole-identity-XXXXXX";
@@ -65,21 +59,21 @@ TEST_CASE("Ed25519 known answers: RFC 8032 s7.1 tests 1 and 2, byte for byte") {
   struct Vector { std::string seed, pub, sig; Bytes message; };
   for (const auto& v : {Vector{kSeed1, kPublic1, kSignature1, {}},
                         Vector{kSeed2, kPublic2, kSignature2, {0x72}}}) {
-    auto id = Identity::from_seed(hex(v.seed));
+    auto id = Identity::from_seed(hex_bytes(v.seed));
     REQUIRE(id.ok());
-    CHECK(Bytes(id->id().key.begin(), id->id().key.end()) == hex(v.pub));
+    CHECK(Bytes(id->id().key.begin(), id->id().key.end()) == hex_bytes(v.pub));
     auto sig = id->sign(v.message);
     REQUIRE(sig.ok());
-    CHECK(*sig == hex(v.sig));
+    CHECK(*sig == hex_bytes(v.sig));
     CHECK(porthole::verify_signature(id->id(), v.message, *sig));
   }
 }
 
 TEST_CASE("Ed25519 verification refuses a changed message, signature or key") {
-  auto id = Identity::from_seed(hex(kSeed2));
+  auto id = Identity::from_seed(hex_bytes(kSeed2));
   REQUIRE(id.ok());
   Bytes message = {0x72};
-  Bytes sig = hex(kSignature2);
+  Bytes sig = hex_bytes(kSignature2);
   CHECK(porthole::verify_signature(id->id(), message, sig));
   Bytes other_message = {0x73};
   CHECK_FALSE(porthole::verify_signature(id->id(), other_message, sig));
@@ -89,7 +83,7 @@ TEST_CASE("Ed25519 verification refuses a changed message, signature or key") {
     CHECK_FALSE(porthole::verify_signature(id->id(), message, bad));
   }
   CHECK_FALSE(porthole::verify_signature(id->id(), message, Bytes(sig.begin(), sig.end() - 1)));
-  auto other = Identity::from_seed(hex(kSeed1));
+  auto other = Identity::from_seed(hex_bytes(kSeed1));
   REQUIRE(other.ok());
   CHECK_FALSE(porthole::verify_signature(other->id(), message, sig));
   CHECK(Identity::from_seed(Bytes(31, 1)).error().code == Errc::usage);
@@ -110,7 +104,7 @@ TEST_CASE("Ed25519 PKCS#8 PEM round trip keeps the key") {
 }
 
 TEST_CASE("peer ID: 55 lowercase base32 characters that parse back to the key") {
-  auto id = Identity::from_seed(hex(kSeed1));
+  auto id = Identity::from_seed(hex_bytes(kSeed1));
   REQUIRE(id.ok());
   std::string text = id->id().to_string();
   CHECK(text.size() == porthole::kPeerIdLength);
@@ -126,13 +120,13 @@ TEST_CASE("peer ID: 55 lowercase base32 characters that parse back to the key") 
   REQUIRE(parse_peer_id(grouped).ok());
   CHECK(*parse_peer_id(grouped) == id->id());
   // Another key, another ID.
-  auto other = Identity::from_seed(hex(kSeed2));
+  auto other = Identity::from_seed(hex_bytes(kSeed2));
   REQUIRE(other.ok());
   CHECK(other->id().to_string() != text);
 }
 
 TEST_CASE("peer ID: every single-character typo and every neighbour swap is caught") {
-  auto id = Identity::from_seed(hex(kSeed2));
+  auto id = Identity::from_seed(hex_bytes(kSeed2));
   REQUIRE(id.ok());
   const std::string text = id->id().to_string();
   const std::string alphabet = "abcdefghijklmnopqrstuvwxyz234567";
@@ -157,7 +151,7 @@ TEST_CASE("peer ID: every single-character typo and every neighbour swap is caug
 }
 
 TEST_CASE("peer ID: each rejection says what is wrong") {
-  auto id = Identity::from_seed(hex(kSeed1));
+  auto id = Identity::from_seed(hex_bytes(kSeed1));
   REQUIRE(id.ok());
   const std::string text = id->id().to_string();
   auto short_id = parse_peer_id(text.substr(0, 54));
