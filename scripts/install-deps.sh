@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package porthole needs to build, test and run its lab.
+# libgnutls28-dev: GnuTLS for the identity keys; libunistring-dev: the libunistring.a
+# GnuTLS's archive needs when the CLI links it statically.
 # Idempotent: packages already present are skipped quickly.
 #   scripts/install-deps.sh          everything (build, lab, bench)
 #   scripts/install-deps.sh --build  only what building and the unit tests need
@@ -7,7 +9,7 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
             libminiupnpc-dev libnatpmp-dev libcli11-dev libfmt-dev catch2 nlohmann-json3-dev
-            nettle-dev)
+            nettle-dev libgnutls28-dev libunistring-dev)
 lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc natpmpc
           stun-server stun-client python3 procps psmisc)
 bench_pkgs=(hyperfine)
