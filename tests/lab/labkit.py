@@ -263,7 +263,7 @@ class Listener:
         self.peers = []
         self._proc = None
 
-    def start(self, timeout: float = 5.0) -> "Listener":
+    def start(self, timeout: float = 10.0) -> "Listener":
         self._proc = subprocess.Popen(
             [IP, "netns", "exec", ns_name(self.ns), PYTHON, "-u", "-c", _SERVER,
              self.transport, self.ip, str(self.port), self.token],
@@ -282,8 +282,9 @@ class Listener:
 
         threading.Thread(target=pump, daemon=True).start()
         if not ready.wait(timeout):
+            proc = self._proc
             self.stop()
-            err = self._proc.stderr.read() if self._proc.stderr else ""
+            err = proc.stderr.read() if proc and proc.stderr else ""
             raise RuntimeError(f"listener {self.transport}/{self.port} in {self.ns} did not start: {err}")
         return self
 
