@@ -24,6 +24,7 @@
 #include "core/hold_schedule.hpp"
 #include "codec/pcp_codec.hpp"
 #include "core/session.hpp"
+#include "core/state_intent.hpp"
 #include "core/stun_servers.hpp"
 #include "net/resolve.hpp"
 #include "proto/stun_client.hpp"
@@ -205,13 +206,45 @@ void Keeper::create(Held& h) {
                                   fmt::format("{}: did not answer just now", protocol_name(p))));
       continue;
     }
+    if (p == Protocol::pcp && !h.has_nonce) {
+      // Our own nonce, chosen before the MAP, so the state has it before the router
+      // does (RFC 6887 s11.1): a mapping only its creating nonce deletes (RFC 6887 s15)
+      // is never left on the router without it.
+      auto nonce = StateStore::new_nonce();
+      if (!nonce) {
+        errors.push_back(nonce.error());
+        continue;
+      }
+      h.nonce = *nonce;
+      h.has_nonce = true;
+    }
+    const MapParams params = params_for(h, p);
+    // The intent, before anything is asked (as `open` writes it): killed at any later
+    // point, the state still says what may be on the router. A state that cannot be
+    // written stops us here, with nothing sent.
+    const StoredMapping intent = map_intent(
+        s_, p, params, h.last_protocol == p ? h.mapping.external_ip : std::string());
+    std::optional<StoredMapping> prior;
+    if (auto st = update_state(s_, call_deadline(), [&](StateStore& store) {
+          prior = store.find(intent.gateway, intent.mapping.internal_ip,
+                             intent.mapping.transport, intent.mapping.internal_port);
+          store.upsert(intent);
+        });
+        !st) {
+      Error e = st.error();
+      e.message = fmt::format("state file not updated: {}; nothing was sent", e.message);
+      errors.push_back(std::move(e));
+      continue;
+    }
+    test_pause_at("hold-intent");
     if (p == Protocol::upnp) s_.upnp->refresh_external_ip();
     auto client = s_.client(p);
     auto done = off_loop<Result<MapOutcome>>(
-        [client, params = params_for(h, p), d = call_deadline()] { return client->map(params, d); });
-    if (!done) return;  // stopping: hold releases what it has
+        [client, params, d = call_deadline()] { return client->map(params, d); });
+    if (!done) return;  // stopping: the intent stays, for `list` and `close`
     auto& mapped = *done;
     if (mapped) {
+      test_pause_at("hold-mapped");  // answered, outcome not yet recorded
       if (h.has_nonce && p == Protocol::pcp && mapped->nonce != h.nonce) h.has_nonce = false;
       granted(h, std::move(*mapped), p);
       return;
@@ -221,6 +254,9 @@ void Keeper::create(Held& h) {
     if (e.code == Errc::no_service || e.code == Errc::timeout) {
       silent_in_round_[idx] = round_;
       reset_client(p);
+      // The request may have arrived and its answer got lost: the intent stays.
+    } else {
+      restore_prior(s_, call_deadline(), intent, prior);  // refused: nothing was made
     }
     errors.push_back(std::move(e));
   }
