@@ -62,6 +62,8 @@ constexpr milliseconds kAnnounceSpread{500};
 constexpr milliseconds kCoalesce{500};
 // How long a STUN address check may take (three transmissions, RFC 8489 s6.2.1).
 constexpr milliseconds kStunDeadline{3000};
+// UPnP removals at stop: this many SOAP exchanges in flight at once.
+constexpr std::size_t kUpnpRemovers = 16;
 
 }  // namespace
 
@@ -594,8 +596,8 @@ Status Keeper::release() {
   // Every removal at once, each on its own worker, all bounded by one deadline: a
   // silent router costs one --timeout, not one per mapping. PCP and NAT-PMP removals
   // each get a client of their own (a client keeps per-server state); UPnP ones share
-  // the IGD found while holding, one after the other on one worker (SOAP calls answer
-  // within milliseconds; the shared deadline still bounds them all).
+  // the IGD found while holding, at most kUpnpRemovers at a time (kinder to a small
+  // router than hundreds of HTTP connections at once).
   const Deadline deadline = call_deadline();
   struct Removal {
     std::size_t index;
@@ -634,10 +636,39 @@ Status Keeper::release() {
     }).detach();
   }
   if (!upnp_removals.empty()) {
-    std::vector<std::pair<std::size_t, Mapping>> work;
-    for (std::size_t k : upnp_removals) work.push_back({k, held_[shared->removals[k].index].mapping});
-    std::thread([finish, client = s_.upnp, work = std::move(work), deadline] {
-      for (const auto& [k, m] : work) finish(k, client->unmap(m, Nonce{}, deadline));
+    struct Queue {
+      std::mutex mu;
+      std::vector<std::pair<std::size_t, Mapping>> work;
+      std::size_t next = 0;
+    };
+    auto queue = std::make_shared<Queue>();
+    for (std::size_t k : upnp_removals)
+      queue->work.push_back({k, held_[shared->removals[k].index].mapping});
+    // Takes the next removal off the queue and sends it, until none is left.
+    auto drain = [finish, queue, client = s_.upnp, deadline](bool until_one_succeeds) {
+      for (;;) {
+        std::pair<std::size_t, Mapping> item;
+        {
+          std::lock_guard lock(queue->mu);
+          if (queue->next == queue->work.size()) return;
+          item = queue->work[queue->next++];
+        }
+        Status st = client->unmap(item.second, Nonce{}, deadline);
+        const bool done = st.ok();
+        finish(item.first, std::move(st));
+        if (until_one_succeeds && done) return;
+      }
+    };
+    std::thread([drain] {
+      // One removal alone first: it finds the IGD should this client not know it yet
+      // (after a reset); from then on the client's device is only read, and each
+      // removal's SOAP exchanges go over connections of their own, so up to
+      // kUpnpRemovers of them run at once.
+      drain(true);
+      std::vector<std::thread> more;
+      for (std::size_t i = 1; i < kUpnpRemovers; ++i) more.emplace_back(drain, false);
+      drain(false);
+      for (auto& t : more) t.join();
     }).detach();
   }
   // Wait for them all, or the deadline (and a little: the workers' own waits end by it).
