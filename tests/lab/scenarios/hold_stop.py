@@ -15,7 +15,7 @@ c = labkit.Checker("hold_stop")
 cleanup()
 
 # A working router first: 40 ports held through UPnP; at SIGTERM their removals go out
-# together (at most 16 at a time), and every one of them is gone from the router.
+# together (at most 4 at a time), and every one of them is gone from the router.
 UPNP_PORTS = list(range(42400, 42440))
 holder = None
 try:
