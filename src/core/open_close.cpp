@@ -1,6 +1,6 @@
 // porthole::open and porthole::close: the mapping core.
 #include <algorithm>
-#include <ctime>
+#include <utility>
 #include <set>
 
 #include <fmt/format.h>
@@ -8,6 +8,7 @@
 
 #include "core/session.hpp"
 #include "net/ipv4_class.hpp"
+#include "core/state_intent.hpp"
 #include "state/state_store.hpp"
 
 namespace porthole {
@@ -59,37 +60,20 @@ Result<StateView> read_state(const detail::Session& s, Transport transport,
   return view;
 }
 
-// One read-modify-write of the state: lock, re-read (another porthole may have written
-// since), change, write, unlock. Never held across a network exchange.
+// The state steps (core/state_intent.hpp), with this call's deadline.
 template <class Change>
 Status update_state(const detail::Session& s, Change&& change) {
-  auto store = detail::open_state(s);
-  if (!store) return store.error();
-  change(*store);
-  return store->save();
+  return detail::update_state(s, s.deadline, std::forward<Change>(change));
 }
-
 Status record(const detail::Session& s, const StoredMapping& rec) {
-  return update_state(s, [&](detail::StateStore& st) { st.upsert(rec); });
+  return detail::record_mapping(s, s.deadline, rec);
 }
-
-// The intent goes in before the router is asked; failing, nothing is sent at all.
 Status record_intent(const detail::Session& s, const StoredMapping& intent) {
-  auto st = record(s, intent);
-  if (st) return st;
-  Error e = st.error();
-  e.message += "\n  nothing was sent to the router";
-  return e;
+  return detail::record_intent(s, s.deadline, intent);
 }
-
-// Puts back what the state said before our intent (the request failed or was undone).
 void restore(const detail::Session& s, const StoredMapping& intent,
              const std::optional<StoredMapping>& prior) {
-  (void)update_state(s, [&](detail::StateStore& st) {
-    if (prior) st.upsert(*prior);
-    else st.remove(intent.gateway, intent.mapping.internal_ip, intent.mapping.transport,
-                   intent.mapping.internal_port);
-  });
+  detail::restore_prior(s, s.deadline, intent, prior);
 }
 
 // The router's UPnP row for this host's internal port (miniupnpd lists PCP and NAT-PMP
@@ -218,21 +202,8 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     // The intent, before anything is asked: killed or failing at any later point, the
     // state still says what may be on the router (and, for PCP, the nonce that can
     // delete it, RFC 6887 s15). A state that cannot be written stops us here.
-    StoredMapping intent;
-    intent.gateway = s.gateway.gateway_ip;
-    intent.mapping.protocol = p;
-    intent.mapping.transport = params.transport;
-    intent.mapping.internal_ip = me;
-    intent.mapping.internal_port = params.internal_port;
-    intent.mapping.external_ip = refresh ? prior->mapping.external_ip : "";
-    intent.mapping.external_port = params.suggested_external_port;
-    intent.mapping.lifetime = params.lifetime;
-    intent.mapping.expires_at =
-        params.lifetime ? static_cast<std::int64_t>(std::time(nullptr)) + params.lifetime : 0;
-    intent.mapping.description = params.description;
-    intent.has_nonce = p == Protocol::pcp;
-    intent.nonce = params.nonce;
-    intent.pending = true;
+    StoredMapping intent =
+        detail::map_intent(s, p, params, refresh ? prior->mapping.external_ip : "");
     if (auto st = record_intent(s, intent); !st) return st.error();
     detail::test_pause_at("open-intent");
     auto client = s.client(p);

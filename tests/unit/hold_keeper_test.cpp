@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,7 @@ class FakeMapper final : public PortMapper {
   Protocol protocol() const override { return protocol_; }
   Result<ProbeInfo> probe(Deadline) override { return ProbeInfo{"198.51.100.7", epoch()}; }
   Result<MapOutcome> map(const MapParams& params, Deadline) override {
+    if (before_map_) before_map_(params);  // set before the keeper starts, never after
     std::unique_lock lock(mu_);
     ++maps_;
     if (block_maps_) {
@@ -49,21 +51,26 @@ class FakeMapper final : public PortMapper {
       return make_error(Errc::no_service, "no answer (fake)");
     }
     if (silent_) return make_error(Errc::no_service, "no answer (fake)");
+    if (refuse_maps_) return make_error(Errc::refused, "not allowed (fake)");
     MapOutcome o;
     o.mapping = {protocol_, params.transport, params.internal_ip, params.internal_port,
                  "198.51.100.7", params.internal_port, params.lifetime, 0, params.description};
     o.epoch = epoch_locked();
+    o.nonce = params.nonce;  // a PCP server echoes the request's nonce (RFC 6887 s11.1)
     return o;
   }
   Status unmap(const Mapping& m, const Nonce&, Deadline) override {
     std::unique_lock lock(mu_);
     ++unmaps_in_flight_;
+    ++unmaps_;
     peak_in_flight_ = std::max(peak_in_flight_, unmaps_in_flight_);
     cv_.notify_all();
     // Waits (a bounded while) for `expect_parallel` removals to be in flight at once:
-    // removals sent one after the other never get there.
-    cv_.wait_for(lock, std::chrono::seconds(3),
-                 [&] { return peak_in_flight_ >= expect_parallel_; });
+    // removals sent one after the other never get there. With first_alone, the first
+    // removal does not wait (hold sends one UPnP removal alone before the others).
+    if (!(first_alone_ && unmaps_ == 1))
+      cv_.wait_for(lock, std::chrono::seconds(3),
+                   [&] { return peak_in_flight_ >= expect_parallel_; });
     --unmaps_in_flight_;
     for (auto p : refuse_unmap_)
       if (p == m.internal_port) return make_error(Errc::refused, "not yours (fake)");
@@ -82,6 +89,7 @@ class FakeMapper final : public PortMapper {
   }
   int maps_in_flight() { std::lock_guard lock(mu_); return maps_in_flight_; }
   void set_silent(bool s) { std::lock_guard lock(mu_); silent_ = s; }
+  void refuse_maps(bool r) { std::lock_guard lock(mu_); refuse_maps_ = r; }
   // From now on the epoch counts from `e` (a server that restarted).
   void set_epoch(std::uint32_t e) {
     std::lock_guard lock(mu_);
@@ -91,7 +99,13 @@ class FakeMapper final : public PortMapper {
   std::uint32_t epoch() { std::lock_guard lock(mu_); return epoch_locked(); }
   int maps() { std::lock_guard lock(mu_); return maps_; }
   int peak_in_flight() { std::lock_guard lock(mu_); return peak_in_flight_; }
-  void expect_parallel(int n) { std::lock_guard lock(mu_); expect_parallel_ = n; }
+  void expect_parallel(int n, bool first_alone = false) {
+    std::lock_guard lock(mu_);
+    expect_parallel_ = n;
+    first_alone_ = first_alone;
+  }
+  int unmaps() { std::lock_guard lock(mu_); return unmaps_; }
+  void before_map(std::function<void(const MapParams&)> f) { before_map_ = std::move(f); }
   void refuse_unmap(std::vector<std::uint16_t> ports) {
     std::lock_guard lock(mu_);
     refuse_unmap_ = std::move(ports);
@@ -108,6 +122,7 @@ class FakeMapper final : public PortMapper {
   std::mutex mu_;
   std::condition_variable cv_;
   bool silent_ = false;
+  bool refuse_maps_ = false;
   bool block_maps_ = false;
   int maps_in_flight_ = 0;
   std::uint32_t epoch_ = 1000;
@@ -115,6 +130,9 @@ class FakeMapper final : public PortMapper {
   int unmaps_in_flight_ = 0;
   int peak_in_flight_ = 0;
   int expect_parallel_ = 1;
+  bool first_alone_ = false;
+  int unmaps_ = 0;
+  std::function<void(const MapParams&)> before_map_;
   std::vector<std::uint16_t> refuse_unmap_;
 };
 
@@ -290,6 +308,61 @@ TEST_CASE("keeper stop: every removal at once, the unremoved stay in the state f
   CHECK_FALSE(store->find(gw.gateway_ip, gw.local_ip, Transport::tcp, 8080).has_value());
   CHECK(store->find(gw.gateway_ip, gw.local_ip, Transport::tcp, 8081).has_value());
   CHECK(store->find(gw.gateway_ip, gw.local_ip, Transport::tcp, 8082).has_value());
+}
+
+TEST_CASE("keeper stop: UPnP removals concurrent, at most 4 at a time", "[hold_keeper]") {
+  std::vector<std::uint16_t> ports;
+  for (std::uint16_t p = 9000; p < 9040; ++p) ports.push_back(p);
+  Rig rig(ports, Via::upnp, 100);
+  rig.start();
+  REQUIRE(rig.count(HoldEventKind::mapped) == 40);
+  rig.upnp->expect_parallel(4, true);
+  auto st = rig.keeper->release();
+  CHECK(st.ok());
+  CHECK(rig.upnp->unmaps() == 40);
+  CHECK(rig.upnp->peak_in_flight() == 4);  // together, and never more than 4
+  CHECK(rig.count(HoldEventKind::released) == 40);
+  auto store = StateStore::open(rig.session.options.state_dir, Clock::now() + seconds(2));
+  REQUIRE(store.ok());
+  CHECK(store->mappings().empty());
+}
+
+TEST_CASE("keeper records the intent with a PCP nonce of its own before the first MAP",
+          "[hold_keeper]") {
+  Rig rig({8080}, Via::pcp, 100);
+  const auto& gw = rig.session.gateway;
+  bool had_nonce = false;
+  bool pending_with_that_nonce = false;
+  Nonce sent{};
+  rig.pcp->before_map([&](const MapParams& params) {
+    had_nonce = params.have_nonce;
+    sent = params.nonce;
+    auto store = StateStore::open(rig.session.options.state_dir, Clock::now() + seconds(2));
+    if (!store) return;
+    auto rec = store->find(gw.gateway_ip, gw.local_ip, Transport::tcp, 8080);
+    pending_with_that_nonce = rec && rec->pending && rec->has_nonce && rec->nonce == params.nonce;
+  });
+  rig.start();
+  REQUIRE(rig.count(HoldEventKind::mapped) == 1);
+  CHECK(had_nonce);
+  CHECK(sent != Nonce{});
+  CHECK(pending_with_that_nonce);
+  auto store = StateStore::open(rig.session.options.state_dir, Clock::now() + seconds(2));
+  REQUIRE(store.ok());
+  auto rec = store->find(gw.gateway_ip, gw.local_ip, Transport::tcp, 8080);
+  REQUIRE(rec.has_value());
+  CHECK_FALSE(rec->pending);  // the outcome, after the answer
+  CHECK(rec->nonce == sent);
+}
+
+TEST_CASE("keeper: a refused MAP takes its intent back out of the state", "[hold_keeper]") {
+  Rig rig({8080}, Via::natpmp, 100);
+  rig.natpmp->refuse_maps(true);
+  rig.start();
+  CHECK(rig.count(HoldEventKind::mapped) == 0);
+  auto store = StateStore::open(rig.session.options.state_dir, Clock::now() + seconds(2));
+  REQUIRE(store.ok());
+  CHECK(store->mappings().empty());
 }
 
 TEST_CASE("mapping policy shared by open and hold", "[hold_keeper]") {

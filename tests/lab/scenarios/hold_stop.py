@@ -4,13 +4,37 @@ drops every request (lab.sh router-drop on) and hold gets SIGTERM. Every removal
 at once and the whole stop is bounded by one --timeout (2 s here), so hold exits long
 before 30 removals one after the other could (60 s); it reports each mapping it could
 not remove, exits non-zero, and leaves them in the state file, from which `porthole
-close` removes them once the router answers again."""
+close` removes them once the router answers again. Before that, with the router
+working, 40 ports held through UPnP are all removed at SIGTERM, none left behind."""
 
 from hold_lab import Holder, ours_on_router
 from porthole_lab import cleanup, finish, porthole, router_idle
 import labkit  # noqa: E402  (porthole_lab puts it on sys.path)
 
 c = labkit.Checker("hold_stop")
+cleanup()
+
+# A working router first: 40 ports held through UPnP; at SIGTERM their removals go out
+# together (at most 4 at a time), and every one of them is gone from the router.
+UPNP_PORTS = list(range(42400, 42440))
+holder = None
+try:
+    holder = Holder("lan1", *[str(p) for p in UPNP_PORTS], "--via", "upnp")
+    c.check(holder.wait_event("mapped", 60, count=len(UPNP_PORTS)),
+            f"upnp: all {len(UPNP_PORTS)} ports mapped", holder.summary())
+    c.check(len(ours_on_router(UPNP_PORTS)) == len(UPNP_PORTS),
+            "upnp: the router has all of them")
+    status = holder.stop(timeout=30)
+    c.check(status == 0, f"upnp: hold stops with exit 0 ({status})", holder.stderr[-500:])
+    released = {e.get("port") for e in holder.of("released")}
+    c.check(released == set(UPNP_PORTS), f"upnp: all {len(UPNP_PORTS)} reported released "
+            f"({len(released)})", holder.summary())
+    c.check(not ours_on_router(UPNP_PORTS), "upnp: none left on the router",
+            ours_on_router(UPNP_PORTS))
+finally:
+    if holder:
+        holder.stop()
+    holder = None
 cleanup()
 PORTS = list(range(42300, 42330))
 holder = None

@@ -8,6 +8,7 @@ directory under a per-run temporary directory, as two real machines would have.
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +27,31 @@ _state_root = Path(tempfile.mkdtemp(prefix="porthole-lab-state-"))
 
 def state_dir(ns: str) -> Path:
     return _state_root / ns
+
+
+def _stopped_or_gone(proc) -> bool:
+    if proc.poll() is not None:
+        return True
+    try:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] == "T"
+    except OSError:
+        return True
+
+
+def run_paused(step: str, *args: str) -> bool:
+    """Start porthole ARGS in lan1 paused at `step` (PORTHOLE_TEST_PAUSE_AT, a test-only
+    hook, src/state/state_store.hpp); kill it there with SIGKILL. True if it stopped."""
+    argv = [labkit.IP, "netns", "exec", labkit.ns_name("lan1"), BIN, *args,
+            "--state-dir", str(state_dir("lan1"))]
+    env = {"PORTHOLE_TEST_PAUSE_AT": step, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    labkit.wait_until(lambda: _stopped_or_gone(proc), timeout=20)
+    was_stopped = proc.poll() is None
+    proc.kill()  # SIGKILL, also to a stopped process
+    proc.wait()
+    return was_stopped
 
 
 def porthole(ns: str, *args: str, timeout: float = 30.0, state: Path = None) -> labkit.Result:

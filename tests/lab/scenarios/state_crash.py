@@ -4,39 +4,12 @@ PORTHOLE_TEST_PAUSE_AT (a test-only hook, src/state/state_store.hpp) makes the p
 stop itself at a step; the test then kills it. Afterwards `list` must show what the
 router really holds (confirmed or not), and `close` must remove it."""
 
-import subprocess
-from pathlib import Path
-
-from porthole_lab import BIN, LAN1, cleanup, entries_for, finish, porthole, porthole_json, \
-    state_dir
+from porthole_lab import LAN1, cleanup, entries_for, finish, porthole, porthole_json, \
+    run_paused, state_dir
 import labkit  # noqa: E402  (porthole_lab puts it on sys.path)
 
 c = labkit.Checker("state_crash")
 cleanup()
-
-
-def stopped_or_gone(proc) -> bool:
-    if proc.poll() is not None:
-        return True
-    try:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[0] == "T"
-    except OSError:
-        return True
-
-
-def run_paused(step: str, *args: str):
-    """Start porthole ARGS in lan1 paused at `step`; kill it there. True if it stopped."""
-    argv = [labkit.IP, "netns", "exec", labkit.ns_name("lan1"), BIN, *args,
-            "--state-dir", str(state_dir("lan1"))]
-    env = {"PORTHOLE_TEST_PAUSE_AT": step, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    labkit.wait_until(lambda: stopped_or_gone(proc), timeout=20)
-    was_stopped = proc.poll() is None
-    proc.kill()  # SIGKILL, also to a stopped process
-    proc.wait()
-    return was_stopped
 
 
 def consistent(port: int, what: str):
