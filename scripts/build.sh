@@ -3,10 +3,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PORTHOLE_BUILD_DIR:-$root/build}
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
+# shellcheck source=scripts/cmake-args.sh
+source "$root/scripts/cmake-args.sh"
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  cmake -S "$root" -B "$build" "${cmake_args[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DPORTHOLE_WERROR=ON "$@"
 fi
 cmake --build "$build" -j"$(nproc)"

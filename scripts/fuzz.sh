@@ -37,10 +37,10 @@ extra_options() {
 
 command -v clang++ >/dev/null ||
   { echo "fuzz.sh: needs clang++ and libclang-rt-14-dev (Debian 12)" >&2; exit 2; }
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
+# shellcheck source=scripts/cmake-args.sh
+source "$root/scripts/cmake-args.sh"
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  CC=clang CXX=clang++ cmake -S "$root" -B "$build" "${generator[@]}" \
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" "${cmake_args[@]}" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTHOLE_FUZZ=ON -DPORTHOLE_BUILD_TESTS=OFF \
     -DPORTHOLE_STATIC_CLI=OFF -DPORTHOLE_WERROR=ON
 fi

@@ -9,7 +9,7 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
             libminiupnpc-dev libnatpmp-dev libcli11-dev libfmt-dev catch2 nlohmann-json3-dev
-            nettle-dev libgnutls28-dev libunistring-dev)
+            nettle-dev libgnutls28-dev libunistring-dev ccache)
 lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc natpmpc
           stun-server stun-client python3 procps psmisc)
 bench_pkgs=(hyperfine)

@@ -22,11 +22,11 @@ sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 
 command -v clang++ >/dev/null ||
   { echo "sanitize.sh: needs clang++ (Debian 12: apt-get install clang)" >&2; exit 2; }
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
+# shellcheck source=scripts/cmake-args.sh
+source "$root/scripts/cmake-args.sh"
 if [ ! -f "$build/CMakeCache.txt" ]; then
   # -O1 -g: the usual trade for sanitizers (readable stacks, tolerable speed).
-  CC=clang CXX=clang++ cmake -S "$root" -B "$build" "${generator[@]}" \
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build" "${cmake_args[@]}" \
     -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="$sanitizers -O1" \
     -DPORTHOLE_STATIC_CLI=OFF -DPORTHOLE_WERROR=ON
 fi
