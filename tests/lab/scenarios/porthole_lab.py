@@ -90,8 +90,10 @@ def entries_for(int_ip: str, int_port: int, proto: str = "TCP") -> list:
 
 
 class PacketCounter:
-    """Counts IP packets from one LAN host to the router, in a table of its own on the
-    router (removed on exit): proof that a command sent nothing."""
+    """Counts TCP and UDP packets from one LAN host to the router, in a table of its own
+    on the router (removed on exit): proof that a command sent nothing. ICMP and IGMP are
+    left out: the host's kernel sends them on its own (a port-unreachable for a late SSDP
+    answer to an earlier command that has exited, a group report), never the command."""
 
     TABLE = "porthole_count"
 
@@ -104,7 +106,7 @@ class PacketCounter:
                 ["nft", "add", "chain", "inet", self.TABLE, "in",
                  "{ type filter hook input priority -300 ; }"],
                 ["nft", "add", "rule", "inet", self.TABLE, "in", "ip", "saddr", self.src_ip,
-                 "counter"]]
+                 "ip", "protocol", "{ tcp, udp }", "counter"]]
         for c in cmds:
             r = labkit.run("r1", c)
             if not r.ok:
