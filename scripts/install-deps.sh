@@ -27,7 +27,7 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages (${missing[*]}); run as root or with sudo" >&2
+  echo "install-deps: missing packages (${missing[*]}); run it as root" >&2
   exit 1
 fi
 
