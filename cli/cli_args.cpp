@@ -19,7 +19,7 @@ namespace {
 // Every command, in the order --help lists them.
 const CommandSpec kCommands[] = {
     probe_command(), open_command(), serve_command(), close_command(),
-    list_command(),  nat_command(),  hold_command(),
+    list_command(),  nat_command(),  hold_command(),  id_command(),
 };
 
 constexpr const char* kFooter = R"(Examples:
@@ -196,6 +196,7 @@ ParseOutcome parse(int argc, const char* const* argv) {
                                    "most 3600 (fractions allowed, e.g. 0.5)",
                                    raw.timeout));
   inv.options.timeout = std::chrono::milliseconds(static_cast<long long>(raw.timeout * 1000));
+  inv.timeout_given = app.get_option("--timeout")->count() > 0;
   if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
   inv.options.state_dir = raw.state_dir;
   inv.options.upnp_allow_lan = raw.upnp_allow_lan;
