@@ -405,10 +405,15 @@ TEST_CASE("ice agent: one direction blocked until the other side sends") {
 TEST_CASE("ice agent: checks with the wrong password or ufrag are dropped unanswered") {
   TestClock clock;
   const auto b_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.2:6000")};
-  IceAgent b(config(false, 2, kUfragB, kPassB), b_cands, seeded(2));
+  std::vector<std::string> log;
+  auto c = config(false, 2, kUfragB, kPassB);
+  c.log = [&log](porthole::LogLevel, std::string_view line) { log.emplace_back(line); };
+  IceAgent b(c, b_cands, seeded(2));
   const Endpoint from = ep("10.0.0.1:5000");
   b.on_datagram(check("bbbb:aaaa", "wrongpasswordAAAAAAAAAAAA", true, 1), from, clock.now());
   CHECK(b.take_outgoing().empty());
+  CHECK(log == std::vector<std::string>{
+                   "ice: dropped a check from 10.0.0.1:5000: wrong MESSAGE-INTEGRITY"});
   b.on_datagram(check("cccc:aaaa", kPassB, true, 1), from, clock.now());
   CHECK(b.take_outgoing().empty());
   b.on_datagram(check("bbbbb:aaaa", kPassB, true, 1), from, clock.now());
@@ -698,6 +703,22 @@ TEST_CASE("ice agent: new checks are paced one per Ta, triggered checks first") 
   out = a.take_outgoing();
   REQUIRE(out.size() == 1);
   CHECK(out[0].to == ep("10.0.2.2:6000"));
+}
+
+TEST_CASE("ice agent: checks from ever new addresses learn a bounded number of candidates") {
+  TestClock clock;
+  IceAgent a(config(false, 1, kUfragA, kPassA),
+             {candidate(ice::CandidateType::host, "10.0.1.2:5000")}, seeded(1));
+  REQUIRE(a.set_remote(kUfragB, kPassB, clock.now()).ok());
+  for (int i = 0; i < 200; ++i) {
+    const Endpoint from{porthole::IpAddress::v4({198, 51, 100, 1}),
+                        static_cast<std::uint16_t>(10000 + i)};
+    a.on_datagram(check("aaaa:bbbb", kPassA, true, 9, false, static_cast<std::uint8_t>(i)), from,
+                  clock.now());
+  }
+  const auto rep = a.report();
+  CHECK(rep.size() == 64);
+  CHECK(a.state() == State::checking);
 }
 
 TEST_CASE("ice agent: unusable credentials are refused") {
