@@ -350,6 +350,47 @@ TEST_CASE("ice agent: a mapped candidate makes the path mapped") {
   CHECK(b.agent.selected()->kind == PathKind::mapped);
 }
 
+TEST_CASE("ice agent: the nomination window waits for a better pair") {
+  // B's two candidates are two agents with B's credentials (the better one a host
+  // address, the other server-reflexive), so each answers from where it was asked. A's
+  // first check, to the better one, is lost: the worse pair is valid first (30 ms), the
+  // better one after its retransmission (110 ms). The Bs know no candidate of A, so they
+  // send no checks of their own.
+  for (int window : {0, 150}) {
+    Network net;
+    net.lose = [](std::size_t n) { return n == 0; };
+    auto c = config(true, 1, kUfragA, kPassA);
+    c.nomination_window = milliseconds(window);
+    Side a{IceAgent(c, {candidate(ice::CandidateType::host, "10.0.0.1:5000")}, seeded(1)),
+           ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
+    Side b_host{IceAgent(config(false, 2, kUfragB, kPassB), {}, seeded(2)), ep("10.0.0.2:6000"),
+                {}, {ep("10.0.0.2:6000")}};
+    Side b_srflx{IceAgent(config(false, 2, kUfragB, kPassB), {}, seeded(3)),
+                 ep("203.0.113.2:50000"), {}, {ep("203.0.113.2:50000")}};
+    net.sides = {&a, &b_host, &b_srflx};
+    a.agent.add_remote_candidate(candidate(ice::CandidateType::host, "10.0.0.2:6000"), net.now());
+    a.agent.add_remote_candidate(
+        candidate(ice::CandidateType::server_reflexive, "203.0.113.2:50000"), net.now());
+    REQUIRE(a.agent.set_remote(kUfragB, kPassB, net.now()).ok());
+    REQUIRE(b_host.agent.set_remote(kUfragA, kPassA, net.now()).ok());
+    REQUIRE(b_srflx.agent.set_remote(kUfragA, kPassA, net.now()).ok());
+    net.run(milliseconds(2000), [&] { return connected(a); });
+    INFO("window " << window << " ms");
+    REQUIRE(connected(a));
+    if (window == 0) {
+      CHECK(a.agent.selected()->remote == ep("203.0.113.2:50000"));
+      CHECK(a.agent.selected()->elapsed == milliseconds(40));
+      CHECK(connected(b_srflx));
+      CHECK_FALSE(connected(b_host));
+    } else {
+      CHECK(a.agent.selected()->remote == ep("10.0.0.2:6000"));
+      CHECK(a.agent.selected()->elapsed == milliseconds(190));  // 30 + 150, then 10
+      CHECK(connected(b_host));
+      CHECK_FALSE(connected(b_srflx));
+    }
+  }
+}
+
 TEST_CASE("ice agent: connects over a lossy network by retransmitting") {
   // Every third packet (the first one too), every fourth, and a third of them at
   // random (fixed seed). Not every second: with strict alternation a retransmitted
