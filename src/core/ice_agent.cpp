@@ -538,7 +538,10 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
   if (kind == CheckKind::nomination) w.add_use_candidate();
   w.add_message_integrity(*remote_key_);
   auto bytes = w.finish(true);
-  if (!bytes) return;
+  if (!bytes) {  // cannot happen with checked credentials; never leave the pair due
+    pair.state = PairState::failed;
+    return;
+  }
   c.bytes = std::move(*bytes);
   c.sent = 1;
   ++pair.checks_sent;
