@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "codec/ice_priority.hpp"
@@ -72,6 +73,8 @@ constexpr const char* kPassB = "passwordBBBBBBBBBBBBBBBB";
 // from toward each peer address (a NAT's mapping; its own socket address without one),
 // and the addresses that reach it.
 struct Side {
+  Side(IceAgent a, Endpoint local, std::map<Endpoint, Endpoint> nat, std::vector<Endpoint> at)
+      : agent(std::move(a)), socket(local), mapping(std::move(nat)), reachable_at(std::move(at)) {}
   IceAgent agent;
   Endpoint socket;                          // the local address of its one socket
   std::map<Endpoint, Endpoint> mapping;     // destination -> source seen (NAT)
@@ -205,12 +208,6 @@ Bytes check(const std::string& username, const std::string& password, bool contr
   if (use_candidate) w.add_use_candidate();
   w.add_message_integrity(*stun::IntegrityKey::short_term(password));
   return *w.finish(true);
-}
-
-std::size_t distinct_destinations(const Side& s) {
-  std::set<Endpoint> to;
-  for (const auto& [at, out] : s.sent) to.insert(out.to);
-  return to.size();
 }
 
 }  // namespace
