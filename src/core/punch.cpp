@@ -329,6 +329,7 @@ void Punch::start_agent(bool controlling) {
   config.local_ufrag = ufrag_;
   config.local_password = password_;
   config.deadline = deadline_;
+  config.log = options_.log;  // -v: checks sent, answered, dropped
   agent_ = std::make_unique<IceAgent>(config, candidates_.candidates(),
                                       [](std::span<std::uint8_t> out) { fill_random(out); });
   report_.local_nat = detail::nat_mapping_name(detail::nat_mapping_from(observations_, host_ips_));
