@@ -325,6 +325,20 @@ TEST_CASE("rendezvous server: a flooding source is cut off, others still get a c
     CHECK(capped.handle(register_hello(bob().id()), Endpoint{kB.ip, p}, t0()).size() == 1);
   CHECK(capped.handle(register_hello(bob().id()), kA, t0()).empty());
   CHECK(capped.counters().rate_limited == 1);
+
+  // The signature checks' own cap: challenges still answered, signed requests dropped.
+  auto v = config();
+  v.verify_rate = 1;
+  v.verify_burst = 2;
+  RendezvousResponder verifying(v);
+  const auto a = alice();
+  const Bytes signed_register = register_signed(a, a.id(), verifying.challenge_for(kA, t0()), kA);
+  CHECK(verifying.handle(signed_register, kA, t0()).size() == 1);
+  CHECK(verifying.handle(signed_register, kA, t0()).size() == 1);
+  CHECK(verifying.handle(signed_register, kA, t0()).empty());
+  CHECK(verifying.counters().rate_limited == 1);
+  CHECK(verifying.handle(register_hello(a.id()), kA, t0()).size() == 1);
+  CHECK(verifying.handle(signed_register, kA, t0() + seconds{1}).size() == 1);
 }
 
 TEST_CASE("rendezvous server: malformed, truncated, responses and unknown attributes",
