@@ -290,10 +290,10 @@ TEST_CASE("rendezvous server: pending sessions are bounded, the oldest goes",
                      kA, t0())
                 .size() == 2);
   CHECK(r.pending_sessions() == 2);
-  auto answer_to = [&](std::uint8_t s) {
-    return r.handle(relay_request(rv::method::answer, a.id(),
-                                  description(b, a.id(), rv::Kind::answer, s)),
-                    kB, t0());
+  auto answer_to = [&o](std::uint8_t s) {  // clang 14 cannot capture structured bindings
+    return o.r.handle(relay_request(rv::method::answer, o.a.id(),
+                                    description(o.b, o.a.id(), rv::Kind::answer, s)),
+                      kB, t0());
   };
   CHECK(error_code(only_answer(answer_to(1), kB)) == 404);
   CHECK(answer_to(2).size() == 2);
