@@ -59,7 +59,8 @@ RendezvousResponder::RendezvousResponder(const RendezvousConfig& config)
     : config_(config),
       secret_(config.secret),
       per_source_(config.per_source_rate, config.per_source_burst, config.max_sources),
-      total_(config.total_rate, config.total_burst) {
+      total_(config.total_rate, config.total_burst),
+      verifications_(config.verify_rate, config.verify_burst) {
   config_.min_lifetime = std::max<std::uint32_t>(1, config_.min_lifetime);
   config_.max_lifetime = std::max(config_.min_lifetime, config_.max_lifetime);
   config_.default_lifetime =
@@ -228,6 +229,10 @@ std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_register(
     e.xor_mapped_address = source;
     return reply(m, source, std::move(e));
   }
+  if (!verifications_.allow(now)) {
+    ++counters_.rate_limited;
+    return {};
+  }
   if (!rv::verify_registration(peer, *m.challenge, source, *m.signature))
     return error(m, source, kRendezvousForbidden, who + ": the signature does not verify");
 
@@ -287,6 +292,10 @@ std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_relay(
   auto sender = address_of(d->sender, now);
   if (!sender || *sender != source)
     return error(m, source, kRendezvousForbidden, who + ": not registered at this address");
+  if (!verifications_.allow(now)) {
+    ++counters_.rate_limited;
+    return {};
+  }
   if (!ed25519::verify(d->sender.key, rv::description_signing_input(*m.description),
                        *m.signature))
     return error(m, source, kRendezvousForbidden, who + ": the description's signature "

@@ -14,7 +14,9 @@
 //    address the other peer proved (or, for an answer, where the offer came from);
 //  - every table is bounded (peers, pending sessions, rate-limited sources), entries
 //    expire, and nothing is written to disk;
-//  - a token bucket per source IP and one for the whole server, before any decoding;
+//  - a token bucket per source IP and one for the whole server, before any decoding,
+//    and one for the signature checks (only after a valid challenge, or a sender
+//    registered at the source);
 //  - malformed datagrams, responses and indications are dropped without a word.
 #pragma once
 
@@ -55,6 +57,10 @@ struct RendezvousConfig {
   std::size_t max_sources = 4096;  // sources tracked by the rate limiter
   double total_rate = 2000.0;      // requests per second for the whole server
   double total_burst = 2000.0;
+  // Ed25519 verifications per second for the whole server (the costly step: a
+  // signed request past this is dropped unanswered, like a rate-limited one).
+  double verify_rate = 500.0;
+  double verify_burst = 500.0;
   // The challenge secret; empty (default): 32 random bytes. Tests set it.
   std::vector<std::uint8_t> secret;
   LogFn log;  // debug: one line per event
@@ -135,6 +141,7 @@ class RendezvousResponder {
   std::vector<std::uint8_t> secret_;
   SourceRateLimiter per_source_;
   TokenBucket total_;
+  TokenBucket verifications_;
   std::map<Key, Peer> peers_;
   std::unordered_map<std::string, Session> sessions_;
   std::list<std::string> session_order_;  // oldest first (all live equally long)

@@ -48,7 +48,7 @@ TEST_CASE("serve: --listen and --alt-listen with default ports", "[cli][serve]")
   CHECK(r.invocation->verbosity == 1);
 }
 
-TEST_CASE("serve: the rendezvous is on unless --no-rendezvous; its table size",
+TEST_CASE("serve: the rendezvous is on unless --no-rendezvous, and its table size",
           "[cli][serve]") {
   auto r = parse({"serve", "--listen", "198.51.100.12"});
   REQUIRE(r.invocation);

@@ -290,10 +290,10 @@ TEST_CASE("rendezvous server: pending sessions are bounded, the oldest goes",
                      kA, t0())
                 .size() == 2);
   CHECK(r.pending_sessions() == 2);
-  auto answer_to = [&](std::uint8_t s) {
-    return r.handle(relay_request(rv::method::answer, a.id(),
-                                  description(b, a.id(), rv::Kind::answer, s)),
-                    kB, t0());
+  auto answer_to = [&o](std::uint8_t s) {  // clang 14 cannot capture structured bindings
+    return o.r.handle(relay_request(rv::method::answer, o.a.id(),
+                                    description(o.b, o.a.id(), rv::Kind::answer, s)),
+                      kB, t0());
   };
   CHECK(error_code(only_answer(answer_to(1), kB)) == 404);
   CHECK(answer_to(2).size() == 2);
@@ -325,6 +325,20 @@ TEST_CASE("rendezvous server: a flooding source is cut off, others still get a c
     CHECK(capped.handle(register_hello(bob().id()), Endpoint{kB.ip, p}, t0()).size() == 1);
   CHECK(capped.handle(register_hello(bob().id()), kA, t0()).empty());
   CHECK(capped.counters().rate_limited == 1);
+
+  // The signature checks' own cap: challenges still answered, signed requests dropped.
+  auto v = config();
+  v.verify_rate = 1;
+  v.verify_burst = 2;
+  RendezvousResponder verifying(v);
+  const auto a = alice();
+  const Bytes signed_register = register_signed(a, a.id(), verifying.challenge_for(kA, t0()), kA);
+  CHECK(verifying.handle(signed_register, kA, t0()).size() == 1);
+  CHECK(verifying.handle(signed_register, kA, t0()).size() == 1);
+  CHECK(verifying.handle(signed_register, kA, t0()).empty());
+  CHECK(verifying.counters().rate_limited == 1);
+  CHECK(verifying.handle(register_hello(a.id()), kA, t0()).size() == 1);
+  CHECK(verifying.handle(signed_register, kA, t0() + seconds{1}).size() == 1);
 }
 
 TEST_CASE("rendezvous server: malformed, truncated, responses and unknown attributes",
