@@ -142,6 +142,15 @@ Status IceAgent::set_remote(std::string ufrag, std::string password, Clock::time
   return ok_status();
 }
 
+Status IceAgent::set_remote(std::string ufrag, std::string password,
+                            std::span<const rendezvous::Candidate> candidates,
+                            Clock::time_point now) {
+  auto ok = check_ice_credentials(ufrag, password);
+  if (!ok) return ok;
+  for (const rendezvous::Candidate& c : candidates) add_remote_candidate(c, now);
+  return set_remote(std::move(ufrag), std::move(password), now);
+}
+
 void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate,
                                     Clock::time_point now) {
   if (quiesced_ || state_ == State::failed) return;

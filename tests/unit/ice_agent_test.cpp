@@ -759,6 +759,25 @@ TEST_CASE("ice agent: checks from ever new addresses learn a bounded number of c
   CHECK(a.state() == State::checking);
 }
 
+TEST_CASE("ice agent: with the candidates given to set_remote the best pair is checked first") {
+  TestClock clock;
+  const std::vector<rv::Candidate> remote{
+      candidate(ice::CandidateType::server_reflexive, "203.0.113.2:50000"),
+      candidate(ice::CandidateType::host, "10.0.2.2:6000")};
+  IceAgent a(config(true, 1, kUfragA, kPassA),
+             {candidate(ice::CandidateType::host, "10.0.1.2:5000")}, seeded(1));
+  REQUIRE(a.set_remote(kUfragB, kPassB, remote, clock.now()).ok());
+  auto out = a.take_outgoing();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to == ep("10.0.2.2:6000"));
+  CHECK(a.report().size() == 2);
+  // Refused credentials add nothing.
+  IceAgent b(config(true, 1, kUfragA, kPassA),
+             {candidate(ice::CandidateType::host, "10.0.1.2:5000")}, seeded(1));
+  CHECK_FALSE(b.set_remote(kUfragB, "short", remote, clock.now()).ok());
+  CHECK(b.report().empty());
+}
+
 TEST_CASE("ice agent: unusable credentials are refused") {
   TestClock clock;
   IceAgent bad(config(true, 1, "ab", kPassA), {}, seeded(1));
