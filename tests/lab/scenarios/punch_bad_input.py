@@ -52,9 +52,9 @@ try:
     with PacketCounter(LAN1, forwarded=True) as counter:
         before = counter.packets()
         malformed = [(typo(peer, 20), ("checksum", "typo")),
-                     (peer[:-1], ("short",)),
-                     (peer + "a", ("long",)),
-                     (peer[:30], ("short",))]
+                     (peer[:-1], ("1 missing",)),
+                     (peer + "a", ("1 too many",)),
+                     (peer[:30], ("25 missing",))]
         for bad, says in malformed:
             r = punch("lan1", bad, exchange=False, bound=15)
             c.check(r.rc == 2 and not r.timed_out, f"PEER_ID {bad}: exit 2", r)
@@ -86,7 +86,7 @@ try:
     # nothing. --wait 1 --timeout 5: should a check be missing, the run still ends soon.
     good = key.read_bytes()
 
-    def refused(what: str, names: str) -> None:
+    def refused(what: str, names: str, why: str) -> None:
         kept, kept_mode = key.read_bytes(), mode(key)
         with PacketCounter(LAN1, forwarded=True) as counter:
             for args in (("punch",), ("id",)):
@@ -96,23 +96,25 @@ try:
                 else:
                     r = porthole("lan1", "id", "--json")
                 c.check(r.rc == 8, f"{what}: {args[0]} exits 8", r)
-                c.check(names in r.stderr, f"{what}: {args[0]} names {names}", r.stderr)
+                c.check(names in r.stderr and why in r.stderr,
+                        f"{what}: {args[0]} names {names} and says '{why}'", r.stderr)
                 c.check(key.read_bytes() == kept and mode(key) == kept_mode,
                         f"{what}: {args[0]} leaves the key file as it was")
             c.check(counter.packets() == 0, f"{what}: not one packet left lan1",
                     counter.packets())
 
     os.chmod(key, 0o644)
-    refused("key file mode 0644", str(key))
+    refused("key file mode 0644", str(key), "0644")
     os.chmod(key, 0o600)
 
     key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a key at all\n-----END PRIVATE KEY-----\n")
-    refused("corrupt key file", str(key))
+    refused("corrupt key file", str(key), "corrupt")
     key.write_bytes(good)
 
-    for dir_mode, who in ((0o777, "others"), (0o770, "group")):
+    for dir_mode, who in ((0o777, "others"), (0o770, "its group")):
         os.chmod(state_dir("lan1"), dir_mode)
-        refused(f"state directory writable by {who} ({dir_mode:04o})", str(state_dir("lan1")))
+        refused(f"state directory writable by {who} ({dir_mode:04o})", str(state_dir("lan1")),
+                f"writable by {who}")
         os.chmod(state_dir("lan1"), 0o700)
 
     r = porthole("lan1", "id")

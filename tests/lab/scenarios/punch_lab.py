@@ -8,6 +8,7 @@ public hosts).
 """
 
 import json
+import re
 import subprocess
 import time
 from typing import NamedTuple, Optional
@@ -110,13 +111,19 @@ class PunchResult(NamedTuple):
     def path(self) -> str:
         return self.json.get("path", "") if isinstance(self.json, dict) else ""
 
+    def verbose(self) -> tuple:
+        """(path kind, ms) from the -v line on stderr ("punched KIND path: ... in N ms")."""
+        m = re.search(r"punched (\S+) path: .* in (\d+) ms", self.stderr)
+        return (m.group(1), int(m.group(2))) if m else ("", None)
+
     @property
     def elapsed_ms(self):
         return self.json.get("elapsed_ms") if isinstance(self.json, dict) else None
 
     def says(self, text: str) -> bool:
-        """`text` (any case) in stderr or in the JSON error's message."""
-        where = self.stderr + " " + error_of(self.json).get("message", "")
+        """`text` (any case) in stderr or in the JSON error's message or hint."""
+        hint = self.json.get("hint", "") if isinstance(self.json, dict) else ""
+        where = f"{self.stderr} {error_of(self.json).get('message', '')} {hint}"
         return text.lower() in where.lower()
 
 

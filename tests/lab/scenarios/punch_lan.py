@@ -4,9 +4,10 @@ over their host candidates (path `host`; r1 does not hairpin, so the public cand
 cannot work here) and bytes cross both ways. r1 runs miniupnpd as usual, so both also
 map their punch ports; the mappings are gone when porthole exits.
 
-Also: the --exec program gets what porthole promised (LISTEN_FDS=1, PORTHOLE_PEER as in
-the JSON report, PORTHOLE_PEER_ID the peer's ID, a connected UDP socket), and without
---exec and --json the result is one line naming the path kind and both endpoints.
+Three runs: --json (path, both endpoints, the peer's ID, the nominated pair); --exec (the
+program gets LISTEN_FDS=1, a connected UDP socket as fd 3, PORTHOLE_PEER and
+PORTHOLE_PEER_ID of the peer, and the lines cross both ways); plain text (one line naming
+the path kind and both endpoints).
 """
 
 from porthole_lab import LAN1, LAN1B, cleanup, finish
@@ -25,35 +26,43 @@ try:
     c.check(all(ids.values()) and ids["lan1"] != ids["lan1b"],
             "porthole id --json: an ID for each host, and they differ", ids)
 
-    a, b = punch_pair("lan1", ids["lan1"], "lan1b", ids["lan1b"],
-                      a_args=("--port", str(PORTS["lan1"])),
-                      b_args=("--port", str(PORTS["lan1b"])), bound=40)
+    ports = {"a_args": ("--port", str(PORTS["lan1"])), "b_args": ("--port", str(PORTS["lan1b"]))}
+    a, b = punch_pair("lan1", ids["lan1"], "lan1b", ids["lan1b"], exchange=False, bound=40,
+                      **ports)
     for side, other in ((a, b), (b, a)):
         me, peer = side.ns, other.ns
-        c.check(side.rc == 0 and not side.timed_out, f"{me} exits 0", side)
-        c.check(side.path == "host", f"{me}: path host ({side.path or 'none'})", side.stdout)
+        c.check(side.rc == 0 and not side.timed_out, f"--json: {me} exits 0", side)
+        c.check(side.path == "host", f"--json: {me}: path host ({side.path or 'none'})", side.stdout)
         j = side.json or {}
         c.check(j.get("local") == f"{ADDR[me]}:{PORTS[me]}" and
                 j.get("peer") == f"{ADDR[peer]}:{PORTS[peer]}",
-                f"{me}: local {ADDR[me]}:{PORTS[me]}, peer {ADDR[peer]}:{PORTS[peer]}", j)
-        c.check(j.get("peer_id") == ids[peer], f"{me}: peer_id is {peer}'s ID", j.get("peer_id"))
+                f"--json: {me}: local {ADDR[me]}:{PORTS[me]}, peer {ADDR[peer]}:{PORTS[peer]}", j)
+        c.check(j.get("peer_id") == ids[peer], f"--json: {me}: peer_id is {peer}'s ID",
+                j.get("peer_id"))
         nominated = [p for p in j.get("candidates", []) if p.get("outcome") == "nominated"]
         c.check(any(p.get("remote") == f"{ADDR[peer]}:{PORTS[peer]}" for p in nominated),
-                f"{me}: the nominated pair is the one to {peer}'s host candidate", j.get("candidates"))
+                f"--json: {me}: the nominated pair is the one to {peer}'s host candidate",
+                j.get("candidates"))
+
+    # --exec: bytes both ways over the punched socket, and the promised environment.
+    a, b = punch_pair("lan1", ids["lan1"], "lan1b", ids["lan1b"], json_out=False, bound=40,
+                      **ports)
+    for side, other in ((a, b), (b, a)):
+        me, peer = side.ns, other.ns
+        c.check(side.rc == 0 and not side.timed_out, f"--exec: {me} exits 0", side)
         x = side.exchange or {}
         c.check(x.get("listen_fds") == "1" and x.get("udp") and x.get("connected"),
-                f"{me}: --exec got LISTEN_FDS=1 and a connected UDP socket as fd 3", x)
-        c.check(x.get("peer") == j.get("peer") and x.get("peer_id") == ids[peer],
-                f"{me}: --exec got PORTHOLE_PEER and PORTHOLE_PEER_ID of {peer}", x)
-    c.check(exchanged(a, b), "each side received the other's line", f"{a}\n{b}")
+                f"--exec: {me}: LISTEN_FDS=1 and a connected UDP socket as fd 3", x)
+        c.check(x.get("peer") == f"{ADDR[peer]}:{PORTS[peer]}" and x.get("peer_id") == ids[peer],
+                f"--exec: {me}: PORTHOLE_PEER and PORTHOLE_PEER_ID are {peer}'s", x)
+    c.check(exchanged(a, b), "--exec: each side received the other's line", f"{a}\n{b}")
     for ns in ("lan1", "lan1b"):
         left = udp_mappings("r1", ADDR[ns], PORTS[ns])
-        c.check(not left, f"after: r1 holds no mapping for {ns}'s punch port", left)
+        c.check(not left, f"after --exec: r1 holds no mapping for {ns}'s punch port", left)
 
     # Text output, no --exec: one line with the path kind and both endpoints.
     a, b = punch_pair("lan1", ids["lan1"], "lan1b", ids["lan1b"], json_out=False, exchange=False,
-                      a_args=("--port", str(PORTS["lan1"])),
-                      b_args=("--port", str(PORTS["lan1b"])), bound=40)
+                      bound=40, **ports)
     for side, other in ((a, b), (b, a)):
         lines = side.stdout.splitlines()
         c.check(side.rc == 0 and len(lines) == 1, f"text: {side.ns} exits 0 with one line", side)

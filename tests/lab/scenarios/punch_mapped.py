@@ -6,9 +6,11 @@ UPnP) and offers the mapped candidate. lan2 sits behind r2 in eim mode (port-res
 cone) with miniupnpd stopped (nothing to map there). Without the mapping this pairing is
 symmetric<->eim, which a simple punch cannot cross (punch_matrix.py).
 
-- lan1 <-> lan2 connects, the path is `mapped` in at least one side's report, and the
-  --exec programs exchange their lines both ways;
-- afterwards r1 holds no mapping for lan1's punch port (removed when the socket closed);
+- lan1 <-> lan2 connects, the path is `mapped` in at least one side's --json report and
+  lan2 proved a pair to lan1's mapped candidate;
+- with --exec the programs exchange their lines both ways over that path;
+- after each run r1 holds no mapping for lan1's punch port (removed when the socket
+  closed);
 - with --no-map on lan1 the same pairing fails with exit 7: the mapping made it work.
 """
 
@@ -35,21 +37,33 @@ try:
     c.check(not udp_mappings("r1", LAN1, MAPPED_PORT),
             f"before: r1 holds no mapping for {LAN1}:{MAPPED_PORT}", labkit.upnp_table("r1"))
 
-    a, b = punch_pair("lan1", ids["lan1"], "lan2", ids["lan2"],
+    # --json: the path kind and lan2's view of lan1's mapped candidate.
+    a, b = punch_pair("lan1", ids["lan1"], "lan2", ids["lan2"], exchange=False,
                       a_args=("--port", str(MAPPED_PORT)), bound=40)
     for side in (a, b):
-        c.check(side.rc == 0 and not side.timed_out, f"mapped: {side.ns} exits 0", side)
+        c.check(side.rc == 0 and not side.timed_out, f"--json: {side.ns} exits 0", side)
     c.check("mapped" in (a.path, b.path),
-            f"mapped: the path is `mapped` in a report (lan1 {a.path or '-'}, lan2 {b.path or '-'})",
+            f"--json: the path is `mapped` in a report (lan1 {a.path or '-'}, lan2 {b.path or '-'})",
             f"{a.stdout}\n{b.stdout}")
-    c.check(exchanged(a, b), "mapped: each side received the other's line", f"{a}\n{b}")
+    proven = [p for p in (b.json or {}).get("candidates", [])
+              if p.get("type") == "mapped" and p.get("outcome") in ("succeeded", "nominated")]
+    c.check(proven, "--json: lan2 proved a pair to lan1's mapped candidate", b.stdout)
     if a.rc != 0 or b.rc != 0:
         # What r1's connection tracking made of it (a clash of the mapping's DNAT with
         # the symmetric SNAT of lan1's own checks shows here).
         ct = labkit.run("r1", ["conntrack", "-L", "-p", "udp"])
         print(f"r1 conntrack after the failed mapped punch:\n{ct.stdout}{ct.stderr}")
     left = udp_mappings("r1", LAN1, MAPPED_PORT)
-    c.check(not left, f"after: r1 holds no mapping for {LAN1}:{MAPPED_PORT}", left)
+    c.check(not left, f"after --json: r1 holds no mapping for {LAN1}:{MAPPED_PORT}", left)
+
+    # --exec: bytes both ways over the mapped path; the mapping goes when the program ends.
+    a, b = punch_pair("lan1", ids["lan1"], "lan2", ids["lan2"], json_out=False,
+                      a_args=("--port", str(MAPPED_PORT)), bound=40)
+    for side in (a, b):
+        c.check(side.rc == 0 and not side.timed_out, f"--exec: {side.ns} exits 0", side)
+    c.check(exchanged(a, b), "--exec: each side received the other's line", f"{a}\n{b}")
+    left = udp_mappings("r1", LAN1, MAPPED_PORT)
+    c.check(not left, f"after --exec: r1 holds no mapping for {LAN1}:{MAPPED_PORT}", left)
 
     a, b = punch_pair("lan1", ids["lan1"], "lan2", ids["lan2"], "--timeout", "5",
                       a_args=("--port", str(NO_MAP_PORT), "--no-map"), bound=40)

@@ -14,7 +14,7 @@ restricted-cone sides admit the symmetric side's new port (a peer-reflexive cand
 """
 
 from porthole_lab import finish
-from punch_lab import PATH_KINDS, exchanged, peer_id, punch_pair
+from punch_lab import PATH_KINDS, error_of, exchanged, peer_id, punch_pair
 import labkit  # noqa: E402
 
 MODES = ("eim", "symmetric", "fullcone", "restricted")
@@ -40,8 +40,11 @@ try:
             c.check(res.ok, f"lab.sh nat-mode r2 {m2}", res)
             pair = f"{m1}<->{m2}"
             blocked = (m1, m2) in BLOCKED
-            # Short deadlines where no path exists: the suite's runtime, not a check.
-            extra = ("--timeout", "5") if blocked else ()
+            # --no-map: nothing to map here anyway, and a gateway without any mapping
+            # service would cost each run the mapping attempt's wait. -v: with --exec
+            # the path kind and time are also on stderr, for the table. A short
+            # deadline where no path exists: the suite's runtime, not a check.
+            extra = ("--no-map", "-v") + (("--timeout", "5") if blocked else ())
             a, b = punch_pair("lan1", ids["lan1"], "lan2", ids["lan2"], *extra, bound=40)
             table.append((pair, a, b))
             if blocked:
@@ -50,6 +53,12 @@ try:
                             f"{pair}: {side.ns} exits 7 (no direct path)", side)
                     c.check(side.says("symmetric"),
                             f"{pair}: {side.ns} names the symmetric NAT as the reason", side.stderr)
+                    j = side.json or {}
+                    pairs = j.get("candidates") or []
+                    c.check(error_of(j).get("name") == "punch-failed" and pairs and
+                            all(p.get("outcome") in ("failed", "not-tried") for p in pairs),
+                            f"{pair}: {side.ns} --json: punch-failed with every pair's outcome",
+                            side.stdout)
                     c.check(side.exchange is None,
                             f"{pair}: {side.ns} ran no --exec program", side.stdout)
                 continue
@@ -61,8 +70,15 @@ try:
 finally:
     print(f"{'pair':24} {'exit':>7}  {'path lan1 / lan2':36} {'elapsed_ms':>13}")
     for pair, a, b in table:
-        print(f"{pair:24} {a.rc:>3} {b.rc:>3}  {(a.path or '-') + ' / ' + (b.path or '-'):36} "
-              f"{str(a.elapsed_ms or '-'):>6} {str(b.elapsed_ms or '-'):>6}")
+        # The JSON report's values, else those of the -v line (marked *).
+        def kind(s):
+            return s.path or (s.verbose()[0] + "*" if s.verbose()[0] else "-")
+
+        def ms(s):
+            return str(s.elapsed_ms if s.elapsed_ms is not None else
+                       (f"{s.verbose()[1]}*" if s.verbose()[1] is not None else "-"))
+        print(f"{pair:24} {a.rc:>3} {b.rc:>3}  {kind(a) + ' / ' + kind(b):36} "
+              f"{ms(a):>6} {ms(b):>6}")
     for r in ("r1", "r2"):
         res = labkit.lab("nat-mode", r, "eim")
         c.check(res.ok, f"{r} back in eim mode", res)
