@@ -60,7 +60,8 @@ for _ in range(3):   # so the peer hears that we heard it, even if it is still w
     time.sleep(0.02)
 print("exchange: " + json.dumps({
     "name": name, "got": got, "heard_us": heard_us,
-    "listen_fds": os.environ.get("LISTEN_FDS"), "listen_pid": os.environ.get("LISTEN_PID"),
+    "listen_fds": os.environ.get("LISTEN_FDS"),
+    "listen_pid_is_mine": os.environ.get("LISTEN_PID") == str(os.getpid()),
     "peer": os.environ.get("PORTHOLE_PEER"), "peer_id": os.environ.get("PORTHOLE_PEER_ID"),
     "udp": s.type == socket.SOCK_DGRAM, "connected": connected()}),
     flush=True)
@@ -70,10 +71,11 @@ _exchange_file = _state_root / "punch_exchange.py"
 
 
 def exchange_command(name: str, limit: float = 5.0) -> str:
-    """The --exec command line: send `name`, receive the peer's, for at most `limit` s."""
+    """The --exec command line: send `name`, receive the peer's, for at most `limit` s.
+    `exec`: LISTEN_PID names the shell porthole starts, so the shell becomes the program."""
     if not _exchange_file.exists():
         _exchange_file.write_text(EXCHANGE)
-    return f"{labkit.PYTHON} {_exchange_file} {name} {limit}"
+    return f"exec {labkit.PYTHON} {_exchange_file} {name} {limit}"
 
 
 def peer_id(ns: str) -> Optional[str]:

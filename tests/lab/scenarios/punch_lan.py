@@ -5,9 +5,9 @@ cannot work here) and bytes cross both ways. r1 runs miniupnpd as usual, so both
 map their punch ports; the mappings are gone when porthole exits.
 
 Three runs: --json (path, both endpoints, the peer's ID, the nominated pair); --exec (the
-program gets LISTEN_FDS=1, a connected UDP socket as fd 3, PORTHOLE_PEER and
-PORTHOLE_PEER_ID of the peer, and the lines cross both ways); plain text (one line naming
-the path kind and both endpoints).
+program gets LISTEN_FDS=1, LISTEN_PID its own pid, a connected UDP socket as fd 3,
+PORTHOLE_PEER and PORTHOLE_PEER_ID of the peer, and the lines cross both ways); plain text
+(one line naming the path kind and both endpoints).
 """
 
 from porthole_lab import LAN1, LAN1B, cleanup, finish
@@ -51,8 +51,9 @@ try:
         me, peer = side.ns, other.ns
         c.check(side.rc == 0 and not side.timed_out, f"--exec: {me} exits 0", side)
         x = side.exchange or {}
-        c.check(x.get("listen_fds") == "1" and x.get("udp") and x.get("connected"),
-                f"--exec: {me}: LISTEN_FDS=1 and a connected UDP socket as fd 3", x)
+        c.check(x.get("listen_fds") == "1" and x.get("listen_pid_is_mine")
+                and x.get("udp") and x.get("connected"),
+                f"--exec: {me}: LISTEN_FDS=1, LISTEN_PID its own, a connected UDP socket as fd 3", x)
         c.check(x.get("peer") == f"{ADDR[peer]}:{PORTS[peer]}" and x.get("peer_id") == ids[peer],
                 f"--exec: {me}: PORTHOLE_PEER and PORTHOLE_PEER_ID are {peer}'s", x)
     c.check(exchanged(a, b), "--exec: each side received the other's line", f"{a}\n{b}")
