@@ -32,7 +32,8 @@ try:
     for side, other in ((a, b), (b, a)):
         me, peer = side.ns, other.ns
         c.check(side.rc == 0 and not side.timed_out, f"--json: {me} exits 0", side)
-        c.check(side.path == "host", f"--json: {me}: path host ({side.path or 'none'})", side.stdout)
+        c.check(side.path == "host", f"--json: {me}: path host ({side.path or 'none'})",
+                side.stdout)
         j = side.json or {}
         c.check(j.get("local") == f"{ADDR[me]}:{PORTS[me]}" and
                 j.get("peer") == f"{ADDR[peer]}:{PORTS[peer]}",
@@ -53,7 +54,8 @@ try:
         x = side.exchange or {}
         c.check(x.get("listen_fds") == "1" and x.get("listen_pid_is_mine")
                 and x.get("udp") and x.get("connected"),
-                f"--exec: {me}: LISTEN_FDS=1, LISTEN_PID its own, a connected UDP socket as fd 3", x)
+                f"--exec: {me}: LISTEN_FDS=1, LISTEN_PID its own, a connected UDP socket as fd 3",
+                x)
         c.check(x.get("peer") == f"{ADDR[peer]}:{PORTS[peer]}" and x.get("peer_id") == ids[peer],
                 f"--exec: {me}: PORTHOLE_PEER and PORTHOLE_PEER_ID are {peer}'s", x)
     c.check(exchanged(a, b), "--exec: each side received the other's line", f"{a}\n{b}")

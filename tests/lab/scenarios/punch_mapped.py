@@ -43,7 +43,8 @@ try:
     for side in (a, b):
         c.check(side.rc == 0 and not side.timed_out, f"--json: {side.ns} exits 0", side)
     c.check("mapped" in (a.path, b.path),
-            f"--json: the path is `mapped` in a report (lan1 {a.path or '-'}, lan2 {b.path or '-'})",
+            f"--json: the path is `mapped` in a report "
+            f"(lan1 {a.path or '-'}, lan2 {b.path or '-'})",
             f"{a.stdout}\n{b.stdout}")
     proven = [p for p in (b.json or {}).get("candidates", [])
               if p.get("type") == "mapped" and p.get("outcome") in ("succeeded", "nominated")]

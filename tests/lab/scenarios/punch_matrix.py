@@ -20,6 +20,19 @@ import labkit  # noqa: E402
 MODES = ("eim", "symmetric", "fullcone", "restricted")
 BLOCKED = {("eim", "symmetric"), ("symmetric", "eim"), ("symmetric", "symmetric")}
 
+
+def kind(s) -> str:
+    """For the table: the JSON report's path kind, else the -v line's (marked *)."""
+    return s.path or (s.verbose()[0] + "*" if s.verbose()[0] else "-")
+
+
+def ms(s) -> str:
+    """For the table: the JSON report's elapsed_ms, else the -v line's (marked *)."""
+    if s.elapsed_ms is not None:
+        return str(s.elapsed_ms)
+    return f"{s.verbose()[1]}*" if s.verbose()[1] is not None else "-"
+
+
 c = labkit.Checker("punch_matrix")
 table = []
 try:
@@ -65,18 +78,12 @@ try:
             for side in (a, b):
                 c.check(side.rc == 0 and not side.timed_out, f"{pair}: {side.ns} exits 0", side)
                 c.check(side.path in PATH_KINDS,
-                        f"{pair}: {side.ns} reports a path kind ({side.path or 'none'})", side.stdout)
+                        f"{pair}: {side.ns} reports a path kind in its JSON "
+                        f"({side.path or 'none'})", side.stdout)
             c.check(exchanged(a, b), f"{pair}: each side received the other's line", f"{a}\n{b}")
 finally:
     print(f"{'pair':24} {'exit':>7}  {'path lan1 / lan2':36} {'elapsed_ms':>13}")
     for pair, a, b in table:
-        # The JSON report's values, else those of the -v line (marked *).
-        def kind(s):
-            return s.path or (s.verbose()[0] + "*" if s.verbose()[0] else "-")
-
-        def ms(s):
-            return str(s.elapsed_ms if s.elapsed_ms is not None else
-                       (f"{s.verbose()[1]}*" if s.verbose()[1] is not None else "-"))
         print(f"{pair:24} {a.rc:>3} {b.rc:>3}  {kind(a) + ' / ' + kind(b):36} "
               f"{ms(a):>6} {ms(b):>6}")
     for r in ("r1", "r2"):
