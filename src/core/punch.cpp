@@ -40,10 +40,9 @@ using detail::Clock;
 using detail::IceAgent;
 using std::chrono::milliseconds;
 
-// A gateway that offers no mapping service costs at most this much of the punch.
+// Gathering (the gateway mapping, the --stun servers' answers) gets at most this long
+// before the description goes out: a gateway without a mapping service costs little.
 constexpr milliseconds kMappingBudget{1500};
-// STUN servers (--stun) get this long to answer before the description goes out.
-constexpr milliseconds kStunBudget{1500};
 // Rendezvous requests: sent at 0, 200, 600, 1400 and 3000 ms, given up at 3800 ms; an
 // offer relayed but not answered goes again after 1.5 s (a lost indication).
 detail::RendezvousClientOptions rendezvous_client_options() {
@@ -243,6 +242,7 @@ class Punch {
   std::optional<rdv::NatMapping> peer_nat_;
   std::optional<Error> outcome_;
   bool punched_ = false;
+  bool stopped_ = false;  // by the stop fd: no hint about NATs then
   std::optional<Clock::time_point> linger_until_;
   detail::Reactor::TimerId timer_ = 0;
 };
@@ -526,7 +526,9 @@ void Punch::fill_report(bool punched) {
   if (report_.local_nat.empty())
     report_.local_nat = detail::nat_mapping_name(detail::nat_mapping_from(observations_, host_ips_));
   report_.peer_nat = peer_nat_ ? detail::nat_mapping_name(*peer_nat_) : "";
-  if (!punched) report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
+  // A hint is about the NATs: only when the checks (or the peer) were the trouble.
+  if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed)
+    report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
                                                   peer_nat_);
   report_.elapsed = std::chrono::duration_cast<milliseconds>(reactor_.now() - start_);
 }
@@ -660,6 +662,7 @@ Result<PunchResult> Punch::run() {
   }
   if (stop_fd_ >= 0)
     reactor_.watch(stop_fd_, true, false, [this](bool, bool) {
+      stopped_ = true;
       finish(make_error(Errc::punch_failed, "stopped before a path was found"));
     });
   log(LogLevel::debug, fmt::format("punch socket on UDP port {}", mux_->local_port()));
