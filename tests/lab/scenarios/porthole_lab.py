@@ -93,20 +93,24 @@ class PacketCounter:
     """Counts TCP and UDP packets from one LAN host to the router, in a table of its own
     on the router (removed on exit): proof that a command sent nothing. ICMP and IGMP are
     left out: the host's kernel sends them on its own (a port-unreachable for a late SSDP
-    answer to an earlier command that has exited, a group report), never the command."""
+    answer to an earlier command that has exited, a group report), never the command.
+    With forwarded=True it also counts what r1 forwards from that host (to the lab's
+    internet: a rendezvous, a STUN server, a peer)."""
 
     TABLE = "porthole_count"
 
-    def __init__(self, src_ip: str):
+    def __init__(self, src_ip: str, forwarded: bool = False):
         self.src_ip = src_ip
+        self.hooks = ("input", "forward") if forwarded else ("input",)
 
     def __enter__(self):
         labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
-        cmds = [["nft", "add", "table", "inet", self.TABLE],
-                ["nft", "add", "chain", "inet", self.TABLE, "in",
-                 "{ type filter hook input priority -300 ; }"],
-                ["nft", "add", "rule", "inet", self.TABLE, "in", "ip", "saddr", self.src_ip,
-                 "ip", "protocol", "{ tcp, udp }", "counter"]]
+        cmds = [["nft", "add", "table", "inet", self.TABLE]]
+        for hook in self.hooks:
+            cmds += [["nft", "add", "chain", "inet", self.TABLE, hook,
+                      f"{{ type filter hook {hook} priority -300 ; }}"],
+                     ["nft", "add", "rule", "inet", self.TABLE, hook, "ip", "saddr", self.src_ip,
+                      "ip", "protocol", "{ tcp, udp }", "counter"]]
         for c in cmds:
             r = labkit.run("r1", c)
             if not r.ok:
@@ -115,10 +119,11 @@ class PacketCounter:
 
     def packets(self) -> int:
         r = labkit.run("r1", ["nft", "list", "table", "inet", self.TABLE])
-        for word_list in (line.split() for line in r.stdout.splitlines()):
-            if "packets" in word_list:
-                return int(word_list[word_list.index("packets") + 1])
-        raise RuntimeError(f"no counter in: {r.stdout}")
+        counts = [int(w[w.index("packets") + 1])
+                  for w in (line.split() for line in r.stdout.splitlines()) if "packets" in w]
+        if len(counts) != len(self.hooks):
+            raise RuntimeError(f"no counter in: {r.stdout}")
+        return sum(counts)
 
     def __exit__(self, *exc):
         labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
