@@ -21,6 +21,11 @@ with the attacker's own key); runs inside a lab namespace.
           attacker-self        the same with the attacker's own key as the sender: a valid
                                signature, by someone nobody named
           lie-peer-address     descriptions unchanged, XOR-PEER-ADDRESS is the attacker
+          lie-mapped-address   descriptions unchanged, but every XOR-MAPPED-ADDRESS it
+                               answers is the attacker's: each peer then offers the
+                               attacker's address as its own server-reflexive candidate,
+                               signed by itself, and the attacker answers the checks sent
+                               there with the password it read in the clear
         --log FILE gets one JSON line per relayed description as it arrived (kind,
         sender, ufrag, password, candidates): what anyone on the path can read.
         --delay S holds each relayed indication S seconds (a slow server), so that the
@@ -236,7 +241,8 @@ class AttackerKey:
 # ------------------------------------------------------------------ the rendezvous
 
 MODES = ("honest", "swap-candidates", "swap-credentials", "swap-all", "replay-signature",
-         "replay-description", "attacker-key", "attacker-self", "lie-peer-address")
+         "replay-description", "attacker-key", "attacker-self", "lie-peer-address",
+         "lie-mapped-address")
 
 
 class Liar:
@@ -247,7 +253,9 @@ class Liar:
         self.key = AttackerKey(args.attacker_key) if args.attacker_key else None
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.record = args.record
-        self.replay = json.loads(Path(args.replay).read_text()) if args.replay else {}
+        self.replay = {}
+        if args.replay and Path(args.replay).exists():
+            self.replay = json.loads(Path(args.replay).read_text())
         self.recorded = {}
         self.online = {}       # peer key (bytes) -> (ip, port)
         self.connect_from = {}  # (offerer key, target key) -> where its Connect came from
@@ -266,7 +274,7 @@ class Liar:
             self.recorded.setdefault(sender, {})[str(d["kind"])] = [desc.hex(), sig.hex()]
             Path(self.record).write_text(json.dumps(self.recorded))
         m = self.mode
-        if m in ("honest", "lie-peer-address"):
+        if m in ("honest", "lie-peer-address", "lie-mapped-address"):
             return desc, sig
         if m in ("replay-signature", "replay-description"):
             old = self.replay.get(sender, {})
@@ -299,7 +307,8 @@ class Liar:
             return
         if m.cls != REQUEST or not m.fingerprint_ok():
             return
-        mapped = (A_XOR_MAPPED, xor_address(*src))
+        seen = self.attacker if self.mode == "lie-mapped-address" else src
+        mapped = (A_XOR_MAPPED, xor_address(*seen))
 
         def error(code: int, reason: str, *extra):
             ec = struct.pack("!HBB", 0, code // 100, code % 100) + reason.encode()

@@ -23,6 +23,7 @@ it can key (with a password it handed out or read on the rendezvous).
   learned from an unauthenticated check).
 """
 
+import atexit
 import json
 import shutil
 import signal
@@ -49,6 +50,15 @@ c = labkit.Checker("punch_hostile")
 tmp = Path(tempfile.mkdtemp(prefix="porthole-punch-hostile-"))
 
 
+_helpers = []
+
+
+@atexit.register
+def _stop_helpers() -> None:
+    for h in list(_helpers):
+        h.stop()
+
+
 class Helper:
     """lying_rendezvous.py SUBCOMMAND ARGS in namespace ns, started and waited for READY;
     stop() sends SIGTERM (only to the process started here) and returns its stdout."""
@@ -58,6 +68,7 @@ class Helper:
             [labkit.IP, "netns", "exec", labkit.ns_name(ns), labkit.PYTHON, "-u", str(LIAR_PY),
              *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True)
+        _helpers.append(self)
         line = self.proc.stdout.readline().strip()
         if line != "READY":
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""
@@ -65,6 +76,8 @@ class Helper:
             raise RuntimeError(f"lying_rendezvous.py {args[0]} did not start: {line} {err}")
 
     def stop(self) -> str:
+        if self in _helpers:
+            _helpers.remove(self)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
