@@ -3,6 +3,7 @@
 // that makes such proofs possible (`porthole serve`).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ struct ServeOptions {
   // A second address for RFC 5780 (CHANGE-REQUEST, OTHER-ADDRESS): four UDP sockets.
   std::optional<std::string> alt_ip;
   std::uint16_t alt_port = 3479;
+  // The rendezvous of `porthole punch` (docs/rendezvous.md) on the primary UDP socket.
+  bool rendezvous = true;
+  std::size_t rendezvous_max_peers = 10000;  // peers online at once
   LogFn log;  // info: start-up and one line per connect-back; debug: every request
 };
 
