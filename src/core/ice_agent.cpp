@@ -1,0 +1,725 @@
+// The ICE agent's decisions, with the RFC 8445 / RFC 7675 section each one follows.
+#include "core/ice_agent.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace porthole::detail {
+namespace {
+
+namespace attr = stun::attr;
+using ice::CandidateType;
+
+// Early checks remembered before the peer's description: a handful is all an honest
+// peer sends (its candidates are few); more would only be a flood.
+constexpr std::size_t kMaxEarlyChecks = 16;
+
+bool is_ice_char(char c) noexcept {  // RFC 8445 s15.1: ALPHA / DIGIT / "+" / "/"
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '+' || c == '/';
+}
+
+Status check_ice_text(const std::string& text, const char* what, std::size_t min,
+                      std::size_t max) {
+  if (text.size() < min || text.size() > max)
+    return make_error(Errc::usage, fmt::format("ICE {} must be {} to {} characters, not {}",
+                                               what, min, max, text.size()));
+  if (!std::all_of(text.begin(), text.end(), is_ice_char))
+    return make_error(Errc::usage,
+                      fmt::format("ICE {} may hold only letters, digits, '+' and '/'", what));
+  return ok_status();
+}
+
+std::optional<Endpoint> to_endpoint(const stun::Endpoint& e) {
+  auto ip = IpAddress::parse(e.ip);
+  if (!ip) return std::nullopt;
+  return Endpoint{*ip, e.port};
+}
+
+bool same_family(const Endpoint& a, const Endpoint& b) noexcept {
+  return a.ip.is_v4() == b.ip.is_v4();
+}
+
+// The path kind from this side's view: a mapped candidate at either end decides it,
+// then host at both ends, then an address one side learned from the other's packets.
+PathKind path_kind(CandidateType remote, std::optional<CandidateType> local) {
+  if (remote == CandidateType::mapped || local == CandidateType::mapped)
+    return PathKind::mapped;
+  if (remote == CandidateType::peer_reflexive || local == CandidateType::peer_reflexive)
+    return PathKind::peer_reflexive;
+  if (remote == CandidateType::host && (!local || *local == CandidateType::host))
+    return PathKind::host;
+  return PathKind::server_reflexive;
+}
+
+}  // namespace
+
+Status check_ice_credentials(const std::string& ufrag, const std::string& password) {
+  auto u = check_ice_text(ufrag, "ufrag", rendezvous::kUfragMin, rendezvous::kUfragMax);
+  if (!u) return u;
+  return check_ice_text(password, "password", rendezvous::kPasswordMin,
+                        rendezvous::kPasswordMax);
+}
+
+const char* path_kind_name(PathKind kind) noexcept {
+  switch (kind) {
+    case PathKind::host: return "host";
+    case PathKind::server_reflexive: return "server-reflexive";
+    case PathKind::peer_reflexive: return "peer-reflexive";
+    case PathKind::mapped: return "mapped";
+  }
+  return "host";
+}
+
+std::string describe_outcome(const PairReport& report) {
+  switch (report.outcome) {
+    case PairOutcome::not_tried: return "not tried";
+    case PairOutcome::checking: return "checking";
+    case PairOutcome::succeeded: return "succeeded";
+    case PairOutcome::nominated: return "nominated";
+    case PairOutcome::failed:
+      if (report.error_code == 0) return "failed: no answer";
+      return fmt::format("failed: error {}", report.error_code);
+  }
+  return "not tried";
+}
+
+const char* ice_state_name(IceAgent::State state) noexcept {
+  switch (state) {
+    case IceAgent::State::waiting: return "waiting";
+    case IceAgent::State::checking: return "checking";
+    case IceAgent::State::connected: return "connected";
+    case IceAgent::State::failed: return "failed";
+    case IceAgent::State::disconnected: return "disconnected";
+  }
+  return "failed";
+}
+
+IceAgent::IceAgent(IceAgentConfig config, std::vector<rendezvous::Candidate> local,
+                   RandomFn random)
+    : config_(std::move(config)), local_(std::move(local)), random_(std::move(random)) {
+  auto ok = check_ice_credentials(config_.local_ufrag, config_.local_password);
+  if (!ok) {
+    fail(ok.error().message);
+    return;
+  }
+  auto key = stun::IntegrityKey::short_term(config_.local_password);
+  if (!key) {
+    fail(key.error().message);
+    return;
+  }
+  local_key_ = std::move(*key);
+}
+
+// --- inputs ---
+
+Status IceAgent::set_remote(std::string ufrag, std::string password, Clock::time_point now) {
+  auto ok = check_ice_credentials(ufrag, password);
+  if (!ok) return ok;
+  if (remote_known_ || state_ != State::waiting) return ok_status();
+  auto key = stun::IntegrityKey::short_term(password);
+  if (!key) return std::move(key).error();
+  remote_key_ = std::move(*key);
+  remote_ufrag_ = std::move(ufrag);
+  remote_known_ = true;
+  state_ = State::checking;
+  started_ = now;
+  next_paced_ = now;
+  // RFC 8445 s7.3.1.3, s7.3.1.4: the checks answered while the password was unknown
+  // now give their peer-reflexive candidates and triggered checks (a stale session's,
+  // with another ufrag, are forgotten).
+  std::vector<EarlyCheck> early;
+  early.swap(early_);
+  for (const EarlyCheck& e : early)
+    if (e.remote_ufrag == remote_ufrag_) on_peer_check(e.from, e.priority, e.use_candidate, now);
+  run(now);
+  return ok_status();
+}
+
+void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate,
+                                    Clock::time_point now) {
+  if (quiesced_ || state_ == State::failed) return;
+  const Endpoint& a = candidate.address;
+  if (a.port == 0 || a.ip.is_unspecified() || a.ip.is_multicast()) return;
+  if (candidate.transport != stun::kTransportUdp) return;
+  if (std::none_of(local_.begin(), local_.end(), [&](const rendezvous::Candidate& l) {
+        return same_family(l.address, a);
+      }))
+    return;
+  if (auto p = pair_for(a)) {
+    // A signalled candidate replaces a peer-reflexive one learned first (the address is
+    // then not "learned"), and of two with one address the higher priority counts.
+    Remote& r = remotes_[pairs_[*p].remote];
+    if (r.learned || candidate.priority > r.priority) {
+      r.type = candidate.type;
+      r.priority = candidate.priority;
+      r.learned = false;
+      recompute_priorities();
+    }
+    return;
+  }
+  add_remote(a, candidate.type, candidate.priority, false);
+  if (remote_known_) run(now);
+}
+
+void IceAgent::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from,
+                           Clock::time_point now) {
+  if (quiesced_ || state_ == State::failed || !local_key_) return;
+  if (bytes.size() > stun::kMaxDatagramSize) return;
+  auto m = stun::decode(bytes);
+  if (!m || m->method != stun::method::binding) return;
+  if (m->message_class == stun::MessageClass::request)
+    handle_request(*m, bytes, from, now);
+  else if (m->message_class != stun::MessageClass::indication)
+    handle_response(*m, bytes, from, now);
+  run(now);
+}
+
+void IceAgent::on_timer(Clock::time_point now) { run(now); }
+
+std::vector<IceAgent::Outgoing> IceAgent::take_outgoing() {
+  std::vector<Outgoing> out;
+  out.swap(outgoing_);
+  return out;
+}
+
+void IceAgent::quiesce() {
+  quiesced_ = true;
+  outgoing_.clear();
+  checks_.clear();
+  triggered_.clear();
+}
+
+// --- incoming checks (RFC 8445 s7.3) ---
+
+void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
+                              const Endpoint& from, Clock::time_point now) {
+  // s7.2.2 and s7.3: a check carries FINGERPRINT, USERNAME "our-ufrag:their-ufrag" and
+  // MESSAGE-INTEGRITY under our password. Anything else is not for us, or a forgery: it
+  // is dropped without an answer, so a guesser learns nothing.
+  if (!m.has_fingerprint || !m.has_message_integrity || !m.username) return;
+  const std::string& user = *m.username;
+  const auto colon = user.find(':');
+  if (colon == std::string::npos || user.compare(0, colon, config_.local_ufrag) != 0 ||
+      colon != config_.local_ufrag.size() || colon + 1 == user.size())
+    return;
+  if (!stun::check_integrity(bytes, m, *local_key_)) return;
+  std::string their_ufrag = user.substr(colon + 1);
+  if (remote_known_ && their_ufrag != remote_ufrag_) return;  // another session's
+
+  const std::array<std::uint16_t, 2> ice_attrs{attr::priority, attr::use_candidate};
+  const auto unknown = m.unknown_required_except(ice_attrs);
+  if (!unknown.empty()) {  // RFC 8489 s6.3.1
+    answer(m, from, 420, unknown);
+    return;
+  }
+  if (!m.priority) {  // s7.1.1: PRIORITY is required
+    answer(m, from, 400, {});
+    return;
+  }
+  // s7.3.1.1: both sides think they have the same role; the larger tie-breaker
+  // controls.
+  if (config_.controlling && m.ice_controlling) {
+    if (config_.tie_breaker >= *m.ice_controlling) {
+      answer(m, from, 487, {});
+      return;
+    }
+    switch_role(now);
+  } else if (!config_.controlling && m.ice_controlled) {
+    if (config_.tie_breaker >= *m.ice_controlled) {
+      switch_role(now);
+    } else {
+      answer(m, from, 487, {});
+      return;
+    }
+  }
+  answer(m, from, 0, {});
+  if (!remote_known_) {
+    // Answered at once (the peer may have our description before we have its), acted
+    // on once set_remote() says who the peer is.
+    auto same = std::find_if(early_.begin(), early_.end(),
+                             [&](const EarlyCheck& e) { return e.from == from; });
+    if (same != early_.end()) {
+      same->priority = *m.priority;
+      same->use_candidate = same->use_candidate || m.use_candidate;
+      same->remote_ufrag = std::move(their_ufrag);
+    } else if (early_.size() < kMaxEarlyChecks) {
+      early_.push_back({from, std::move(their_ufrag), *m.priority, m.use_candidate});
+    }
+    return;
+  }
+  on_peer_check(from, *m.priority, m.use_candidate, now);
+}
+
+void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority,
+                             bool use_candidate, Clock::time_point now) {
+  auto found = pair_for(from);
+  // s7.3.1.3: an address not among the peer's candidates is a peer-reflexive candidate,
+  // with the priority the check carried.
+  const std::size_t p =
+      found ? *found : add_remote(from, CandidateType::peer_reflexive, priority, true);
+  if (state_ != State::checking) return;
+  Pair& pair = pairs_[p];
+  // s7.3.1.5: the controlled side takes the nomination. The controlling side sends
+  // USE-CANDIDATE only on a pair its own check proved, so this check's arrival (and our
+  // answer to it, already queued) completes the path both ways.
+  if (use_candidate && !config_.controlling) {
+    pair.use_candidate_seen = true;
+    connect(p, now);
+    return;
+  }
+  // s7.3.1.4: triggered check.
+  switch (pair.state) {
+    case PairState::succeeded: return;
+    case PairState::in_progress: {
+      // The peer's packet just came through, so its NAT (and ours) now pass this path:
+      // instead of a new transaction, our pending check goes out again now rather than
+      // at its next retransmission (once per check).
+      for (Check& c : checks_)
+        if (c.pair == p && c.kind == CheckKind::ordinary && !c.expedited) {
+          c.expedited = true;
+          ++pair.checks_sent;
+          outgoing_.push_back({remotes_[pair.remote].address, c.bytes});
+          break;
+        }
+      return;
+    }
+    case PairState::waiting:
+    case PairState::failed:
+      pair.state = PairState::waiting;
+      pair.error_code = 0;
+      if (!pair.queued) {
+        pair.queued = true;
+        triggered_.push_back(p);
+      }
+      return;
+  }
+}
+
+void IceAgent::answer(const stun::Message& request, const Endpoint& from, int error_code,
+                      const std::vector<std::uint16_t>& unknown) {
+  if (quiesced_) return;
+  stun::MessageWriter w(stun::method::binding,
+                        error_code == 0 ? stun::MessageClass::success_response
+                                        : stun::MessageClass::error_response,
+                        request.transaction_id);
+  if (error_code == 0) {
+    w.add_xor_address(attr::xor_mapped_address, from);  // s7.3.1.2
+  } else {
+    w.add_error_code(error_code, stun::error_reason(error_code));
+    if (!unknown.empty()) {
+      std::vector<std::uint8_t> list;
+      for (std::uint16_t t : unknown) {
+        list.push_back(static_cast<std::uint8_t>(t >> 8));
+        list.push_back(static_cast<std::uint8_t>(t & 0xff));
+      }
+      w.add(attr::unknown_attributes, list);
+    }
+  }
+  w.add_message_integrity(*local_key_);
+  auto bytes = w.finish(true);
+  if (bytes) outgoing_.push_back({from, std::move(*bytes)});
+}
+
+// --- answers to our checks (RFC 8445 s7.2.5) ---
+
+void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
+                               const Endpoint& from, Clock::time_point now) {
+  auto it = std::find_if(checks_.begin(), checks_.end(),
+                         [&](const Check& c) { return c.id == m.transaction_id; });
+  if (it == checks_.end() || !remote_key_) return;
+  const std::size_t p = it->pair;
+  // s7.2.5.2.1: the answer must come from where the check went; s7.2.5.1 (and RFC 8489
+  // s9.1.4): with MESSAGE-INTEGRITY under the peer's password. Else it is dropped and
+  // the check keeps waiting for the real answer.
+  if (from != remotes_[pairs_[p].remote].address) return;
+  if (!m.has_message_integrity || !stun::check_integrity(bytes, m, *remote_key_)) return;
+  const CheckKind kind = it->kind;
+  checks_.erase(it);
+  Pair& pair = pairs_[p];
+  ++pair.answers;
+
+  if (m.message_class == stun::MessageClass::error_response) {
+    const int code = m.error_code ? m.error_code->code : 400;
+    if (kind == CheckKind::consent) return;  // consent_until_ is not moved
+    if (code == 487 && state_ == State::checking) {
+      // s7.2.5.1: the peer says we have its role: take the other one, check again.
+      switch_role(now);
+      pair.state = PairState::waiting;
+      if (!pair.queued) {
+        pair.queued = true;
+        triggered_.push_back(p);
+      }
+      return;
+    }
+    if (!pair_busy(p) && pair.state != PairState::succeeded) {
+      pair.state = PairState::failed;
+      pair.error_code = code;
+    }
+    return;
+  }
+
+  if (kind == CheckKind::consent) {  // RFC 7675 s5.1: consent refreshed
+    consent_until_ = now + config_.consent_timeout;
+    return;
+  }
+  if (!m.unknown_required.empty()) return;  // RFC 8489 s6.3.3: not acted on
+  if (m.xor_mapped_address) pair.local_seen = to_endpoint(*m.xor_mapped_address);
+  pair.state = PairState::succeeded;  // s7.2.5.3.2: the pair is valid
+  pair.error_code = 0;
+  // Other checks on the pair are done with: it is proven.
+  checks_.erase(std::remove_if(checks_.begin(), checks_.end(),
+                               [&](const Check& c) {
+                                 return c.pair == p && c.kind == CheckKind::ordinary;
+                               }),
+                checks_.end());
+  if (state_ != State::checking) return;
+  if (kind == CheckKind::nomination) {  // s8.1.1: answered USE-CANDIDATE: selected
+    connect(p, now);
+    return;
+  }
+  if (config_.controlling && !nominate_at_ &&
+      std::none_of(checks_.begin(), checks_.end(),
+                   [](const Check& c) { return c.kind == CheckKind::nomination; }))
+    nominate_at_ = now + config_.nomination_window;
+}
+
+// --- the clock ---
+
+void IceAgent::run(Clock::time_point now) {
+  if (quiesced_ || state_ == State::failed || state_ == State::disconnected) return;
+  if (state_ == State::checking && now >= config_.deadline) {
+    fail("no candidate pair succeeded before the deadline");
+    return;
+  }
+  if (state_ == State::connected && now >= consent_until_) {
+    // RFC 7675 s5.1: no answer for the consent timeout: stop using the path.
+    state_ = State::disconnected;
+    failure_ = "consent lost: the peer stopped answering";
+    checks_.clear();
+    return;
+  }
+  settle_timeouts(now);
+  send_due(now);
+  if (state_ == State::checking) {
+    maybe_nominate(now);
+    if (now >= next_paced_) {
+      std::optional<std::size_t> next;
+      while (!triggered_.empty() && !next) {  // s6.1.4.2: triggered checks first
+        const std::size_t p = triggered_.front();
+        triggered_.pop_front();
+        pairs_[p].queued = false;
+        if (pairs_[p].state == PairState::waiting) next = p;
+      }
+      if (!next) {
+        for (std::size_t p = 0; p < pairs_.size(); ++p)
+          if (pairs_[p].state == PairState::waiting &&
+              (!next || pairs_[p].priority > pairs_[*next].priority))
+            next = p;
+      }
+      if (next) {
+        start_check(*next, CheckKind::ordinary, now);
+        next_paced_ = now + config_.pacing;
+      }
+    }
+    if (!pairs_.empty() && checks_.empty() && triggered_.empty() && !nominate_at_ &&
+        std::all_of(pairs_.begin(), pairs_.end(),
+                    [](const Pair& p) { return p.state == PairState::failed; }))
+      fail("every candidate pair failed");
+  } else if (state_ == State::connected && now >= next_consent_) {
+    if (std::none_of(checks_.begin(), checks_.end(),
+                     [](const Check& c) { return c.kind == CheckKind::consent; }))
+      start_check(*selected_, CheckKind::consent, now);
+    next_consent_ = now + consent_jitter();
+  }
+}
+
+void IceAgent::settle_timeouts(Clock::time_point now) {
+  bool nomination_failed = false;
+  std::vector<std::size_t> ended;
+  checks_.erase(std::remove_if(checks_.begin(), checks_.end(),
+                               [&](const Check& c) {
+                                 if (c.sent + 1 < c.schedule.size() ||
+                                     now < c.first_sent + c.schedule.back())
+                                   return false;
+                                 if (c.kind == CheckKind::nomination) nomination_failed = true;
+                                 if (c.kind != CheckKind::consent) ended.push_back(c.pair);
+                                 return true;
+                               }),
+                checks_.end());
+  for (std::size_t p : ended) {
+    Pair& pair = pairs_[p];
+    if (pair_busy(p)) continue;
+    if (pair.state == PairState::in_progress) pair.state = PairState::failed;
+  }
+  if (nomination_failed && state_ == State::checking) {
+    // s8.1.1: the nominated pair did not answer USE-CANDIDATE: it is no longer valid;
+    // nominate another valid one if there is.
+    for (std::size_t p : ended)
+      if (pairs_[p].state == PairState::succeeded && !pair_busy(p)) {
+        pairs_[p].state = PairState::failed;
+        pairs_[p].error_code = 0;
+      }
+    nominate_at_ = now;
+  }
+}
+
+void IceAgent::send_due(Clock::time_point now) {
+  for (Check& c : checks_) {
+    if (c.sent + 1 >= c.schedule.size() || now < c.first_sent + c.schedule[c.sent]) continue;
+    ++c.sent;
+    ++pairs_[c.pair].checks_sent;
+    outgoing_.push_back({remotes_[pairs_[c.pair].remote].address, c.bytes});
+  }
+}
+
+void IceAgent::maybe_nominate(Clock::time_point now) {
+  if (!config_.controlling || !nominate_at_ || now < *nominate_at_) return;
+  nominate_at_.reset();
+  std::optional<std::size_t> best;
+  for (std::size_t p = 0; p < pairs_.size(); ++p)
+    if (pairs_[p].state == PairState::succeeded &&
+        (!best || pairs_[p].priority > pairs_[*best].priority))
+      best = p;
+  // s8.1.1: a new check with USE-CANDIDATE on the valid pair, sent at once (not paced:
+  // it is one packet, and the peer is waiting for it).
+  if (best) start_check(*best, CheckKind::nomination, now);
+}
+
+void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now) {
+  Pair& pair = pairs_[p];
+  const Remote& remote = remotes_[pair.remote];
+  Check c;
+  c.pair = p;
+  c.kind = kind;
+  c.id = new_transaction_id();
+  c.schedule = retransmission_schedule(config_.retransmission);
+  c.first_sent = now;
+  // s7.2.2: USERNAME "their-ufrag:our-ufrag"; s7.1.1: PRIORITY is what a peer-reflexive
+  // candidate learned from this check would get (our best candidate's local preference
+  // with the peer-reflexive type preference); the role and tie-breaker; USE-CANDIDATE
+  // when nominating; MESSAGE-INTEGRITY under their password; FINGERPRINT.
+  std::uint32_t local_priority = 0;
+  if (auto l = best_local_for(remote.address)) local_priority = local_[*l].priority;
+  const std::uint32_t priority = ice::candidate_priority(
+      CandidateType::peer_reflexive, (local_priority >> 8) & 0xffff, 256 - (local_priority & 0xff));
+  stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, c.id);
+  w.add_text(attr::username, remote_ufrag_ + ":" + config_.local_ufrag);
+  w.add_priority(priority);
+  w.add_u64(config_.controlling ? attr::ice_controlling : attr::ice_controlled,
+            config_.tie_breaker);
+  if (kind == CheckKind::nomination) w.add_use_candidate();
+  w.add_message_integrity(*remote_key_);
+  auto bytes = w.finish(true);
+  if (!bytes) return;
+  c.bytes = std::move(*bytes);
+  c.sent = 1;
+  ++pair.checks_sent;
+  if (kind == CheckKind::ordinary && pair.state != PairState::succeeded)
+    pair.state = PairState::in_progress;
+  outgoing_.push_back({remote.address, c.bytes});
+  checks_.push_back(std::move(c));
+}
+
+void IceAgent::connect(std::size_t p, Clock::time_point now) {
+  selected_ = p;
+  state_ = State::connected;
+  connected_at_ = now;
+  consent_until_ = now + config_.consent_timeout;
+  next_consent_ = now + consent_jitter();
+  nominate_at_.reset();
+  triggered_.clear();
+  for (Pair& pair : pairs_) pair.queued = false;
+  // s8.1.2: checking ends. A check still out on the selected pair stays: its answer
+  // tells the controlled side which of its addresses the peer sees.
+  checks_.erase(std::remove_if(checks_.begin(), checks_.end(),
+                               [&](const Check& c) { return c.pair != p; }),
+                checks_.end());
+  if (!pairs_[p].local_seen && !pair_busy(p)) start_check(p, CheckKind::ordinary, now);
+}
+
+void IceAgent::fail(std::string why) {
+  state_ = State::failed;
+  failure_ = std::move(why);
+  for (Pair& pair : pairs_)
+    if (pair.state == PairState::in_progress) pair.state = PairState::failed;
+  checks_.clear();
+  triggered_.clear();
+  nominate_at_.reset();
+}
+
+void IceAgent::switch_role(Clock::time_point now) {
+  config_.controlling = !config_.controlling;
+  recompute_priorities();
+  // Checks in flight carry the old role; a nomination from the old role is withdrawn.
+  checks_.erase(std::remove_if(checks_.begin(), checks_.end(),
+                               [](const Check& c) { return c.kind == CheckKind::nomination; }),
+                checks_.end());
+  nominate_at_.reset();
+  if (config_.controlling &&
+      std::any_of(pairs_.begin(), pairs_.end(),
+                  [](const Pair& p) { return p.state == PairState::succeeded; }))
+    nominate_at_ = now + config_.nomination_window;
+}
+
+std::optional<Clock::time_point> IceAgent::next_wakeup() const {
+  if (quiesced_ || state_ == State::failed || state_ == State::disconnected ||
+      state_ == State::waiting)
+    return std::nullopt;
+  Clock::time_point t = Clock::time_point::max();
+  for (const Check& c : checks_)
+    t = std::min(t, c.first_sent + (c.sent + 1 < c.schedule.size() ? c.schedule[c.sent]
+                                                                    : c.schedule.back()));
+  if (state_ == State::checking) {
+    t = std::min(t, config_.deadline);
+    if (nominate_at_) t = std::min(t, *nominate_at_);
+    if (std::any_of(pairs_.begin(), pairs_.end(),
+                    [](const Pair& p) { return p.state == PairState::waiting; }))
+      t = std::min(t, next_paced_);
+  } else {
+    t = std::min({t, next_consent_, consent_until_});
+  }
+  if (t == Clock::time_point::max()) return std::nullopt;
+  return t;
+}
+
+// --- pairs and candidates ---
+
+std::size_t IceAgent::add_remote(const Endpoint& address, CandidateType type,
+                                 std::uint32_t priority, bool learned) {
+  remotes_.push_back({address, type, priority, learned});
+  Pair pair;
+  pair.remote = remotes_.size() - 1;
+  pairs_.push_back(pair);
+  recompute_priorities();
+  return pairs_.size() - 1;
+}
+
+void IceAgent::recompute_priorities() {
+  // s6.1.2.3, with the one local candidate that stands for every pair to this address
+  // (s6.1.2.4): our best one of the address family.
+  for (Pair& pair : pairs_) {
+    const Remote& r = remotes_[pair.remote];
+    std::uint32_t local = 0;
+    if (auto l = best_local_for(r.address)) local = local_[*l].priority;
+    pair.priority = config_.controlling ? ice::pair_priority(local, r.priority)
+                                        : ice::pair_priority(r.priority, local);
+  }
+}
+
+std::optional<std::size_t> IceAgent::pair_for(const Endpoint& remote) const {
+  for (std::size_t p = 0; p < pairs_.size(); ++p)
+    if (remotes_[pairs_[p].remote].address == remote) return p;
+  return std::nullopt;
+}
+
+std::optional<std::size_t> IceAgent::best_local_for(const Endpoint& remote) const {
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < local_.size(); ++i)
+    if (same_family(local_[i].address, remote) &&
+        (!best || local_[i].priority > local_[*best].priority))
+      best = i;
+  return best;
+}
+
+std::optional<std::size_t> IceAgent::local_matching(const Endpoint& seen) const {
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < local_.size(); ++i)
+    if (local_[i].address == seen && (!best || local_[i].priority > local_[*best].priority))
+      best = i;
+  return best;
+}
+
+bool IceAgent::pair_busy(std::size_t p) const {
+  return std::any_of(checks_.begin(), checks_.end(), [&](const Check& c) {
+    return c.pair == p && c.kind != CheckKind::consent;
+  });
+}
+
+stun::TransactionId IceAgent::new_transaction_id() {
+  stun::TransactionId id{};
+  if (random_) random_(id);
+  return id;
+}
+
+Clock::duration IceAgent::consent_jitter() {
+  // RFC 7675 s5.1: uniformly within 0.8 to 1.2 times the interval.
+  std::array<std::uint8_t, 2> r{};
+  if (random_) random_(r);
+  const unsigned spread = (static_cast<unsigned>(r[0]) << 8 | r[1]) % 401;  // 0..400
+  return config_.consent_interval * (800 + static_cast<int>(spread)) / 1000;
+}
+
+// --- results ---
+
+std::optional<SelectedPath> IceAgent::selected() const {
+  if (!selected_) return std::nullopt;
+  const Pair& pair = pairs_[*selected_];
+  const Remote& r = remotes_[pair.remote];
+  SelectedPath s;
+  s.remote = r.address;
+  s.remote_type = r.learned ? CandidateType::peer_reflexive : r.type;
+  s.local_seen = pair.local_seen;
+  std::optional<CandidateType> local_type;
+  if (pair.local_seen) {
+    if (auto l = local_matching(*pair.local_seen)) {
+      local_type = local_[*l].type;
+      s.local = local_[*l].address;
+    } else {
+      local_type = CandidateType::peer_reflexive;  // s7.2.5.3.1: learned from the answer
+      s.local = *pair.local_seen;
+    }
+    s.local_type = *local_type;
+  } else if (auto l = best_local_for(r.address)) {
+    s.local = local_[*l].address;
+  }
+  s.kind = path_kind(s.remote_type, local_type);
+  s.elapsed = connected_at_ - started_;
+  return s;
+}
+
+std::optional<Clock::time_point> IceAgent::linger_until() const {
+  if (!selected_) return std::nullopt;
+  return connected_at_ + config_.linger;
+}
+
+std::vector<PairReport> IceAgent::report() const {
+  std::vector<std::size_t> order(pairs_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return pairs_[a].priority > pairs_[b].priority;
+  });
+  std::vector<PairReport> out;
+  for (std::size_t p : order) {
+    const Pair& pair = pairs_[p];
+    const Remote& r = remotes_[pair.remote];
+    PairReport rep;
+    rep.remote = r.address;
+    rep.remote_type = r.learned ? CandidateType::peer_reflexive : r.type;
+    rep.remote_learned = r.learned;
+    if (pair.local_seen) {
+      auto l = local_matching(*pair.local_seen);
+      rep.local = l ? local_[*l].address : *pair.local_seen;
+    } else if (auto l = best_local_for(r.address)) {
+      rep.local = local_[*l].address;
+    }
+    rep.checks_sent = pair.checks_sent;
+    rep.answers = pair.answers;
+    rep.error_code = pair.error_code;
+    if (selected_ && *selected_ == p)
+      rep.outcome = PairOutcome::nominated;
+    else if (pair.state == PairState::succeeded)
+      rep.outcome = PairOutcome::succeeded;
+    else if (pair.state == PairState::failed)
+      rep.outcome = PairOutcome::failed;
+    else
+      rep.outcome = pair.checks_sent > 0 ? PairOutcome::checking : PairOutcome::not_tried;
+    out.push_back(rep);
+  }
+  return out;
+}
+
+}  // namespace porthole::detail

@@ -1,0 +1,244 @@
+// The ICE agent (RFC 8445) of one punch: connectivity checks between our candidates and
+// the peer's, nomination, and consent freshness (RFC 7675) afterwards, as a sans-IO
+// state machine. It is fed datagrams (STUN only: the UDP mux hands it the STUN ones of
+// the punch socket) and the time, says what to send where (take_outgoing) and when it
+// next needs to run (next_wakeup). No socket, no clock read, no globals; transaction IDs
+// and the consent jitter come from the caller's RandomFn, so a test is deterministic.
+//
+// One socket carries every local candidate (host, mapped, server-reflexive are all the
+// same local port seen from different places), so pairs are pruned to one per remote
+// address (RFC 8445 s6.1.2.4: same base, same remote candidate): a check goes out once
+// and the answer's XOR-MAPPED-ADDRESS says which of our candidates the peer saw.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "codec/ice_priority.hpp"
+#include "codec/rendezvous_codec.hpp"
+#include "codec/stun_codec.hpp"
+#include "net/deadline.hpp"
+#include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
+#include "proto/stun_transaction.hpp"
+
+namespace porthole::detail {
+
+// Fills the span with random bytes (transaction IDs, consent jitter).
+using RandomFn = std::function<void(std::span<std::uint8_t>)>;
+
+struct IceAgentConfig {
+  bool controlling = false;
+  std::uint64_t tie_breaker = 0;  // RFC 8445 s7.1.1: 64 random bits, from the caller
+  std::string local_ufrag;        // ice-chars, 4..32 (what the description carries)
+  std::string local_password;     // ice-chars, 22..64
+  // Ta (s14.2): one new check (ordinary or triggered) per Ta over all pairs.
+  std::chrono::milliseconds pacing{20};
+  // Each check's retransmissions (RFC 8489 s6.2.1 with a LAN-sized RTO, s14.3 lets the
+  // agent choose): sent at 0, 100, 300, 700, 1500, 3100 ms, failed at 3900 ms.
+  StunRetransmission retransmission{std::chrono::milliseconds(100), 6, 8};
+  // After the first pair succeeds the controlling side waits this long for a better one
+  // before it nominates the best valid pair (s8.1.1); 0 nominates the first at once.
+  std::chrono::milliseconds nomination_window{0};
+  // How long after selection the caller should keep feeding the agent before handing
+  // the socket away, so the peer's retransmitted checks are still answered.
+  std::chrono::milliseconds linger{500};
+  // RFC 7675 s5.1: a consent check every 5 s +-20 %, consent lost 30 s after the last
+  // answer.
+  std::chrono::milliseconds consent_interval{5000};
+  std::chrono::milliseconds consent_timeout{30000};
+  // Checking gives up here (no deadline for consent afterwards).
+  Clock::time_point deadline = Clock::time_point::max();
+};
+
+// Errc::usage naming the field when a ufrag or password breaks RFC 8445 s5.3's bounds.
+Status check_ice_credentials(const std::string& ufrag, const std::string& password);
+
+// Whose view of the path: this side's (the shared rule of `porthole punch --json`).
+enum class PathKind : std::uint8_t { host, server_reflexive, peer_reflexive, mapped };
+const char* path_kind_name(PathKind kind) noexcept;  // "host", "server-reflexive", ...
+
+struct SelectedPath {
+  Endpoint remote;                   // where the peer is, as we send to it
+  ice::CandidateType remote_type{};  // peer_reflexive when learned from its check
+  // Our address as the peer saw it: the XOR-MAPPED-ADDRESS of the answer to our check
+  // on this pair. Empty on the controlled side until one of its own checks on the pair
+  // is answered (it is connected by the peer's USE-CANDIDATE check alone).
+  std::optional<Endpoint> local_seen;
+  // The local candidate local_seen equals (the highest-priority one when several share
+  // the address); peer_reflexive when it is none of ours; host while local_seen is empty.
+  ice::CandidateType local_type = ice::CandidateType::host;
+  Endpoint local;  // that candidate's address, or local_seen when it is none of ours
+  PathKind kind = PathKind::host;
+  Clock::duration elapsed{};  // from set_remote() (when checks began) to selection
+};
+
+enum class PairOutcome : std::uint8_t {
+  not_tried,  // no check sent
+  checking,   // checks sent, no answer yet (or cancelled when another pair won)
+  succeeded,  // an authenticated answer came back
+  failed,     // no answer after every retransmission or by the deadline, or an error
+  nominated,  // the selected pair
+};
+
+struct PairReport {
+  Endpoint local;    // our candidate the peer answered for, else our best one
+  Endpoint remote;
+  ice::CandidateType remote_type{};
+  bool remote_learned = false;  // peer-reflexive: learned from an incoming check
+  int checks_sent = 0;          // requests sent on the pair, retransmissions included
+  int answers = 0;              // authenticated answers accepted
+  PairOutcome outcome = PairOutcome::not_tried;
+  int error_code = 0;           // with failed: the STUN error (0: no answer)
+};
+// "succeeded", "failed: no answer", "failed: error 400", "not tried", "nominated",
+// "checking".
+std::string describe_outcome(const PairReport& report);
+
+class IceAgent {
+ public:
+  enum class State {
+    waiting,       // no remote description yet (incoming checks are answered)
+    checking,      // checks running
+    connected,     // a pair is selected (consent checks keep it fresh)
+    failed,        // every pair failed, the deadline passed, or the config is unusable
+    disconnected,  // connected, then consent was lost (RFC 7675 s5.1)
+  };
+
+  struct Outgoing {
+    Endpoint to;
+    std::vector<std::uint8_t> bytes;
+  };
+
+  // `local`: this side's candidates (all on the one socket). A config whose credentials
+  // check_ice_credentials() refuses leaves the agent failed (failure() says why).
+  IceAgent(IceAgentConfig config, std::vector<rendezvous::Candidate> local, RandomFn random);
+
+  // The peer's credentials, from its description: checks start at once. Errc::usage
+  // when they break the bounds (the agent is unchanged); calling it again is a no-op.
+  Status set_remote(std::string ufrag, std::string password, Clock::time_point now);
+  // A candidate of the peer (trickle-friendly: before or after set_remote). Candidates
+  // of an address family none of ours has are ignored, as are repeats of an address.
+  void add_remote_candidate(const rendezvous::Candidate& candidate, Clock::time_point now);
+  // A STUN datagram that arrived on the socket from `from`. Anything else is dropped.
+  void on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from,
+                   Clock::time_point now);
+  void on_timer(Clock::time_point now);
+
+  // What to send now, in order; the queue is emptied.
+  std::vector<Outgoing> take_outgoing();
+  std::optional<Clock::time_point> next_wakeup() const;
+
+  State state() const noexcept { return state_; }
+  bool controlling() const noexcept { return config_.controlling; }  // after role conflicts
+  const std::string& failure() const noexcept { return failure_; }
+  std::optional<SelectedPath> selected() const;
+  // Until when the caller should keep the agent running after selection (linger).
+  std::optional<Clock::time_point> linger_until() const;
+  std::vector<PairReport> report() const;
+
+  // The socket now belongs to an application: nothing more is sent or answered, no
+  // timer is needed.
+  void quiesce();
+  bool quiesced() const noexcept { return quiesced_; }
+
+ private:
+  struct Remote {
+    Endpoint address;
+    ice::CandidateType type{};
+    std::uint32_t priority = 0;
+    bool learned = false;
+  };
+  enum class PairState { waiting, in_progress, succeeded, failed };
+  struct Pair {
+    std::size_t remote = 0;  // into remotes_
+    std::uint64_t priority = 0;
+    PairState state = PairState::waiting;
+    int checks_sent = 0;
+    int answers = 0;
+    int error_code = 0;
+    bool queued = false;                // in triggered_
+    bool use_candidate_seen = false;    // controlled: the peer nominated it
+    std::optional<Endpoint> local_seen;
+  };
+  enum class CheckKind { ordinary, nomination, consent };
+  struct Check {
+    std::size_t pair = 0;
+    CheckKind kind = CheckKind::ordinary;
+    stun::TransactionId id{};
+    std::vector<std::uint8_t> bytes;
+    std::vector<std::chrono::milliseconds> schedule;  // retransmission_schedule()
+    Clock::time_point first_sent{};
+    std::size_t sent = 0;
+    bool expedited = false;  // resent early once because the peer's check arrived
+  };
+  struct EarlyCheck {  // answered before set_remote(): acted on once the peer is known
+    Endpoint from;
+    std::string remote_ufrag;
+    std::uint32_t priority = 0;
+    bool use_candidate = false;
+  };
+
+  void run(Clock::time_point now);
+  void start_check(std::size_t pair, CheckKind kind, Clock::time_point now);
+  void send_due(Clock::time_point now);
+  void settle_timeouts(Clock::time_point now);
+  void maybe_nominate(Clock::time_point now);
+  void connect(std::size_t pair, Clock::time_point now);
+  void fail(std::string why);
+  void handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
+                      const Endpoint& from, Clock::time_point now);
+  void handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
+                       const Endpoint& from, Clock::time_point now);
+  void on_peer_check(const Endpoint& from, std::uint32_t priority, bool use_candidate,
+                     Clock::time_point now);
+  void answer(const stun::Message& request, const Endpoint& from, int error_code,
+              const std::vector<std::uint16_t>& unknown);
+  void switch_role(Clock::time_point now);
+  void recompute_priorities();
+  std::size_t add_remote(const Endpoint& address, ice::CandidateType type,
+                         std::uint32_t priority, bool learned);
+  std::optional<std::size_t> pair_for(const Endpoint& remote) const;
+  std::optional<std::size_t> best_local_for(const Endpoint& remote) const;
+  std::optional<std::size_t> local_matching(const Endpoint& seen) const;
+  bool pair_busy(std::size_t pair) const;
+  stun::TransactionId new_transaction_id();
+  Clock::duration consent_jitter();
+
+  IceAgentConfig config_;
+  std::vector<rendezvous::Candidate> local_;
+  RandomFn random_;
+  std::optional<stun::IntegrityKey> local_key_;
+  std::optional<stun::IntegrityKey> remote_key_;
+  std::string remote_ufrag_;
+  bool remote_known_ = false;
+
+  std::vector<Remote> remotes_;
+  std::vector<Pair> pairs_;
+  std::vector<Check> checks_;
+  std::deque<std::size_t> triggered_;
+  std::vector<EarlyCheck> early_;
+  std::vector<Outgoing> outgoing_;
+
+  State state_ = State::waiting;
+  std::string failure_;
+  bool quiesced_ = false;
+  Clock::time_point started_{};
+  Clock::time_point next_paced_{};  // no new check before this
+  std::optional<Clock::time_point> nominate_at_;
+  std::optional<std::size_t> selected_;
+  Clock::time_point connected_at_{};
+  Clock::time_point next_consent_{};
+  Clock::time_point consent_until_{};
+};
+
+const char* ice_state_name(IceAgent::State state) noexcept;
+
+}  // namespace porthole::detail
