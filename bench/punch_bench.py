@@ -109,8 +109,8 @@ def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool):
     procs = {}
     t0 = time.monotonic()
     for ns in ("lan1", "lan2"):
-        argv = [bin_, "punch", ids[OTHER[ns]], "--rendezvous", RENDEZVOUS, "--stun",
-                f"{STUN_IP}:{STUN_PORT}", "--json", "--state-dir", states[ns]]
+        argv = [bin_, "punch", ids[OTHER[ns]], "--rendezvous", RENDEZVOUS, "--json",
+                "--state-dir", states[ns]]
         if no_map:
             argv.append("--no-map")
         procs[ns] = subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL,
