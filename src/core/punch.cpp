@@ -252,6 +252,9 @@ class Punch {
   std::optional<Error> outcome_;
   bool punched_ = false;
   std::optional<Clock::time_point> linger_until_;
+  // When the checks proved the path: the punch's elapsed time ends here, not after the
+  // linger that only answers the peer's retransmissions.
+  std::optional<Clock::time_point> connected_at_;
   detail::Reactor::TimerId timer_ = 0;
 };
 
@@ -618,7 +621,8 @@ void Punch::fill_report(bool punched) {
   report_.peer_nat = peer_nat_ ? detail::nat_mapping_name(*peer_nat_) : "";
   if (!punched) report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
                                                   peer_nat_);
-  report_.elapsed = std::chrono::duration_cast<milliseconds>(reactor_.now() - start_);
+  const auto end = punched && connected_at_ ? *connected_at_ : reactor_.now();
+  report_.elapsed = std::chrono::duration_cast<milliseconds>(end - start_);
 }
 
 // One pass over every state machine at the current time, then the next wake-up.
@@ -684,7 +688,10 @@ void Punch::schedule() {
     agent_->on_timer(now);
     flush_agent();
     if (agent_->state() == IceAgent::State::connected) {
-      if (!linger_until_) linger_until_ = agent_->linger_until().value_or(now);
+      if (!linger_until_) {
+        linger_until_ = agent_->linger_until().value_or(now);
+        connected_at_ = now;
+      }
       if (now >= *linger_until_) {
         punched_ = true;
         reactor_.stop();
