@@ -6,18 +6,19 @@
 
 per NAT pairing (lab.sh nat-mode r1 X, nat-mode r2 Y): the 13 of the 16 pairings of the
 lab's four modes that a direct punch can serve (not symmetric with symmetric or with
-eim, which is port-restricted). Time from both processes started (through `ip netns
-exec`, the same for both tools) to a checked path:
-- porthole: until both `porthole punch` processes have exited 0 with their JSON, each
-  naming the other's public address ("exit" column); the larger of the two JSON
-  elapsed_ms is shown too (porthole's own clock, without process start and exit);
-- libnice: until both nice_punch processes have printed SELECTED (libnice's
+eim, which is port-restricted). Both processes start at once (through `ip netns exec`,
+the same for both tools); the figure is the time to a checked path on each tool's own
+clock, the later of the two sides:
+- porthole: the JSON elapsed_ms of `porthole punch` (from the punch's start to the
+  checks proving the path), both exiting 0, each naming the other's public address;
+- libnice: nice_punch's SELECTED time (from its start to libnice's
   "new-selected-pair-full": a nominated pair that passed its check), the remote naming
-  the other's public address, as the bench's clock saw the line; the "(READY)" column is
-  until both components were READY (component-state-changed), which libnice reports
-  only once every pair of higher priority has failed (here the unreachable host pair,
-  after its retransmissions). They then linger 0.5 s so the peer's last checks are
-  answered; that linger is not counted.
+  the other's public address.
+Two wall-clock columns on the bench's clock come with it: until both `porthole punch`
+processes exited (that includes the 0.5 s both keep answering the peer's last checks and
+the removal of the gateway mapping), and until both libnice components were READY
+(component-state-changed), which libnice reports only once every pair of higher
+priority has failed (here the unreachable host pair, after its retransmissions).
 A run whose path is wrong or missing is reported and left out of the medians.
 
 Why the signalling is a fair equivalent of the rendezvous: porthole registers at
@@ -138,8 +139,9 @@ def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool):
 
 
 def nice_run(exe: str, run_id: str):
-    """One ICE session from both sides; (ms until both printed SELECTED, ms until both
-    printed READY) on the bench's clock, or an error."""
+    """One ICE session from both sides; (the later of the two SELECTED times, each on
+    nice_punch's own clock from its start; ms until both printed READY on the bench's
+    clock), or an error."""
     procs, seen, lines = {}, {}, {}
     t0 = time.monotonic()
     for ns, me, controlling in (("lan1", "a", 1), ("lan2", "b", 0)):
@@ -175,8 +177,10 @@ def nice_run(exe: str, run_id: str):
             remote = got.split()[3]
             if remote.rpartition(":")[0] != WAN[OTHER[ns]]:
                 return None, f"nice_punch on {ns}: {word} remote {remote}, not {WAN[OTHER[ns]]}"
-    both = {w: (max(seen[(ns, w)] for ns in procs) - t0) * 1000.0 for w in ("SELECTED", "READY")}
-    return (both["SELECTED"], both["READY"]), None
+    # Its own clock (from main()) to the later SELECTED; the bench's clock to both READY.
+    own = max(float(next(l for l in lines[ns] if l.startswith("SELECTED")).split()[1])
+              for ns in procs)
+    return (own, (max(seen[(ns, "READY")] for ns in procs) - t0) * 1000.0), None
 
 
 def main() -> int:
@@ -259,30 +263,30 @@ def main() -> int:
     flag = " (porthole --no-map)" if args.no_map else ""
     print(f"Punch benchmark in the lab{flag}, {args.runs} runs per tool and pairing "
           "(medians, milliseconds)")
-    print(f"{'r1 <-> r2':<24} {'porthole':>9} {'(elapsed)':>10} {'libnice':>9} "
-          f"{'(READY)':>9} {'libnice/porthole':>17}")
+    print(f"{'r1 <-> r2':<24} {'porthole':>9} {'libnice':>9} {'libnice/porthole':>17} "
+          f"{'porthole exit':>14} {'libnice READY':>14}")
     medians = {}
 
     def row(name, m):
-        print(f"{name:<24} {m['porthole_exit']:>9.1f} {m['porthole_elapsed']:>10.1f} "
-              f"{m['libnice']:>9.1f} {m['libnice_ready']:>9.1f} {m['ratio']:>16.2f}x")
+        print(f"{name:<24} {m['porthole_elapsed']:>9.1f} {m['libnice']:>9.1f} "
+              f"{m['ratio']:>16.2f}x {m['porthole_exit']:>14.1f} {m['libnice_ready']:>14.1f}")
 
     for key, s in samples.items():
         m = {n: med(v) for n, v in s.items()}
-        m["ratio"] = m["libnice"] / m["porthole_exit"] if s["porthole_exit"] and s["libnice"] \
-            else float("nan")
+        m["ratio"] = m["libnice"] / m["porthole_elapsed"] \
+            if s["porthole_elapsed"] and s["libnice"] else float("nan")
         medians[key] = m
         row(key.replace("-", " <-> "), m)
     every = {n: [x for s in samples.values() for x in s[n]]
              for n in ("porthole_exit", "porthole_elapsed", "libnice", "libnice_ready")}
     overall = {n: med(v) for n, v in every.items()}
-    overall["ratio"] = overall["libnice"] / overall["porthole_exit"] \
-        if every["porthole_exit"] and every["libnice"] else float("nan")
+    overall["ratio"] = overall["libnice"] / overall["porthole_elapsed"] \
+        if every["porthole_elapsed"] and every["libnice"] else float("nan")
     row("all pairings", overall)
-    print("porthole: both processes started -> both exited 0 with a checked path "
-          "(elapsed: the larger JSON elapsed_ms)")
-    print("libnice: both started -> both selected a nominated pair (READY: both components "
-          "READY, after every better pair failed)")
+    print("porthole: the later of the two JSON elapsed_ms (punch start -> path proved); "
+          "libnice: the later of the two SELECTED times (process start -> nominated pair)")
+    print("porthole exit: both started -> both exited 0 (includes the 0.5 s linger and the "
+          "mapping's removal); libnice READY: both started -> both components READY")
     for f in failures:
         print(f"failed: {f}")
     write_json(args.json, {"runs": args.runs, "no_map": args.no_map, "samples_ms": samples,
