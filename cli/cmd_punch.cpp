@@ -27,7 +27,8 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kPunchFooter = R"(With --exec, CMD runs as /bin/sh -c CMD with the connected UDP socket as fd 3
-(LISTEN_FDS=1, LISTEN_PID, PORTHOLE_PEER=ip:port, PORTHOLE_PEER_ID); porthole sends
+(LISTEN_FDS=1, LISTEN_PID: the shell's, so write `exec PROGRAM` for a program that
+checks it; PORTHOLE_PEER=ip:port, PORTHOLE_PEER_ID); porthole sends
 nothing on the socket after that, so CMD's own traffic must keep the path open (NATs
 forget idle UDP mappings, often within 30 s). porthole waits for CMD, removes the
 gateway mapping it made, and exits with CMD's status.

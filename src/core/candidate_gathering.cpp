@@ -64,13 +64,10 @@ void CandidateList::add(ice::CandidateType type, const Endpoint& address,
   c.address = address;
   c.priority = ice::candidate_priority(type, local_preference);
   // s5.1.1.3: one foundation per type and base (and server). Every candidate here
-  // shares the socket; reflexive and mapped ones are told apart by type, host ones by
-  // address, so the foundation is the type's letter and a running number.
+  // shares the socket and no two have one address, so the type's letter and a running
+  // number keep them apart.
   static constexpr char kLetter[] = {'H', 'S', 'P', 'R', 'M'};
-  std::size_t same_type = 0;
-  for (const auto& other : list_)
-    if (other.type == type) ++same_type;
-  c.foundation = fmt::format("{}{}", kLetter[static_cast<std::size_t>(type) % 5], same_type);
+  c.foundation = fmt::format("{}{}", kLetter[static_cast<std::size_t>(type) % 5], added_++);
   list_.push_back(std::move(c));
 }
 
@@ -83,6 +80,14 @@ void CandidateList::add_host(std::span<const IpAddress> addresses, std::uint16_t
 }
 
 void CandidateList::add_mapped(const Endpoint& external) {
+  // A port-preserving NAT often maps to the very address STUN saw: that candidate is the
+  // gateway's mapping, with its endpoint-independent filtering, so it becomes mapped.
+  list_.erase(std::remove_if(list_.begin(), list_.end(),
+                             [&](const rendezvous::Candidate& c) {
+                               return c.address == external &&
+                                      c.type == ice::CandidateType::server_reflexive;
+                             }),
+              list_.end());
   add(ice::CandidateType::mapped, external, 65535);
 }
 

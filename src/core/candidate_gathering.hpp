@@ -49,7 +49,8 @@ class CandidateList {
   // Host candidates: `port` on each address, the first the most preferred (s5.1.2.2:
   // local preference 65535 - index).
   void add_host(std::span<const IpAddress> addresses, std::uint16_t port);
-  // A gateway mapping's external address.
+  // A gateway mapping's external address; it replaces a server-reflexive candidate
+  // at the same address (the NAT's mapping is the gateway's port mapping).
   void add_mapped(const Endpoint& external);
   // What a STUN server or the rendezvous saw. Ignored when it equals a candidate
   // already there (s5.1.3: a reflexive address that is a host address adds nothing).
@@ -67,6 +68,7 @@ class CandidateList {
  private:
   void add(ice::CandidateType type, const Endpoint& address, std::uint32_t local_preference);
   std::vector<rendezvous::Candidate> list_;
+  unsigned added_ = 0;  // foundations' running number
 };
 
 // The mapping behaviour the observations show (RFC 4787 s4.1). Two servers that saw

@@ -29,6 +29,7 @@
 #include "net/reactor.hpp"
 #include "net/resolve.hpp"
 #include "net/udp_mux.hpp"
+#include "proto/rendezvous_client.hpp"
 #include "proto/stun_transaction.hpp"
 
 namespace porthole {
@@ -43,12 +44,14 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMappingBudget{1500};
 // STUN servers (--stun) get this long to answer before the description goes out.
 constexpr milliseconds kStunBudget{1500};
-// Rendezvous requests: sent at 0, 200, 600, 1400 and 3000 ms, given up at 3800 ms.
-const detail::StunRetransmission kRendezvousRetransmission{milliseconds(200), 5, 4};
-// An offer the server relayed but nobody answered is sent again after this (the
-// indication may have been lost, docs/rendezvous.md "Connect").
-constexpr milliseconds kOfferRetry{1500};
-constexpr std::uint32_t kRegistrationLifetime = 120;  // seconds asked for
+// Rendezvous requests: sent at 0, 200, 600, 1400 and 3000 ms, given up at 3800 ms; an
+// offer relayed but not answered goes again after 1.5 s (a lost indication).
+detail::RendezvousClientOptions rendezvous_client_options() {
+  detail::RendezvousClientOptions o;
+  o.retransmission = {milliseconds(200), 5, 4};
+  o.reconnect_interval = milliseconds(1500);
+  return o;
+}
 
 void fill_random(std::span<std::uint8_t> out) {
   if (detail::ed25519::random_bytes(out)) return;
@@ -163,12 +166,6 @@ struct StunProbe {
   detail::StunTransaction transaction;
 };
 
-// One outstanding rendezvous request.
-struct RendezvousRequest {
-  std::uint16_t method = 0;
-  detail::StunTransaction transaction;
-};
-
 class Punch {
  public:
   Punch(const PunchOptions& options, const PeerId& peer, Identity identity, int stop_fd,
@@ -187,13 +184,10 @@ class Punch {
   void start_stun(const std::vector<Endpoint>& servers);
   void on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from);
   bool on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& from);
-  void on_rendezvous(const rdv::Message& m);
-  void on_rendezvous_response(const rdv::Message& m, const RendezvousRequest& request);
-  void on_offer(const rdv::Message& m);
-  void on_answer(const rdv::Message& m);
-  void send_rendezvous(rdv::Message m);
-  void register_peer(const std::optional<std::vector<std::uint8_t>>& challenge,
-                     const Endpoint& observed);
+  void on_rendezvous_event(const detail::RendezvousEvent& e);
+  void on_offer(const rdv::SignedDescription& sd);
+  void on_answer(const rdv::SignedDescription& sd);
+  void flush_rendezvous();
   void maybe_send_offer();
   void answer_offer(const rdv::Description& offer);
   bool gathering_done() const;
@@ -228,7 +222,7 @@ class Punch {
   std::vector<StunProbe> stun_;
   std::unique_ptr<MappingRequest> mapping_;
   bool mapping_settled_ = true;
-  std::vector<RendezvousRequest> requests_;
+  std::unique_ptr<detail::RendezvousClient> rendezvous_client_;
   Clock::time_point gather_until_{};
 
   bool registered_ = false;
@@ -236,10 +230,8 @@ class Punch {
   // Our offer: its session ID, and whether the server relayed it (success) or said the
   // peer is not online (404), and when to send it again.
   std::array<std::uint8_t, rdv::kSessionIdSize> offer_session_{};
-  std::optional<rdv::Message> offer_message_;  // resent as is (a new transaction)
   bool offer_sent_ = false;
   bool offer_delivered_ = false;
-  Clock::time_point offer_retry_at_ = Clock::time_point::max();
   std::optional<Clock::time_point> not_online_until_;
   // The peer's offer waiting for our gathering (or for our own offer's fate, in glare).
   std::optional<rdv::Description> pending_offer_;
@@ -251,6 +243,7 @@ class Punch {
   std::optional<rdv::NatMapping> peer_nat_;
   std::optional<Error> outcome_;
   bool punched_ = false;
+  bool stopped_ = false;  // by the stop fd: no hint about NATs then
   std::optional<Clock::time_point> linger_until_;
   // When the checks proved the path: the punch's elapsed time ends here, not after the
   // linger that only answers the peer's retransmissions.
@@ -309,36 +302,6 @@ void Punch::send(std::span<const std::uint8_t> bytes, const Endpoint& to) {
     log(LogLevel::debug, fmt::format("send to {}: {}", to.to_string(), st.error().message));
 }
 
-void Punch::send_rendezvous(rdv::Message m) {
-  m.transaction_id = random_transaction_id();
-  auto bytes = rdv::encode(m);
-  if (!bytes) {
-    finish(make_error(Errc::internal, "rendezvous request: " + bytes.error().message));
-    return;
-  }
-  requests_.push_back({m.method, detail::StunTransaction(m.transaction_id, std::move(*bytes),
-                                                          kRendezvousRetransmission, deadline_)});
-}
-
-void Punch::register_peer(const std::optional<std::vector<std::uint8_t>>& challenge,
-                          const Endpoint& observed) {
-  rdv::Message m;
-  m.method = rdv::method::register_peer;
-  m.peer_id = identity_.id();
-  m.lifetime = kRegistrationLifetime;
-  if (challenge) {
-    auto input = rdv::registration_signing_input(identity_.id(), *challenge, observed);
-    auto sig = identity_.sign(input);
-    if (!sig) {
-      finish(sig.error());
-      return;
-    }
-    m.challenge = *challenge;
-    m.signature = std::move(*sig);
-  }
-  send_rendezvous(std::move(m));
-}
-
 rdv::Description Punch::own_description(
     rdv::Kind kind, const std::array<std::uint8_t, rdv::kSessionIdSize>& session) {
   rdv::Description d;
@@ -389,20 +352,13 @@ void Punch::maybe_send_offer() {
     finish(signed_offer.error());
     return;
   }
-  rdv::Message m;
-  m.method = rdv::method::connect;
-  m.target_peer_id = peer_;
-  m.description = signed_offer->bytes;
-  m.signature = signed_offer->signature;
-  offer_message_ = m;
   offer_sent_ = true;
-  offer_retry_at_ = reactor_.now() + kOfferRetry;
   // The agent exists from now, so the peer's checks (which may overtake its answer) are
   // answered at once; the role is settled when the answer comes (we offered: controlling).
   start_agent(true);
   log(LogLevel::info, fmt::format("offer to {} with {} candidates", peer_.to_string(),
                                   candidates_.candidates().size()));
-  send_rendezvous(std::move(m));
+  rendezvous_client_->connect(peer_, std::move(*signed_offer), reactor_.now());
 }
 
 void Punch::answer_offer(const rdv::Description& offer) {
@@ -423,20 +379,13 @@ void Punch::answer_offer(const rdv::Description& offer) {
     return;
   }
   for (const auto& c : offer.candidates) agent_->add_remote_candidate(c, now);
-  rdv::Message m;
-  m.method = rdv::method::answer;
-  m.target_peer_id = peer_;
-  m.description = our_answer_->bytes;
-  m.signature = our_answer_->signature;
   log(LogLevel::info, fmt::format("answering {}'s offer ({} candidates)", peer_.to_string(),
                                   offer.candidates.size()));
-  send_rendezvous(std::move(m));
+  rendezvous_client_->answer(peer_, *our_answer_, now);
 }
 
-void Punch::on_offer(const rdv::Message& m) {
-  auto sd = m.signed_description();
-  if (!sd) return;
-  auto offer = rdv::open_description(*sd, peer_, identity_.id(), rdv::Kind::offer);
+void Punch::on_offer(const rdv::SignedDescription& sd) {
+  auto offer = rdv::open_description(sd, peer_, identity_.id(), rdv::Kind::offer);
   if (!offer) {
     log(LogLevel::warning, "dropped an offer: " + offer.error().message);
     return;
@@ -444,14 +393,8 @@ void Punch::on_offer(const rdv::Message& m) {
   if (answered_session_) {
     // The same session again: our answer was lost on the way, send it once more. Any
     // other session is a replay or a stale retry, and the checks already run.
-    if (*answered_session_ == offer->session_id && our_answer_) {
-      rdv::Message a;
-      a.method = rdv::method::answer;
-      a.target_peer_id = peer_;
-      a.description = our_answer_->bytes;
-      a.signature = our_answer_->signature;
-      send_rendezvous(std::move(a));
-    }
+    if (*answered_session_ == offer->session_id && our_answer_)
+      rendezvous_client_->answer(peer_, *our_answer_, reactor_.now());
     return;
   }
   if (offer_sent_ && agent_ && agent_->state() != IceAgent::State::waiting) return;
@@ -469,10 +412,9 @@ void Punch::on_offer(const rdv::Message& m) {
   answer_offer(*offer);
 }
 
-void Punch::on_answer(const rdv::Message& m) {
-  auto sd = m.signed_description();
-  if (!sd || !offer_sent_ || answered_session_) return;
-  auto answer = rdv::open_description(*sd, peer_, identity_.id(), rdv::Kind::answer);
+void Punch::on_answer(const rdv::SignedDescription& sd) {
+  if (!offer_sent_ || answered_session_) return;
+  auto answer = rdv::open_description(sd, peer_, identity_.id(), rdv::Kind::answer);
   if (!answer) {
     log(LogLevel::warning, "dropped an answer: " + answer.error().message);
     return;
@@ -483,7 +425,6 @@ void Punch::on_answer(const rdv::Message& m) {
   }
   if (!agent_ || agent_->state() != IceAgent::State::waiting) return;  // a repeat
   peer_nat_ = answer->nat_mapping;
-  offer_retry_at_ = Clock::time_point::max();
   pending_offer_.reset();
   auto now = reactor_.now();
   if (auto st = agent_->set_remote(answer->ufrag, answer->password, now); !st) {
@@ -495,36 +436,25 @@ void Punch::on_answer(const rdv::Message& m) {
                                   peer_.to_string(), answer->candidates.size()));
 }
 
-void Punch::on_rendezvous_response(const rdv::Message& m, const RendezvousRequest& request) {
-  const bool error = m.message_class == detail::stun::MessageClass::error_response;
-  const int code = error && m.error_code ? m.error_code->code : 0;
-  if (request.method == rdv::method::register_peer) {
-    if (code == rdv::kUnauthenticated && m.challenge && m.xor_mapped_address) {
-      register_peer(m.challenge, *m.xor_mapped_address);
-      return;
-    }
-    if (error) {
-      finish(make_error(Errc::refused,
-                        fmt::format("rendezvous {} refused the registration: {} {}",
-                                    rendezvous_text_, code,
-                                    m.error_code ? m.error_code->reason : ""),
-                        code));
-      return;
-    }
-    if (!registered_) {
-      registered_ = true;
-      if (m.xor_mapped_address) {
-        registered_as_ = *m.xor_mapped_address;
-        candidates_.add_server_reflexive(*m.xor_mapped_address);
-        observations_.push_back({rendezvous_, *m.xor_mapped_address});
+void Punch::on_rendezvous_event(const detail::RendezvousEvent& e) {
+  using Type = detail::RendezvousEvent::Type;
+  switch (e.type) {
+    case Type::registered:
+      if (!registered_) {
+        registered_ = true;
+        candidates_.add_server_reflexive(e.observed);
+        observations_.push_back({rendezvous_, e.observed});
+        log(LogLevel::info, fmt::format("registered at {} as {}", rendezvous_text_,
+                                        e.observed.to_string()));
       }
-      log(LogLevel::info, fmt::format("registered at {} as {}", rendezvous_text_,
-                                      registered_as_ ? registered_as_->to_string() : "?"));
-    }
-    return;
-  }
-  if (request.method == rdv::method::connect) {
-    if (code == rdv::kPeerNotOnline) {
+      return;
+    case Type::not_online:
+      if (e.peer != peer_) return;
+      if (answered_session_) {
+        finish(make_error(Errc::punch_failed, fmt::format("{} went offline before our answer "
+                                                          "reached it", peer_.to_string())));
+        return;
+      }
       if (!not_online_until_) {
         not_online_until_ = reactor_.now() + options_.wait_for_peer;
         log(LogLevel::info, fmt::format("{} is not online yet: waiting up to {} ms for it",
@@ -533,46 +463,30 @@ void Punch::on_rendezvous_response(const rdv::Message& m, const RendezvousReques
       offer_delivered_ = false;
       // Our offer did not reach the peer: an offer of its own that glare set aside is
       // the one to answer now.
-      if (pending_offer_ && !answered_session_) {
+      if (pending_offer_ && gathering_done()) {
         auto offer = *pending_offer_;
         pending_offer_.reset();
         answer_offer(offer);
       }
       return;
-    }
-    if (error) {
-      finish(make_error(Errc::refused,
-                        fmt::format("rendezvous {} refused our offer: {} {}", rendezvous_text_,
-                                    code, m.error_code ? m.error_code->reason : ""),
-                        code));
+    case Type::connect_accepted:
+      offer_delivered_ = true;
+      not_online_until_.reset();
       return;
-    }
-    offer_delivered_ = true;
-    not_online_until_.reset();
-    return;
+    case Type::offer_received:
+      on_offer(e.description);
+      return;
+    case Type::answer_received:
+      on_answer(e.description);
+      return;
+    case Type::failed:
+      finish(e.error);
+      return;
   }
-  if (request.method == rdv::method::answer && code == rdv::kPeerNotOnline)
-    finish(make_error(Errc::punch_failed, fmt::format("{} went offline before our answer "
-                                                      "reached it", peer_.to_string())));
 }
 
-void Punch::on_rendezvous(const rdv::Message& m) {
-  using detail::stun::MessageClass;
-  if (m.message_class == MessageClass::success_response ||
-      m.message_class == MessageClass::error_response) {
-    for (std::size_t i = 0; i < requests_.size(); ++i) {
-      if (!requests_[i].transaction.matches(m.transaction_id)) continue;
-      requests_[i].transaction.answered(reactor_.now());
-      RendezvousRequest request = std::move(requests_[i]);
-      requests_.erase(requests_.begin() + static_cast<std::ptrdiff_t>(i));
-      on_rendezvous_response(m, request);
-      return;
-    }
-    return;
-  }
-  if (m.message_class != MessageClass::indication) return;
-  if (m.method == rdv::method::connect) on_offer(m);
-  else if (m.method == rdv::method::answer) on_answer(m);
+void Punch::flush_rendezvous() {
+  for (const auto& bytes : rendezvous_client_->take_outgoing()) send(bytes, rendezvous_);
 }
 
 bool Punch::on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& from) {
@@ -593,12 +507,9 @@ bool Punch::on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& 
 }
 
 void Punch::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from) {
-  if (from == rendezvous_) {
-    auto m = rdv::decode(bytes);
-    if (m) {
-      on_rendezvous(*m);
-      return;
-    }
+  if (rendezvous_client_->on_datagram(bytes, from, reactor_.now())) {
+    while (auto e = rendezvous_client_->next_event()) on_rendezvous_event(*e);
+    return;
   }
   if (on_stun_answer(bytes, from)) return;
   if (agent_) agent_->on_datagram(bytes, from, reactor_.now());
@@ -619,7 +530,9 @@ void Punch::fill_report(bool punched) {
   if (report_.local_nat.empty())
     report_.local_nat = detail::nat_mapping_name(detail::nat_mapping_from(observations_, host_ips_));
   report_.peer_nat = peer_nat_ ? detail::nat_mapping_name(*peer_nat_) : "";
-  if (!punched) report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
+  // A hint is about the NATs: only when the checks (or the peer) were the trouble.
+  if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed)
+    report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
                                                   peer_nat_);
   const auto end = punched && connected_at_ ? *connected_at_ : reactor_.now();
   report_.elapsed = std::chrono::duration_cast<milliseconds>(end - start_);
@@ -629,23 +542,13 @@ void Punch::fill_report(bool punched) {
 void Punch::schedule() {
   if (outcome_ || punched_) return;
   auto now = reactor_.now();
-  // Rendezvous requests and STUN probes: retransmissions and give-ups.
-  for (std::size_t i = 0; i < requests_.size();) {
-    auto& r = requests_[i];
-    if (auto bytes = r.transaction.due(now)) send(*bytes, rendezvous_);
-    if (r.transaction.settled()) {
-      const std::uint16_t method = r.method;
-      requests_.erase(requests_.begin() + static_cast<std::ptrdiff_t>(i));
-      if (method == rdv::method::register_peer && !registered_) {
-        finish(make_error(Errc::no_service, fmt::format("rendezvous {} ({}) did not answer",
-                                                        rendezvous_text_,
-                                                        rendezvous_.to_string())));
-        return;
-      }
-      continue;
-    }
-    ++i;
+  // The rendezvous exchange and the STUN probes: retransmissions and give-ups.
+  rendezvous_client_->on_timer(now);
+  while (auto e = rendezvous_client_->next_event()) {
+    on_rendezvous_event(*e);
+    if (outcome_) return;
   }
+  flush_rendezvous();
   for (auto& s : stun_)
     if (auto bytes = s.transaction.due(now)) send(*bytes, s.server);
   if (mapping_ && !mapping_settled_ && mapping_->finished()) {
@@ -669,13 +572,6 @@ void Punch::schedule() {
       if (!s.transaction.settled()) s.transaction.abandon();
   }
   maybe_send_offer();
-  if (offer_sent_ && !answered_session_ && agent_ && agent_->state() == IceAgent::State::waiting &&
-      !not_online_until_ && now >= offer_retry_at_) {
-    // Relayed but unanswered: the same offer again (a new transaction, the same session
-    // ID), in case the indication to the peer was lost.
-    offer_retry_at_ = now + kOfferRetry;
-    if (offer_message_) send_rendezvous(*offer_message_);
-  }
   if (not_online_until_ && now >= *not_online_until_ && !answered_session_ &&
       (!agent_ || agent_->state() == IceAgent::State::waiting)) {
     finish(make_error(Errc::punch_failed,
@@ -721,11 +617,9 @@ void Punch::schedule() {
   auto earlier = [&](std::optional<Clock::time_point> t) {
     if (t && *t < next) next = *t;
   };
-  for (const auto& r : requests_) earlier(r.transaction.next_wakeup());
+  earlier(rendezvous_client_->next_wakeup());
   for (const auto& s : stun_) earlier(s.transaction.next_wakeup());
   if (!gathering_done()) earlier(gather_until_);
-  if (offer_sent_ && !answered_session_ && offer_retry_at_ != Clock::time_point::max())
-    earlier(offer_retry_at_);
   earlier(not_online_until_);
   earlier(linger_until_);
   if (agent_) earlier(agent_->next_wakeup());
@@ -776,10 +670,14 @@ Result<PunchResult> Punch::run() {
   }
   if (stop_fd_ >= 0)
     reactor_.watch(stop_fd_, true, false, [this](bool, bool) {
+      stopped_ = true;
       finish(make_error(Errc::punch_failed, "stopped before a path was found"));
     });
   log(LogLevel::debug, fmt::format("punch socket on UDP port {}", mux_->local_port()));
-  register_peer(std::nullopt, Endpoint{});
+  rendezvous_client_ = std::make_unique<detail::RendezvousClient>(
+      identity_, rendezvous_, deadline_, [](std::span<std::uint8_t> out) { fill_random(out); },
+      rendezvous_client_options());
+  rendezvous_client_->start(reactor_.now());
   schedule();
   auto st = reactor_.run();
   if (timer_ != 0) reactor_.cancel(timer_);
@@ -799,6 +697,8 @@ Result<PunchResult> Punch::run() {
   }
   auto selected = agent_->selected();
   agent_->quiesce();
+  rendezvous_client_->stop(reactor_.now());  // offline: the peer is found
+  flush_rendezvous();
   PunchResult result;
   result.path = public_path(selected->kind);
   result.peer = selected->remote;

@@ -3,6 +3,7 @@
 // (cli/cmd_punch).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -79,6 +80,23 @@ TEST_CASE("candidate list: priorities by type, foundations, no duplicate address
   d.candidates = c;
   CHECK(rendezvous::encode_description(d).ok());
   CHECK(list.candidates(2).size() == 2);
+  std::vector<std::string> foundations;
+  for (const auto& x : c) foundations.push_back(x.foundation);
+  std::sort(foundations.begin(), foundations.end());
+  CHECK(std::adjacent_find(foundations.begin(), foundations.end()) == foundations.end());
+}
+
+TEST_CASE("a gateway mapping at the address STUN saw makes that candidate mapped", "[punch]") {
+  CandidateList list;
+  list.add_server_reflexive(ep("203.0.113.5:40000"));
+  list.add_server_reflexive(ep("203.0.113.5:40009"));
+  list.add_mapped(ep("203.0.113.5:40000"));
+  auto c = list.candidates();
+  REQUIRE(c.size() == 2);
+  CHECK(c[0].type == ice::CandidateType::mapped);
+  CHECK(c[0].address == ep("203.0.113.5:40000"));
+  CHECK(c[1].type == ice::CandidateType::server_reflexive);
+  CHECK(c[0].foundation != c[1].foundation);
 }
 
 TEST_CASE("NAT mapping from what the servers saw", "[punch]") {
