@@ -572,6 +572,9 @@ void Punch::schedule() {
       if (!s.transaction.settled()) s.transaction.abandon();
   }
   maybe_send_offer();
+  // The offer (or an answer to an offer that waited for gathering) goes out now, not
+  // with the client's next retransmission.
+  flush_rendezvous();
   if (not_online_until_ && now >= *not_online_until_ && !answered_session_ &&
       (!agent_ || agent_->state() == IceAgent::State::waiting)) {
     finish(make_error(Errc::punch_failed,
