@@ -13,6 +13,10 @@ it can key (with a password it handed out or read on the rendezvous).
   output names the attacker's address, and the attacker receives no check at all;
 - a false XOR-PEER-ADDRESS (a hint outside the signature): the peers still connect to
   each other and never to the attacker, who can answer none of the checks it may get;
+- with the argument `lie-mapped-address`, alone: a false XOR-MAPPED-ADDRESS, which each
+  peer signs into its own offer as its server-reflexive candidate; the attacker answers
+  the checks sent there with the password the description carries in the clear. No
+  peer may report a path to the attacker;
 - a sprayer (198.51.100.24 on the internet side, with both routers in full-cone mode so
   its packets reach the punch sockets, and lan1b on lan1's own LAN) sending Binding
   checks with wrong credentials at the punch sockets while the peers punch: random
@@ -28,6 +32,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -46,7 +51,10 @@ OTHER = {"lan1": "lan2", "lan2": "lan1"}
 LYING = ("swap-candidates", "swap-credentials", "swap-all", "replay-signature",
          "replay-description", "attacker-key", "attacker-self")
 
-c = labkit.Checker("punch_hostile")
+# `punch_hostile.py lie-mapped-address`: only the false XOR-MAPPED-ADDRESS case, a
+# test of its own (lab.porthole.punch_hostile_mapped).
+MAPPED_ONLY = sys.argv[1:] == ["lie-mapped-address"]
+c = labkit.Checker("punch_hostile_mapped" if MAPPED_ONLY else "punch_hostile")
 tmp = Path(tempfile.mkdtemp(prefix="porthole-punch-hostile-"))
 
 
@@ -190,83 +198,95 @@ try:
     for ns in ("r1", "r2"):
         labkit.lab("nat-mode", ns, "eim")
 
-    # The control: an honest relay connects (and its descriptions are recorded for the
-    # replay modes).
-    record = tmp / "earlier-session.json"
-    results, counts, lines, _ = run_mode("honest", ids, attacker_key, record=record)
-    connected_to_each_other("honest", results, ids)
-    never_the_attacker("honest", results, counts)
-    c.check(len(lines) >= 2 and all(x["roundtrip"] for x in lines),
-            "honest: the double rebuilds every relayed description byte for byte",
-            lines)
-
-    for mode in LYING:
-        results, counts, lines, liar_out = run_mode(
-            mode, ids, attacker_key, extra=("--timeout", "4", "--wait", "2"),
-            replay=record if mode.startswith("replay") else None)
-        try:
-            tampered = json.loads(liar_out.strip().splitlines()[-1])["tampered"]
-        except (IndexError, ValueError, KeyError):
-            tampered = 0
-        c.check(tampered > 0 and lines and all(x["roundtrip"] for x in lines),
-                f"{mode}: the double relayed descriptions and changed them", liar_out)
+    if MAPPED_ONLY:
+        # A false XOR-MAPPED-ADDRESS (registration and every answer): each peer offers
+        # the attacker's address as its own server-reflexive candidate, signed by
+        # itself, and the attacker answers the checks sent there, keyed with the
+        # password it read in the description. No gateway mapping (--no-map), so that
+        # candidate and the peer-reflexive one are all there is to the peer.
+        results, counts, _, _ = run_mode("lie-mapped-address", ids, attacker_key,
+                                         extra=("--no-map", "--timeout", "4", "--wait", "2"))
+        never_the_attacker("lie-mapped-address", results, counts)
         for ns, (r, j) in results.items():
-            c.check(r.rc == 7, f"{mode}: {ns} gives up (exit 7)", r)
-            c.check(isinstance(j, dict) and j.get("error") == "punch-failed",
-                    f"{mode}: {ns} prints the punch-failed error object", r.stdout)
-        never_the_attacker(mode, results, counts)
-        c.check(counts is not None and counts["binding_requests"] == 0,
-                f"{mode}: no check was ever sent to the attacker", counts)
+            c.check(r.rc in (0, 7), f"lie-mapped-address: {ns} exits 0 or 7", r)
+    else:
+        # The control: an honest relay connects (and its descriptions are recorded for the
+        # replay modes).
+        record = tmp / "earlier-session.json"
+        results, counts, lines, _ = run_mode("honest", ids, attacker_key, record=record)
+        connected_to_each_other("honest", results, ids)
+        never_the_attacker("honest", results, counts)
+        c.check(len(lines) >= 2 and all(x["roundtrip"] for x in lines),
+                "honest: the double rebuilds every relayed description byte for byte",
+                lines)
 
-    results, counts, _, _ = run_mode("lie-peer-address", ids, attacker_key)
-    connected_to_each_other("lie-peer-address", results, ids)
-    never_the_attacker("lie-peer-address", results, counts)
-
-    # The sprayers: both routers full-cone, so packets from the internet reach the
-    # punch sockets' public ports as a peer's would.
-    for ns in ("r1", "r2"):
-        r = labkit.lab("nat-mode", ns, "fullcone")
-        c.check(r.ok, f"lab.sh nat-mode {ns} fullcone", r)
-    log = tmp / "spray.log"
-    liar = Helper("inet", "rendezvous", "--listen", RENDEZVOUS, "--mode", "honest",
-                  "--log", str(log), "--delay", "0.3")
-    sprayers = {
-        "internet": Helper("inet", "spray", "--source", SPRAYER, "--log", str(log),
-                           "--target", f"{WAN['lan1']}:{PORT['lan1']}",
-                           "--target", f"{WAN['lan2']}:{PORT['lan2']}", "--seconds", "20"),
-        "lan1b": Helper("lan1b", "spray", "--source", "192.168.1.101", "--log", str(log),
-                        "--target", f"{HOST['lan1']}:{PORT['lan1']}", "--seconds", "20",
-                        "--seed", "2"),
-    }
-    try:
-        results = punch_both(ids)
-    finally:
-        liar.stop()
-        sprayed = {}
-        for name, h in sprayers.items():
-            out = h.stop().strip().splitlines()
+        for mode in LYING:
+            results, counts, lines, liar_out = run_mode(
+                mode, ids, attacker_key, extra=("--timeout", "4", "--wait", "2"),
+                replay=record if mode.startswith("replay") else None)
             try:
-                sprayed[name] = json.loads(out[-1])
-            except (IndexError, ValueError):
-                sprayed[name] = None
-    connected_to_each_other("spray", results, ids)
-    for ns, (r, j) in results.items():
-        named = [a for a in addresses_in(j) if ip_of(a) in (SPRAYER, "192.168.1.101")]
-        c.check(not named, f"spray: {ns}'s output never names a sprayer", r)
-    for name, s in sprayed.items():
-        c.check(s is not None and s["sent"] > 0 and s["with_real_username"] > 0,
-                f"spray: the {name} sprayer sent checks, some with the real ufrags", s)
-        if s is None:
-            continue
-        print(f"     {name} sprayer: {s}")
-        c.check(s["success_responses"] == 0,
-                f"spray: the {name} sprayer got 0 success responses", s)
-        c.check(s["requests_to_us"] == 0,
-                f"spray: no check went to the {name} sprayer (no peer-reflexive candidate "
-                "from an unauthenticated check)", s)
-        c.check(s["error_responses"] == 0,
-                f"spray: checks with wrong credentials are dropped, never answered ({name})",
-                s)
+                tampered = json.loads(liar_out.strip().splitlines()[-1])["tampered"]
+            except (IndexError, ValueError, KeyError):
+                tampered = 0
+            c.check(tampered > 0 and lines and all(x["roundtrip"] for x in lines),
+                    f"{mode}: the double relayed descriptions and changed them", liar_out)
+            for ns, (r, j) in results.items():
+                c.check(r.rc == 7, f"{mode}: {ns} gives up (exit 7)", r)
+                c.check(isinstance(j, dict) and j.get("error") == "punch-failed",
+                        f"{mode}: {ns} prints the punch-failed error object", r.stdout)
+            never_the_attacker(mode, results, counts)
+            c.check(counts is not None and counts["binding_requests"] == 0,
+                    f"{mode}: no check was ever sent to the attacker", counts)
+
+        results, counts, _, _ = run_mode("lie-peer-address", ids, attacker_key)
+        connected_to_each_other("lie-peer-address", results, ids)
+        never_the_attacker("lie-peer-address", results, counts)
+
+        # The sprayers: both routers full-cone, so packets from the internet reach the
+        # punch sockets' public ports as a peer's would.
+        for ns in ("r1", "r2"):
+            r = labkit.lab("nat-mode", ns, "fullcone")
+            c.check(r.ok, f"lab.sh nat-mode {ns} fullcone", r)
+        log = tmp / "spray.log"
+        liar = Helper("inet", "rendezvous", "--listen", RENDEZVOUS, "--mode", "honest",
+                      "--log", str(log), "--delay", "0.3")
+        sprayers = {
+            "internet": Helper("inet", "spray", "--source", SPRAYER, "--log", str(log),
+                               "--target", f"{WAN['lan1']}:{PORT['lan1']}",
+                               "--target", f"{WAN['lan2']}:{PORT['lan2']}", "--seconds", "20"),
+            "lan1b": Helper("lan1b", "spray", "--source", "192.168.1.101", "--log", str(log),
+                            "--target", f"{HOST['lan1']}:{PORT['lan1']}", "--seconds", "20",
+                            "--seed", "2"),
+        }
+        try:
+            results = punch_both(ids)
+        finally:
+            liar.stop()
+            sprayed = {}
+            for name, h in sprayers.items():
+                out = h.stop().strip().splitlines()
+                try:
+                    sprayed[name] = json.loads(out[-1])
+                except (IndexError, ValueError):
+                    sprayed[name] = None
+        connected_to_each_other("spray", results, ids)
+        for ns, (r, j) in results.items():
+            named = [a for a in addresses_in(j) if ip_of(a) in (SPRAYER, "192.168.1.101")]
+            c.check(not named, f"spray: {ns}'s output never names a sprayer", r)
+        for name, s in sprayed.items():
+            c.check(s is not None and s["sent"] > 0 and s["with_real_username"] > 0,
+                    f"spray: the {name} sprayer sent checks, some with the real ufrags", s)
+            if s is None:
+                continue
+            print(f"     {name} sprayer: {s}")
+            c.check(s["success_responses"] == 0,
+                    f"spray: the {name} sprayer got 0 success responses", s)
+            c.check(s["requests_to_us"] == 0,
+                    f"spray: no check went to the {name} sprayer (no peer-reflexive candidate "
+                    "from an unauthenticated check)", s)
+            c.check(s["error_responses"] == 0,
+                    f"spray: checks with wrong credentials are dropped, never answered ({name})",
+                    s)
 finally:
     for ns in ("r1", "r2"):
         labkit.lab("nat-mode", ns, "eim")
