@@ -48,10 +48,10 @@ struct ServeOptions {
   // A second address for RFC 5780 (CHANGE-REQUEST, OTHER-ADDRESS): four UDP sockets.
   std::optional<std::string> alt_ip;
   std::uint16_t alt_port = 3479;
+  LogFn log;  // info: start-up and one line per connect-back; debug: every request
   // The rendezvous of `porthole punch` (docs/rendezvous.md) on the primary UDP socket.
   bool rendezvous = true;
   std::size_t rendezvous_max_peers = 10000;  // peers online at once
-  LogFn log;  // info: start-up and one line per connect-back; debug: every request
 };
 
 // Runs the STUN server and the connect-back checks, one thread, until `stop_fd` (an

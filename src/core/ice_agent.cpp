@@ -16,6 +16,9 @@ using ice::CandidateType;
 // Early checks remembered before the peer's description: a handful is all an honest
 // peer sends (its candidates are few); more would only be a flood.
 constexpr std::size_t kMaxEarlyChecks = 16;
+// Remote addresses (signalled and learned): a description carries at most
+// rendezvous::kMaxCandidates; the rest are peer-reflexive ones, a few per NAT.
+constexpr std::size_t kMaxRemotes = 64;
 
 bool is_ice_char(char c) noexcept {  // RFC 8445 s15.1: ALPHA / DIGIT / "+" / "/"
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -161,6 +164,7 @@ void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate,
     }
     return;
   }
+  if (remotes_.size() >= kMaxRemotes) return;
   add_remote(a, candidate.type, candidate.priority, false);
   if (remote_known_) run(now);
 }
@@ -206,9 +210,16 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
   if (colon == std::string::npos || user.compare(0, colon, config_.local_ufrag) != 0 ||
       colon != config_.local_ufrag.size() || colon + 1 == user.size())
     return;
-  if (!stun::check_integrity(bytes, m, *local_key_)) return;
+  if (!stun::check_integrity(bytes, m, *local_key_)) {
+    debug(fmt::format("dropped a check from {}: wrong MESSAGE-INTEGRITY", from.to_string()));
+    return;
+  }
   std::string their_ufrag = user.substr(colon + 1);
-  if (remote_known_ && their_ufrag != remote_ufrag_) return;  // another session's
+  if (remote_known_ && their_ufrag != remote_ufrag_) {  // another session's
+    debug(fmt::format("dropped a check from {}: USERNAME of another session", from.to_string()));
+    return;
+  }
+  debug(fmt::format("check from {}{}", from.to_string(), m.use_candidate ? " (USE-CANDIDATE)" : ""));
 
   const std::array<std::uint16_t, 2> ice_attrs{attr::priority, attr::use_candidate};
   const auto unknown = m.unknown_required_except(ice_attrs);
@@ -256,12 +267,14 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
 
 void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority,
                              bool use_candidate, Clock::time_point now) {
+  if (state_ != State::checking) return;  // answered; nothing more to learn
   auto found = pair_for(from);
   // s7.3.1.3: an address not among the peer's candidates is a peer-reflexive candidate,
   // with the priority the check carried.
+  if (!found && remotes_.size() >= kMaxRemotes) return;
   const std::size_t p =
       found ? *found : add_remote(from, CandidateType::peer_reflexive, priority, true);
-  if (state_ != State::checking) return;
+  if (!found) debug(fmt::format("learned peer-reflexive candidate {}", from.to_string()));
   Pair& pair = pairs_[p];
   // s7.3.1.5: the controlled side takes the nomination. The controlling side sends
   // USE-CANDIDATE only on a pair its own check proved, so this check's arrival (and our
@@ -335,8 +348,15 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
   // s7.2.5.2.1: the answer must come from where the check went; s7.2.5.1 (and RFC 8489
   // s9.1.4): with MESSAGE-INTEGRITY under the peer's password. Else it is dropped and
   // the check keeps waiting for the real answer.
-  if (from != remotes_[pairs_[p].remote].address) return;
-  if (!m.has_message_integrity || !stun::check_integrity(bytes, m, *remote_key_)) return;
+  if (from != remotes_[pairs_[p].remote].address) {
+    debug(fmt::format("dropped an answer from {}: the check went to {}", from.to_string(),
+                      remotes_[pairs_[p].remote].address.to_string()));
+    return;
+  }
+  if (!m.has_message_integrity || !stun::check_integrity(bytes, m, *remote_key_)) {
+    debug(fmt::format("dropped an answer from {}: wrong MESSAGE-INTEGRITY", from.to_string()));
+    return;
+  }
   const CheckKind kind = it->kind;
   checks_.erase(it);
   Pair& pair = pairs_[p];
@@ -344,6 +364,7 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
 
   if (m.message_class == stun::MessageClass::error_response) {
     const int code = m.error_code ? m.error_code->code : 400;
+    debug(fmt::format("error {} from {}", code, from.to_string()));
     if (kind == CheckKind::consent) return;  // consent_until_ is not moved
     if (code == 487 && state_ == State::checking) {
       // s7.2.5.1: the peer says we have its role: take the other one, check again.
@@ -369,6 +390,8 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
   if (!m.unknown_required.empty()) return;  // RFC 8489 s6.3.3: not acted on
   if (m.xor_mapped_address) pair.local_seen = to_endpoint(*m.xor_mapped_address);
   pair.state = PairState::succeeded;  // s7.2.5.3.2: the pair is valid
+  debug(fmt::format("answer from {}: it sees us as {}", from.to_string(),
+                    pair.local_seen ? pair.local_seen->to_string() : "?"));
   pair.error_code = 0;
   // Other checks on the pair are done with: it is proven.
   checks_.erase(std::remove_if(checks_.begin(), checks_.end(),
@@ -399,6 +422,7 @@ void IceAgent::run(Clock::time_point now) {
     // RFC 7675 s5.1: no answer for the consent timeout: stop using the path.
     state_ = State::disconnected;
     failure_ = "consent lost: the peer stopped answering";
+    debug(failure_);
     checks_.clear();
     return;
   }
@@ -514,12 +538,20 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
   if (kind == CheckKind::nomination) w.add_use_candidate();
   w.add_message_integrity(*remote_key_);
   auto bytes = w.finish(true);
-  if (!bytes) return;
+  if (!bytes) {  // cannot happen with checked credentials; never leave the pair due
+    pair.state = PairState::failed;
+    return;
+  }
   c.bytes = std::move(*bytes);
   c.sent = 1;
   ++pair.checks_sent;
   if (kind == CheckKind::ordinary && pair.state != PairState::succeeded)
     pair.state = PairState::in_progress;
+  debug(fmt::format("{} to {}",
+                    kind == CheckKind::nomination ? "nomination (USE-CANDIDATE)"
+                    : kind == CheckKind::consent  ? "consent check"
+                                                  : "check",
+                    remote.address.to_string()));
   outgoing_.push_back({remote.address, c.bytes});
   checks_.push_back(std::move(c));
 }
@@ -527,6 +559,7 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
 void IceAgent::connect(std::size_t p, Clock::time_point now) {
   selected_ = p;
   state_ = State::connected;
+  debug(fmt::format("connected to {}", remotes_[pairs_[p].remote].address.to_string()));
   connected_at_ = now;
   consent_until_ = now + config_.consent_timeout;
   next_consent_ = now + consent_jitter();
@@ -542,6 +575,7 @@ void IceAgent::connect(std::size_t p, Clock::time_point now) {
 }
 
 void IceAgent::fail(std::string why) {
+  debug("failed: " + why);
   state_ = State::failed;
   failure_ = std::move(why);
   for (Pair& pair : pairs_)
@@ -553,6 +587,7 @@ void IceAgent::fail(std::string why) {
 
 void IceAgent::switch_role(Clock::time_point now) {
   config_.controlling = !config_.controlling;
+  debug(config_.controlling ? "role conflict: now controlling" : "role conflict: now controlled");
   recompute_priorities();
   // Checks in flight carry the old role; a nomination from the old role is withdrawn.
   checks_.erase(std::remove_if(checks_.begin(), checks_.end(),
@@ -637,6 +672,10 @@ bool IceAgent::pair_busy(std::size_t p) const {
   return std::any_of(checks_.begin(), checks_.end(), [&](const Check& c) {
     return c.pair == p && c.kind != CheckKind::consent;
   });
+}
+
+void IceAgent::debug(const std::string& text) const {
+  if (config_.log) config_.log(LogLevel::debug, "ice: " + text);
 }
 
 stun::TransactionId IceAgent::new_transaction_id() {

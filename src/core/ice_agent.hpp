@@ -27,6 +27,7 @@
 #include "net/deadline.hpp"
 #include "porthole/error.hpp"
 #include "porthole/ip_address.hpp"
+#include "porthole/log.hpp"
 #include "proto/stun_transaction.hpp"
 
 namespace porthole::detail {
@@ -56,6 +57,8 @@ struct IceAgentConfig {
   std::chrono::milliseconds consent_timeout{30000};
   // Checking gives up here (no deadline for consent afterwards).
   Clock::time_point deadline = Clock::time_point::max();
+  // Debug lines for -v: each check sent, answered, dropped (and why), each state change.
+  LogFn log;
 };
 
 // Errc::usage naming the field when a ufrag or password breaks RFC 8445 s5.3's bounds.
@@ -210,6 +213,7 @@ class IceAgent {
   std::optional<std::size_t> local_matching(const Endpoint& seen) const;
   bool pair_busy(std::size_t pair) const;
   stun::TransactionId new_transaction_id();
+  void debug(const std::string& text) const;
   Clock::duration consent_jitter();
 
   IceAgentConfig config_;

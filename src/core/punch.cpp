@@ -40,10 +40,9 @@ using detail::Clock;
 using detail::IceAgent;
 using std::chrono::milliseconds;
 
-// A gateway that offers no mapping service costs at most this much of the punch.
+// Gathering (the gateway mapping, the --stun servers' answers) gets at most this long
+// before the description goes out: a gateway without a mapping service costs little.
 constexpr milliseconds kMappingBudget{1500};
-// STUN servers (--stun) get this long to answer before the description goes out.
-constexpr milliseconds kStunBudget{1500};
 // Rendezvous requests: sent at 0, 200, 600, 1400 and 3000 ms, given up at 3800 ms; an
 // offer relayed but not answered goes again after 1.5 s (a lost indication).
 detail::RendezvousClientOptions rendezvous_client_options() {

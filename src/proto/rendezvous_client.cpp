@@ -236,8 +236,13 @@ void RendezvousClient::on_response(const Pending& p, const rv::Message& m, Clock
   e.peer = p.target;
   if (m.message_class == MessageClass::success_response) {
     if (p.op == Op::answer) return;
+    bool said = false;
     for (Offer& o : offers_)
-      if (o.target == p.target) o.resend_at = now + options_.reconnect_interval;
+      if (o.target == p.target) {
+        o.resend_at = now + options_.reconnect_interval;
+        said = std::exchange(o.accepted, true);
+      }
+    if (said) return;
     e.type = RendezvousEvent::Type::connect_accepted;
     if (m.xor_mapped_address) e.observed = *m.xor_mapped_address;
     emit(std::move(e));

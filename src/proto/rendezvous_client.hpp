@@ -34,7 +34,8 @@ struct RendezvousEvent {
   enum class Type {
     registered,        // online; `observed`: our address as the server sees it
     not_online,        // 404 to a Connect or an Answer: `peer` is not there (any more)
-    connect_accepted,  // the server forwarded our offer to `peer`; `observed` as above
+    connect_accepted,  // the server forwarded our offer to `peer` (said once per
+                       // connect(), not for the resends); `observed` as above
     offer_received,    // `description` (unchecked) from `offerer` (XOR-PEER-ADDRESS)
     answer_received,   // `description` (unchecked)
     failed,            // `error`: Errc::no_service (no answer) or Errc::refused
@@ -102,6 +103,7 @@ class RendezvousClient {
     PeerId target;
     rendezvous::SignedDescription offer;
     std::optional<Clock::time_point> resend_at;  // set once the server accepted it
+    bool accepted = false;                       // connect_accepted said (once per offer)
   };
 
   void send(Op op, rendezvous::Message m, const PeerId& target, Clock::time_point now);

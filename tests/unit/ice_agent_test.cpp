@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "codec/ice_priority.hpp"
@@ -72,6 +73,8 @@ constexpr const char* kPassB = "passwordBBBBBBBBBBBBBBBB";
 // from toward each peer address (a NAT's mapping; its own socket address without one),
 // and the addresses that reach it.
 struct Side {
+  Side(IceAgent a, Endpoint local, std::map<Endpoint, Endpoint> nat, std::vector<Endpoint> at)
+      : agent(std::move(a)), socket(local), mapping(std::move(nat)), reachable_at(std::move(at)) {}
   IceAgent agent;
   Endpoint socket;                          // the local address of its one socket
   std::map<Endpoint, Endpoint> mapping;     // destination -> source seen (NAT)
@@ -205,12 +208,6 @@ Bytes check(const std::string& username, const std::string& password, bool contr
   if (use_candidate) w.add_use_candidate();
   w.add_message_integrity(*stun::IntegrityKey::short_term(password));
   return *w.finish(true);
-}
-
-std::size_t distinct_destinations(const Side& s) {
-  std::set<Endpoint> to;
-  for (const auto& [at, out] : s.sent) to.insert(out.to);
-  return to.size();
 }
 
 }  // namespace
@@ -350,6 +347,47 @@ TEST_CASE("ice agent: a mapped candidate makes the path mapped") {
   CHECK(b.agent.selected()->kind == PathKind::mapped);
 }
 
+TEST_CASE("ice agent: the nomination window waits for a better pair") {
+  // B's two candidates are two agents with B's credentials (the better one a host
+  // address, the other server-reflexive), so each answers from where it was asked. A's
+  // first check, to the better one, is lost: the worse pair is valid first (30 ms), the
+  // better one after its retransmission (110 ms). The Bs know no candidate of A, so they
+  // send no checks of their own.
+  for (int window : {0, 150}) {
+    Network net;
+    net.lose = [](std::size_t n) { return n == 0; };
+    auto c = config(true, 1, kUfragA, kPassA);
+    c.nomination_window = milliseconds(window);
+    Side a{IceAgent(c, {candidate(ice::CandidateType::host, "10.0.0.1:5000")}, seeded(1)),
+           ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
+    Side b_host{IceAgent(config(false, 2, kUfragB, kPassB), {}, seeded(2)), ep("10.0.0.2:6000"),
+                {}, {ep("10.0.0.2:6000")}};
+    Side b_srflx{IceAgent(config(false, 2, kUfragB, kPassB), {}, seeded(3)),
+                 ep("203.0.113.2:50000"), {}, {ep("203.0.113.2:50000")}};
+    net.sides = {&a, &b_host, &b_srflx};
+    a.agent.add_remote_candidate(candidate(ice::CandidateType::host, "10.0.0.2:6000"), net.now());
+    a.agent.add_remote_candidate(
+        candidate(ice::CandidateType::server_reflexive, "203.0.113.2:50000"), net.now());
+    REQUIRE(a.agent.set_remote(kUfragB, kPassB, net.now()).ok());
+    REQUIRE(b_host.agent.set_remote(kUfragA, kPassA, net.now()).ok());
+    REQUIRE(b_srflx.agent.set_remote(kUfragA, kPassA, net.now()).ok());
+    net.run(milliseconds(2000), [&] { return connected(a); });
+    INFO("window " << window << " ms");
+    REQUIRE(connected(a));
+    if (window == 0) {
+      CHECK(a.agent.selected()->remote == ep("203.0.113.2:50000"));
+      CHECK(a.agent.selected()->elapsed == milliseconds(40));
+      CHECK(connected(b_srflx));
+      CHECK_FALSE(connected(b_host));
+    } else {
+      CHECK(a.agent.selected()->remote == ep("10.0.0.2:6000"));
+      CHECK(a.agent.selected()->elapsed == milliseconds(190));  // 30 + 150, then 10
+      CHECK(connected(b_host));
+      CHECK_FALSE(connected(b_srflx));
+    }
+  }
+}
+
 TEST_CASE("ice agent: connects over a lossy network by retransmitting") {
   // Every third packet (the first one too), every fourth, and a third of them at
   // random (fixed seed). Not every second: with strict alternation a retransmitted
@@ -405,10 +443,15 @@ TEST_CASE("ice agent: one direction blocked until the other side sends") {
 TEST_CASE("ice agent: checks with the wrong password or ufrag are dropped unanswered") {
   TestClock clock;
   const auto b_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.2:6000")};
-  IceAgent b(config(false, 2, kUfragB, kPassB), b_cands, seeded(2));
+  std::vector<std::string> log;
+  auto c = config(false, 2, kUfragB, kPassB);
+  c.log = [&log](porthole::LogLevel, std::string_view line) { log.emplace_back(line); };
+  IceAgent b(c, b_cands, seeded(2));
   const Endpoint from = ep("10.0.0.1:5000");
   b.on_datagram(check("bbbb:aaaa", "wrongpasswordAAAAAAAAAAAA", true, 1), from, clock.now());
   CHECK(b.take_outgoing().empty());
+  CHECK(log == std::vector<std::string>{
+                   "ice: dropped a check from 10.0.0.1:5000: wrong MESSAGE-INTEGRITY"});
   b.on_datagram(check("cccc:aaaa", kPassB, true, 1), from, clock.now());
   CHECK(b.take_outgoing().empty());
   b.on_datagram(check("bbbbb:aaaa", kPassB, true, 1), from, clock.now());
@@ -698,6 +741,22 @@ TEST_CASE("ice agent: new checks are paced one per Ta, triggered checks first") 
   out = a.take_outgoing();
   REQUIRE(out.size() == 1);
   CHECK(out[0].to == ep("10.0.2.2:6000"));
+}
+
+TEST_CASE("ice agent: checks from ever new addresses learn a bounded number of candidates") {
+  TestClock clock;
+  IceAgent a(config(false, 1, kUfragA, kPassA),
+             {candidate(ice::CandidateType::host, "10.0.1.2:5000")}, seeded(1));
+  REQUIRE(a.set_remote(kUfragB, kPassB, clock.now()).ok());
+  for (int i = 0; i < 200; ++i) {
+    const Endpoint from{porthole::IpAddress::v4({198, 51, 100, 1}),
+                        static_cast<std::uint16_t>(10000 + i)};
+    a.on_datagram(check("aaaa:bbbb", kPassA, true, 9, false, static_cast<std::uint8_t>(i)), from,
+                  clock.now());
+  }
+  const auto rep = a.report();
+  CHECK(rep.size() == 64);
+  CHECK(a.state() == State::checking);
 }
 
 TEST_CASE("ice agent: unusable credentials are refused") {

@@ -1,19 +1,27 @@
 // The rendezvous client (proto/rendezvous_client.hpp) against the real responder
 // (proto/rendezvous_server.hpp) in-process: the bytes each side makes are handed to
 // the other, time comes from the test. Register, refresh, Connect, Answer, 404, lost
-// datagrams retransmitted, an unreachable or refusing server.
+// datagrams retransmitted, an unreachable or refusing server. Then the same over real
+// UDP sockets on loopback, with the responder on a StunServer's socket as in serve.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <thread>
 #include <map>
 #include <optional>
 #include <vector>
 
+#include "net/bound_udp_socket.hpp"
+#include "net/udp_socket.hpp"
 #include "proto/rendezvous_client.hpp"
 #include "proto/rendezvous_server.hpp"
+#include "proto/stun_server.hpp"
 #include "rendezvous_fixture.hpp"
+#include "stop_fd.hpp"
 
 namespace {
 
@@ -233,6 +241,10 @@ TEST_CASE("rendezvous client: a lost relayed offer is covered by sending the Con
   auto eb = events(cb);
   REQUIRE(eb.size() == 1);
   CHECK(eb[0].type == Type::offer_received);
+  // connect_accepted once, not again for the resend.
+  auto ea = events(ca);
+  REQUIRE(ea.size() == 1);
+  CHECK(ea[0].type == Type::connect_accepted);
 }
 
 TEST_CASE("rendezvous client: no answer from the server: no_service naming it",
@@ -286,4 +298,89 @@ TEST_CASE("rendezvous client: stop() goes offline at the server", "[rendezvous_c
   CHECK_FALSE(ca.registered());
   net.run_until(net.now + seconds{100});
   CHECK_FALSE(net.server.address_of(a.id(), net.now));
+}
+
+namespace {
+
+using porthole::detail::UdpSocket;
+
+// A client on a real UDP socket on loopback, driven by the real clock.
+struct LoopbackPeer {
+  UdpSocket socket;
+  RendezvousClient client;
+  std::vector<RendezvousEvent> got;
+
+  LoopbackPeer(const Identity& who, const Endpoint& server)
+      : socket(open_socket()), client(who, server, Clock::now() + seconds{10}, counter_random()) {}
+  static UdpSocket open_socket() {
+    auto s = porthole::detail::open_bound_udp_socket("127.0.0.1", 0);
+    REQUIRE(s.ok());
+    return std::move(*s);
+  }
+  Endpoint local() const { return Endpoint{*porthole::IpAddress::parse("127.0.0.1"), socket.local_port()}; }
+  void step() {
+    client.on_timer(Clock::now());
+    for (auto& bytes : client.take_outgoing())
+      CHECK(socket.send_to(bytes, client.server().ip.to_string(), client.server().port).ok());
+    if (auto d = socket.receive(Clock::now() + milliseconds{20})) client.on_datagram(d->bytes, d->from, Clock::now());
+    while (auto e = client.next_event()) got.push_back(std::move(*e));
+  }
+  bool has(Type t) const {
+    return std::any_of(got.begin(), got.end(), [t](const RendezvousEvent& e) { return e.type == t; });
+  }
+};
+
+// Steps both peers until `done` or a bound of real time (a bound, not a measurement).
+template <typename Done>
+bool step_until(LoopbackPeer& a, LoopbackPeer& b, Done done) {
+  const auto give_up = Clock::now() + seconds{5};
+  while (!done() && Clock::now() < give_up) {
+    a.step();
+    b.step();
+  }
+  return done();
+}
+
+}  // namespace
+
+TEST_CASE("rendezvous over loopback: porthole serve's STUN socket carries the rendezvous",
+          "[rendezvous_client]") {
+  porthole::detail::StunServerConfig sc;
+  sc.listen = {"127.0.0.1", 0};
+  auto server = porthole::detail::StunServer::open(sc);
+  REQUIRE(server.ok());
+  RendezvousConfig rc;
+  RendezvousResponder responder(rc);
+  porthole::detail::attach_rendezvous(*server, responder, {});
+  StopFd stop;
+  std::thread thread([&] { CHECK(server->serve(stop.fd).ok()); });
+  const Endpoint at{*porthole::IpAddress::parse("127.0.0.1"), server->addresses().front().port};
+
+  const auto a = alice();
+  const auto b = bob();
+  LoopbackPeer pa(a, at), pb(b, at);
+  pa.client.start(Clock::now());
+  pb.client.start(Clock::now());
+  CHECK(step_until(pa, pb, [&] { return pa.client.registered() && pb.client.registered(); }));
+  CHECK(pa.client.observed() == pa.local());
+
+  const auto offer = description(a, b.id(), rv::Kind::offer);
+  pa.client.connect(b.id(), offer, Clock::now());
+  CHECK(step_until(pa, pb, [&] { return pb.has(Type::offer_received); }));
+  const auto answer = description(b, a.id(), rv::Kind::answer);
+  pb.client.answer(a.id(), answer, Clock::now());
+  CHECK(step_until(pa, pb, [&] { return pa.has(Type::answer_received); }));
+  for (const auto& e : pb.got)
+    if (e.type == Type::offer_received) {
+      CHECK(e.description == offer);
+      CHECK(e.offerer == pa.local());
+    }
+  for (const auto& e : pa.got)
+    if (e.type == Type::answer_received) CHECK(e.description == answer);
+  // The STUN responder on the same socket still answers Binding.
+  CHECK(server->counters().received == 0);
+  stop.notify();
+  thread.join();
+  CHECK(responder.counters().forwarded == 2);
+  CHECK(responder.online() == 2);
 }
