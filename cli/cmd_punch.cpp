@@ -12,6 +12,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -193,16 +194,13 @@ int run_exec(const Invocation& inv, PunchResult& result) {
 
 void print_failure(const Error& error, const PunchReport& report, const Invocation& inv) {
   if (inv.json) {
+    // The error object every command prints, plus what a punch found out.
+    json j = {{"error", error_json(error)}};
     if (error.code == Errc::punch_failed) {
-      json j = {{"error", errc_name(error.code)},
-                {"code", static_cast<int>(error.code)},
-                {"message", error.message},
-                {"candidates", pairs_json(report.pairs)}};
+      j["candidates"] = pairs_json(report.pairs);
       if (!report.hint.empty()) j["hint"] = report.hint;
-      fmt::print("{}", dump(j));
-    } else {
-      fmt::print("{}", render_error_json(error));
     }
+    fmt::print("{}", dump(j));
   }
   fmt::print(stderr, "{}", render_punch_failure(error, report));
 }
@@ -236,7 +234,13 @@ int run_punch(const Invocation& inv) {
   }
   int code = 0;
   if (!inv.punch_exec.empty()) {
-    if (inv.verbosity > 0) fmt::print(stderr, "porthole: {}", render_punch(*r, false));
+    // The result first (--json: on stdout, before anything CMD prints), so a script can
+    // read the path and then CMD's own output.
+    if (inv.json)
+      fmt::print("{}", render_punch(*r, true));
+    else if (inv.verbosity > 0)
+      fmt::print(stderr, "porthole: {}", render_punch(*r, false));
+    std::fflush(stdout);
     code = run_exec(inv, *r);
   } else if (inv.verbosity >= 0 || inv.json) {
     fmt::print("{}", render_punch(*r, inv.json));

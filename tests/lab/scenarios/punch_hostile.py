@@ -232,7 +232,8 @@ try:
                     f"{mode}: the double relayed descriptions and changed them", liar_out)
             for ns, (r, j) in results.items():
                 c.check(r.rc == 7, f"{mode}: {ns} gives up (exit 7)", r)
-                c.check(isinstance(j, dict) and j.get("error") == "punch-failed",
+                c.check(isinstance(j, dict) and isinstance(j.get("error"), dict)
+                        and j["error"].get("name") == "punch-failed",
                         f"{mode}: {ns} prints the punch-failed error object", r.stdout)
             never_the_attacker(mode, results, counts)
             c.check(counts is not None and counts["binding_requests"] == 0,
