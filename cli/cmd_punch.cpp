@@ -55,7 +55,7 @@ class PunchCommandOptions : public CommandOptions {
                       "How long to wait for a peer that is not online yet, seconds (default 5)")
         ->type_name("SECONDS");
     punch->add_option("--exec", exec_,
-                      "Run CMD with the connected socket as fd 3 instead of printing the path")
+                      "Run CMD with the connected socket as fd 3 (--json: the result is printed first)")
         ->type_name("CMD")
         ->each([this](const std::string&) { exec_given_ = true; });
     punch->footer(kPunchFooter);
