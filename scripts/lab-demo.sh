@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on a fresh machine: install what is needed, build, start the network
 # lab (a real miniupnpd router in network namespaces), open a port on it from a LAN
-# host, and show a connection from the lab's internet reaching the LAN host. Needs root.
+# host, and show a connection from the lab's internet reaching the LAN host; then punch a
+# direct UDP path between two LAN hosts behind different routers. Needs root.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PORTHOLE_BUILD_DIR:-$root/build}
