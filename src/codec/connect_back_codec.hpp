@@ -64,9 +64,9 @@ struct Reply {
 };
 
 // Errc::usage for an invalid request (not an IPv4 address, port 0, bad token).
-Result<std::string> encode_request(const Request& request);
+Result<std::string> encode_request(const Request& r);
 // The detail is sanitised (non-printable bytes become '?') and cut to kMaxDetail.
-std::string encode_reply(const Reply& reply);
+std::string encode_reply(const Reply& r);
 
 // One line, with or without its final "\n" (a "\r\n" is accepted too). Errors are
 // Errc::usage with a message saying what is wrong (for a bad-request reply).
