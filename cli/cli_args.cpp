@@ -1,7 +1,5 @@
 #include "cli_args.hpp"
 
-#include <arpa/inet.h>
-
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -98,19 +96,24 @@ void add_global_options(CLI::App& app, GlobalArgs& raw) {
 // anything is sent: 0.0.0.0/8 ("this network", RFC 1122 s3.2.1.3), multicast
 // 224.0.0.0/4 (RFC 5771) and 240.0.0.0/4 with the limited broadcast 255.255.255.255
 // (RFC 1112 s4, RFC 919 s7).
-std::string check_gateway(const std::string& text) {
-  if (!is_ipv4_literal(text))
+// Parsed here, once: the library gets an IpAddress.
+std::string check_gateway(const std::string& text, std::optional<IpAddress>& gateway) {
+  auto ip = IpAddress::parse(text);
+  if (!ip || !ip->is_v4())
     return fmt::format("--gateway '{}' is not an IPv4 address like 192.168.1.1",
                        text.substr(0, 64) + (text.size() > 64 ? "..." : ""));
-  in_addr addr{};
-  ::inet_pton(AF_INET, text.c_str(), &addr);
-  const std::uint32_t a = ntohl(addr.s_addr);
+  const auto b = ip->bytes();
+  const std::uint32_t a = std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 |
+                          std::uint32_t{b[2]} << 8 | b[3];
   const char* why = nullptr;
   if (a == 0xffffffffU) why = "the broadcast address";
   else if ((a >> 24) == 0) why = "not a host address (0.0.0.0/8 means this network)";
   else if ((a >> 28) == 0xe) why = "a multicast address";
   else if ((a >> 28) == 0xf) why = "a reserved address (240.0.0.0/4)";
-  if (why == nullptr) return {};
+  if (why == nullptr) {
+    gateway = *ip;
+    return {};
+  }
   return fmt::format("--gateway {} is {}: give the router's own address, like 192.168.1.1",
                      text, why);
 }
@@ -195,8 +198,8 @@ ParseOutcome parse(int argc, const char* const* argv) {
   inv.verbosity = raw.verbose ? 1 : raw.quiet ? -1 : 0;
   inv.json = raw.json;
   if (!raw.gateway.empty())
-    if (auto err = check_gateway(raw.gateway); !err.empty()) return usage_error(err);
-  inv.options.gateway = raw.gateway;
+    if (auto err = check_gateway(raw.gateway, inv.options.gateway); !err.empty())
+      return usage_error(err);
   if (!std::isfinite(raw.timeout) || raw.timeout <= 0 || raw.timeout > 3600)
     return usage_error(fmt::format("--timeout {}: give a number of seconds above 0 and at "
                                    "most 3600 (fractions allowed, e.g. 0.5)",

@@ -10,15 +10,14 @@ namespace porthole::cli {
 
 using nlohmann::json;
 
-// The addresses and the description of a UPnP row are the router's text, set by any
-// LAN host: invalid UTF-8 becomes U+FFFD, so the JSON stays valid.
+// The description of a UPnP row is the router's text, set by any LAN host: invalid
+// UTF-8 becomes U+FFFD, so the JSON stays valid. (The addresses are parsed ones.)
 json mapping_json(const Mapping& m) {
   return json{{"protocol", protocol_name(m.protocol)},
               {"transport", transport_name(m.transport)},
-              {"internal_ip", replace_invalid_utf8(m.internal_ip)},
+              {"internal_ip", m.internal_ip.to_string()},
               {"internal_port", m.internal_port},
-              {"external_ip",
-               m.external_ip.empty() ? json(nullptr) : json(replace_invalid_utf8(m.external_ip))},
+              {"external_ip", ip_json(m.external_ip)},
               {"external_port", m.external_port},
               {"lifetime", m.lifetime},
               {"expires_at", m.expires_at},
@@ -34,8 +33,15 @@ std::string lifetime_text(std::uint32_t s) {
 // Text output escapes what came from the router (escape_text): no raw ESC or newline
 // reaches the terminal.
 std::string external_text(const Mapping& m) {
-  return fmt::format("{}:{}", m.external_ip.empty() ? "?" : escape_text(m.external_ip),
-                     m.external_port);
+  return fmt::format("{}:{}", ip_text(m.external_ip, "?"), m.external_port);
+}
+
+json ip_json(const std::optional<IpAddress>& ip) {
+  return ip ? json(ip->to_string()) : json(nullptr);
+}
+
+std::string ip_text(const std::optional<IpAddress>& ip, std::string_view unknown) {
+  return ip ? ip->to_string() : std::string(unknown);
 }
 
 // Any other string that is not UTF-8 (a message quoting the router) gets U+FFFD too,

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -21,6 +23,10 @@ nlohmann::json mapping_json(const Mapping& m);
 std::string lifetime_text(std::uint32_t seconds);
 // "203.0.113.2:8080", "?" for an unknown address.
 std::string external_text(const Mapping& m);
+// An address that may be unknown: its text in JSON, or null.
+nlohmann::json ip_json(const std::optional<IpAddress>& ip);
+// The same for text output: its text, or `unknown`.
+std::string ip_text(const std::optional<IpAddress>& ip, std::string_view unknown);
 // Indented JSON and a newline.
 std::string dump(const nlohmann::json& j);
 // {"code", "name", "protocol_code", "message"} of an error.

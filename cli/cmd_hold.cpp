@@ -131,8 +131,8 @@ std::string render_hold_event(const HoldEvent& e, bool as_json) {
   }
   if (e.mapping) j["mapping"] = mapping_json(*e.mapping);
   if (e.previous_protocol) j["previous_protocol"] = protocol_name(*e.previous_protocol);
-  if (!e.previous_external_ip.empty()) {
-    j["previous_external_ip"] = e.previous_external_ip;
+  if (e.previous_external_ip) {
+    j["previous_external_ip"] = e.previous_external_ip->to_string();
     j["previous_external_port"] = e.previous_external_port;
   }
   if (e.error)

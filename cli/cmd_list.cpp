@@ -48,9 +48,9 @@ std::string render_list(const ListResult& r, bool as_json) {
   for (const auto& lm : r.mappings) {
     const Mapping& m = lm.mapping;
     const char* mark = lm.confirmed == false ? "?" : lm.ours ? "*" : " ";
-    out += fmt::format("{} {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", mark,
-                       external_text(m), transport_name(m.transport),
-                       fmt::format("{}:{}", escape_text(m.internal_ip), m.internal_port),
+    out += fmt::format("{} {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", mark, external_text(m),
+                       transport_name(m.transport),
+                       fmt::format("{}:{}", m.internal_ip.to_string(), m.internal_port),
                        protocol_name(m.protocol),
                        m.lifetime ? fmt::format("{} s", m.lifetime) : "permanent",
                        escape_text(m.description));

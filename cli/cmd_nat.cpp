@@ -38,19 +38,20 @@ int run_nat(const Invocation& inv) { return report(discover_nat(inv.options), in
 std::string render_nat(const NatReport& r, bool as_json) {
   if (as_json) {
     json j = {
-        {"public_ip", r.public_ip},
+        {"public_ip", r.public_ip.to_string()},
         {"public_port", r.public_port},
-        {"local_ip", text_or_null(r.local_ip)},
+        {"local_ip", ip_json(r.local_ip)},
         {"local_port", r.local_port},
         {"mapping", nat_behaviour_name(r.mapping)},
         {"filtering", nat_behaviour_name(r.filtering)},
         {"nat_type", nat_type_name(r.nat_type)},
         {"port_preserved", r.port_preserved},
         {"double_nat", r.double_nat ? json(*r.double_nat) : json(nullptr)},
-        {"gateway", text_or_null(r.gateway)},
-        {"gateway_external_ip", text_or_null(r.gateway_external_ip)},
-        {"gateway_external_ip_via",
-         r.gateway_external_ip_via ? json(protocol_name(*r.gateway_external_ip_via)) : json(nullptr)},
+        {"gateway", ip_json(r.gateway)},
+        {"gateway_external_ip", ip_json(r.gateway_external_ip)},
+        {"gateway_external_ip_via", r.gateway_external_ip_via
+                                        ? json(protocol_name(*r.gateway_external_ip_via))
+                                        : json(nullptr)},
         {"server", r.server},
         {"server_address", r.server_address},
         {"server_other_address", text_or_null(r.server_other_address)},
@@ -63,20 +64,20 @@ std::string render_nat(const NatReport& r, bool as_json) {
     return j.dump(2) + "\n";
   }
   std::string out;
-  out += fmt::format("public address   {}:{}{}\n", r.public_ip, r.public_port,
+  out += fmt::format("public address   {}:{}{}\n", r.public_ip.to_string(), r.public_port,
                      r.port_preserved ? " (port preserved)" : "");
-  out += fmt::format("local address    {}:{}\n", r.local_ip.empty() ? "?" : r.local_ip,
-                     r.local_port);
+  out += fmt::format("local address    {}:{}\n", ip_text(r.local_ip, "?"), r.local_port);
   out += fmt::format("NAT type         {}\n", classic_text(r.nat_type));
   out += fmt::format("mapping          {}\n", nat_behaviour_name(r.mapping));
   out += fmt::format("filtering        {}\n", nat_behaviour_name(r.filtering));
   std::string dn = "unknown (the gateway did not tell its external address)";
   if (r.double_nat && *r.double_nat)
-    dn = fmt::format("yes: the gateway's external address is {}", r.gateway_external_ip);
+    dn = fmt::format("yes: the gateway's external address is {}",
+                     ip_text(r.gateway_external_ip, ""));
   else if (r.double_nat)
-    dn = r.gateway_external_ip.empty()
-             ? "no"
-             : fmt::format("no (the gateway's external address is {})", r.gateway_external_ip);
+    dn = !r.gateway_external_ip ? "no"
+                                : fmt::format("no (the gateway's external address is {})",
+                                              r.gateway_external_ip->to_string());
   out += fmt::format("double NAT       {}\n", dn);
   out += fmt::format("STUN server      {} ({}{}), {} ms round trip, {} ms in all\n", r.server,
                      r.server_address,

@@ -110,7 +110,7 @@ std::string render_open(const OpenResult& r, bool as_json) {
   }
   return fmt::format("{} {}/{} -> {}:{} via {}, lifetime {}\n",
                      r.refreshed ? "refreshed" : "opened", external_text(m),
-                     transport_name(m.transport), escape_text(m.internal_ip), m.internal_port,
+                     transport_name(m.transport), m.internal_ip.to_string(), m.internal_port,
                      protocol_name(m.protocol), lifetime_text(m.lifetime));
 }
 

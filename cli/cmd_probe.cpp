@@ -25,19 +25,21 @@ std::string render_probe(const ProbeReport& r, bool as_json) {
     json protos = json::object();
     for (const auto& p : r.protocols) {
       json o = {{"available", p.available},
-                {"external_ip", p.external_ip.empty() ? json(nullptr) : json(p.external_ip)},
+                {"external_ip", ip_json(p.external_ip)},
                 {"elapsed_ms", p.elapsed.count()}};
       if (p.error) o["error"] = p.error->message;
       protos[protocol_name(p.protocol)] = std::move(o);
     }
-    return dump({{"gateway", r.gateway}, {"local_ip", r.local_ip}, {"protocols", protos},
+    return dump({{"gateway", r.gateway.to_string()},
+                 {"local_ip", r.local_ip.to_string()},
+                 {"protocols", protos},
                  {"warnings", r.warnings}});
   }
-  std::string out = fmt::format("gateway {} (this host {})\n", r.gateway, r.local_ip);
+  std::string out = fmt::format("gateway {} (this host {})\n", r.gateway.to_string(),
+                                r.local_ip.to_string());
   for (const auto& p : r.protocols) {
     out += fmt::format("  {:<7} {:<3} {:<16} {:>5} ms", protocol_name(p.protocol),
-                       p.available ? "yes" : "no",
-                       p.external_ip.empty() ? "-" : p.external_ip, p.elapsed.count());
+                       p.available ? "yes" : "no", ip_text(p.external_ip, "-"), p.elapsed.count());
     if (!p.available && p.error) out += "  " + p.error->message;
     out += "\n";
   }

@@ -21,18 +21,20 @@ Status parse_serve_addresses(const std::string& listen, const std::string& alt,
                              ServeOptions& out) {
   auto a = parse_host_port(listen, 3478);
   if (!a) return make_error(Errc::usage, "--listen " + a.error().message);
-  if (!is_ipv4_literal(a->host))
+  auto ip = IpAddress::parse(a->host);
+  if (!ip || !ip->is_v4())
     return make_error(Errc::usage, fmt::format("--listen '{}' is not an IPv4 address of this "
                                                "host", a->host));
-  out.listen_ip = a->host;
+  out.listen_ip = *ip;
   out.listen_port = a->port;
   if (alt.empty()) return ok_status();
   auto b = parse_host_port(alt, 3479);
   if (!b) return make_error(Errc::usage, "--alt-listen " + b.error().message);
-  if (!is_ipv4_literal(b->host))
+  auto alt_ip = IpAddress::parse(b->host);
+  if (!alt_ip || !alt_ip->is_v4())
     return make_error(Errc::usage, fmt::format("--alt-listen '{}' is not an IPv4 address of "
                                                "this host", b->host));
-  out.alt_ip = b->host;
+  out.alt_ip = *alt_ip;
   out.alt_port = b->port;
   return ok_status();
 }

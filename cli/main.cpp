@@ -39,7 +39,11 @@ int main(int argc, char** argv) {
   try {
     code = run(argc, argv);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "porthole: internal error: {}\n", e.what());
+    std::fprintf(stderr, "porthole: internal error: %s\n", e.what());
+    code = 1;
+  } catch (...) {
+    // Nothing may escape main (bugprone-exception-escape), and printing must not throw.
+    std::fputs("porthole: internal error\n", stderr);
     code = 1;
   }
   std::fflush(stdout);

@@ -31,7 +31,7 @@ void check_header(const stun::Message& m, std::span<const std::uint8_t> in) {
   (void)stun::describe(m);
   for (const auto* ep : {&m.xor_mapped_address, &m.mapped_address, &m.response_origin,
                          &m.other_address})
-    if (*ep) (void)stun::to_string(**ep);
+    if (*ep) (void)*ep->to_string();
 }
 
 // One server with four addresses (RFC 5780), shared across inputs like a long-running

@@ -61,7 +61,7 @@ struct HoldEvent {
   PortSpec port;                        // which requested port (not for ready/stopping)
   std::optional<Mapping> mapping;       // the mapping as now held, where there is one
   std::optional<Protocol> previous_protocol;  // protocol-switched
-  std::string previous_external_ip;     // external-address-changed
+  std::optional<IpAddress> previous_external_ip;  // external-address-changed
   std::uint16_t previous_external_port = 0;
   std::optional<Error> error;           // error, lost
   std::optional<std::chrono::milliseconds> retry_in;  // error: next attempt

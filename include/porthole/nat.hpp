@@ -33,9 +33,9 @@ struct NatReport {
   std::string server_address;  // "IP:PORT" it resolved to
   std::string server_other_address;  // its RFC 5780 OTHER-ADDRESS; empty when none
   std::string server_software;        // its SOFTWARE, sanitised; may be empty
-  std::string public_ip;       // this host as the server saw it
+  IpAddress public_ip;                // this host as the server saw it
   std::uint16_t public_port = 0;
-  std::string local_ip;        // the local end of that exchange
+  std::optional<IpAddress> local_ip;  // the local end of that exchange, if known
   std::uint16_t local_port = 0;
   NatBehaviour mapping = NatBehaviour::unknown;
   NatBehaviour filtering = NatBehaviour::unknown;
@@ -45,8 +45,8 @@ struct NatReport {
   // another NAT sits between the gateway and the internet (double NAT, CGNAT).
   // Empty when the gateway could not tell (no NAT-PMP/UPnP answer with an address).
   std::optional<bool> double_nat;
-  std::string gateway;              // the default route's gateway; empty if none
-  std::string gateway_external_ip;  // empty when unknown
+  std::optional<IpAddress> gateway;              // the default route's gateway, if any
+  std::optional<IpAddress> gateway_external_ip;  // nullopt when unknown
   std::optional<Protocol> gateway_external_ip_via;
   std::chrono::milliseconds rtt{0};            // round trip of the first Binding
   std::chrono::milliseconds negative_wait{0};  // how long an answer that may never come was awaited

@@ -13,13 +13,14 @@
 #include <vector>
 
 #include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
 #include "porthole/log.hpp"
 #include "porthole/types.hpp"
 
 namespace porthole {
 
 struct Options {
-  std::string gateway;                       // empty: the default route's gateway
+  std::optional<IpAddress> gateway;          // nullopt: the default route's gateway
   std::chrono::milliseconds timeout{5000};   // overall deadline of one operation
   std::string state_dir;                     // empty: default_state_dir()
   LogFn log;                                 // protocol exchange and decisions
@@ -46,14 +47,14 @@ std::vector<std::string> default_stun_servers();
 struct ProtocolProbe {
   Protocol protocol = Protocol::pcp;
   bool available = false;
-  std::string external_ip;           // empty when the protocol cannot tell
+  std::optional<IpAddress> external_ip;  // nullopt when the protocol cannot tell
   std::chrono::milliseconds elapsed{0};
   std::optional<Error> error;        // why it is not available
 };
 
 struct ProbeReport {
-  std::string gateway;
-  std::string local_ip;              // our address towards the gateway
+  IpAddress gateway;
+  IpAddress local_ip;                    // our address towards the gateway
   std::vector<ProtocolProbe> protocols;  // pcp, natpmp, upnp, in that order
   std::vector<std::string> warnings;
 };

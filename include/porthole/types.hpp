@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
 
 namespace porthole {
 
@@ -42,9 +43,9 @@ Result<HostPort> parse_host_port(std::string_view text, std::uint16_t default_po
 struct Mapping {
   Protocol protocol = Protocol::upnp;
   Transport transport = Transport::tcp;
-  std::string internal_ip;
+  IpAddress internal_ip;
   std::uint16_t internal_port = 0;
-  std::string external_ip;
+  std::optional<IpAddress> external_ip;  // nullopt when the gateway did not tell
   std::uint16_t external_port = 0;
   std::uint32_t lifetime = 0;   // seconds granted; 0 = permanent
   std::int64_t expires_at = 0;  // unix seconds; 0 = permanent or unknown

@@ -43,10 +43,10 @@ struct Verification {
 Result<Verification> verify(const Options& options, const Mapping& mapping);
 
 struct ServeOptions {
-  std::string listen_ip;              // an IPv4 address of this host
+  IpAddress listen_ip;                // an IPv4 address of this host (0.0.0.0: any)
   std::uint16_t listen_port = 3478;   // UDP STUN and TCP connect-back
   // A second address for RFC 5780 (CHANGE-REQUEST, OTHER-ADDRESS): four UDP sockets.
-  std::optional<std::string> alt_ip;
+  std::optional<IpAddress> alt_ip;
   std::uint16_t alt_port = 3479;
   LogFn log;  // info: start-up and one line per connect-back; debug: every request
   // The rendezvous of `porthole punch` (docs/rendezvous.md) on the primary UDP socket.

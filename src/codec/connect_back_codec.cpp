@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "porthole/types.hpp"
 
 namespace porthole::detail::connect_back {
@@ -73,6 +74,14 @@ Status check_token(std::string_view token) {
   return ok_status();
 }
 
+// An address field: IPv4 text, parsed once here.
+Result<IpAddress> ipv4_field(std::string_view text) {
+  auto ip = IpAddress::parse(text);
+  if (!ip || !ip->is_v4())
+    return bad(fmt::format("'{}' is not an IPv4 address", sanitise(text, 40)));
+  return *ip;
+}
+
 }  // namespace
 
 const char* outcome_name(Outcome o) noexcept {
@@ -82,8 +91,7 @@ const char* outcome_name(Outcome o) noexcept {
 }
 
 Result<std::string> encode_request(const Request& r) {
-  if (!is_ipv4_literal(r.ip)) return bad(fmt::format("'{}' is not an IPv4 address",
-                                                     sanitise(r.ip, 40)));
+  if (!r.ip.is_v4()) return bad(fmt::format("'{}' is not an IPv4 address", r.ip));
   if (r.port == 0) return bad("port 0 is not a port");
   if (auto st = check_token(r.token); !st) return st.error();
   return fmt::format("{} CONNECT {} {} {}\n", kVersion, r.ip, r.port, r.token);
@@ -91,8 +99,7 @@ Result<std::string> encode_request(const Request& r) {
 
 std::string encode_reply(const Reply& r) {
   const std::string detail = sanitise(r.detail, kMaxDetail);
-  const std::string_view ip = is_ipv4_literal(r.observed_ip) ? std::string_view(r.observed_ip)
-                                                              : std::string_view("0.0.0.0");
+  const IpAddress ip = r.observed_ip.is_v4() ? r.observed_ip : IpAddress();
   return fmt::format("{} {} {} {}\n", kVersion, outcome_name(r.outcome), ip,
                      detail.empty() ? std::string_view("-") : std::string_view(detail));
 }
@@ -104,9 +111,9 @@ Result<Request> decode_request(std::string_view raw) {
   if (f.size() != 5 || f[0] != kVersion || f[1] != "CONNECT")
     return bad(fmt::format("expected '{} CONNECT IPV4 PORT TOKEN'", kVersion));
   Request r;
-  if (!is_ipv4_literal(f[2]))
-    return bad(fmt::format("'{}' is not an IPv4 address", sanitise(f[2], 40)));
-  r.ip = std::string(f[2]);
+  auto ip = ipv4_field(f[2]);
+  if (!ip) return ip.error();
+  r.ip = *ip;
   auto port = parse_port(f[3]);
   if (!port) return port.error();
   r.port = *port;
@@ -129,9 +136,9 @@ Result<Reply> decode_reply(std::string_view raw) {
       known = true;
     }
   if (!known) return bad(fmt::format("unknown outcome '{}'", sanitise(f[1], 20)));
-  if (!is_ipv4_literal(f[2]))
-    return bad(fmt::format("'{}' is not an IPv4 address", sanitise(f[2], 40)));
-  r.observed_ip = std::string(f[2]);
+  auto ip = ipv4_field(f[2]);
+  if (!ip) return ip.error();
+  r.observed_ip = *ip;
   if (f[3].size() > kMaxDetail) return bad("detail too long");
   r.detail = f[3] == "-" ? std::string() : std::string(f[3]);
   return r;

@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
 
 namespace porthole::detail::connect_back {
 
@@ -40,7 +41,7 @@ inline constexpr std::size_t kMaxDetail = 120;
 inline constexpr std::size_t kMaxLine = 200;
 
 struct Request {
-  std::string ip;          // dotted quad
+  IpAddress ip;            // IPv4
   std::uint16_t port = 0;  // 1..65535
   std::string token;       // kMinToken..kMaxToken lowercase hex digits
 };
@@ -58,14 +59,14 @@ const char* outcome_name(Outcome o) noexcept;  // "connected", ..., "bad-request
 
 struct Reply {
   Outcome outcome = Outcome::bad_request;
-  std::string observed_ip;  // the requester as the server saw it
+  IpAddress observed_ip;    // the requester as the server saw it (IPv4)
   std::string detail;       // sanitised; "-" on the wire when empty
 };
 
-// Errc::usage for an invalid request (not an IPv4 literal, port 0, bad token).
-Result<std::string> encode_request(const Request& request);
+// Errc::usage for an invalid request (not an IPv4 address, port 0, bad token).
+Result<std::string> encode_request(const Request& r);
 // The detail is sanitised (non-printable bytes become '?') and cut to kMaxDetail.
-std::string encode_reply(const Reply& reply);
+std::string encode_reply(const Reply& r);
 
 // One line, with or without its final "\n" (a "\r\n" is accepted too). Errors are
 // Errc::usage with a message saying what is wrong (for a bad-request reply).

@@ -102,18 +102,21 @@ std::string upnp_error_text(int code);
 struct UpnpEntry {
   Transport transport = Transport::tcp;
   std::uint16_t external_port = 0;
+  // NewInternalClient as the router sent it (bounded): untrusted text, compared with
+  // this host's address as text and printed as it came.
   std::string internal_ip;
   std::uint16_t internal_port = 0;
   std::string description;
   std::uint32_t lease = 0;  // seconds left; 0 = permanent
   bool enabled = true;
 
-  // The row as a Mapping: who, which ports, which transport (lifetime left unset).
+  // The row as a Mapping: who, which ports, which transport (lifetime left unset); an
+  // internal client that is not an IP address becomes 0.0.0.0.
   Mapping mapping() const {
     Mapping m;
     m.protocol = Protocol::upnp;
     m.transport = transport;
-    m.internal_ip = internal_ip;
+    if (auto ip = IpAddress::parse(internal_ip)) m.internal_ip = *ip;
     m.internal_port = internal_port;
     m.external_port = external_port;
     m.description = description;

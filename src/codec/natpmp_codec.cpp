@@ -60,10 +60,7 @@ constexpr std::size_t kResultCount = sizeof(kResults) / sizeof(kResults[0]);
 
 }  // namespace
 
-std::string Reply::external_ip() const {
-  return fmt::format("{}.{}.{}.{}", external_address[0], external_address[1],
-                     external_address[2], external_address[3]);
-}
+IpAddress Reply::external_ip() const { return IpAddress::v4(external_address); }
 
 Result<Reply> decode_reply(std::span<const std::uint8_t> bytes) {
   const std::size_t size = bytes.size();
@@ -167,7 +164,7 @@ std::string describe(const Reply& reply) {
   if (!is_known_result(reply.result_code)) text += fmt::format(" ({})", reply.result_code);
   if (reply.has_body) {
     if (reply.opcode == opcode::public_address)
-      text += " " + reply.external_ip();
+      text += " " + reply.external_ip().to_string();
     else
       text += fmt::format(" internal {} -> external {} lifetime {}", reply.internal_port,
                           reply.external_port, reply.lifetime);

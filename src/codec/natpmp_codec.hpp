@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
 
 namespace porthole::detail::natpmp {
 
@@ -94,8 +95,8 @@ struct Reply {
   bool is_mapping() const noexcept {
     return opcode == opcode::map_udp || opcode == opcode::map_tcp;
   }
-  // "a.b.c.d" of external_address (for a public address reply with has_body).
-  std::string external_ip() const;
+  // external_address as an address (for a public address reply with has_body).
+  IpAddress external_ip() const;
 };
 
 // Checks what can be checked on the bytes alone and decodes the reply. Dropped

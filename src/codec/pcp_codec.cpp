@@ -4,14 +4,12 @@
 // lifetime in host order; the golden-bytes test in pcp_codec_test.cpp guards this).
 #include "codec/pcp_codec.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include <fmt/format.h>
 #include "codec/byte_order.hpp"
+#include "codec/ip_address_format.hpp"
 
 namespace porthole::detail::pcp {
 namespace {
@@ -51,17 +49,14 @@ std::array<std::uint8_t, N> get_array(std::span<const std::uint8_t> in, std::siz
 Error drop(std::string why) { return make_error(Errc::internal, std::move(why)); }
 
 // The 24-byte request header with the client's address.
-Result<std::vector<std::uint8_t>> encode_header(std::uint8_t op, std::uint32_t lifetime,
-                                                std::string_view client_ip,
-                                                std::size_t total_size) {
-  auto client = ipv4_mapped(client_ip);
-  if (!client) return make_error(Errc::usage, "PCP client IP: " + client.error().message);
+std::vector<std::uint8_t> encode_header(std::uint8_t op, std::uint32_t lifetime,
+                                        const IpAddress& client_ip, std::size_t total_size) {
   std::vector<std::uint8_t> out(total_size, 0);
   out[kOffVersion] = kVersion;
   out[kOffOpcode] = op;  // R bit clear: a request
   // Bytes 2-3 reserved: zero.
   put_u32(out, kOffLifetime, lifetime);
-  put_bytes(out, kOffClientIp, *client);
+  put_bytes(out, kOffClientIp, to_address(client_ip));
   return out;
 }
 
@@ -99,17 +94,10 @@ std::string protocol_label(std::uint8_t protocol) {
   return fmt::format("protocol {}", protocol);
 }
 
-Result<Address> ipv4_mapped(std::string_view dotted) {
-  // inet_pton wants a NUL-terminated string; a dotted quad has at most 15 characters.
-  char text[16] = {};
-  std::uint8_t v4[4] = {};
-  if (dotted.size() >= sizeof(text))
-    return make_error(Errc::usage, fmt::format("'{}' is not an IPv4 address", dotted));
-  std::memcpy(text, dotted.data(), dotted.size());
-  if (::inet_pton(AF_INET, text, v4) != 1)
-    return make_error(Errc::usage, fmt::format("'{}' is not an IPv4 address", dotted));
+Address to_address(const IpAddress& ip) noexcept {
   Address a = ipv4_all_zeros();
-  std::copy(std::begin(v4), std::end(v4), a.begin() + 12);
+  const auto bytes = ip.bytes();
+  std::copy(bytes.begin(), bytes.end(), a.end() - static_cast<std::ptrdiff_t>(bytes.size()));
   return a;
 }
 
@@ -120,11 +108,11 @@ Address ipv4_all_zeros() noexcept {
   return a;
 }
 
-std::optional<std::string> ipv4_from_mapped(const Address& address) {
+std::optional<IpAddress> ipv4_from_mapped(const Address& address) {
   for (std::size_t i = 0; i < 10; ++i)
     if (address[i] != 0) return std::nullopt;
   if (address[10] != 0xff || address[11] != 0xff) return std::nullopt;
-  return fmt::format("{}.{}.{}.{}", address[12], address[13], address[14], address[15]);
+  return IpAddress::v4({address[12], address[13], address[14], address[15]});
 }
 
 // --- requests ---
@@ -134,14 +122,9 @@ Result<std::vector<std::uint8_t>> encode_map_request(const MapRequest& request) 
   if (request.internal_port == 0)
     return make_error(Errc::usage, "PCP MAP needs an internal port (1-65535)");
   Address suggested = ipv4_all_zeros();  // s11.1: no preference, IPv4 family (s5)
-  if (!request.suggested_external_ip.empty()) {
-    auto a = ipv4_mapped(request.suggested_external_ip);
-    if (!a) return make_error(Errc::usage, "suggested external IP: " + a.error().message);
-    suggested = *a;
-  }
+  if (request.suggested_external_ip) suggested = to_address(*request.suggested_external_ip);
   auto out = encode_header(opcode::map, request.lifetime, request.client_ip, kMapMessageSize);
-  if (!out) return out.error();
-  auto& bytes = *out;
+  auto& bytes = out;
   put_bytes(bytes, kOffNonce, request.nonce);
   bytes[kOffProtocol] = request.protocol;
   // Bytes 37-39 reserved: zero.
@@ -151,7 +134,7 @@ Result<std::vector<std::uint8_t>> encode_map_request(const MapRequest& request) 
   return out;
 }
 
-Result<std::vector<std::uint8_t>> encode_announce_request(std::string_view client_ip) {
+std::vector<std::uint8_t> encode_announce_request(const IpAddress& client_ip) {
   // s14.1: ANNOUNCE has no opcode data; its requested lifetime is 0.
   return encode_header(opcode::announce, 0, client_ip, kHeaderSize);
 }
@@ -221,7 +204,7 @@ Result<Response> decode_response(std::span<const std::uint8_t> bytes) {
     m.internal_port = get_u16(bytes, kOffInternalPort);
     m.external_port = get_u16(bytes, kOffExternalPort);
     m.external_address = get_array<16>(bytes, kOffExternalIp);
-    m.external_ip = ipv4_from_mapped(m.external_address).value_or(std::string());
+    m.external_ip = ipv4_from_mapped(m.external_address);
     r.map = std::move(m);
   }
   auto opts = parse_options(bytes, kHeaderSize + body, r.options);
@@ -371,10 +354,9 @@ std::string nonce_hex(const Nonce& nonce) {
 std::string describe(const MapRequest& request) {
   return fmt::format("MAP {} {} suggest {}:{} lifetime {} nonce {} client {}",
                      protocol_label(request.protocol), request.internal_port,
-                     request.suggested_external_ip.empty() ? "0.0.0.0"
-                                                           : request.suggested_external_ip,
-                     request.suggested_external_port, request.lifetime,
-                     nonce_hex(request.nonce), request.client_ip);
+                     request.suggested_external_ip.value_or(IpAddress()),
+                     request.suggested_external_port, request.lifetime, nonce_hex(request.nonce),
+                     request.client_ip);
 }
 
 std::string describe(const Response& response) {
@@ -393,7 +375,7 @@ std::string describe(const Response& response) {
   if (response.map) {
     const auto& m = *response.map;
     text += fmt::format(" {} {} -> {}:{}", protocol_label(m.protocol), m.internal_port,
-                        m.external_ip.empty() ? "(non-IPv4 address)" : m.external_ip,
+                        m.external_ip ? m.external_ip->to_string() : "(non-IPv4 address)",
                         m.external_port);
   }
   text += fmt::format(" lifetime {} epoch {}", response.lifetime, response.epoch);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
 #include "porthole/types.hpp"
 
 namespace porthole::detail {
@@ -76,13 +77,13 @@ std::uint8_t iana_protocol(Transport transport) noexcept;
 // "tcp", "udp", or "protocol N".
 std::string protocol_label(std::uint8_t protocol);
 
-// ::ffff:a.b.c.d from a dotted quad; Errc::usage when `dotted` is not one.
-Result<Address> ipv4_mapped(std::string_view dotted);
+// An address as PCP carries it (s5): IPv4 as ::ffff:a.b.c.d, IPv6 as it is.
+Address to_address(const IpAddress& ip) noexcept;
 // The address-family-specific all-zeros address for IPv4 (s5): ::ffff:0.0.0.0. A MAP
 // request carries it as Suggested External IP when the client has no preference (s11.1).
 Address ipv4_all_zeros() noexcept;
-// The dotted quad inside an IPv4-mapped address; nullopt for any other address.
-std::optional<std::string> ipv4_from_mapped(const Address& address);
+// The IPv4 address inside an IPv4-mapped address; nullopt for any other address.
+std::optional<IpAddress> ipv4_from_mapped(const Address& address);
 
 // ---------------------------------------------------------------------------------
 // Requests
@@ -113,19 +114,19 @@ std::optional<std::string> ipv4_from_mapped(const Address& address);
 //  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 // All multi-byte fields are big-endian.
 struct MapRequest {
-  std::string client_ip;       // dotted IPv4: the address the request is sent from (s8.1)
+  IpAddress client_ip;         // the address the request is sent from (s8.1)
   std::uint32_t lifetime = 0;  // seconds; 0 deletes the mapping (s15)
   Nonce nonce{};
   std::uint8_t protocol = iana::tcp;
   std::uint16_t internal_port = 0;            // 1..65535 (0 would mean "all ports")
   std::uint16_t suggested_external_port = 0;  // 0: no preference
-  std::string suggested_external_ip;          // dotted IPv4; empty: no preference
+  std::optional<IpAddress> suggested_external_ip;  // nullopt: no preference
 };
 
-// 60 bytes. Errc::usage when an address is not a dotted quad or internal_port is 0.
+// 60 bytes. Errc::usage when internal_port is 0.
 Result<std::vector<std::uint8_t>> encode_map_request(const MapRequest& request);
 // ANNOUNCE (s14.1): the bare 24-byte header, opcode 0, lifetime 0.
-Result<std::vector<std::uint8_t>> encode_announce_request(std::string_view client_ip);
+std::vector<std::uint8_t> encode_announce_request(const IpAddress& client_ip);
 
 // ---------------------------------------------------------------------------------
 // Responses
@@ -174,7 +175,7 @@ struct MapResponseData {
   std::uint16_t internal_port = 0;
   std::uint16_t external_port = 0;  // assigned
   Address external_address{};       // assigned
-  std::string external_ip;          // dotted quad when external_address is IPv4-mapped
+  std::optional<IpAddress> external_ip;  // set when external_address is IPv4-mapped
 };
 
 struct Response {

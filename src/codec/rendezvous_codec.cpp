@@ -388,11 +388,7 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
         break;
     }
   }
-  if (s.xor_mapped_address) {
-    auto ip = IpAddress::parse(s.xor_mapped_address->ip);
-    if (!ip) return ip.error();
-    m.xor_mapped_address = Endpoint{*ip, s.xor_mapped_address->port};
-  }
+  m.xor_mapped_address = s.xor_mapped_address;
   m.xor_peer_address = s.xor_peer_address;
   m.lifetime = s.lifetime;
   m.error_code = s.error_code;

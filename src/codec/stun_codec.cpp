@@ -140,24 +140,6 @@ Result<porthole::Endpoint> decode_ip_endpoint(std::uint16_t type,
   return porthole::Endpoint{*ip, port};
 }
 
-Result<Endpoint> decode_address(std::uint16_t type, std::span<const std::uint8_t> value,
-                                bool xored, const TransactionId& id) {
-  auto e = decode_ip_endpoint(type, value, xored, id);
-  if (!e) return e.error();
-  return Endpoint{e->ip.to_string(), e->port};
-}
-
-// A text attribute's address from the old string Endpoint, for the Binding layer.
-Status add_endpoint(MessageWriter& w, std::uint16_t type, const Endpoint& endpoint, bool xored) {
-  auto ip = porthole::IpAddress::parse(endpoint.ip);
-  if (!ip) return make_error(Errc::usage, attribute_name(type) + ": " + ip.error().message);
-  if (xored)
-    w.add_xor_address(type, {*ip, endpoint.port});
-  else
-    w.add_address(type, {*ip, endpoint.port});
-  return ok_status();
-}
-
 Bytes finished(MessageWriter& w, bool fingerprint) {
   // The Binding layer's messages are a few hundred bytes at most: finish() cannot fail.
   auto out = w.finish(fingerprint);
@@ -463,12 +445,6 @@ std::string attribute_name(std::uint16_t type) {
   }
 }
 
-std::string to_string(const Endpoint& endpoint) {
-  if (endpoint.ip.find(':') != std::string::npos)
-    return fmt::format("[{}]:{}", endpoint.ip, endpoint.port);
-  return fmt::format("{}:{}", endpoint.ip, endpoint.port);
-}
-
 const Endpoint* Message::mapped() const noexcept {
   if (xor_mapped_address) return &*xor_mapped_address;
   if (mapped_address) return &*mapped_address;
@@ -556,7 +532,7 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
       case attr::other_address:
       case attr::source_address:
       case attr::changed_address: {
-        auto a = decode_address(t, value, t == attr::xor_mapped_address, m.transaction_id);
+        auto a = decode_ip_endpoint(t, value, t == attr::xor_mapped_address, m.transaction_id);
         if (!a) return a.error();
         std::optional<Endpoint>* slot =
             t == attr::xor_mapped_address ? &m.xor_mapped_address
@@ -654,15 +630,10 @@ Result<std::vector<std::uint8_t>> encode_binding_success(const BindingSuccess& r
   if (response.software.size() > kMaxTextBytes)
     return make_error(Errc::usage, fmt::format("SOFTWARE longer than {} bytes", kMaxTextBytes));
   MessageWriter w(method::binding, MessageClass::success_response, response.transaction_id);
-  if (auto s = add_endpoint(w, attr::xor_mapped_address, response.mapped, true); !s) return s.error();
-  if (response.include_mapped_address)
-    if (auto s = add_endpoint(w, attr::mapped_address, response.mapped, false); !s) return s.error();
-  if (response.response_origin)
-    if (auto s = add_endpoint(w, attr::response_origin, *response.response_origin, false); !s)
-      return s.error();
-  if (response.other_address)
-    if (auto s = add_endpoint(w, attr::other_address, *response.other_address, false); !s)
-      return s.error();
+  w.add_xor_address(attr::xor_mapped_address, response.mapped);
+  if (response.include_mapped_address) w.add_address(attr::mapped_address, response.mapped);
+  if (response.response_origin) w.add_address(attr::response_origin, *response.response_origin);
+  if (response.other_address) w.add_address(attr::other_address, *response.other_address);
   if (!response.software.empty()) w.add_text(attr::software, response.software);
   return w.finish(response.fingerprint);
 }
@@ -714,13 +685,9 @@ Result<std::vector<std::uint8_t>> encode_rfc3489_binding_success(
   TransactionId tail{};
   std::copy_n(response.transaction_id.begin() + 4, tail.size(), tail.begin());
   MessageWriter w(method::binding, MessageClass::success_response, tail);
-  if (auto s = add_endpoint(w, attr::mapped_address, response.mapped, false); !s) return s.error();
-  if (response.source_address)
-    if (auto s = add_endpoint(w, attr::source_address, *response.source_address, false); !s)
-      return s.error();
-  if (response.changed_address)
-    if (auto s = add_endpoint(w, attr::changed_address, *response.changed_address, false); !s)
-      return s.error();
+  w.add_address(attr::mapped_address, response.mapped);
+  if (response.source_address) w.add_address(attr::source_address, *response.source_address);
+  if (response.changed_address) w.add_address(attr::changed_address, *response.changed_address);
   Bytes out = finished(w, false);
   std::copy_n(response.transaction_id.begin(), 4, out.begin() + kOffCookie);
   return out;
@@ -751,7 +718,7 @@ std::string describe(const Message& m) {
       m.method == method::binding ? "Binding" : fmt::format("method 0x{:03x}", m.method);
   s += fmt::format(" {} txid {}", class_name(m.message_class), transaction_hex(m.transaction_id));
   auto add = [&s](const char* name, const std::optional<Endpoint>& e) {
-    if (e) s += fmt::format(" {} {}", name, to_string(*e));
+    if (e) s += fmt::format(" {} {}", name, e->to_string());
   };
   add("XOR-MAPPED-ADDRESS", m.xor_mapped_address);
   add("MAPPED-ADDRESS", m.mapped_address);

@@ -102,14 +102,9 @@ inline constexpr std::uint8_t kTransportUdp = 17;
 // "XOR-MAPPED-ADDRESS", ...; "0x1234" for types porthole does not know.
 std::string attribute_name(std::uint16_t type);
 
-// A transport address: a dotted quad (or IPv6 text) and a port.
-struct Endpoint {
-  std::string ip;
-  std::uint16_t port = 0;
-  friend bool operator==(const Endpoint&, const Endpoint&) = default;
-};
-// "192.0.2.1:32853", "[2001:db8::1]:32853".
-std::string to_string(const Endpoint& endpoint);
+// A transport address is a porthole::Endpoint (include/porthole/ip_address.hpp), parsed
+// once; its to_string() gives "192.0.2.1:32853" or "[2001:db8::1]:32853".
+using porthole::Endpoint;
 
 // RFC 5780 s7.2 (RFC 3489 s11.2.4): where the server should answer from.
 struct ChangeRequest {
@@ -363,7 +358,7 @@ struct BindingSuccess {
   std::string software;                     // empty: no SOFTWARE attribute
   bool fingerprint = false;
 };
-// Errc::usage when an address is neither IPv4 nor IPv6 text, or SOFTWARE is too long.
+// Errc::usage when SOFTWARE is too long.
 Result<std::vector<std::uint8_t>> encode_binding_success(const BindingSuccess& response);
 
 struct BindingError {
@@ -398,7 +393,7 @@ struct ClassicBindingSuccess {
   std::optional<Endpoint> source_address;   // where the answer is sent from
   std::optional<Endpoint> changed_address;  // the server's other IP and port
 };
-// Errc::usage when an address is not IPv4 or IPv6 text.
+// Succeeds for every input (the addresses are parsed already); a Result like its siblings.
 Result<std::vector<std::uint8_t>> encode_rfc3489_binding_success(
     const ClassicBindingSuccess& response);
 

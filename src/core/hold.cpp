@@ -16,6 +16,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include "codec/ip_address_format.hpp"
 #include "porthole/text.hpp"
 
 #include "core/hold_announce.hpp"
@@ -227,8 +228,9 @@ void Keeper::create(Held& h) {
     // The intent, before anything is asked (as `open` writes it): killed at any later
     // point, the state still says what may be on the router. A state that cannot be
     // written stops us here, with nothing sent.
-    const StoredMapping intent = map_intent(
-        s_, p, params, h.last_protocol == p ? h.mapping.external_ip : std::string());
+    const StoredMapping intent = map_intent(s_, p, params,
+                                            h.last_protocol == p ? h.mapping.external_ip
+                                                                 : std::nullopt);
     std::optional<StoredMapping> prior;
     if (auto st = update_state(s_, call_deadline(), [&](StateStore& store) {
           prior = store.find(intent.gateway, intent.mapping.internal_ip,
@@ -300,14 +302,14 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
   const bool was_mapped = h.mapped && !state_lost;
   const bool was_ever = h.ever_mapped;
   const std::optional<Protocol> before = h.last_protocol;
-  const std::string old_ip = h.mapping.external_ip;
+  const std::optional<IpAddress> old_ip = h.mapping.external_ip;
   const std::uint16_t old_port = h.mapping.external_port;
 
   h.mapping = outcome.mapping;
-  const std::string reported = h.mapping.external_ip;
-  if (!h.reported_ip.empty() && reported != h.reported_ip) stun_ip_.reset();
+  const std::optional<IpAddress> reported = h.mapping.external_ip;
+  if (h.reported_ip && reported != h.reported_ip) stun_ip_.reset();
   h.reported_ip = reported;
-  if (stun_ip_ && !reported.empty()) h.mapping.external_ip = *stun_ip_;
+  if (stun_ip_ && reported) h.mapping.external_ip = *stun_ip_;
   if (p == Protocol::pcp) {
     h.nonce = outcome.nonce;
     h.has_nonce = true;
@@ -334,7 +336,7 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
 
   std::string what = fmt::format("{}/{} -> {}:{} via {}, lifetime {}", h.req.port.port,
                                  transport_name(h.req.port.transport),
-                                 h.mapping.external_ip.empty() ? "?" : h.mapping.external_ip,
+                                 h.mapping.external_ip ? h.mapping.external_ip->to_string() : "?",
                                  h.mapping.external_port, protocol_name(p),
                                  life == 0 ? std::string("permanent") : fmt::format("{} s", life));
   if (was_mapped && before == p) {
@@ -363,9 +365,9 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
       if (&other != &h && other.mapped && other.mapping.protocol != Protocol::upnp)
         other.due = now();
   }
-  if (was_ever && !old_ip.empty() && !h.mapping.external_ip.empty() &&
+  if (was_ever && old_ip && h.mapping.external_ip &&
       (old_ip != h.mapping.external_ip || old_port != h.mapping.external_port))
-    address_changed(h, old_ip, old_port);
+    address_changed(h, *old_ip, old_port);
 }
 
 void Keeper::failed(Held& h, const Error& e, bool was_mapped) {
@@ -423,7 +425,8 @@ void Keeper::check_upnp(Held& h) {
     reset_client(Protocol::upnp);
     return;
   }
-  const bool ours = entry->has_value() && (*entry)->internal_ip == s_.gateway.local_ip &&
+  const bool ours = entry->has_value() &&
+                    (*entry)->internal_ip == s_.gateway.local_ip.to_string() &&
                     (*entry)->internal_port == h.req.port.port;
   if (!ours) {
     mark_lost(h, make_error(Errc::no_service, entry->has_value()
@@ -437,17 +440,17 @@ void Keeper::check_upnp(Held& h) {
   auto probed = off_loop<Result<ProbeInfo>>([upnp, d = call_deadline()] { return upnp->probe(d); });
   if (!probed) return;  // stopping
   auto& info = *probed;
-  if (info && !info->external_ip.empty() && info->external_ip != h.reported_ip) {
+  if (info && info->external_ip && info->external_ip != h.reported_ip) {
     stun_ip_.reset();
-    std::string old_ip = h.mapping.external_ip;
+    const std::optional<IpAddress> old_ip = h.mapping.external_ip;
     h.mapping.external_ip = h.reported_ip = info->external_ip;
     record(h, false);
-    if (!old_ip.empty() && old_ip != h.mapping.external_ip)
-      address_changed(h, old_ip, h.mapping.external_port);
+    if (old_ip && old_ip != h.mapping.external_ip)
+      address_changed(h, *old_ip, h.mapping.external_port);
   }
 }
 
-void Keeper::address_changed(Held& h, const std::string& old_ip, std::uint16_t old_port) {
+void Keeper::address_changed(Held& h, const IpAddress& old_ip, std::uint16_t old_port) {
   HoldEvent e;
   e.kind = HoldEventKind::external_address_changed;
   e.port = h.req.port;
@@ -456,10 +459,10 @@ void Keeper::address_changed(Held& h, const std::string& old_ip, std::uint16_t o
   e.previous_external_port = old_port;
   e.message = fmt::format("{}/{}: external address {}:{} -> {}:{}", h.req.port.port,
                           transport_name(h.req.port.transport), old_ip, old_port,
-                          h.mapping.external_ip, h.mapping.external_port);
+                          text_of(h.mapping.external_ip), h.mapping.external_port);
   if (emit_) emit_(e);
   if (hook_)
-    hook_->enqueue({{"PORTHOLE_EXTERNAL_IP", h.mapping.external_ip},
+    hook_->enqueue({{"PORTHOLE_EXTERNAL_IP", text_of(h.mapping.external_ip)},
                     {"PORTHOLE_EXTERNAL_PORT", std::to_string(h.mapping.external_port)},
                     {"PORTHOLE_INTERNAL_PORT", std::to_string(h.req.port.port)},
                     {"PORTHOLE_TRANSPORT", transport_name(h.req.port.transport)},
@@ -484,12 +487,11 @@ void Keeper::on_announcement() {
     // Drains what is queued: an already-passed deadline would not even look.
     auto d = announce_->receive(Clock::now() + milliseconds(1));  // a socket wait: real time
     if (!d) return;
-    if (d->from_ip != s_.gateway.gateway_ip) continue;  // only our gateway speaks for it
+    if (d->from.ip != s_.gateway.gateway_ip) continue;  // only our gateway speaks for it
     auto a = detail::parse_announcement(d->bytes);
     if (!a) continue;
-    s_.log(LogLevel::info,
-           fmt::format("{} announcement from {} (epoch {}): renewing every mapping",
-                       protocol_name(a->protocol), d->from_ip, a->epoch));
+    s_.log(LogLevel::info, fmt::format("{} announcement from {} (epoch {}): renewing every mapping",
+                                       protocol_name(a->protocol), d->from.ip, a->epoch));
     // A restart or an address change: every mapping may be gone or changed. RFC 6887
     // s14.1.3: renew them (after a small random delay); PCP epochs start over.
     if (a->protocol == Protocol::pcp) reset_client(Protocol::pcp);
@@ -539,10 +541,10 @@ void Keeper::verify_external() {
     if (!asked) return;  // stopping
     auto& b = *asked;
     if (!b) continue;
-    const std::string& seen = b->mapped.ip;
+    const IpAddress& seen = b->mapped.ip;
     bool router_agrees = true;
     for (const auto& h : held_)
-      if (h.mapped && !h.reported_ip.empty() && h.reported_ip != seen) router_agrees = false;
+      if (h.mapped && h.reported_ip && h.reported_ip != seen) router_agrees = false;
     stun_ip_.reset();
     if (!router_agrees) {
       stun_ip_ = seen;
@@ -552,7 +554,7 @@ void Keeper::verify_external() {
     // A mapping whose address is not the one STUN sees: ask the router again. The
     // renewal reports the router's new address, or (when it still disagrees) STUN's.
     for (auto& h : held_)
-      if (h.mapped && !h.mapping.external_ip.empty() && h.mapping.external_ip != seen) renew(h);
+      if (h.mapped && h.mapping.external_ip && h.mapping.external_ip != seen) renew(h);
     return;
   }
   event(HoldEventKind::error, nullptr, "--verify-every: no STUN server answered",

@@ -31,7 +31,7 @@ std::optional<Announcement> parse_announcement(std::span<const std::uint8_t> byt
   return std::nullopt;
 }
 
-Result<UdpSocket> open_announce_listener(const std::string& local_ip, std::uint16_t port) {
+Result<UdpSocket> open_announce_listener(const IpAddress& local_ip, std::uint16_t port) {
   auto socket = UdpSocket::open_unconnected();
   if (!socket) return socket.error();
   const int fd = socket->fd();
@@ -51,8 +51,8 @@ Result<UdpSocket> open_announce_listener(const std::string& local_ip, std::uint1
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return fail("bind");
   ip_mreq mreq{};
   ::inet_pton(AF_INET, "224.0.0.1", &mreq.imr_multiaddr);
-  if (::inet_pton(AF_INET, local_ip.c_str(), &mreq.imr_interface) != 1)
-    return fail("local address");
+  if (!local_ip.is_v4()) return fail("local address");
+  std::memcpy(&mreq.imr_interface, local_ip.bytes().data(), sizeof mreq.imr_interface);
   if (::setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0)
     return fail("IP_ADD_MEMBERSHIP 224.0.0.1");
   return socket;

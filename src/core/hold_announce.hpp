@@ -16,7 +16,7 @@ namespace porthole::detail {
 struct Announcement {
   Protocol protocol = Protocol::pcp;  // pcp or natpmp
   std::uint32_t epoch = 0;
-  std::string external_ip;            // NAT-PMP only; empty for PCP
+  std::optional<IpAddress> external_ip;  // NAT-PMP only; nullopt for PCP
 };
 
 // Decodes one datagram with the protocol codecs: a successful PCP ANNOUNCE response,
@@ -26,6 +26,6 @@ std::optional<Announcement> parse_announcement(std::span<const std::uint8_t> byt
 // A UDP socket on 0.0.0.0:port that has joined 224.0.0.1 on the interface of
 // `local_ip`. SO_REUSEADDR and SO_REUSEPORT: several holders on one host all hear
 // the announcements.
-Result<UdpSocket> open_announce_listener(const std::string& local_ip, std::uint16_t port);
+Result<UdpSocket> open_announce_listener(const IpAddress& local_ip, std::uint16_t port);
 
 }  // namespace porthole::detail

@@ -35,7 +35,7 @@ struct Held {
   std::optional<Protocol> last_protocol;
   Clock::time_point granted_at{};
   std::uint32_t grant_epoch = 0;       // PCP / NAT-PMP server epoch in the grant
-  std::string reported_ip;             // the external address the router last reported
+  std::optional<IpAddress> reported_ip;  // the external address the router last reported
   Clock::time_point expires = Clock::time_point::max();
   std::vector<std::chrono::milliseconds> renewals;  // offsets from granted_at
   std::size_t next_renewal = 0;
@@ -78,7 +78,7 @@ class Keeper {
   void mark_lost(Held& h, const Error& why);
   void on_announcement();
   void verify_external();
-  void address_changed(Held& h, const std::string& old_ip, std::uint16_t old_port);
+  void address_changed(Held& h, const IpAddress& old_ip, std::uint16_t old_port);
   void report_hooks();
   void record(const Held& h, bool remove);
   void flush_state();
@@ -114,7 +114,7 @@ class Keeper {
   // The external address STUN saw when it differed from the router's report (a router
   // behind another NAT, or one that missed its own address change): it stands for
   // every mapping until the router reports another address.
-  std::optional<std::string> stun_ip_;
+  std::optional<IpAddress> stun_ip_;
   std::vector<std::pair<std::size_t, bool>> dirty_;  // held_ index, removed
   // A protocol that failed for lack of an answer in this round is not asked again for
   // the other ports of the same round (200 ports must not wait 200 deadlines).

@@ -18,7 +18,7 @@ Result<ListResult> list(const Options& options) {
     if (!store) return store.error();
     records = store->mappings();
   }
-  const std::string& me = s.gateway.local_ip;
+  const IpAddress& me = s.gateway.local_ip;
   ListResult result;
 
   // Our own records first: PCP and NAT-PMP mappings cannot be listed any other way.
@@ -56,7 +56,7 @@ Result<ListResult> list(const Options& options) {
     }
     for (const auto& e : table->entries) {
       ListedMapping lm;
-      lm.ours = e.internal_ip == me;
+      lm.ours = e.internal_ip == me.to_string();
       lm.confirmed = true;
       lm.mapping = e.mapping();
       Mapping& m = lm.mapping;
@@ -89,9 +89,9 @@ Result<ListResult> list(const Options& options) {
     result.mappings.push_back(std::move(lm));
   }
   // The external address for UPnP rows, when the router tells it.
-  if (auto info = s.upnp->probe(s.deadline); info && !info->external_ip.empty())
+  if (auto info = s.upnp->probe(s.deadline); info && info->external_ip)
     for (auto& lm : result.mappings)
-      if (lm.mapping.external_ip.empty()) lm.mapping.external_ip = info->external_ip;
+      if (!lm.mapping.external_ip) lm.mapping.external_ip = info->external_ip;
   return result;
 }
 

@@ -18,17 +18,17 @@ enum class FilterAnswer {
 };
 
 struct NatTestResults {
-  stun::Endpoint local;    // the mapping socket's local IP and port
-  stun::Endpoint mapped1;  // test I: Binding to the server's primary address
+  Endpoint local;    // the mapping socket's local IP and port
+  Endpoint mapped1;  // test I: Binding to the server's primary address
   // Test II: to the other IP, primary port; test III: other IP and other port
   // (RFC 5780 s4.3). Empty when not run or not answered.
-  std::optional<stun::Endpoint> mapped2;
-  std::optional<stun::Endpoint> mapped3;
+  std::optional<Endpoint> mapped2;
+  std::optional<Endpoint> mapped3;
   // When the server has no other address: test I's socket, to the next configured
   // server on another IP. Equal to mapped1: endpoint-independent mapping (the same
   // comparison as test II, with another server); different: not EIM, so symmetric,
   // without telling address- from address-and-port-dependent.
-  std::optional<stun::Endpoint> mapped_second_server;
+  std::optional<Endpoint> mapped_second_server;
   // s4.4 test II (change IP and port) and test III (change port), sent from a socket
   // that has talked only to the primary address; `control` is a plain Binding sent
   // with them on that socket: without its answer a silence proves nothing.

@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "core/nat_classify.hpp"
 #include "core/stun_servers.hpp"
 #include "core/session.hpp"
@@ -65,7 +66,7 @@ void debug(const Options& o, std::string_view text) { detail::log_to(o.log, LogL
 struct Answered {
   std::size_t index = 0;  // of the entry in the configured list
   std::string entry;  // as configured
-  stun::Endpoint server;
+  Endpoint server;
   UdpSocket socket;
   StunBinding binding;
 };
@@ -89,7 +90,7 @@ Result<Answered> first_answer(const Options& options,
     const Deadline until = Clock::now() + detail::remaining(deadline) / left;
     StunBindingQuery q;
     q.server = {*ip, servers[i].where.port};
-    debug(options, fmt::format("nat: test I against {} ({})", entry, stun::to_string(q.server)));
+    debug(options, fmt::format("nat: test I against {} ({})", entry, q.server.to_string()));
     auto b = client.binding(*socket, q, until);
     if (!b) {
       failures.push_back(fmt::format("{}: {}", entry, b.error().message));
@@ -105,16 +106,16 @@ Result<Answered> first_answer(const Options& options,
 // Without RFC 5780 on the first server: test I from the same socket to the next
 // configured server on another IP. Its answer shows whether the NAT kept the mapping
 // for another destination. Empty when there is none or it does not answer in time.
-std::optional<stun::Endpoint> second_server_mapping(
-    const Options& options, const std::vector<detail::StunServerEntry>& servers, Answered& a,
-    StunClient& client, Deadline until) {
+std::optional<Endpoint> second_server_mapping(const Options& options,
+                                              const std::vector<detail::StunServerEntry>& servers,
+                                              Answered& a, StunClient& client, Deadline until) {
   for (std::size_t j = a.index + 1; j < servers.size(); ++j) {
     auto ip = detail::resolve_ipv4(servers[j].where.host);
     if (!ip || *ip == a.server.ip) continue;
     StunBindingQuery q;
     q.server = {*ip, servers[j].where.port};
     debug(options, fmt::format("nat: no RFC 5780 on {}; mapping compared with {} ({})", a.entry,
-                               servers[j].name, stun::to_string(q.server)));
+                               servers[j].name, q.server.to_string()));
     auto b = client.binding(a.socket, q, until);
     if (b) return b->mapped;
     debug(options, fmt::format("nat: {}: {}", servers[j].name, b.error().message));
@@ -136,8 +137,7 @@ FilterAnswer filter_answer(const Result<StunBinding>& r) {
 
 // The filtering tests on their own socket: control, change IP+port, change port.
 std::vector<Result<StunBinding>> filtering_tests(const Options& options, UdpSocket& socket,
-                                                 const stun::Endpoint& server,
-                                                 const stun::Endpoint& other,
+                                                 const Endpoint& server, const Endpoint& other,
                                                  milliseconds wait, Deadline positive) {
   StunClientOptions o;
   o.log = options.log;
@@ -213,24 +213,24 @@ Result<NatReport> discover_nat(const Options& options) {
   Answered& a = *first;
   const StunBinding& b1 = a.binding;
   report.server = a.entry;
-  report.server_address = stun::to_string(a.server);
+  report.server_address = a.server.to_string();
   report.server_software = b1.software;
   report.public_ip = b1.mapped.ip;
   report.public_port = b1.mapped.port;
   report.rtt = b1.rtt.value_or(b1.elapsed);
   auto local = detail::local_ip_towards(a.server.ip);
-  report.local_ip = local ? *local : std::string();
+  if (local) report.local_ip = *local;
   report.local_port = a.socket.local_port();
 
   detail::NatTestResults tests;
-  tests.local = {report.local_ip, report.local_port};
+  tests.local = {report.local_ip.value_or(IpAddress()), report.local_port};
   tests.mapped1 = b1.mapped;
-  const std::optional<stun::Endpoint> other = b1.other_address;
+  const std::optional<Endpoint> other = b1.other_address;
   // RFC 5780 s4.3 needs another IP and another port. stund started without a second
   // address sends CHANGED-ADDRESS 0.0.0.0:3479: not an address to send anything to.
-  const bool testable = other && is_ipv4_literal(other->ip) &&
-                        !detail::is_unusable_external_ip(other->ip) && other->ip != a.server.ip &&
-                        other->port != a.server.port && other->port != 0;
+  const bool testable = other && other->ip.is_v4() && !detail::is_unusable_external_ip(other->ip) &&
+                        other->ip != a.server.ip && other->port != a.server.port &&
+                        other->port != 0;
   if (!testable) {
     tests.mapped_second_server =
         second_server_mapping(options, servers, a, client,
@@ -238,11 +238,11 @@ Result<NatReport> discover_nat(const Options& options) {
     report.warnings.push_back(fmt::format(
         "STUN server {} gave no usable other address (RFC 5780 OTHER-ADDRESS{}): {} cannot "
         "be tested; name one that supports RFC 5780 with --stun",
-        a.entry, other ? ": " + stun::to_string(*other) : std::string(),
+        a.entry, other ? ": " + other->to_string() : std::string(),
         tests.mapped_second_server ? "filtering, and mapping beyond endpoint-independent or not,"
                                    : "mapping and filtering"));
   } else {
-    report.server_other_address = stun::to_string(*other);
+    report.server_other_address = other->to_string();
     const milliseconds wait =
         std::min(std::max(kNegativeFloor, report.rtt * kNegativeRtts), detail::remaining(deadline));
     report.negative_wait = wait;
@@ -310,20 +310,20 @@ Result<NatReport> discover_nat(const Options& options) {
     for (Protocol p : {Protocol::natpmp, Protocol::upnp}) {
       auto o = race->await(p, p == Protocol::natpmp ? std::optional(milliseconds{0}) : std::nullopt,
                            until);
-      if (o.finished && o.result && o.result->ok() && !o.result->value().external_ip.empty()) {
+      if (o.finished && o.result && o.result->ok() && o.result->value().external_ip) {
         report.gateway_external_ip = o.result->value().external_ip;
         report.gateway_external_ip_via = p;
         break;
       }
     }
-    if (!report.gateway_external_ip.empty()) {
+    if (report.gateway_external_ip) {
       report.double_nat = report.gateway_external_ip != report.public_ip;
       if (*report.double_nat)
         report.warnings.push_back(fmt::format(
             "double NAT: the gateway's external address {} is not the public address {}: "
             "another NAT sits beyond the gateway (double NAT or CGNAT), and ports mapped on "
             "the gateway are not reachable from the internet",
-            report.gateway_external_ip, report.public_ip));
+            *report.gateway_external_ip, report.public_ip));
     } else {
       debug(options, "nat: the gateway did not tell its external address (NAT-PMP, UPnP)");
     }

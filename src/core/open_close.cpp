@@ -4,6 +4,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include "codec/ip_address_format.hpp"
 #include "porthole/text.hpp"
 
 #include "core/session.hpp"
@@ -85,7 +86,7 @@ Result<std::optional<detail::UpnpEntry>> router_row(const detail::Session& s,
   auto table = s.upnp->list(s.deadline);
   if (!table) return table.error();
   for (const auto& e : table->entries)
-    if (e.transport == transport && e.internal_ip == s.gateway.local_ip &&
+    if (e.transport == transport && e.internal_ip == s.gateway.local_ip.to_string() &&
         e.internal_port == internal_port && (!external || e.external_port == *external))
       return std::optional<detail::UpnpEntry>{e};
   return std::optional<detail::UpnpEntry>{};
@@ -121,7 +122,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   if (!view) return view.error();
   const auto& prior = view->prior;
 
-  const std::string& me = s.gateway.local_ip;
+  const IpAddress& me = s.gateway.local_ip;
   if (prior)
     s.log(LogLevel::debug,
           fmt::format("state: {} {} already mapped via {} on external port {}{}",
@@ -202,8 +203,8 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     // The intent, before anything is asked: killed or failing at any later point, the
     // state still says what may be on the router (and, for PCP, the nonce that can
     // delete it, RFC 6887 s15). A state that cannot be written stops us here.
-    StoredMapping intent =
-        detail::map_intent(s, p, params, refresh ? prior->mapping.external_ip : "");
+    StoredMapping intent = detail::map_intent(s, p, params,
+                                              refresh ? prior->mapping.external_ip : std::nullopt);
     if (auto st = record_intent(s, intent); !st) return st.error();
     detail::test_pause_at("open-intent");
     auto client = s.client(p);
@@ -264,11 +265,11 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
                                      granted.external_port));
     // A reserved external address (miniupnpc's GetValidIGD returns 2 for it) still
     // maps, but the internet may not reach it: say so, whatever the protocol.
-    if (!granted.external_ip.empty() && detail::is_reserved_ipv4(granted.external_ip))
+    if (granted.external_ip && detail::is_reserved_ipv4(*granted.external_ip))
       warnings.push_back(fmt::format(
           "the router's external address {} is private/reserved: it probably sits behind "
           "another NAT (double NAT or CGNAT), so the internet may not reach this mapping",
-          granted.external_ip));
+          *granted.external_ip));
     result.mapping = granted;
     result.refreshed = prior && prior->mapping.protocol == p &&
                        prior->mapping.external_port == granted.external_port;
@@ -289,7 +290,7 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   auto view = read_state(s, req.port.transport, req.port.port);
   if (!view) return view.error();
   const auto& prior = view->prior;
-  const std::string& me = s.gateway.local_ip;
+  const IpAddress& me = s.gateway.local_ip;
   CloseResult result;
 
   if (prior && (!req.external_port || prior->mapping.external_port == *req.external_port)) {
@@ -378,14 +379,14 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   std::vector<detail::UpnpEntry> foreign;
   for (const auto& e : table->entries) {
     if (e.transport != req.port.transport) continue;
-    bool mine = e.internal_ip == me && e.internal_port == req.port.port &&
+    bool mine = e.internal_ip == me.to_string() && e.internal_port == req.port.port &&
                 (!req.external_port || e.external_port == *req.external_port);
     if (mine) {
       Mapping m = e.mapping();
       auto st = s.upnp->unmap(m, detail::Nonce{}, s.deadline);
       if (!st) return labelled(Protocol::upnp, st.error());
       result.removed.push_back(m);
-    } else if (e.external_port == ext_wanted && e.internal_ip != me) {
+    } else if (e.external_port == ext_wanted && e.internal_ip != me.to_string()) {
       foreign.push_back(e);
     }
   }

@@ -1,6 +1,7 @@
 // porthole::probe: ask all three protocols at once and report each.
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "core/session.hpp"
 #include "net/ipv4_class.hpp"
 
@@ -33,19 +34,20 @@ Result<ProbeReport> probe(const Options& options) {
   }
 
   // One external address, as the protocols that can tell report it.
-  std::string ext;
+  std::optional<IpAddress> ext;
   for (const auto& pp : report.protocols)
-    if (pp.available && !pp.external_ip.empty()) ext = pp.external_ip;
+    if (pp.available && pp.external_ip) ext = pp.external_ip;
   bool any = false;
   for (const auto& pp : report.protocols) any = any || pp.available;
-  if (any && ext.empty())
+  if (any && !ext)
     report.warnings.push_back(
         "the gateway reports no external address: it probably sits behind another NAT "
         "(CGNAT), and mappings will be refused");
-  else if (!ext.empty() && detail::is_reserved_ipv4(ext))
+  else if (ext && detail::is_reserved_ipv4(*ext))
     report.warnings.push_back(fmt::format(
         "the gateway's external address {} is private/reserved: it probably sits behind "
-        "another NAT (double NAT or CGNAT)", ext));
+        "another NAT (double NAT or CGNAT)",
+        *ext));
   return report;
 }
 

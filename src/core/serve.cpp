@@ -26,7 +26,7 @@ Status serve(const ServeOptions& options, int stop_fd) {
   cb.listen_ip = options.listen_ip;
   // The same port number as the STUN server (which may have been chosen by the kernel).
   cb.port = stun_server->addresses().front().port;
-  cb.source_ip = options.listen_ip == "0.0.0.0" ? std::string() : options.listen_ip;
+  if (!options.listen_ip.is_unspecified()) cb.source_ip = options.listen_ip;
   cb.log = options.log;
   auto cb_server = detail::ConnectBackServer::open(cb);
   if (!cb_server) return cb_server.error();

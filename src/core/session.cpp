@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "net/route.hpp"
 
 namespace porthole::detail {
@@ -25,14 +26,17 @@ Result<Session> open_session(const Options& options) {
   s.deadline = Clock::now() + options.timeout;
   if (options.timeout.count() <= 0)
     return make_error(Errc::usage, "the timeout must be positive");
-  std::string gw = options.gateway;
-  if (gw.empty()) {
+  IpAddress gw;
+  if (!options.gateway) {
     auto found = default_gateway();
     if (!found) return found.error();
     gw = *found;
-  } else if (!is_ipv4_literal(gw)) {
+  } else if (!options.gateway->is_v4()) {
     return make_error(Errc::usage,
-                      fmt::format("--gateway '{}' is not an IPv4 address like 192.168.1.1", gw));
+                      fmt::format("--gateway '{}' is not an IPv4 address like 192.168.1.1",
+                                  *options.gateway));
+  } else {
+    gw = *options.gateway;
   }
   auto local = local_ip_towards(gw);
   if (!local) return local.error();

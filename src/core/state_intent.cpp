@@ -26,7 +26,7 @@ void restore_prior(const Session& s, Deadline deadline, const StoredMapping& int
 }
 
 StoredMapping map_intent(const Session& s, Protocol p, const MapParams& params,
-                         const std::string& external_ip) {
+                         const std::optional<IpAddress>& external_ip) {
   StoredMapping intent;
   intent.gateway = s.gateway.gateway_ip;
   intent.mapping.protocol = p;

@@ -35,6 +35,6 @@ void restore_prior(const Session& s, Deadline deadline, const StoredMapping& int
 // failing at any later point, the state still says what may be on the router and, for
 // PCP, the nonce that can delete it (RFC 6887 s15).
 StoredMapping map_intent(const Session& s, Protocol p, const MapParams& params,
-                         const std::string& external_ip);
+                         const std::optional<IpAddress>& external_ip);
 
 }  // namespace porthole::detail

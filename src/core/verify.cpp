@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "core/stun_servers.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/resolve.hpp"
@@ -32,7 +33,7 @@ void log_to(const Options& o, std::string_view text) {
 
 struct Server {
   std::string name;  // as the user wrote it
-  stun::Endpoint endpoint;
+  Endpoint endpoint;
 };
 
 Result<std::vector<Server>> servers(const Options& options) {
@@ -67,12 +68,13 @@ Verification not_verified(std::string server, std::string explanation,
 Result<Verification> verify_udp(const Options& options, const Mapping& m,
                                 const std::vector<Server>& list, Deadline deadline) {
   // From the internal port itself, so the NAT shows the mapping under test.
-  auto socket = detail::open_bound_udp_socket("0.0.0.0", m.internal_port);
+  auto socket = detail::open_bound_udp_socket(Endpoint{IpAddress(), m.internal_port});
   if (!socket)
-    return not_verified(stun::to_string(list.front().endpoint),
+    return not_verified(list.front().endpoint.to_string(),
                         fmt::format("cannot send from UDP port {} ({}); if another program "
                                     "holds it, run `porthole open --verify` before starting "
-                                    "that program", m.internal_port, socket.error().message));
+                                    "that program",
+                                    m.internal_port, socket.error().message));
   detail::StunClientOptions copts;
   copts.log = options.log;
   copts.initial_rto = std::chrono::milliseconds{250};
@@ -81,7 +83,7 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
   std::string last_error;
   std::optional<Verification> one_address;  // the first answer from a server without RFC 5780
   for (const auto& server : list) {
-    const std::string where = stun::to_string(server.endpoint);
+    const std::string where = server.endpoint.to_string();
     // A server that does not answer gets a second or so; the next one the rest.
     detail::StunBindingQuery q{server.endpoint, {}, {}, {}};
     q.deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds{1500});
@@ -91,12 +93,13 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
       log_to(options, "verify: " + last_error);
       continue;
     }
-    const std::string observed = stun::to_string(b->mapped);
-    if (!m.external_ip.empty() && b->mapped.ip != m.external_ip)
+    const std::string observed = b->mapped.to_string();
+    if (m.external_ip && b->mapped.ip != *m.external_ip)
       return not_verified(where,
                           fmt::format("the STUN server sees this port as {}, but the router "
-                                      "mapped it on {}: {}", observed, m.external_ip,
-                                      kInnerRouter), observed);
+                                      "mapped it on {}: {}",
+                                      observed, *m.external_ip, kInnerRouter),
+                          observed);
     if (b->mapped.port != m.external_port)
       return not_verified(where,
                           fmt::format("the STUN server sees this port as {}, not as the mapped "
@@ -123,11 +126,11 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
     change.deadline = std::min(deadline, Clock::now() + wait);
     auto c = client.binding(*socket, change, deadline);
     if (!c) {
-      std::string why = fmt::format("the answer from the server's other address {} did not "
-                                    "arrive at UDP port {} ({}): the router lets only replies "
-                                    "in, so the forward to this host is not in place",
-                                    stun::to_string(*b->other_address), m.internal_port,
-                                    c.error().message);
+      std::string why = fmt::format(
+          "the answer from the server's other address {} did not "
+          "arrive at UDP port {} ({}): the router lets only replies "
+          "in, so the forward to this host is not in place",
+          b->other_address->to_string(), m.internal_port, c.error().message);
       return not_verified(where, std::move(why), observed);
     }
     Verification v;
@@ -135,20 +138,21 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
     v.method = "stun-change-request";
     v.server = where;
     v.observed = observed;
-    v.proof = fmt::format("the STUN server sees UDP port {} as {} (the mapped endpoint), and "
-                          "its answer sent from {} (an address this host never sent to) "
-                          "arrived", m.internal_port, observed, stun::to_string(c->responder));
+    v.proof = fmt::format(
+        "the STUN server sees UDP port {} as {} (the mapped endpoint), and "
+        "its answer sent from {} (an address this host never sent to) "
+        "arrived",
+        m.internal_port, observed, c->responder.to_string());
     return v;
   }
   if (one_address) return *one_address;
-  return not_verified(stun::to_string(list.front().endpoint),
-                      "no STUN server answered: " + last_error);
+  return not_verified(list.front().endpoint.to_string(), "no STUN server answered: " + last_error);
 }
 
 Result<Verification> verify_tcp(const Options& options, const Mapping& m,
                                 const std::vector<Server>& list, Deadline deadline) {
-  if (m.external_ip.empty())
-    return not_verified(stun::to_string(list.front().endpoint),
+  if (!m.external_ip)
+    return not_verified(list.front().endpoint.to_string(),
                         "the router did not say its external address, so there is nothing "
                         "to connect back to");
   // The first server of the list that takes the control connection (public STUN servers
@@ -156,9 +160,9 @@ Result<Verification> verify_tcp(const Options& options, const Mapping& m,
   std::string where;
   std::optional<Result<detail::ConnectBackResult>> r;
   for (const auto& server : list) {
-    where = stun::to_string(server.endpoint);
-    detail::ConnectBackQuery q{server.endpoint.ip, server.endpoint.port, m.external_ip,
-                               m.external_port, m.internal_port, options.log};
+    where = server.endpoint.to_string();
+    detail::ConnectBackQuery q{server.endpoint.ip, server.endpoint.port, *m.external_ip,
+                               m.external_port,    m.internal_port,      options.log};
     r = detail::connect_back_check(q, deadline);
     if (r->ok() || r->error().code != Errc::no_service) break;
     log_to(options, "verify: " + r->error().message);
@@ -169,12 +173,14 @@ Result<Verification> verify_tcp(const Options& options, const Mapping& m,
                                            r->error().message));
   const detail::ConnectBackResult& cb_result = r->value();
   const auto& reply = cb_result.reply;
-  const std::string target = fmt::format("{}:{}", m.external_ip, m.external_port);
-  if (reply.observed_ip != m.external_ip)
+  const std::string target = Endpoint{*m.external_ip, m.external_port}.to_string();
+  const std::string observed = reply.observed_ip.to_string();
+  if (reply.observed_ip != *m.external_ip)
     return not_verified(where,
                         fmt::format("the server sees this host as {}, but the router mapped the "
-                                    "port on {}: {}", reply.observed_ip, m.external_ip,
-                                    kInnerRouter), reply.observed_ip);
+                                    "port on {}: {}",
+                                    observed, *m.external_ip, kInnerRouter),
+                        observed);
   switch (reply.outcome) {
     case cb::Outcome::connected: break;
     case cb::Outcome::refused:
@@ -182,18 +188,19 @@ Result<Verification> verify_tcp(const Options& options, const Mapping& m,
     case cb::Outcome::unreachable:
       return not_verified(where,
                           fmt::format("the server could not connect to {} ({}{}{}): the forward "
-                                      "to this host is not in place", target,
-                                      cb::outcome_name(reply.outcome),
+                                      "to this host is not in place",
+                                      target, cb::outcome_name(reply.outcome),
                                       reply.detail.empty() ? "" : ": ", reply.detail),
-                          reply.observed_ip);
+                          observed);
     default:
-      return not_verified(where, fmt::format("the server answered {}: {}",
-                                             cb::outcome_name(reply.outcome), reply.detail),
-                          reply.observed_ip);
+      return not_verified(where,
+                          fmt::format("the server answered {}: {}", cb::outcome_name(reply.outcome),
+                                      reply.detail),
+                          observed);
   }
   Verification v;
   v.server = where;
-  v.observed = reply.observed_ip;
+  v.observed = observed;
   if (cb_result.token_received) {
     v.verified = true;
     v.method = "connect-back-token";

@@ -16,5 +16,7 @@ namespace porthole::detail {
 // Errc::usage when `ip` is not a dotted quad, Errc::internal when bind(2) fails
 // (address in use, not an address of this host, ...), with the reason.
 Result<UdpSocket> open_bound_udp_socket(const std::string& ip, std::uint16_t port);
+// The same for a parsed address (Errc::usage when it is IPv6).
+Result<UdpSocket> open_bound_udp_socket(const Endpoint& local);
 
 }  // namespace porthole::detail

@@ -49,7 +49,7 @@ bool valid_request_path(std::string_view path) {
 
 // A header line we write: a token name, a value of printable ASCII and inner blanks.
 bool valid_header(std::string_view name, std::string_view value) {
-  return !name.empty() && visible_ascii(name) && name.find(':') == name.npos &&
+  return !name.empty() && visible_ascii(name) && name.find(':') == std::string_view::npos &&
          std::all_of(value.begin(), value.end(), [](char ch) {
            auto c = static_cast<unsigned char>(ch);
            return c >= 0x20 && c < 0x7f;

@@ -17,22 +17,23 @@ bool parse(std::string_view ip, std::uint32_t& out) {
   return true;
 }
 
+bool parse(const IpAddress& ip, std::uint32_t& out) {
+  if (!ip.is_v4()) return false;
+  const auto b = ip.bytes();
+  out = std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3];
+  return true;
+}
+
 bool in(std::uint32_t addr, std::uint32_t net, int prefix) {
   std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
   return (addr & mask) == (net & mask);
 }
 
-}  // namespace
-
-bool is_unusable_external_ip(std::string_view ip) {
-  std::uint32_t a = 0;
-  if (!parse(ip, a)) return true;
+bool unusable(std::uint32_t a) {
   return a == 0 || in(a, 0x7f000000, 8) || in(a, 0xe0000000, 4) || a == 0xffffffff;
 }
 
-bool is_reserved_ipv4(std::string_view ip) {
-  std::uint32_t a = 0;
-  if (!parse(ip, a)) return true;
+bool reserved(std::uint32_t a) {
   struct Net { std::uint32_t net; int prefix; };
   static constexpr Net kReserved[] = {
       {0x00000000, 8},  {0x0a000000, 8},  {0x64400000, 10}, {0x7f000000, 8},
@@ -43,6 +44,28 @@ bool is_reserved_ipv4(std::string_view ip) {
   for (const auto& r : kReserved)
     if (in(a, r.net, r.prefix)) return true;
   return false;
+}
+
+}  // namespace
+
+bool is_unusable_external_ip(std::string_view ip) {
+  std::uint32_t a = 0;
+  return !parse(ip, a) || unusable(a);
+}
+
+bool is_unusable_external_ip(const IpAddress& ip) {
+  std::uint32_t a = 0;
+  return !parse(ip, a) || unusable(a);
+}
+
+bool is_reserved_ipv4(std::string_view ip) {
+  std::uint32_t a = 0;
+  return !parse(ip, a) || reserved(a);
+}
+
+bool is_reserved_ipv4(const IpAddress& ip) {
+  std::uint32_t a = 0;
+  return !parse(ip, a) || reserved(a);
 }
 
 }  // namespace porthole::detail

@@ -4,14 +4,18 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <array>
+#include <cstdint>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "porthole/types.hpp"
 
 namespace porthole::detail {
 
-Result<std::string> resolve_ipv4(const std::string& host) {
-  if (is_ipv4_literal(host)) return host;
+Result<IpAddress> resolve_ipv4(const std::string& host) {
+  if (auto literal = IpAddress::parse(host); literal && literal->is_v4()) return *literal;
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_DGRAM;
@@ -20,11 +24,11 @@ Result<std::string> resolve_ipv4(const std::string& host) {
   if (rc != 0 || found == nullptr)
     return make_error(Errc::no_service,
                       fmt::format("cannot resolve '{}': {}", host, ::gai_strerror(rc)));
-  char text[INET_ADDRSTRLEN] = {};
+  std::array<std::uint8_t, 4> bytes{};
   const auto* sin = reinterpret_cast<const sockaddr_in*>(found->ai_addr);
-  ::inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
+  std::memcpy(bytes.data(), &sin->sin_addr, bytes.size());
   ::freeaddrinfo(found);
-  return std::string(text);
+  return IpAddress::v4(bytes);
 }
 
 }  // namespace porthole::detail

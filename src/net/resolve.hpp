@@ -4,6 +4,7 @@
 #include <string>
 
 #include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
 
 namespace porthole::detail {
 
@@ -11,6 +12,6 @@ namespace porthole::detail {
 // AF_INET, taking the first address. Errc::no_service when the name does not resolve.
 // (getaddrinfo has no deadline of its own; a name is resolved before any protocol
 // traffic, and the resolver's own timeouts bound it.)
-Result<std::string> resolve_ipv4(const std::string& host);
+Result<IpAddress> resolve_ipv4(const std::string& host);
 
 }  // namespace porthole::detail

@@ -15,7 +15,7 @@ bool tcp_connection_listed(std::uint16_t local_port, const std::string& remote_i
                            std::uint16_t remote_port);
 
 // The same test on the text of a /proc/net/tcp file (for the unit tests).
-bool tcp_connection_listed_in(std::string_view proc_net_tcp, std::uint16_t local_port,
+bool tcp_connection_listed_in(std::string_view table, std::uint16_t local_port,
                               const std::string& remote_ip, std::uint16_t remote_port);
 
 }  // namespace porthole::detail

@@ -1,6 +1,7 @@
 #include "net/udp_socket.hpp"
 
 #include <arpa/inet.h>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <netinet/in.h>
@@ -40,8 +41,8 @@ Result<UdpSocket> UdpSocket::open_unconnected() {
   return UdpSocket(fd);
 }
 
-Result<UdpSocket> UdpSocket::open_connected(const std::string& ip, std::uint16_t port) {
-  auto sa = ipv4_sockaddr(ip, port);
+Result<UdpSocket> UdpSocket::open_connected(const Endpoint& to) {
+  auto sa = ipv4_sockaddr(to);
   if (!sa) return sa.error();
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return sys_error("socket");
@@ -49,7 +50,7 @@ Result<UdpSocket> UdpSocket::open_connected(const std::string& ip, std::uint16_t
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&*sa), sizeof(*sa)) != 0) {
     // ENETUNREACH and friends: there is no route to the gateway at all.
     return make_error(Errc::no_service,
-                      fmt::format("cannot reach {}:{}: {}", ip, port, std::strerror(errno)));
+                      fmt::format("cannot reach {}: {}", to.to_string(), std::strerror(errno)));
   }
   return sock;
 }
@@ -63,9 +64,8 @@ Status UdpSocket::send(std::span<const std::uint8_t> bytes) {
   return ok_status();
 }
 
-Status UdpSocket::send_to(std::span<const std::uint8_t> bytes, const std::string& ip,
-                          std::uint16_t port) {
-  auto sa = ipv4_sockaddr(ip, port);
+Status UdpSocket::send_to(std::span<const std::uint8_t> bytes, const Endpoint& to) {
+  auto sa = ipv4_sockaddr(to);
   if (!sa) return sa.error();
   if (::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&*sa),
                sizeof(*sa)) < 0)
@@ -102,19 +102,17 @@ Result<Datagram> UdpSocket::receive(Deadline deadline, std::size_t max_size) {
     auto source = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), fromlen);
     if (!source) return source.error();
     d.from = *source;
-    d.from_ip = d.from.ip.to_string();
-    d.from_port = d.from.port;
     return d;
   }
 }
 
-std::string UdpSocket::local_ip() const {
+IpAddress UdpSocket::local_ip() const {
   sockaddr_in sa{};
   socklen_t len = sizeof(sa);
   if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return {};
-  char buf[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &sa.sin_addr, buf, sizeof(buf));
-  return buf;
+  std::array<std::uint8_t, 4> bytes{};
+  std::memcpy(bytes.data(), &sa.sin_addr, bytes.size());
+  return IpAddress::v4(bytes);
 }
 
 std::uint16_t UdpSocket::local_port() const {

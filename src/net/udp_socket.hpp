@@ -14,9 +14,7 @@ namespace porthole::detail {
 
 struct Datagram {
   std::vector<std::uint8_t> bytes;
-  Endpoint from;        // the source, parsed once from the socket address
-  std::string from_ip;  // from.ip as text, for callers still on strings
-  std::uint16_t from_port = 0;
+  Endpoint from;  // the source, parsed once from the socket address
 };
 
 class UdpSocket {
@@ -30,12 +28,12 @@ class UdpSocket {
 
   // An unconnected socket bound to an ephemeral port on any address.
   static Result<UdpSocket> open_unconnected();
-  // A socket connected to ip:port (kernel picks a random source port). Connected
-  // sockets see ICMP port-unreachable as ECONNREFUSED on the next receive.
-  static Result<UdpSocket> open_connected(const std::string& ip, std::uint16_t port);
+  // A socket connected to `to` (kernel picks a random source port). Connected sockets
+  // see ICMP port-unreachable as ECONNREFUSED on the next receive. Errc::usage for IPv6.
+  static Result<UdpSocket> open_connected(const Endpoint& to);
 
   Status send(std::span<const std::uint8_t> bytes);
-  Status send_to(std::span<const std::uint8_t> bytes, const std::string& ip, std::uint16_t port);
+  Status send_to(std::span<const std::uint8_t> bytes, const Endpoint& to);  // IPv4 only
 
   // Waits until a datagram arrives or the deadline passes. Errors:
   // Errc::timeout (deadline), Errc::no_service (ICMP port unreachable), Errc::internal.
@@ -43,7 +41,8 @@ class UdpSocket {
 
   // The local address/port the kernel chose (after connect): RFC 6887 s8.1 wants the
   // PCP client IP field to be the address the request is actually sent from.
-  std::string local_ip() const;
+  // 0.0.0.0 when the kernel cannot tell.
+  IpAddress local_ip() const;
   std::uint16_t local_port() const;
   int fd() const { return fd_; }
 

@@ -63,7 +63,7 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
   auto debug = [&](std::string_view text) {
     if (q.log) q.log(LogLevel::debug, text);
   };
-  const std::string server = fmt::format("{}:{}", q.server_ip, q.server_port);
+  const std::string server = Endpoint{q.server_ip, q.server_port}.to_string();
   auto token = fresh_token();
   if (!token) return token.error();
   const cb::Request request{q.target_ip, q.target_port, *token};
@@ -84,7 +84,7 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
                       "looked for in the TCP table", q.internal_port, l.error().message));
   }
 
-  auto control = tcp_connect_start(q.server_ip, q.server_port);
+  auto control = tcp_connect_start(q.server_ip.to_string(), q.server_port);
   if (!control)
     return make_error(Errc::no_service, fmt::format("connect-back server {}: {}", server,
                                                     control.error().message));

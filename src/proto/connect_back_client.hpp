@@ -14,9 +14,9 @@
 namespace porthole::detail {
 
 struct ConnectBackQuery {
-  std::string server_ip;           // the serve's TCP control address
+  IpAddress server_ip;  // the serve's TCP control address
   std::uint16_t server_port = 0;
-  std::string target_ip;           // our external address (the mapping's)
+  IpAddress target_ip;             // our external address (the mapping's)
   std::uint16_t target_port = 0;   // the mapping's external port
   std::uint16_t internal_port = 0; // where the connection must arrive on this host
   LogFn log;

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "porthole/types.hpp"
 
 namespace porthole::detail {
@@ -25,13 +26,13 @@ ConnectBackServer::ConnectBackServer(ConnectBackConfig config, TcpSocket listene
                 config_.log) {}
 
 Result<ConnectBackServer> ConnectBackServer::open(const ConnectBackConfig& config) {
-  if (!is_ipv4_literal(config.listen_ip))
+  if (!config.listen_ip.is_v4())
     return make_error(Errc::usage, fmt::format("connect-back listen address '{}' is not IPv4",
                                                config.listen_ip));
-  if (!config.source_ip.empty() && !is_ipv4_literal(config.source_ip))
+  if (config.source_ip && !config.source_ip->is_v4())
     return make_error(Errc::usage, fmt::format("connect-back source address '{}' is not IPv4",
-                                               config.source_ip));
-  auto listener = tcp_listen(config.listen_ip, config.port, 64);
+                                               *config.source_ip));
+  auto listener = tcp_listen(config.listen_ip.to_string(), config.port, 64);
   if (!listener) return listener.error();
   ConnectBackServer server(config, std::move(*listener));
   server.log(LogLevel::info, fmt::format("connect-back checks on TCP {}:{}", config.listen_ip,
@@ -55,7 +56,9 @@ void ConnectBackServer::refused(const std::string& kind, const std::string& sour
 }
 
 void ConnectBackServer::reply(Session& s, cb::Outcome outcome, const std::string& detail) {
-  const std::string line = cb::encode_reply({outcome, s.source, detail});
+  // The source is the kernel's text for the peer (tcp_socket.hpp): IPv4, so it parses.
+  auto source = IpAddress::parse(s.source);
+  const std::string line = cb::encode_reply({outcome, source ? *source : IpAddress(), detail});
   // A few dozen bytes into an empty send buffer: a short write would mean the peer
   // is gone, and then nobody is left to tell.
   (void)::send(s.control.fd(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -235,7 +238,7 @@ bool ConnectBackServer::on_readable(Session& s) {
   log(LogLevel::debug, fmt::format("connect-back from {}:{}: asks for {}:{}", s.source,
                                    s.control.peer_port(), s.request.ip, s.request.port));
   // The one rule that keeps this from being aimed at anyone else.
-  if (s.request.ip != s.source) {
+  if (s.request.ip.to_string() != s.source) {
     ++counters_.denied;
     reply(s, cb::Outcome::denied,
           fmt::format("connect-back goes only to your own address {}, not {}", s.source,
@@ -244,7 +247,8 @@ bool ConnectBackServer::on_readable(Session& s) {
             fmt::format("connect-back from {}: denied (asked for {})", s.source, s.request.ip));
     return false;
   }
-  auto check = tcp_connect_start(s.request.ip, s.request.port, config_.source_ip);
+  auto check = tcp_connect_start(s.request.ip.to_string(), s.request.port,
+                                 config_.source_ip ? config_.source_ip->to_string() : "");
   if (!check) {
     ++counters_.failed;
     reply(s, cb::Outcome::unreachable, check.error().message);

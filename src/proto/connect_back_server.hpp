@@ -36,11 +36,11 @@
 namespace porthole::detail {
 
 struct ConnectBackConfig {
-  std::string listen_ip = "0.0.0.0";  // TCP control port address
+  IpAddress listen_ip;                // TCP control port address (0.0.0.0: any)
   std::uint16_t port = 3478;          // 0: the kernel chooses
-  // The connections the server makes leave from this address (empty: the kernel's
+  // The connections the server makes leave from this address (nullopt: the kernel's
   // choice). `porthole serve` uses its listen address, the one clients know.
-  std::string source_ip;
+  std::optional<IpAddress> source_ip;
   std::chrono::milliseconds request_timeout{3000};
   std::chrono::milliseconds connect_timeout{2000};
   // How long a completed check connection stays open after the token (or until the
@@ -65,7 +65,7 @@ class ConnectBackServer {
   static Result<ConnectBackServer> open(const ConnectBackConfig& config);
 
   std::uint16_t port() const { return listener_.local_port(); }
-  const std::string& listen_ip() const { return config_.listen_ip; }
+  const IpAddress& listen_ip() const { return config_.listen_ip; }
 
   // Puts the listener on `reactor`: each control connection becomes a state machine
   // driven by its readiness and a reactor timer for its deadline. The server must stay

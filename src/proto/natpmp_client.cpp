@@ -12,12 +12,16 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "codec/natpmp_codec.hpp"
 #include "net/ipv4_class.hpp"
 
@@ -34,10 +38,11 @@ class NatpmpSession {
   NatpmpSession(const NatpmpSession&) = delete;
   NatpmpSession& operator=(const NatpmpSession&) = delete;
 
-  Status open(const std::string& gateway_ip) {
-    in_addr gw{};
-    if (::inet_pton(AF_INET, gateway_ip.c_str(), &gw) != 1)
+  Status open(const IpAddress& gateway_ip) {
+    if (!gateway_ip.is_v4())
       return make_error(Errc::usage, fmt::format("'{}' is not an IPv4 gateway", gateway_ip));
+    in_addr gw{};
+    std::memcpy(&gw, gateway_ip.bytes().data(), sizeof(gw));
     int r = ::initnatpmp(&n_, 1, gw.s_addr);
     if (r < 0) return make_error(Errc::internal, fmt::format("initnatpmp failed ({})", r), r);
     open_ = true;
@@ -159,12 +164,14 @@ Result<natpmpresp_t> public_address(natpmp_t* n, Deadline deadline, const Gatewa
   return resp;
 }
 
-// The public address as porthole reports it: "" for 0.0.0.0, loopback or multicast,
+// The public address as porthole reports it: none for 0.0.0.0, loopback or multicast,
 // which no one outside could reach (RFC 6886 s3.2 leaves it to the client to judge).
-std::string external_ip_text(const in_addr& a) {
-  char buf[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &a, buf, sizeof(buf));
-  return is_unusable_external_ip(buf) ? std::string() : std::string(buf);
+std::optional<IpAddress> usable_external_ip(const in_addr& a) {
+  std::array<std::uint8_t, 4> bytes{};
+  std::memcpy(bytes.data(), &a, bytes.size());
+  const IpAddress ip = IpAddress::v4(bytes);
+  if (is_unusable_external_ip(ip)) return std::nullopt;
+  return ip;
 }
 
 }  // namespace
@@ -183,7 +190,7 @@ Result<ProbeInfo> NatpmpClient::probe(Deadline deadline) {
     return resp.error();
   }
   ProbeInfo info;
-  info.external_ip = external_ip_text(resp->pnu.publicaddress.addr);
+  info.external_ip = usable_external_ip(resp->pnu.publicaddress.addr);
   info.epoch = resp->epoch;
   return info;
 }
@@ -229,7 +236,7 @@ Result<MapOutcome> NatpmpClient::map(const MapParams& params, Deadline deadline)
   m.transport = params.transport;
   m.internal_ip = params.internal_ip;
   m.internal_port = params.internal_port;
-  m.external_ip = external_ip_text(addr->pnu.publicaddress.addr);
+  m.external_ip = usable_external_ip(addr->pnu.publicaddress.addr);
   m.external_port = resp->pnu.newportmapping.mappedpublicport;
   m.lifetime = resp->pnu.newportmapping.lifetime;
   m.expires_at = std::time(nullptr) + m.lifetime;

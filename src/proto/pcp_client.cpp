@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "net/ipv4_class.hpp"
 #include "net/udp_socket.hpp"
 
@@ -115,13 +116,13 @@ Error PcpClient::unsupported_version_error(const pcp::Response& response) const 
   return make_error(Errc::no_service, std::move(message), pcp::result::unsupp_version);
 }
 
-Result<UdpSocket> PcpClient::open_socket(std::string& client_ip) {
+Result<UdpSocket> PcpClient::open_socket(IpAddress& client_ip) {
   // s8.1 / s16.4: a connected socket with a kernel-chosen (random) source port; its
   // local address is what the Client IP field must carry.
-  auto socket = UdpSocket::open_connected(info_.gateway_ip, info_.pcp_port);
+  auto socket = UdpSocket::open_connected({info_.gateway_ip, info_.pcp_port});
   if (!socket) return socket.error();
   client_ip = socket->local_ip();
-  if (client_ip.empty())
+  if (client_ip.is_unspecified())
     return make_error(Errc::internal, "cannot read the local address of the PCP socket");
   return socket;
 }
@@ -159,9 +160,8 @@ Result<pcp::Response> PcpClient::exchange(UdpSocket& socket,
       }
       const Datagram& d = *got;
       // s8.3: only the server's address and port may answer.
-      if (d.from_ip != info_.gateway_ip || d.from_port != info_.pcp_port) {
-        debug(fmt::format("pcp <- {}:{} dropped: not from the PCP server {}", d.from_ip,
-                          d.from_port, server()));
+      if (d.from != Endpoint{info_.gateway_ip, info_.pcp_port}) {
+        debug(fmt::format("pcp <- {} dropped: not from the PCP server {}", d.from, server()));
         continue;
       }
       auto response = pcp::decode_response(d.bytes);
@@ -203,12 +203,11 @@ Result<pcp::Response> PcpClient::exchange(UdpSocket& socket,
 }
 
 Result<ProbeInfo> PcpClient::probe(Deadline deadline) {
-  std::string client_ip;
+  IpAddress client_ip;
   auto socket = open_socket(client_ip);
   if (!socket) return socket.error();
-  auto request = pcp::encode_announce_request(client_ip);
-  if (!request) return make_error(Errc::internal, request.error().message);
-  auto response = exchange(*socket, *request, pcp::announce_key(),
+  const auto request = pcp::encode_announce_request(client_ip);
+  auto response = exchange(*socket, request, pcp::announce_key(),
                            fmt::format("ANNOUNCE client {}", client_ip), deadline);
   if (!response) return response.error();
   if (response->unsupported_version()) return unsupported_version_error(*response);
@@ -243,10 +242,10 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
     lifetime = pcp::kMaxLifetime;
   }
 
-  std::string client_ip;
+  IpAddress client_ip;
   auto socket = open_socket(client_ip);
   if (!socket) return socket.error();
-  if (!params.internal_ip.empty() && params.internal_ip != client_ip)
+  if (!params.internal_ip.is_unspecified() && params.internal_ip != client_ip)
     log_to(info_.log, LogLevel::info,
            fmt::format("pcp: the request names {} (the address this host sends from towards "
                        "{}), not {}: the router would refuse another address",
@@ -289,7 +288,7 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
                       fmt::format("{} answered the PCP mapping {} with SUCCESS and lifetime 0 "
                                   "(that would be a deletion)",
                                   server(), what));
-  if (granted.external_ip.empty())
+  if (!granted.external_ip)
     return make_error(Errc::internal,
                       fmt::format("{} assigned a non-IPv4 external address to the PCP mapping "
                                   "{}", server(), what));
@@ -305,18 +304,19 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
                                            response->lifetime, lifetime));
   // 0.0.0.0, loopback, multicast: no address anyone could reach (RFC 6887 s11.4 has the
   // server fill in its external address; one without a WAN address has none to give).
-  const bool no_external = is_unusable_external_ip(granted.external_ip);
+  const bool no_external = is_unusable_external_ip(*granted.external_ip);
   if (no_external)
-    outcome.warnings.push_back(fmt::format(
-        "router reported external address {}: it has no usable external address "
-        "(upstream NAT / CGNAT?)", granted.external_ip));
+    outcome.warnings.push_back(
+        fmt::format("router reported external address {}: it has no usable external address "
+                    "(upstream NAT / CGNAT?)",
+                    *granted.external_ip));
 
   Mapping& m = outcome.mapping;
   m.protocol = Protocol::pcp;
   m.transport = params.transport;
   m.internal_ip = client_ip;
   m.internal_port = params.internal_port;
-  m.external_ip = no_external ? std::string() : granted.external_ip;
+  if (!no_external) m.external_ip = granted.external_ip;
   m.external_port = granted.external_port;
   m.lifetime = response->lifetime;
   m.expires_at = unix_now() + response->lifetime;
@@ -329,10 +329,10 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
 Status PcpClient::unmap(const Mapping& mapping, const Nonce& nonce, Deadline deadline) {
   if (mapping.internal_port == 0)
     return make_error(Errc::usage, "PCP delete needs the mapping's internal port");
-  std::string client_ip;
+  IpAddress client_ip;
   auto socket = open_socket(client_ip);
   if (!socket) return socket.error();
-  if (!mapping.internal_ip.empty() && mapping.internal_ip != client_ip)
+  if (!mapping.internal_ip.is_unspecified() && mapping.internal_ip != client_ip)
     log_to(info_.log, LogLevel::info,
            fmt::format("pcp: deleting a mapping made for {} from {}: the router will only "
                        "accept it if that is the same host",
@@ -347,7 +347,8 @@ Status PcpClient::unmap(const Mapping& mapping, const Nonce& nonce, Deadline dea
   request.protocol = pcp::iana_protocol(mapping.transport);
   request.internal_port = mapping.internal_port;
   request.suggested_external_port = mapping.external_port;
-  if (pcp::ipv4_mapped(mapping.external_ip)) request.suggested_external_ip = mapping.external_ip;
+  if (mapping.external_ip && mapping.external_ip->is_v4())
+    request.suggested_external_ip = mapping.external_ip;
   auto bytes = pcp::encode_map_request(request);
   if (!bytes) return bytes.error();
 

@@ -50,7 +50,7 @@ class PcpClient final : public PortMapper {
                                  const pcp::RequestKey& key, const std::string& summary,
                                  Deadline deadline);
   // Opens the connected socket; `client_ip` receives its local address.
-  Result<UdpSocket> open_socket(std::string& client_ip);
+  Result<UdpSocket> open_socket(IpAddress& client_ip);
   void note_epoch(std::uint32_t epoch);
   void note_heard();
   bool heard_from_server() const;

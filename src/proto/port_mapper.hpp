@@ -11,6 +11,7 @@
 #include "codec/igd_xml.hpp"    // UpnpEntry, UpnpTable
 #include "codec/pcp_codec.hpp"  // Nonce
 #include "net/deadline.hpp"
+#include "porthole/ip_address.hpp"
 #include "porthole/log.hpp"
 #include "porthole/types.hpp"
 
@@ -18,8 +19,8 @@ namespace porthole::detail {
 
 // Where the gateway is and how we reach it; shared by all protocol clients.
 struct GatewayInfo {
-  std::string gateway_ip;          // e.g. "192.168.1.1"
-  std::string local_ip;            // our address towards the gateway
+  IpAddress gateway_ip;            // e.g. 192.168.1.1
+  IpAddress local_ip;              // our address towards the gateway
   std::uint16_t pcp_port = 5351;   // PCP and NAT-PMP server port
   std::uint16_t ssdp_port = 1900;
   bool upnp_allow_lan = false;     // device URLs may be on our LAN subnet, not only the gateway
@@ -27,16 +28,16 @@ struct GatewayInfo {
 };
 
 struct ProbeInfo {
-  std::string external_ip;  // empty when the protocol cannot tell without mapping
+  std::optional<IpAddress> external_ip;  // nullopt when the protocol cannot tell without mapping
   std::uint32_t epoch = 0;  // PCP / NAT-PMP server epoch; 0 for UPnP
 };
 
 struct MapParams {
   Transport transport = Transport::tcp;
-  std::string internal_ip;              // normally GatewayInfo::local_ip
+  IpAddress internal_ip;  // normally GatewayInfo::local_ip
   std::uint16_t internal_port = 0;
   std::uint16_t suggested_external_port = 0;  // 0: no preference
-  std::string suggested_external_ip;          // PCP renewals carry the assigned address
+  std::optional<IpAddress> suggested_external_ip;  // PCP renewals carry the assigned one
   std::uint32_t lifetime = 7200;               // 0 asks for permanent (UPnP only)
   std::string description;
   bool have_nonce = false;  // PCP: reuse this nonce (renewal of a mapping we made)

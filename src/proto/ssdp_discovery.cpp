@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "codec/ssdp_codec.hpp"
 #include "net/route.hpp"
 #include "net/udp_socket.hpp"
@@ -44,8 +45,6 @@ constexpr std::size_t kMaxRemembered = 64;
 // IP_MULTICAST_TTL: the IGD is on our link; 2 tolerates one bridge-like hop.
 constexpr unsigned char kMulticastTtl = 2;
 
-bool is_loopback(std::uint32_t addr) { return (addr >> 24) == 127; }
-
 void configure_multicast(int fd, const GatewayInfo& gw) {
   unsigned char ttl = kMulticastTtl;
   if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl)) != 0)
@@ -53,9 +52,10 @@ void configure_multicast(int fd, const GatewayInfo& gw) {
            fmt::format("ssdp    IP_MULTICAST_TTL: {}", std::strerror(errno)));
   // Send the multicast out of the interface that faces the gateway, not whatever the
   // multicast route says.
+  if (!gw.local_ip.is_v4() || gw.local_ip.is_unspecified()) return;
   in_addr local{};
-  if (!gw.local_ip.empty() && ::inet_pton(AF_INET, gw.local_ip.c_str(), &local) == 1 &&
-      ::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &local, sizeof(local)) != 0)
+  std::memcpy(&local, gw.local_ip.bytes().data(), sizeof(local));
+  if (::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &local, sizeof(local)) != 0)
     log_to(gw.log, LogLevel::debug,
            fmt::format("ssdp    IP_MULTICAST_IF {}: {}", gw.local_ip, std::strerror(errno)));
 }
@@ -75,6 +75,8 @@ class Discovery {
  public:
   Discovery(const GatewayInfo& gw, UdpSocket& sock, bool multicast, Clock::time_point start)
       : gw_(gw), sock_(sock), multicast_(multicast), start_(start) {
+    // 239.255.255.250 (ssdp::kMulticastIp), the UPnP multicast group.
+    multicast_to_ = Endpoint{IpAddress::v4({239, 255, 255, 250}), ssdp::kPort};
     for (auto target : kTargets) requests_.push_back(ssdp::build_msearch(target, kMx));
   }
 
@@ -84,12 +86,12 @@ class Discovery {
     for (const auto& request : requests_) {
       auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(request.data()),
                              request.size());
-      if (auto st = sock_.send_to(bytes, gw_.gateway_ip, gw_.ssdp_port); st)
+      if (auto st = sock_.send_to(bytes, {gw_.gateway_ip, gw_.ssdp_port}); st)
         any = true;
       else
         error = st.error().message;
       if (multicast_) {
-        if (auto st = sock_.send_to(bytes, std::string(ssdp::kMulticastIp), ssdp::kPort); st)
+        if (auto st = sock_.send_to(bytes, multicast_to_); st)
           any = true;
         else
           error = st.error().message;
@@ -111,7 +113,7 @@ class Discovery {
     // Unicast and multicast both reach the router, and every round asks again: the
     // same answer comes several times. Only the first of each is looked at and logged.
     // Exact keys, not hashes: a crafted datagram must not shadow the router's answer.
-    std::string key = fmt::format("{}:{}\n{}", d.from_ip, d.from_port, text);
+    std::string key = fmt::format("{}\n{}", d.from, text);
     if (ignored_.seen.count(key)) {
       ++ignored_.duplicates;
       return std::nullopt;
@@ -133,13 +135,13 @@ class Discovery {
     // LOCATION must be on the gateway itself, whoever sent the answer: an HA router may
     // answer from its own address, but the description must come from the gateway
     // (or, when the user allows it, from another address of our LAN subnet).
-    auto url = check_device_url(parsed->location, gw_.gateway_ip, gw_.upnp_allow_lan,
-                                gw_.local_ip,
+    auto url = check_device_url(parsed->location, gw_.gateway_ip.to_string(), gw_.upnp_allow_lan,
+                                gw_.local_ip.to_string(),
                                 gw_.upnp_allow_lan ? prefix_length_of(gw_.local_ip) : 0,
                                 "LOCATION");
     if (!url) {
       ++ignored_.refused;
-      ignored_.last_refusal = fmt::format("ignored an answer from {}: {}", d.from_ip,
+      ignored_.last_refusal = fmt::format("ignored an answer from {}: {}", d.from.ip,
                                           url.error().message);
       note(d, url.error().message);
       return std::nullopt;
@@ -150,12 +152,11 @@ class Discovery {
     // Callers log these: keep terminal escapes and raw high bytes out of them.
     out.st = printable_excerpt(parsed->st, 256);
     out.server = printable_excerpt(parsed->server, 256);
-    out.from_ip = d.from_ip;
+    out.from_ip = d.from.ip;
     out.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start_);
     log_to(gw_.log, LogLevel::debug,
-           fmt::format("ssdp <- {}:{}: {} at {} ({}) after {} ms", d.from_ip, d.from_port,
-                       out.st, printable_excerpt(out.location, 200), out.server,
-                       out.elapsed.count()));
+           fmt::format("ssdp <- {}: {} at {} ({}) after {} ms", d.from, out.st,
+                       printable_excerpt(out.location, 200), out.server, out.elapsed.count()));
     return out;
   }
 
@@ -189,8 +190,7 @@ class Discovery {
  private:
   void note(const Datagram& d, std::string_view reason) {
     if (ignored_.logged < kMaxLoggedIgnores)
-      log_to(gw_.log, LogLevel::debug,
-             fmt::format("ssdp <- {}:{} ignored: {}", d.from_ip, d.from_port, reason));
+      log_to(gw_.log, LogLevel::debug, fmt::format("ssdp <- {} ignored: {}", d.from, reason));
     else if (ignored_.logged == kMaxLoggedIgnores)
       log_to(gw_.log, LogLevel::debug, "ssdp    further ignored answers are not logged");
     ++ignored_.logged;
@@ -199,6 +199,7 @@ class Discovery {
   const GatewayInfo& gw_;
   UdpSocket& sock_;
   bool multicast_;
+  Endpoint multicast_to_;
   Clock::time_point start_;
   std::vector<std::string> requests_;
   Ignored ignored_;
@@ -207,12 +208,11 @@ class Discovery {
 }  // namespace
 
 Result<IgdLocation> discover_igd(const GatewayInfo& gw, Deadline deadline) {
-  auto gateway = parse_ipv4_strict(gw.gateway_ip);
-  if (!gateway)
-    return make_error(Errc::usage, fmt::format("gateway '{}' is not an IPv4 address",
-                                               printable_excerpt(gw.gateway_ip, 60)));
+  if (!gw.gateway_ip.is_v4())
+    return make_error(Errc::usage,
+                      fmt::format("gateway '{}' is not an IPv4 address", gw.gateway_ip));
   // A loopback gateway is a test fake: multicast would reach the real LAN.
-  const bool multicast = !is_loopback(*gateway);
+  const bool multicast = !gw.gateway_ip.is_loopback();
 
   auto sock = UdpSocket::open_unconnected();
   if (!sock) return sock.error();

@@ -20,7 +20,7 @@ struct IgdLocation {
   // header: untrusted, so already escaped with printable_excerpt and cut at 256.
   std::string st;
   std::string server;
-  std::string from_ip;   // who answered (may differ from the gateway: HA routers)
+  IpAddress from_ip;                     // who answered (may differ from the gateway: HA routers)
   std::chrono::milliseconds elapsed{0};  // from the first M-SEARCH to this answer
 };
 

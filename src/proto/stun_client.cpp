@@ -60,7 +60,7 @@ bool asks_change(const std::optional<stun::ChangeRequest>& change) {
 struct Transaction {
   const StunBindingQuery* query = nullptr;
   std::optional<StunTransaction> tx;  // the schedule and the ID, once the query is valid
-  stun::Endpoint expected_from;  // where the answer must come from
+  Endpoint expected_from;             // where the answer must come from
   std::string label;             // "192.0.2.1:3478 CHANGE-REQUEST ip port", for messages
   Deadline deadline{};
   std::string last_drop;  // why the last datagram from expected_from was dropped
@@ -103,18 +103,19 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
     Transaction& t = txs[i];
     const StunBindingQuery& q = queries[i];
     t.query = &q;
-    t.label = stun::to_string(q.server) + change_text(q.change_request);
+    t.label = q.server.to_string() + change_text(q.change_request);
     t.deadline = q.deadline ? std::min(*q.deadline, deadline) : deadline;
-    if (!is_ipv4_literal(q.server.ip) || q.server.port == 0) {
+    if (!q.server.ip.is_v4() || q.server.port == 0) {
       t.result = make_error(Errc::usage, fmt::format("STUN server {}: not an IPv4 address "
-                                                     "and port", stun::to_string(q.server)));
+                                                     "and port",
+                                                     q.server.to_string()));
       continue;
     }
     t.expected_from = q.server;
     if (asks_change(q.change_request)) {
       // RFC 5780 s4.4: with change IP the answer comes from the other address's IP,
       // with change port from its port.
-      if (!q.other_address || !is_ipv4_literal(q.other_address->ip)) {
+      if (!q.other_address || !q.other_address->ip.is_v4()) {
         t.result = make_error(Errc::usage, fmt::format("STUN {}: a CHANGE-REQUEST needs the "
                                                        "server's other IPv4 address "
                                                        "(OTHER-ADDRESS)", t.label));
@@ -168,8 +169,7 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
       }
       if (request) {
         // Every retransmission is the same datagram: the same transaction ID.
-        if (auto sent = socket.send_to(*request, t.query->server.ip, t.query->server.port);
-            !sent) {
+        if (auto sent = socket.send_to(*request, t.query->server); !sent) {
           tx.abandon();
           t.result = make_error(sent.error().code,
                                 fmt::format("STUN request to {}: {}", t.label,
@@ -177,9 +177,8 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
           continue;
         }
         const int sent = tx.transmissions();
-        debug(fmt::format("stun -> {} Binding request txid {}{}{}",
-                          stun::to_string(t.query->server), stun::transaction_hex(tx.id()),
-                          change_text(t.query->change_request),
+        debug(fmt::format("stun -> {} Binding request txid {}{}{}", t.query->server.to_string(),
+                          stun::transaction_hex(tx.id()), change_text(t.query->change_request),
                           sent > 1 ? fmt::format(" (retransmission {})", sent - 1) : ""));
       }
       const auto next = tx.next_wakeup();
@@ -197,8 +196,8 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
       break;
     }
     const Datagram& d = *got;
-    const stun::Endpoint from{d.from_ip, d.from_port};
-    const auto from_text = stun::to_string(from);
+    const Endpoint& from = d.from;
+    const auto from_text = from.to_string();
     auto expecting = [&](const Transaction& t) { return !t.settled() && t.expected_from == from; };
     // Worth decoding: datagrams from an address we wait for, or from a server we asked
     // (to tell the user when it answers a CHANGE-REQUEST from the wrong address).
@@ -235,7 +234,7 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
                                    from == t.query->server;
     if (from != t.expected_from && !error_from_server) {
       std::string why = fmt::format("the answer to {} came from {}, expected {}", t.label,
-                                    from_text, stun::to_string(t.expected_from));
+                                    from_text, t.expected_from.to_string());
       if (asks_change(t.query->change_request) && from == t.query->server)
         why += " (the server ignored CHANGE-REQUEST)";
       debug("stun <- dropped: " + why);
@@ -278,7 +277,7 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
       t.result = make_error(Errc::refused, std::move(text), m.error_code->code);
       continue;
     }
-    const stun::Endpoint* mapped = m.mapped();
+    const Endpoint* mapped = m.mapped();
     if (mapped == nullptr) {
       t.result = make_error(Errc::internal,
                             fmt::format("STUN server {} answered without XOR-MAPPED-ADDRESS or "

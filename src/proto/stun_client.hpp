@@ -25,7 +25,7 @@ class UdpSocket;
 
 // One Binding transaction.
 struct StunBindingQuery {
-  stun::Endpoint server;  // IPv4 address and port the request goes to
+  Endpoint server;  // IPv4 address and port the request goes to
   // RFC 5780 s4.4 filtering tests: ask for the answer from another IP and/or port.
   std::optional<stun::ChangeRequest> change_request;
   // Required when change_request asks for a change: the server's other address, from
@@ -34,7 +34,7 @@ struct StunBindingQuery {
   // CHANGE-REQUEST and answers from its primary address must not pass a filtering test.
   // (An error response, typically 420 from a server with one address, is accepted from
   // `server` as well.)
-  std::optional<stun::Endpoint> other_address;
+  std::optional<Endpoint> other_address;
   // Give up on this transaction earlier than the call's deadline. Negative tests (an
   // answer that may never come) wait a few measured round trips, not seconds.
   std::optional<Deadline> deadline;
@@ -42,11 +42,11 @@ struct StunBindingQuery {
 
 // What the answer to a Binding request says.
 struct StunBinding {
-  stun::Endpoint mapped;       // our address and port as the server saw them
+  Endpoint mapped;             // our address and port as the server saw them
   bool mapped_is_xor = true;   // false: only MAPPED-ADDRESS came (an RFC 3489 server)
-  stun::Endpoint responder;    // the UDP source the answer came from
-  std::optional<stun::Endpoint> response_origin;  // RESPONSE-ORIGIN, else SOURCE-ADDRESS
-  std::optional<stun::Endpoint> other_address;    // OTHER-ADDRESS, else CHANGED-ADDRESS
+  Endpoint responder;          // the UDP source the answer came from
+  std::optional<Endpoint> response_origin;  // RESPONSE-ORIGIN, else SOURCE-ADDRESS
+  std::optional<Endpoint> other_address;    // OTHER-ADDRESS, else CHANGED-ADDRESS
   std::string software;        // the server's SOFTWARE, sanitised; may be empty
   std::uint16_t local_port = 0;  // the port the request left from
   int transmissions = 0;         // requests sent (1 + retransmissions)

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "porthole/types.hpp"
 
@@ -50,7 +51,7 @@ std::optional<StunResponder::Reply> StunResponder::handle(std::span<const std::u
 
   // Rate limits first: they are the cheapest check, and a source flooding junk uses up
   // its own bucket only. Silent: an answer saying "slow down" would be traffic too.
-  if (!per_source_.allow(source.ip, now)) {
+  if (!per_source_.allow(source.ip.to_string(), now)) {
     ++counters_.rate_limited;
     return std::nullopt;
   }
@@ -63,7 +64,7 @@ std::optional<StunResponder::Reply> StunResponder::handle(std::span<const std::u
   }
   total_tokens_ -= 1.0;
 
-  const std::string from_text = stun::to_string(source);
+  const std::string from_text = source.to_string();
   auto message = stun::decode(datagram);
   if (!message) {
     if (auto classic = stun::decode_rfc3489(datagram))
@@ -121,14 +122,14 @@ std::optional<StunResponder::Reply> StunResponder::handle(std::span<const std::u
   }
   ++counters_.answered;
   debug(fmt::format("stun serve -> {} from {}: XOR-MAPPED-ADDRESS {} ({} bytes)", from_text,
-                    stun::to_string(addresses_[from]), from_text, bytes->size()));
+                    addresses_[from].to_string(), from_text, bytes->size()));
   return Reply{from, source, std::move(*bytes)};
 }
 
 std::optional<StunResponder::Reply> StunResponder::classic_reply(
     const stun::ClassicRequest& request, std::size_t arrived_on, const stun::Endpoint& source) {
   const stun::Message& m = request.message;
-  const std::string from_text = stun::to_string(source);
+  const std::string from_text = source.to_string();
   if (m.message_class != stun::MessageClass::request || m.method != stun::method::binding) {
     ++counters_.not_requests;
     debug(fmt::format("stun serve <- {} dropped: not an RFC 3489 Binding request", from_text));
@@ -161,7 +162,7 @@ std::optional<StunResponder::Reply> StunResponder::classic_reply(
   ++counters_.rfc3489_answered;
   debug(fmt::format("stun serve <- {} RFC 3489 Binding request{}; -> from {}: MAPPED-ADDRESS {}",
                     from_text, from != arrived_on ? " (CHANGE-REQUEST)" : "",
-                    stun::to_string(addresses_[from]), from_text));
+                    addresses_[from].to_string(), from_text));
   return Reply{from, source, std::move(*bytes)};
 }
 
@@ -176,8 +177,7 @@ std::optional<StunResponder::Reply> StunResponder::error_reply(
                                            request.has_fingerprint});
   if (!bytes || bytes->size() > kMaxReplySize) return std::nullopt;
   ++counters_.errors_sent;
-  debug(fmt::format("stun serve -> {}: 420 Unknown Attribute ({})", stun::to_string(source),
-                    names));
+  debug(fmt::format("stun serve -> {}: 420 Unknown Attribute ({})", source.to_string(), names));
   return Reply{arrived_on, source, std::move(*bytes)};
 }
 
@@ -192,27 +192,27 @@ const std::vector<stun::Endpoint>& StunServer::addresses() const noexcept {
 
 Result<StunServer> StunServer::open(const StunServerConfig& config) {
   const auto& a = config.listen;
-  if (!is_ipv4_literal(a.ip))
+  if (!a.ip.is_v4())
     return make_error(Errc::usage, fmt::format("STUN listen address '{}' is not IPv4", a.ip));
   if (config.software.size() > kMaxServerSoftware)
     return make_error(Errc::usage, fmt::format("SOFTWARE for the STUN server: at most {} bytes",
                                                kMaxServerSoftware));
   if (!config.alt_listen) {
-    auto socket = open_bound_udp_socket(a.ip, a.port);
+    auto socket = open_bound_udp_socket(a);
     if (!socket) return socket.error();
     std::vector<stun::Endpoint> addresses = {{a.ip, socket->local_port()}};
     std::vector<UdpSocket> sockets;
     sockets.push_back(std::move(*socket));
     log_line(config.log, LogLevel::info,
-           fmt::format("STUN server on {} (one address: no RFC 5780 CHANGE-REQUEST)",
-                       stun::to_string(addresses[0])));
+             fmt::format("STUN server on {} (one address: no RFC 5780 CHANGE-REQUEST)",
+                         addresses[0].to_string()));
     return StunServer(std::move(sockets), StunResponder(std::move(addresses), config), config.log);
   }
 
   const auto& b = *config.alt_listen;
-  if (!is_ipv4_literal(b.ip))
+  if (!b.ip.is_v4())
     return make_error(Errc::usage, fmt::format("STUN alternate address '{}' is not IPv4", b.ip));
-  if (a.ip == "0.0.0.0" || b.ip == "0.0.0.0")
+  if (a.ip.is_unspecified() || b.ip.is_unspecified())
     return make_error(Errc::usage, "RFC 5780 needs two real addresses of this host, not 0.0.0.0: "
                                    "clients are told them in OTHER-ADDRESS");
   if (a.ip == b.ip)
@@ -227,8 +227,8 @@ Result<StunServer> StunServer::open(const StunServerConfig& config) {
   for (int attempt = 0; attempt < 10; ++attempt) {
     std::vector<UdpSocket> sockets;
     std::vector<stun::Endpoint> addresses;
-    auto bind = [&](const std::string& ip, std::uint16_t port) {
-      auto s = open_bound_udp_socket(ip, port);
+    auto bind = [&](const IpAddress& ip, std::uint16_t port) {
+      auto s = open_bound_udp_socket(Endpoint{ip, port});
       if (!s) {
         last = s.error();
         return false;
@@ -249,9 +249,9 @@ Result<StunServer> StunServer::open(const StunServerConfig& config) {
       return last;
     }
     log_line(config.log, LogLevel::info,
-           fmt::format("STUN server on {}, {}, {}, {} (RFC 5780)", stun::to_string(addresses[0]),
-                       stun::to_string(addresses[1]), stun::to_string(addresses[2]),
-                       stun::to_string(addresses[3])));
+             fmt::format("STUN server on {}, {}, {}, {} (RFC 5780)", addresses[0].to_string(),
+                         addresses[1].to_string(), addresses[2].to_string(),
+                         addresses[3].to_string()));
     return StunServer(std::move(sockets), StunResponder(std::move(addresses), config), config.log);
   }
   return last;
@@ -279,16 +279,12 @@ void StunServer::on_readable(std::size_t i) {
     reactor_->stop();
     return;
   }
-  if (i == 0 && hook_) {
-    auto ip = IpAddress::parse(got->from_ip);
-    if (ip && hook_(got->bytes, Endpoint{*ip, got->from_port}, reactor_->now())) return;
-  }
-  auto reply = responder_.handle(got->bytes, i, {got->from_ip, got->from_port}, reactor_->now());
+  if (i == 0 && hook_ && hook_(got->bytes, got->from, reactor_->now())) return;
+  auto reply = responder_.handle(got->bytes, i, got->from, reactor_->now());
   if (!reply) return;
-  if (auto sent = sockets_[reply->from].send_to(reply->bytes, reply->to.ip, reply->to.port);
-      !sent)
+  if (auto sent = sockets_[reply->from].send_to(reply->bytes, reply->to); !sent)
     log_line(log_, LogLevel::debug,
-             fmt::format("stun serve: answer to {} not sent: {}", stun::to_string(reply->to),
+             fmt::format("stun serve: answer to {} not sent: {}", reply->to.to_string(),
                          sent.error().message));
 }
 

@@ -38,7 +38,7 @@
 namespace porthole::detail {
 
 struct StunServerConfig {
-  stun::Endpoint listen{"0.0.0.0", stun::kDefaultPort};  // port 0: the kernel chooses
+  stun::Endpoint listen{IpAddress(), stun::kDefaultPort};  // port 0: the kernel chooses
   // A second address for RFC 5780: another IP of this host (and another port; 0: the
   // kernel chooses one free on both IPs). Both IPs must then be real addresses (not
   // 0.0.0.0): they travel in OTHER-ADDRESS and RESPONSE-ORIGIN.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "codec/ascii.hpp"
+#include "codec/ip_address_format.hpp"
 #include "codec/url_check.hpp"
 #include "net/http_get.hpp"
 #include "net/ipv4_class.hpp"
@@ -29,6 +30,14 @@ constexpr int kMaxTableEntries = 4096;
 // tells whether the table is that small.
 constexpr int kMaxListedRows = 128;
 constexpr int kPortMappingNotFound = 730;  // GetListOfPortMappings: nothing in the range
+
+// NewExternalIPAddress as an address, or none when it is not one anybody could reach
+// (empty, 0.0.0.0, loopback, multicast: routers without a WAN address send those).
+std::optional<IpAddress> usable_external_ip(std::string_view text) {
+  auto ip = IpAddress::parse(text);
+  if (!ip || is_unusable_external_ip(*ip)) return std::nullopt;
+  return *ip;
+}
 
 }  // namespace
 
@@ -53,8 +62,9 @@ Status UpnpClient::ensure_device(Deadline deadline) {
   auto xml = http_get(found->url, deadline);
   if (!xml) return xml.error();
 
-  auto desc = read_igd_description(*xml, found->location, info_.gateway_ip, info_.local_ip,
-                                   prefix_length_of(info_.local_ip), info_.upnp_allow_lan);
+  auto desc = read_igd_description(*xml, found->location, info_.gateway_ip.to_string(),
+                                   info_.local_ip.to_string(), prefix_length_of(info_.local_ip),
+                                   info_.upnp_allow_lan);
   if (!desc) return desc.error();
   auto dev = std::make_unique<Device>();
   dev->desc = std::move(*desc);
@@ -115,7 +125,7 @@ Result<ProbeInfo> UpnpClient::probe(Deadline deadline) {
   auto ip = external_ip(deadline);
   if (!ip) return ip.error();
   ProbeInfo info;
-  if (!is_unusable_external_ip(*ip)) info.external_ip = *ip;
+  info.external_ip = usable_external_ip(*ip);
   return info;
 }
 
@@ -250,7 +260,8 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
   auto ext_ip = external_ip(deadline);
   if (!ext_ip) return ext_ip.error();
   MapOutcome out;
-  bool no_external = is_unusable_external_ip(*ext_ip);
+  const std::optional<IpAddress> usable = usable_external_ip(*ext_ip);
+  const bool no_external = !usable;
 
   auto grant = choose_upnp_port(*this, params, dev_->v2(), no_external, deadline, info_.log);
   if (!grant) return grant.error();
@@ -263,7 +274,7 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
   m.transport = params.transport;
   m.internal_ip = params.internal_ip;
   m.internal_port = params.internal_port;
-  m.external_ip = no_external ? std::string() : *ext_ip;
+  m.external_ip = usable;
   m.external_port = granted;
   m.lifetime = granted_lease;
   m.expires_at = granted_lease ? std::time(nullptr) + granted_lease : 0;
@@ -281,7 +292,7 @@ Status UpnpClient::unmap(const Mapping& mapping, const Nonce& /*nonce*/, Deadlin
   auto entry = find(mapping.transport, mapping.external_port, deadline);
   if (!entry) return entry.error();
   if (!entry->has_value()) return ok_status();  // already gone
-  if ((*entry)->internal_ip != info_.local_ip)
+  if ((*entry)->internal_ip != info_.local_ip.to_string())
     return make_error(Errc::refused,
                       fmt::format("external {} port {} is mapped to another host ({}:{}); "
                                   "porthole only removes this host's mappings",

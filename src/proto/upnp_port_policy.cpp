@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "codec/ip_address_format.hpp"
+
 namespace porthole::detail {
 namespace {
 
@@ -21,7 +23,8 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
   std::uint32_t lease = params.lifetime;
 
   auto is_ours = [&](const UpnpEntry& e) {
-    return e.internal_ip == params.internal_ip && e.internal_port == params.internal_port;
+    return e.internal_ip == params.internal_ip.to_string() &&
+           e.internal_port == params.internal_port;
   };
 
   // One AddPortMapping, with the lease fallbacks routers need (725
@@ -33,7 +36,7 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
             {"NewExternalPort", ext_s},
             {"NewProtocol", proto},
             {"NewInternalPort", in_port},
-            {"NewInternalClient", params.internal_ip},
+            {"NewInternalClient", params.internal_ip.to_string()},
             {"NewEnabled", "1"},
             {"NewPortMappingDescription", params.description},
             {"NewLeaseDuration", lease_s}};

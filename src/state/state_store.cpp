@@ -278,9 +278,8 @@ Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
   return store;
 }
 
-std::optional<StoredMapping> StateStore::find(const std::string& gateway,
-                                              const std::string& internal_ip,
-                                              Transport transport,
+std::optional<StoredMapping> StateStore::find(const IpAddress& gateway,
+                                              const IpAddress& internal_ip, Transport transport,
                                               std::uint16_t internal_port) const {
   for (const auto& m : mappings_)
     if (m.gateway == gateway && m.mapping.internal_ip == internal_ip &&
@@ -294,8 +293,8 @@ void StateStore::upsert(const StoredMapping& m) {
   mappings_.push_back(m);
 }
 
-bool StateStore::remove(const std::string& gateway, const std::string& internal_ip,
-                        Transport transport, std::uint16_t internal_port) {
+bool StateStore::remove(const IpAddress& gateway, const IpAddress& internal_ip, Transport transport,
+                        std::uint16_t internal_port) {
   auto before = mappings_.size();
   std::erase_if(mappings_, [&](const StoredMapping& m) {
     return m.gateway == gateway && m.mapping.internal_ip == internal_ip &&
@@ -308,12 +307,13 @@ std::string StateStore::serialize(const std::vector<StoredMapping>& mappings) {
   json arr = json::array();
   for (const auto& s : mappings) {
     const Mapping& m = s.mapping;
-    json j = {{"gateway", s.gateway},
+    // The file format is text: "" for an external address the gateway did not tell.
+    json j = {{"gateway", s.gateway.to_string()},
               {"protocol", protocol_name(m.protocol)},
               {"transport", transport_name(m.transport)},
-              {"internal_ip", m.internal_ip},
+              {"internal_ip", m.internal_ip.to_string()},
               {"internal_port", m.internal_port},
-              {"external_ip", m.external_ip},
+              {"external_ip", m.external_ip ? m.external_ip->to_string() : std::string()},
               {"external_port", m.external_port},
               {"lifetime", m.lifetime},
               {"expires_at", m.expires_at},
@@ -371,21 +371,36 @@ Result<std::vector<StoredMapping>> StateStore::parse(const std::string& text,
     auto eport = num("external_port", 1, 65535);
     auto life = num("lifetime", 0, 0xffffffffLL);
     auto exp = num("expires_at", 0, INT64_MAX);
-    if (!gw || !is_ipv4_literal(*gw)) return bad("gateway");
+    // Addresses are parsed here, once: IPv4 for the gateway and this host (what porthole
+    // writes), any address or "" (unknown) for the external one.
+    auto ipv4 = [](const std::string* field) -> std::optional<IpAddress> {
+      if (!field) return std::nullopt;
+      auto ip = IpAddress::parse(*field);
+      if (!ip || !ip->is_v4()) return std::nullopt;
+      return *ip;
+    };
+    const std::optional<IpAddress> gateway = ipv4(gw), internal = ipv4(iip);
+    if (!gateway) return bad("gateway");
     if (!proto || !parse_protocol(*proto)) return bad("protocol");
     if (!transport || (*transport != "tcp" && *transport != "udp")) return bad("transport");
-    if (!iip || !is_ipv4_literal(*iip)) return bad("internal_ip");
+    if (!internal) return bad("internal_ip");
     if (!eip) return bad("external_ip");
+    std::optional<IpAddress> external;
+    if (!eip->empty()) {
+      auto ip = IpAddress::parse(*eip);
+      if (!ip) return bad("external_ip");
+      external = *ip;
+    }
     if (!iport) return bad("internal_port");
     if (!eport) return bad("external_port");
     if (!life) return bad("lifetime");
     if (!exp) return bad("expires_at");
-    s.gateway = *gw;
+    s.gateway = *gateway;
     m.protocol = *parse_protocol(*proto);
     m.transport = *transport == "udp" ? Transport::udp : Transport::tcp;
-    m.internal_ip = *iip;
+    m.internal_ip = *internal;
     m.internal_port = static_cast<std::uint16_t>(*iport);
-    m.external_ip = *eip;
+    m.external_ip = external;
     m.external_port = static_cast<std::uint16_t>(*eport);
     m.lifetime = static_cast<std::uint32_t>(*life);
     m.expires_at = *exp;

@@ -10,13 +10,14 @@
 
 #include "codec/pcp_codec.hpp"  // Nonce
 #include "net/deadline.hpp"
+#include "porthole/ip_address.hpp"
 #include "porthole/types.hpp"
 
 namespace porthole::detail {
 
 struct StoredMapping {
   Mapping mapping;
-  std::string gateway;  // the gateway the mapping lives on
+  IpAddress gateway;  // the gateway the mapping lives on
   bool has_nonce = false;
   Nonce nonce{};
   // Written before the request goes out ("what we are about to do"): the router may or
@@ -45,10 +46,10 @@ class StateStore {
   static Result<StateStore> open(const std::string& dir, Deadline deadline);
 
   const std::vector<StoredMapping>& mappings() const { return mappings_; }
-  std::optional<StoredMapping> find(const std::string& gateway, const std::string& internal_ip,
+  std::optional<StoredMapping> find(const IpAddress& gateway, const IpAddress& internal_ip,
                                     Transport transport, std::uint16_t internal_port) const;
   void upsert(const StoredMapping& m);
-  bool remove(const std::string& gateway, const std::string& internal_ip, Transport transport,
+  bool remove(const IpAddress& gateway, const IpAddress& internal_ip, Transport transport,
               std::uint16_t internal_port);
   // Write to a new temporary file (exclusive, random name), start its writeback, rename
   // it over the old one.

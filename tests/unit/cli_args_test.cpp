@@ -7,6 +7,9 @@
 
 #include "cli_args.hpp"
 #include "parse_command_line.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::cli;
@@ -48,7 +51,7 @@ TEST_CASE("global options work before and after the command", "[cli]") {
   for (auto* r : {&before, &after}) {
     REQUIRE(r->invocation);
     CHECK(r->invocation->json);
-    CHECK(r->invocation->options.gateway == "192.168.1.1");
+    CHECK(r->invocation->options.gateway == ip("192.168.1.1"));
     CHECK(r->invocation->options.timeout == std::chrono::milliseconds(2500));
     CHECK(r->invocation->verbosity == 1);
     CHECK(r->invocation->options.state_dir == "/tmp/x");

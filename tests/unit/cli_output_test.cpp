@@ -13,6 +13,9 @@
 #include "cli_output.hpp"
 #include "cmd_list.hpp"
 #include "parse_command_line.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 
@@ -22,10 +25,10 @@ ListResult hostile_table() {
   ListResult r;
   ListedMapping lm;
   lm.mapping.protocol = Protocol::upnp;
-  lm.mapping.internal_ip = "192.168.1.101";
+  lm.mapping.internal_ip = ip("192.168.1.101");
   lm.mapping.internal_port = 4000;
   lm.mapping.external_port = 4000;
-  lm.mapping.external_ip = "203.0.113.2";
+  lm.mapping.external_ip = ip("203.0.113.2");
   lm.mapping.description = "a\xff" "b\x1b[2Jc\nd";
   r.mappings.push_back(lm);
   return r;
@@ -80,7 +83,7 @@ TEST_CASE("a bad --description is a usage error for open and hold (exit 2)", "[c
 
 TEST_CASE("the library refuses a bad description before it sends anything", "[text]") {
   Options options;
-  options.gateway = "127.0.0.1";
+  options.gateway = ip("127.0.0.1");
   OpenRequest req;
   req.port.port = 8080;
   req.description = "\xff";

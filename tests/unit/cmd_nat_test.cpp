@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd_nat.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 
@@ -14,17 +17,17 @@ NatReport double_nat_report() {
   r.server = "198.51.100.10";
   r.server_address = "198.51.100.10:3478";
   r.server_other_address = "198.51.100.11:3479";
-  r.public_ip = "203.0.113.2";
+  r.public_ip = ip("203.0.113.2");
   r.public_port = 40000;
-  r.local_ip = "192.168.3.100";
+  r.local_ip = ip("192.168.3.100");
   r.local_port = 40000;
   r.mapping = NatBehaviour::endpoint_independent;
   r.filtering = NatBehaviour::address_and_port_dependent;
   r.nat_type = NatType::port_restricted_cone;
   r.port_preserved = true;
   r.double_nat = true;
-  r.gateway = "192.168.3.1";
-  r.gateway_external_ip = "192.168.1.2";
+  r.gateway = ip("192.168.3.1");
+  r.gateway_external_ip = ip("192.168.1.2");
   r.gateway_external_ip_via = Protocol::natpmp;
   return r;
 }
@@ -49,7 +52,7 @@ TEST_CASE("nat --json: the keys scripts rely on", "[cli][nat]") {
 TEST_CASE("nat --json: unknowns are null or \"unknown\", never invented", "[cli][nat]") {
   NatReport r;
   r.server = "198.51.100.21:3490";
-  r.public_ip = "203.0.113.2";
+  r.public_ip = ip("203.0.113.2");
   auto j = nlohmann::json::parse(cli::render_nat(r, true));
   CHECK(j["mapping"] == "unknown");
   CHECK(j["filtering"] == "unknown");
@@ -66,6 +69,6 @@ TEST_CASE("nat text output names the verdict and the double NAT", "[cli][nat]") 
   CHECK(text.find("yes: the gateway's external address is 192.168.1.2") != std::string::npos);
   NatReport plain = double_nat_report();
   plain.double_nat = false;
-  plain.gateway_external_ip = "203.0.113.2";
+  plain.gateway_external_ip = ip("203.0.113.2");
   CHECK(cli::render_nat(plain, false).find("double NAT       no") != std::string::npos);
 }

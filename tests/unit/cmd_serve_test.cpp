@@ -14,6 +14,9 @@
 #include "cli_args.hpp"
 #include "parse_command_line.hpp"
 #include "cmd_open.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::cli;
@@ -24,8 +27,9 @@ namespace {
 
 OpenResult opened() {
   OpenResult r;
-  r.mapping = {Protocol::pcp, Transport::udp, "192.168.1.100", 41000, "203.0.113.2", 41000,
-               7200, 0, "porthole"};
+  r.mapping = {
+      Protocol::pcp, Transport::udp, ip("192.168.1.100"), 41000, ip("203.0.113.2"), 41000, 7200, 0,
+      "porthole"};
   return r;
 }
 
@@ -35,10 +39,10 @@ TEST_CASE("serve: --listen and --alt-listen with default ports", "[cli][serve]")
   auto r = parse({"serve", "--listen", "198.51.100.12", "--alt-listen", "198.51.100.13"});
   REQUIRE(r.invocation);
   CHECK(r.invocation->command == Command::serve);
-  CHECK(r.invocation->serve.listen_ip == "198.51.100.12");
+  CHECK(r.invocation->serve.listen_ip == ip("198.51.100.12"));
   CHECK(r.invocation->serve.listen_port == 3478);
   REQUIRE(r.invocation->serve.alt_ip);
-  CHECK(*r.invocation->serve.alt_ip == "198.51.100.13");
+  CHECK(*r.invocation->serve.alt_ip == ip("198.51.100.13"));
   CHECK(r.invocation->serve.alt_port == 3479);
 
   r = parse({"serve", "--listen", "198.51.100.12:5000", "-v"});
@@ -133,11 +137,11 @@ TEST_CASE("porthole::serve: binds, stops, refuses inconsistent addresses", "[ser
   // Already asked to stop: bind, then return at once.
   const int stop = ::eventfd(1, EFD_CLOEXEC);
   REQUIRE(stop >= 0);
-  CHECK(serve({"127.0.0.1", 0, std::nullopt, 0, {}}, stop).ok());
-  auto same = serve({"127.0.0.1", 0, std::string("127.0.0.1"), 0, {}}, stop);
+  CHECK(serve({ip("127.0.0.1"), 0, std::nullopt, 0, {}}, stop).ok());
+  auto same = serve({ip("127.0.0.1"), 0, ip("127.0.0.1"), 0, {}}, stop);
   REQUIRE_FALSE(same.ok());
   CHECK(same.error().code == Errc::usage);
-  auto bad = serve({"not-an-ip", 3478, std::nullopt, 0, {}}, stop);
+  auto bad = serve({ip("::1"), 3478, std::nullopt, 0, {}}, stop);  // not IPv4
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().code == Errc::usage);
   ::close(stop);

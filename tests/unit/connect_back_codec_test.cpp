@@ -6,6 +6,9 @@
 
 #include "codec/connect_back_codec.hpp"
 #include "net/tcp_table.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace cb = porthole::detail::connect_back;
 using porthole::Errc;
@@ -15,7 +18,7 @@ const std::string kToken = "0123456789abcdef0123456789abcdef";
 }
 
 TEST_CASE("connect-back request: golden line and round trip", "[connect_back]") {
-  auto line = cb::encode_request({"203.0.113.2", 41000, kToken});
+  auto line = cb::encode_request({ip("203.0.113.2"), 41000, kToken});
   REQUIRE(line.ok());
   CHECK(*line == "PORTHOLE/1 CONNECT 203.0.113.2 41000 " + kToken + "\n");
   auto back = cb::decode_request(*line);
@@ -59,9 +62,9 @@ TEST_CASE("connect-back request: what is refused, with a reason", "[connect_back
                                  '\0' + "\n").ok());
   CHECK_FALSE(cb::decode_request(std::string("PORTHOLE/1 CONNECT 1.2.3.4 80 \xff") +
                                  kToken).ok());
-  CHECK_FALSE(cb::encode_request({"1.2.3.4", 0, kToken}).ok());
-  CHECK_FALSE(cb::encode_request({"host", 80, kToken}).ok());
-  CHECK_FALSE(cb::encode_request({"1.2.3.4", 80, "short"}).ok());
+  CHECK_FALSE(cb::encode_request({ip("1.2.3.4"), 0, kToken}).ok());
+  CHECK_FALSE(cb::encode_request({ip("2001:db8::1"), 80, kToken}).ok());  // IPv4 only
+  CHECK_FALSE(cb::encode_request({ip("1.2.3.4"), 80, "short"}).ok());
 }
 
 TEST_CASE("connect-back: the token line is always shorter than the request",
@@ -69,30 +72,32 @@ TEST_CASE("connect-back: the token line is always shorter than the request",
   // No amplification: what the server sends to the target is smaller than what the
   // requester had to send, for the shortest request and the longest token.
   for (std::size_t n : {cb::kMinToken, cb::kMaxToken}) {
-    cb::Request r{"1.2.3.4", 1, std::string(n, 'a')};
+    cb::Request r{ip("1.2.3.4"), 1, std::string(n, 'a')};
     auto line = cb::encode_request(r);
     REQUIRE(line.ok());
     CHECK(cb::token_line(r).size() < line->size());
     CHECK(cb::token_line(r) == std::string(n, 'a') + "\n");
   }
-  CHECK(cb::encode_request({"255.255.255.255", 65535, std::string(cb::kMaxToken, 'f')})
-            ->size() <= cb::kMaxLine);
+  CHECK(
+      cb::encode_request({ip("255.255.255.255"), 65535, std::string(cb::kMaxToken, 'f')})->size() <=
+      cb::kMaxLine);
 }
 
 TEST_CASE("connect-back reply: golden lines and round trip", "[connect_back]") {
-  CHECK(cb::encode_reply({cb::Outcome::connected, "203.0.113.2", "198.51.100.10:40001"}) ==
+  CHECK(cb::encode_reply({cb::Outcome::connected, ip("203.0.113.2"), "198.51.100.10:40001"}) ==
         "PORTHOLE/1 connected 203.0.113.2 198.51.100.10:40001\n");
-  CHECK(cb::encode_reply({cb::Outcome::busy, "203.0.113.2", ""}) ==
+  CHECK(cb::encode_reply({cb::Outcome::busy, ip("203.0.113.2"), ""}) ==
         "PORTHOLE/1 busy 203.0.113.2 -\n");
   // Hostile detail text is made printable and bounded; a bad observed address is not sent.
-  auto odd = cb::encode_reply({cb::Outcome::denied, "nonsense", "a\nb\x01" + std::string(300, 'x')});
+  auto odd = cb::encode_reply(
+      {cb::Outcome::denied, ip("2001:db8::1"), "a\nb\x01" + std::string(300, 'x')});
   CHECK(odd.rfind("PORTHOLE/1 denied 0.0.0.0 a?b?", 0) == 0);
   CHECK(odd.size() <= cb::kMaxLine);
   CHECK(odd.find('\n') == odd.size() - 1);
   for (auto o : {cb::Outcome::connected, cb::Outcome::refused, cb::Outcome::timeout,
                  cb::Outcome::unreachable, cb::Outcome::denied, cb::Outcome::busy,
                  cb::Outcome::bad_request}) {
-    auto line = cb::encode_reply({o, "198.51.100.20", "some detail: here"});
+    auto line = cb::encode_reply({o, ip("198.51.100.20"), "some detail: here"});
     auto back = cb::decode_reply(line);
     REQUIRE(back.ok());
     CHECK(back->outcome == o);

@@ -16,6 +16,9 @@
 #include "proto/connect_back_server.hpp"
 #include "proto/refusal_log.hpp"
 #include "stop_fd.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace {
 
@@ -26,7 +29,7 @@ using std::chrono::milliseconds;
 class RunningServer {
  public:
   explicit RunningServer(ConnectBackConfig config) {
-    config.listen_ip = "127.0.0.1";
+    config.listen_ip = ip("127.0.0.1");
     config.port = 0;
     auto s = ConnectBackServer::open(config);
     REQUIRE(s.ok());
@@ -81,7 +84,8 @@ Deadline soon() { return Clock::now() + milliseconds{4000}; }
 TEST_CASE("connect-back: token arrives at our listener on a free port", "[connect_back]") {
   RunningServer server(ConnectBackConfig{});
   const std::uint16_t port = free_port();
-  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}}, soon());
+  auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.1"), port, port, {}},
+                              soon());
   REQUIRE(r.ok());
   CHECK(r->reply.outcome == cb::Outcome::connected);
   CHECK(r->reply.observed_ip == "127.0.0.1");
@@ -95,7 +99,8 @@ TEST_CASE("connect-back: a busy port is proven through the TCP table", "[connect
   auto users_service = tcp_listen("0.0.0.0", 0);  // the user's service holds the port
   REQUIRE(users_service.ok());
   const std::uint16_t port = users_service->local_port();
-  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}}, soon());
+  auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.1"), port, port, {}},
+                              soon());
   REQUIRE(r.ok());
   CHECK(r->reply.outcome == cb::Outcome::connected);
   CHECK_FALSE(r->own_listener);
@@ -107,8 +112,8 @@ TEST_CASE("connect-back: nothing listening is reported as refused", "[connect_ba
   RunningServer server(ConnectBackConfig{});
   const std::uint16_t target = free_port();
   const std::uint16_t internal = free_port();
-  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", target, internal, {}},
-                              soon());
+  auto r = connect_back_check(
+      {ip("127.0.0.1"), server.port(), ip("127.0.0.1"), target, internal, {}}, soon());
   REQUIRE(r.ok());
   CHECK(r->reply.outcome == cb::Outcome::refused);
   CHECK_FALSE(r->token_received);
@@ -117,7 +122,8 @@ TEST_CASE("connect-back: nothing listening is reported as refused", "[connect_ba
 TEST_CASE("connect-back: any address but the requester's is denied", "[connect_back]") {
   RunningServer server(ConnectBackConfig{});
   const std::uint16_t port = free_port();
-  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.2", port, port, {}}, soon());
+  auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.2"), port, port, {}},
+                              soon());
   REQUIRE(r.ok());
   CHECK(r->reply.outcome == cb::Outcome::denied);
   CHECK(r->reply.observed_ip == "127.0.0.1");
@@ -141,7 +147,8 @@ TEST_CASE("connect-back: garbage gets bad-request and the server carries on",
             "PORTHOLE/1 bad-request", 0) == 0);
   CHECK(server.counters().bad_requests == 3);
   const std::uint16_t port = free_port();
-  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}}, soon());
+  auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.1"), port, port, {}},
+                              soon());
   REQUIRE(r.ok());
   CHECK(r->token_received);
 }
@@ -155,7 +162,7 @@ TEST_CASE("connect-back: the per-source rate limit answers busy", "[connect_back
   int busy = 0;
   for (int i = 0; i < 4; ++i) {
     const std::uint16_t port = free_port();
-    auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}},
+    auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.1"), port, port, {}},
                                 soon());
     REQUIRE(r.ok());
     if (r->reply.outcome == cb::Outcome::connected) ++connected;
@@ -177,7 +184,8 @@ TEST_CASE("connect-back: checks at once from one source are bounded", "[connect_
   ::poll(nullptr, 0, 100);  // let the server accept it
   // ...so the next one is told to come back later, and no connection is made for it.
   const std::uint16_t port = free_port();
-  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}}, soon());
+  auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.1"), port, port, {}},
+                              soon());
   REQUIRE(r.ok());
   CHECK(r->reply.outcome == cb::Outcome::busy);
   CHECK_FALSE(r->token_received);
@@ -203,7 +211,8 @@ TEST_CASE("connect-back: a new source gets a slot while another holds them all",
   // ...and 127.0.0.1, holding none, still gets its check: the newest of 127.0.0.2's
   // sessions makes room (and is told so).
   const std::uint16_t port = free_port();
-  auto r = connect_back_check({"127.0.0.1", server.port(), "127.0.0.1", port, port, {}}, soon());
+  auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.1"), port, port, {}},
+                              soon());
   REQUIRE(r.ok());
   CHECK(r->reply.outcome == cb::Outcome::connected);
   std::string told;

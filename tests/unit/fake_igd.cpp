@@ -16,6 +16,9 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace porthole::test {
 namespace {
@@ -196,8 +199,8 @@ FakeIgd::~FakeIgd() {
 
 detail::GatewayInfo FakeIgd::gateway(LogFn log) const {
   detail::GatewayInfo gw;
-  gw.gateway_ip = "127.0.0.1";
-  gw.local_ip = "127.0.0.1";
+  gw.gateway_ip = ip("127.0.0.1");
+  gw.local_ip = ip("127.0.0.1");
   gw.ssdp_port = ssdp_port_;
   gw.log = std::move(log);
   return gw;

@@ -21,6 +21,9 @@
 #include "net/clock.hpp"
 #include "net/reactor.hpp"
 #include "state/state_store.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -36,7 +39,7 @@ class FakeMapper final : public PortMapper {
   // The epoch advances with `clock`, one per second, as a server's does (RFC 6887 s8.5).
   FakeMapper(Protocol p, const TestClock& clock) : protocol_(p), clock_(clock), t0_(clock.now()) {}
   Protocol protocol() const override { return protocol_; }
-  Result<ProbeInfo> probe(Deadline) override { return ProbeInfo{"198.51.100.7", epoch()}; }
+  Result<ProbeInfo> probe(Deadline) override { return ProbeInfo{ip("198.51.100.7"), epoch()}; }
   Result<MapOutcome> map(const MapParams& params, Deadline) override {
     if (before_map_) before_map_(params);  // set before the keeper starts, never after
     std::unique_lock lock(mu_);
@@ -53,8 +56,9 @@ class FakeMapper final : public PortMapper {
     if (silent_) return make_error(Errc::no_service, "no answer (fake)");
     if (refuse_maps_) return make_error(Errc::refused, "not allowed (fake)");
     MapOutcome o;
-    o.mapping = {protocol_, params.transport, params.internal_ip, params.internal_port,
-                 "198.51.100.7", params.internal_port, params.lifetime, 0, params.description};
+    o.mapping = {protocol_,          params.transport,     params.internal_ip, params.internal_port,
+                 ip("198.51.100.7"), params.internal_port, params.lifetime,    0,
+                 params.description};
     o.epoch = epoch_locked();
     o.nonce = params.nonce;  // a PCP server echoes the request's nonce (RFC 6887 s11.1)
     return o;
@@ -159,8 +163,8 @@ struct Rig {
   Rig(std::vector<std::uint16_t> ports, Via via, std::uint32_t lifetime) {
     session.options.timeout = milliseconds(1000);
     session.options.state_dir = temp_dir();
-    session.gateway.gateway_ip = "192.0.2.1";  // never sent to: the clients are fakes
-    session.gateway.local_ip = "192.0.2.10";
+    session.gateway.gateway_ip = ip("192.0.2.1");  // never sent to: the clients are fakes
+    session.gateway.local_ip = ip("192.0.2.10");
     session.pcp = pcp;
     session.natpmp = natpmp;
     session.upnp = upnp;

@@ -15,11 +15,13 @@
 #include "core/hold_announce.hpp"
 #include "core/hold_hook.hpp"
 #include "core/hold_schedule.hpp"
+#include "ip_literal.hpp"
 #include "parse_command_line.hpp"
 #include "porthole/hold.hpp"
 
 using namespace porthole;
 using namespace porthole::detail;
+using porthole::test::ip;
 using std::chrono::milliseconds;
 
 TEST_CASE("hold renews PCP in 1/2..5/8 of the lifetime, later retries after", "[hold]") {
@@ -81,7 +83,7 @@ TEST_CASE("announcements: PCP ANNOUNCE and NAT-PMP public address are recognised
   REQUIRE(a);
   CHECK(a->protocol == Protocol::pcp);
   CHECK(a->epoch == 7);
-  CHECK(a->external_ip.empty());
+  CHECK(!a->external_ip.has_value());
 
   // NAT-PMP public address reply (RFC 6886 s3.2): what a gateway multicasts.
   std::vector<std::uint8_t> nat = {
@@ -92,7 +94,7 @@ TEST_CASE("announcements: PCP ANNOUNCE and NAT-PMP public address are recognised
   REQUIRE(b);
   CHECK(b->protocol == Protocol::natpmp);
   CHECK(b->epoch == 256);
-  CHECK(b->external_ip == "203.0.113.9");
+  CHECK(b->external_ip == ip("203.0.113.9"));
 
   SECTION("anything else is dropped") {
     auto map_reply = nat;
@@ -240,7 +242,7 @@ TEST_CASE("hold arguments", "[hold][cli]") {
 
 TEST_CASE("hold refuses a bad request before sending anything", "[hold]") {
   Options o;
-  o.gateway = "127.0.0.1";
+  o.gateway = ip("127.0.0.1");
   HoldRequest req;
   int fds[2];
   REQUIRE(::pipe(fds) == 0);

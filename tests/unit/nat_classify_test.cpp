@@ -2,14 +2,17 @@
 #include <catch2/catch.hpp>
 
 #include "core/nat_classify.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
 
 namespace {
 
-const stun::Endpoint kLocal{"192.168.1.100", 40000};
-const stun::Endpoint kPublic{"203.0.113.2", 40000};
+const stun::Endpoint kLocal{ip("192.168.1.100"), 40000};
+const stun::Endpoint kPublic{ip("203.0.113.2"), 40000};
 
 // A NAT with endpoint-independent mapping; filtering as the two CHANGE-REQUESTs say.
 NatTestResults eim(FilterAnswer ip_port, FilterAnswer port) {
@@ -50,13 +53,13 @@ TEST_CASE("NAT verdict: the three cones and their filtering (RFC 5780 s4.4)", "[
 
 TEST_CASE("NAT verdict: mapping behaviour (RFC 5780 s4.3)", "[nat]") {
   auto r = eim(FilterAnswer::silent, FilterAnswer::silent);
-  r.mapped2 = stun::Endpoint{"203.0.113.2", 40001};
-  r.mapped3 = stun::Endpoint{"203.0.113.2", 40001};
+  r.mapped2 = stun::Endpoint{ip("203.0.113.2"), 40001};
+  r.mapped3 = stun::Endpoint{ip("203.0.113.2"), 40001};
   auto ad = classify_nat(r);
   CHECK(ad.mapping == NatBehaviour::address_dependent);
   CHECK(ad.nat_type == NatType::symmetric);
 
-  r.mapped3 = stun::Endpoint{"203.0.113.2", 40002};
+  r.mapped3 = stun::Endpoint{ip("203.0.113.2"), 40002};
   auto apd = classify_nat(r);
   CHECK(apd.mapping == NatBehaviour::address_and_port_dependent);
   CHECK(apd.nat_type == NatType::symmetric);
@@ -83,7 +86,7 @@ TEST_CASE("NAT verdict: port preservation", "[nat]") {
 
 TEST_CASE("NAT verdict: no NAT when the server sees our own address", "[nat]") {
   NatTestResults r;
-  r.local = {"198.51.100.20", 40000};
+  r.local = {ip("198.51.100.20"), 40000};
   r.mapped1 = r.local;
   r.mapped2 = r.local;
   r.mapped3 = r.local;
@@ -161,14 +164,14 @@ TEST_CASE("NAT verdict: a second server tells EIM from symmetric without RFC 578
     CHECK(v.nat_type == NatType::unknown);  // a cone, but which one needs filtering
   }
   SECTION("another mapping towards the second server: symmetric") {
-    r.mapped_second_server = stun::Endpoint{"203.0.113.2", 40001};
+    r.mapped_second_server = stun::Endpoint{ip("203.0.113.2"), 40001};
     auto v = classify_nat(r);
     CHECK(v.mapping == NatBehaviour::unknown);  // address- or address-and-port-dependent
     CHECK(v.nat_type == NatType::symmetric);
   }
   SECTION("RFC 5780's own test II wins over the second server") {
     r.mapped2 = kPublic;
-    r.mapped_second_server = stun::Endpoint{"203.0.113.2", 40001};
+    r.mapped_second_server = stun::Endpoint{ip("203.0.113.2"), 40001};
     CHECK(classify_nat(r).mapping == NatBehaviour::endpoint_independent);
   }
 }

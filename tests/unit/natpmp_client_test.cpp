@@ -27,6 +27,9 @@
 
 #include "forked_child.hpp"
 #include "proto/natpmp_client.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -119,14 +122,14 @@ std::string run_case(const Script& script) {
         std::atomic<bool> stop{false};
         std::thread server([&] { serve(script, stop, fd, wrong_port, wrong_addr); });
         GatewayInfo gw;
-        gw.gateway_ip = "127.0.0.1";
-        gw.local_ip = "127.0.0.1";
+        gw.gateway_ip = ip("127.0.0.1");
+        gw.local_ip = ip("127.0.0.1");
         NatpmpClient client(gw);
         auto start = Clock::now();
         auto probed = client.probe(Clock::now() + 2s);
         MapParams p;
         p.transport = Transport::udp;
-        p.internal_ip = "127.0.0.1";
+        p.internal_ip = ip("127.0.0.1");
         p.internal_port = 5000;
         p.lifetime = 3600;
         auto mapped = client.map(p, Clock::now() + 2s);
@@ -136,11 +139,12 @@ std::string run_case(const Script& script) {
         return fmt::format(
             "probe {} [{}]; map {} [{}] port {} lifetime {}; {} ms",
             probed ? "ok" : fmt::format("error {}", probed.error().message),
-            probed ? probed->external_ip : "",
+            probed && probed->external_ip ? probed->external_ip->to_string() : "",
             mapped ? "ok"
                    : fmt::format("error {} code {}", static_cast<int>(mapped.error().code),
                                  mapped.error().protocol_code),
-            mapped ? mapped->mapping.external_ip : mapped.error().message,
+            mapped ? (mapped->mapping.external_ip ? mapped->mapping.external_ip->to_string() : "")
+                   : mapped.error().message,
             mapped ? mapped->mapping.external_port : 0, mapped ? mapped->mapping.lifetime : 0,
             ms.count() < 1000 ? "under 1000" : std::to_string(ms.count()));
       },

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "codec/natpmp_codec.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace natpmp = porthole::detail::natpmp;
 using Bytes = std::vector<std::uint8_t>;
@@ -62,7 +65,7 @@ TEST_CASE("NAT-PMP public address reply: every field", "[natpmp]") {
   CHECK(r.result_code == natpmp::result::success);
   CHECK(r.epoch == 842);
   CHECK(r.has_body);
-  CHECK(r.external_ip() == "203.0.113.2");
+  CHECK(r.external_ip() == ip("203.0.113.2"));
   CHECK_FALSE(r.is_mapping());
   CHECK_FALSE(r.unsupported_version());
   CHECK(natpmp::encode_reply(r) == kPublicAddressReply);
@@ -121,7 +124,7 @@ TEST_CASE("NAT-PMP error replies: bare header or full size", "[natpmp]") {
     auto r = decode_ok(b);
     CHECK(r.result_code == natpmp::result::network_failure);
     CHECK(r.has_body);
-    CHECK(r.external_ip() == "0.0.0.0");
+    CHECK(r.external_ip() == ip("0.0.0.0"));
     CHECK(natpmp::encode_reply(r) == b);
   }
   SECTION("not authorized, header only, for a mapping") {

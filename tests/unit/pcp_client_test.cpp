@@ -24,6 +24,9 @@
 
 #include "codec/pcp_codec.hpp"
 #include "proto/pcp_client.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace {
 
@@ -167,8 +170,8 @@ struct LogCapture {
 
 GatewayInfo gateway(std::uint16_t port, LogCapture* log = nullptr) {
   GatewayInfo info;
-  info.gateway_ip = "127.0.0.1";
-  info.local_ip = "127.0.0.1";
+  info.gateway_ip = ip("127.0.0.1");
+  info.local_ip = ip("127.0.0.1");
   info.pcp_port = port;
   if (log) info.log = log->fn();
   return info;
@@ -177,7 +180,7 @@ GatewayInfo gateway(std::uint16_t port, LogCapture* log = nullptr) {
 MapParams params_8080() {
   MapParams p;
   p.transport = Transport::tcp;
-  p.internal_ip = "127.0.0.1";
+  p.internal_ip = ip("127.0.0.1");
   p.internal_port = 8080;
   p.suggested_external_port = 8080;
   p.lifetime = 7200;
@@ -229,9 +232,9 @@ TEST_CASE("PcpClient map: drops spoofed, stale and malformed replies, takes the 
   const auto& m = outcome->mapping;
   CHECK(m.protocol == porthole::Protocol::pcp);
   CHECK(m.transport == Transport::tcp);
-  CHECK(m.internal_ip == "127.0.0.1");
+  CHECK(m.internal_ip == ip("127.0.0.1"));
   CHECK(m.internal_port == 8080);
-  CHECK(m.external_ip == "203.0.113.9");
+  CHECK(m.external_ip == ip("203.0.113.9"));
   CHECK(m.external_port == 8081);
   CHECK(m.lifetime == 7200);
   CHECK(m.description == "porthole test");
@@ -285,7 +288,7 @@ TEST_CASE("PcpClient map: a renewal carries the given nonce and address", "[pcp]
   p.have_nonce = true;
   p.nonce = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0xaa, 0xbb};
   p.suggested_external_port = 8081;
-  p.suggested_external_ip = "203.0.113.9";
+  p.suggested_external_ip = ip("203.0.113.9");
   p.transport = Transport::udp;
   auto outcome = client.map(p, Clock::now() + milliseconds(2000));
   REQUIRE(outcome.ok());
@@ -398,7 +401,7 @@ TEST_CASE("PcpClient probe: ANNOUNCE answer gives the epoch", "[pcp][client]") {
   auto probed = client.probe(Clock::now() + milliseconds(2000));
   REQUIRE(probed.ok());
   CHECK(probed->epoch == 100000);
-  CHECK(probed->external_ip.empty());
+  CHECK(!probed->external_ip.has_value());
   CHECK_FALSE(client.server_lost_state());
   auto requests = server.requests();
   REQUIRE(requests.size() == 1);
@@ -507,9 +510,9 @@ TEST_CASE("PcpClient unmap: lifetime 0 with the creating nonce", "[pcp][client]"
   porthole::Mapping m;
   m.protocol = porthole::Protocol::pcp;
   m.transport = Transport::tcp;
-  m.internal_ip = "127.0.0.1";
+  m.internal_ip = ip("127.0.0.1");
   m.internal_port = 8080;
-  m.external_ip = "203.0.113.9";
+  m.external_ip = ip("203.0.113.9");
   m.external_port = 8081;
   const Nonce nonce = {1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144};
 
@@ -554,7 +557,7 @@ TEST_CASE("PcpClient map: an unusable external address is reported as none",
   PcpClient client(gateway(server.port()));
   auto outcome = client.map(params_8080(), Clock::now() + milliseconds(2000));
   REQUIRE(outcome.ok());  // the mapping exists; only its address is unknown
-  CHECK(outcome->mapping.external_ip.empty());
+  CHECK(!outcome->mapping.external_ip.has_value());
   CHECK(outcome->mapping.external_port == 8080);
   REQUIRE(outcome->warnings.size() == 1);
   CHECK_THAT(outcome->warnings[0],

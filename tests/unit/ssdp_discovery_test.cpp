@@ -21,6 +21,9 @@
 #include <fmt/format.h>
 
 #include "proto/ssdp_discovery.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -71,8 +74,8 @@ class FakeSsdpResponder {
 
   GatewayInfo gateway(LogFn log = {}) const {
     GatewayInfo gw;
-    gw.gateway_ip = "127.0.0.1";
-    gw.local_ip = "127.0.0.1";
+    gw.gateway_ip = ip("127.0.0.1");
+    gw.local_ip = ip("127.0.0.1");
     gw.ssdp_port = port_;
     gw.log = std::move(log);
     return gw;
@@ -186,7 +189,7 @@ TEST_CASE("discovery returns the valid answer after garbage, strangers and hosti
   CHECK(found->url.path == "/rootDesc.xml");
   CHECK(found->st == kIgd2);
   CHECK(found->server == "Debian/12 UPnP/1.1 MiniUPnPd/2.3.1");
-  CHECK(found->from_ip == "127.0.0.1");
+  CHECK(found->from_ip == ip("127.0.0.1"));
   CHECK(found->elapsed < 5s);
   // Each ignored answer was logged: 2 malformed, 1 stranger, 3 hostile LOCATIONs.
   CHECK(log.count_containing("ignored") == 6);
@@ -229,7 +232,7 @@ TEST_CASE("discovery accepts an answer from another IP when LOCATION is on the g
                            "127.0.0.2"}});
   auto found = discover_igd(fake.gateway(), in(5s));
   REQUIRE(found.ok());
-  CHECK(found->from_ip == "127.0.0.2");
+  CHECK(found->from_ip == ip("127.0.0.2"));
   CHECK(found->url.port == 49000);
   CHECK(found->st == "urn:schemas-upnp-org:service:WANIPConnection:1");
 }
@@ -308,7 +311,7 @@ TEST_CASE("a flood of answers cannot stretch discovery past the deadline",
 
 TEST_CASE("discovery refuses a gateway that is not an IPv4 address", "[ssdp][discovery]") {
   GatewayInfo gw;
-  gw.gateway_ip = "router.lan";
+  gw.gateway_ip = ip("2001:db8::1");
   auto found = discover_igd(gw, in(300ms));
   REQUIRE_FALSE(found.ok());
   CHECK(found.error().code == Errc::usage);

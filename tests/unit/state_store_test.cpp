@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "state/state_store.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -33,12 +36,12 @@ Deadline soon() { return Clock::now() + std::chrono::seconds(2); }
 
 StoredMapping sample_pcp() {
   StoredMapping s;
-  s.gateway = "192.168.1.1";
+  s.gateway = ip("192.168.1.1");
   s.mapping.protocol = Protocol::pcp;
   s.mapping.transport = Transport::udp;
-  s.mapping.internal_ip = "192.168.1.100";
+  s.mapping.internal_ip = ip("192.168.1.100");
   s.mapping.internal_port = 51820;
-  s.mapping.external_ip = "203.0.113.2";
+  s.mapping.external_ip = ip("203.0.113.2");
   s.mapping.external_port = 51821;
   s.mapping.lifetime = 3600;
   s.mapping.expires_at = 0;
@@ -69,14 +72,14 @@ TEST_CASE("state round-trips every field, the PCP nonce included", "[state]") {
   CHECK(got.mapping.transport == Transport::udp);
   CHECK(got.mapping.internal_port == 51820);
   CHECK(got.mapping.external_port == 51821);
-  CHECK(got.mapping.external_ip == "203.0.113.2");
+  CHECK(got.mapping.external_ip == ip("203.0.113.2"));
   CHECK(got.mapping.lifetime == 3600);
   CHECK(got.mapping.description == "wg");
   CHECK(got.has_nonce);
   CHECK(got.nonce == want.nonce);
-  auto found = again->find("192.168.1.1", "192.168.1.100", Transport::udp, 51820);
+  auto found = again->find(ip("192.168.1.1"), ip("192.168.1.100"), Transport::udp, 51820);
   REQUIRE(found);
-  CHECK_FALSE(again->find("192.168.1.1", "192.168.1.100", Transport::tcp, 51820));
+  CHECK_FALSE(again->find(ip("192.168.1.1"), ip("192.168.1.100"), Transport::tcp, 51820));
 }
 
 TEST_CASE("upsert keeps one record per internal port, remove drops it", "[state]") {
@@ -89,9 +92,9 @@ TEST_CASE("upsert keeps one record per internal port, remove drops it", "[state]
   store->upsert(a);
   REQUIRE(store->mappings().size() == 1);
   CHECK(store->mappings()[0].mapping.external_port == 40000);
-  CHECK(store->remove("192.168.1.1", "192.168.1.100", Transport::udp, 51820));
+  CHECK(store->remove(ip("192.168.1.1"), ip("192.168.1.100"), Transport::udp, 51820));
   CHECK(store->mappings().empty());
-  CHECK_FALSE(store->remove("192.168.1.1", "192.168.1.100", Transport::udp, 51820));
+  CHECK_FALSE(store->remove(ip("192.168.1.1"), ip("192.168.1.100"), Transport::udp, 51820));
 }
 
 TEST_CASE("a corrupt state file is an error naming the file, and is left untouched",
@@ -108,6 +111,13 @@ TEST_CASE("a corrupt state file is an error naming the file, and is left untouch
           "external_ip": "", "external_port": 80, "lifetime": 10, "expires_at": 0}]})",
       R"({"version": 1, "mappings": [{"gateway": "192.168.1.1", "protocol": "upnp",
           "transport": "tcp", "internal_ip": "192.168.1.100", "internal_port": 70000,
+          "external_ip": "", "external_port": 80, "lifetime": 10, "expires_at": 0}]})",
+      // Addresses are parsed on reading: text that is none is a corrupt file too.
+      R"({"version": 1, "mappings": [{"gateway": "192.168.1.1", "protocol": "upnp",
+          "transport": "tcp", "internal_ip": "192.168.1.100", "internal_port": 80,
+          "external_ip": "not-an-ip", "external_port": 80, "lifetime": 10, "expires_at": 0}]})",
+      R"({"version": 1, "mappings": [{"gateway": "192.168.1.1", "protocol": "upnp",
+          "transport": "tcp", "internal_ip": "2001:db8::1", "internal_port": 80,
           "external_ip": "", "external_port": 80, "lifetime": 10, "expires_at": 0}]})",
       "\x00\x01\x02garbage",
   };

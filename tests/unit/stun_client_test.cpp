@@ -25,6 +25,9 @@
 #include "net/bound_udp_socket.hpp"
 #include "net/udp_socket.hpp"
 #include "proto/stun_client.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace {
 
@@ -98,7 +101,8 @@ class FakeStunServer {
     }
     REQUIRE(fds_[0] >= 0);
     for (int role = 0; role < 4; ++role)
-      addresses_[role] = {role >= other_ip ? "127.0.0.2" : "127.0.0.1", port_of(fds_[role])};
+      addresses_[role] = {role >= other_ip ? ip("127.0.0.2") : ip("127.0.0.1"),
+                          port_of(fds_[role])};
     thread_ = std::thread([this] { serve(); });
   }
   ~FakeStunServer() {
@@ -127,9 +131,10 @@ class FakeStunServer {
                              reinterpret_cast<sockaddr*>(&from), &len);
       if (n < 0) continue;
       buf.resize(static_cast<std::size_t>(n));
-      char ip[INET_ADDRSTRLEN] = {};
-      ::inet_ntop(AF_INET, &from.sin_addr, ip, sizeof(ip));
-      Request request{buf, {ip, ntohs(from.sin_port)}};
+      auto source = porthole::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from),
+                                                      len);
+      if (!source) continue;
+      Request request{buf, *source};
       int index = 0;
       {
         std::lock_guard lock(mutex_);
@@ -215,7 +220,7 @@ TEST_CASE("STUN client: a plain answer gives our mapped address", "[stun_client]
   auto b = client.binding(*socket, {server.address(primary), {}, {}, {}}, in(milliseconds{2000}));
   INFO((b.ok() ? "" : b.error().message));
   REQUIRE(b.ok());
-  CHECK(b->mapped == stun::Endpoint{"127.0.0.1", local});
+  CHECK(b->mapped == stun::Endpoint{ip("127.0.0.1"), local});
   CHECK(b->mapped_is_xor);
   CHECK(b->local_port == local);
   CHECK(b->responder == server.address(primary));
@@ -258,7 +263,7 @@ TEST_CASE("STUN client: hostile datagrams are dropped, the real answer accepted"
     stun::BindingSuccess s;
     s.transaction_id = id_of(r);
     s.transaction_id[11] ^= 0x01;
-    s.mapped = {"203.0.113.66", 4444};
+    s.mapped = {ip("203.0.113.66"), 4444};
     s.fingerprint = true;
     replies.push_back({*stun::encode_binding_success(s), primary});  // wrong transaction ID
     Bytes bad_fp = good;
@@ -284,7 +289,7 @@ TEST_CASE("STUN client: hostile datagrams are dropped, the real answer accepted"
   auto b = client.binding(*socket, {server.address(primary), {}, {}, {}}, in(milliseconds{2000}));
   INFO((b.ok() ? "" : b.error().message));
   REQUIRE(b.ok());
-  CHECK(b->mapped.ip == "127.0.0.1");
+  CHECK(b->mapped.ip == ip("127.0.0.1"));
   CHECK(b->mapped.port == b->local_port);
   CHECK(b->transmissions == 1);
   CHECK(server.requests().size() == 1);
@@ -526,10 +531,10 @@ TEST_CASE("STUN client: concurrent transactions on one socket are told apart by 
 TEST_CASE("STUN client: bad parameters fail at once", "[stun_client]") {
   StunClient client;
   const auto start = Clock::now();
-  auto name = client.binding({{"stun.example.net", 3478}, {}, {}, {}}, in(milliseconds{2000}));
-  REQUIRE_FALSE(name.ok());
-  CHECK(name.error().code == Errc::usage);
-  auto port0 = client.binding({{"127.0.0.1", 0}, {}, {}, {}}, in(milliseconds{2000}));
+  auto v6 = client.binding({{ip("2001:db8::1"), 3478}, {}, {}, {}}, in(milliseconds{2000}));
+  REQUIRE_FALSE(v6.ok());  // the client's sockets are IPv4
+  CHECK(v6.error().code == Errc::usage);
+  auto port0 = client.binding({{ip("127.0.0.1"), 0}, {}, {}, {}}, in(milliseconds{2000}));
   REQUIRE_FALSE(port0.ok());
   CHECK(port0.error().code == Errc::usage);
   CHECK(Clock::now() - start < milliseconds{100});

@@ -24,6 +24,9 @@
 #include "proto/stun_client.hpp"
 #include "proto/stun_server.hpp"
 #include "stop_fd.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace {
 
@@ -41,13 +44,13 @@ using Bytes = std::vector<std::uint8_t>;
 using std::chrono::milliseconds;
 
 const stun::TransactionId kId = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-const stun::Endpoint kClient{"198.51.100.7", 40000};
+const stun::Endpoint kClient{ip("198.51.100.7"), 40000};
 
 // {IP1:P1, IP1:P2, IP2:P1, IP2:P2}
-const std::vector<stun::Endpoint> kFour = {{"203.0.113.1", 3478},
-                                           {"203.0.113.1", 3479},
-                                           {"203.0.113.2", 3478},
-                                           {"203.0.113.2", 3479}};
+const std::vector<stun::Endpoint> kFour = {{ip("203.0.113.1"), 3478},
+                                           {ip("203.0.113.1"), 3479},
+                                           {ip("203.0.113.2"), 3478},
+                                           {ip("203.0.113.2"), 3479}};
 
 Bytes request(std::optional<stun::ChangeRequest> change = {}, bool fingerprint = true) {
   return stun::encode_binding_request({kId, change, "", fingerprint});
@@ -76,7 +79,7 @@ Bytes with_attribute(Bytes b, std::uint16_t type, const Bytes& value) {
 }  // namespace
 
 TEST_CASE("STUN responder, one address: Binding answered to the source", "[stun_server]") {
-  StunResponder r({{"203.0.113.1", 3478}}, StunServerConfig{});
+  StunResponder r({{ip("203.0.113.1"), 3478}}, StunServerConfig{});
   auto reply = r.handle(request({}, false), 0, kClient, t0());
   REQUIRE(reply);
   CHECK(reply->from == 0);
@@ -166,7 +169,7 @@ TEST_CASE("STUN responder: nothing is ever sent anywhere but the source", "[stun
   CHECK(bounded->bytes.size() <= porthole::detail::kMaxReplySize);
 
   // Source port 0 cannot be answered.
-  CHECK_FALSE(r.handle(request(), 0, {"198.51.100.7", 0}, t0()));
+  CHECK_FALSE(r.handle(request(), 0, {ip("198.51.100.7"), 0}, t0()));
 }
 
 TEST_CASE("STUN responder: malformed and non-request datagrams are dropped",
@@ -214,7 +217,7 @@ TEST_CASE("STUN responder: a flooding source is limited, the others still answer
   config.per_source_rate = 10;
   config.per_source_burst = 20;
   StunResponder r(kFour, config);
-  const stun::Endpoint other{"198.51.100.99", 5000};
+  const stun::Endpoint other{ip("198.51.100.99"), 5000};
   int flood_answered = 0;
   int other_answered = 0;
   auto now = t0();
@@ -242,7 +245,7 @@ TEST_CASE("STUN responder: the total rate caps many sources together", "[stun_se
   StunResponder r(kFour, config);
   int answered = 0;
   for (int i = 0; i < 500; ++i) {
-    const stun::Endpoint src{fmt::format("198.51.{}.{}", i / 250, i % 250 + 1), 4000};
+    const stun::Endpoint src{ip(fmt::format("198.51.{}.{}", i / 250, i % 250 + 1)), 4000};
     if (r.handle(request(), 0, src, t0())) ++answered;
   }
   CHECK(answered == 50);
@@ -270,21 +273,21 @@ TEST_CASE("STUN rate limiter: memory bounded, least recently seen forgotten",
     return c;
   }());
   for (int i = 0; i < 1000; ++i)
-    (void)r.handle(request(), 0, {fmt::format("10.0.{}.{}", i / 250, i % 250 + 1), 1}, t0());
+    (void)r.handle(request(), 0, {ip(fmt::format("10.0.{}.{}", i / 250, i % 250 + 1)), 1}, t0());
   CHECK(r.tracked_sources() == 16);
 }
 
 TEST_CASE("STUN server: bad configurations are usage errors", "[stun_server]") {
   StunServerConfig c;
-  c.listen = {"localhost", 0};
+  c.listen = {ip("::1"), 0};  // not IPv4
   CHECK(StunServer::open(c).error().code == Errc::usage);
-  c.listen = {"127.0.0.1", 0};
-  c.alt_listen = stun::Endpoint{"127.0.0.1", 0};
+  c.listen = {ip("127.0.0.1"), 0};
+  c.alt_listen = stun::Endpoint{ip("127.0.0.1"), 0};
   CHECK(StunServer::open(c).error().code == Errc::usage);  // same IP twice
-  c.alt_listen = stun::Endpoint{"0.0.0.0", 0};
+  c.alt_listen = stun::Endpoint{ip("0.0.0.0"), 0};
   CHECK(StunServer::open(c).error().code == Errc::usage);
-  c.listen = {"127.0.0.1", 34780};
-  c.alt_listen = stun::Endpoint{"127.0.0.2", 34780};
+  c.listen = {ip("127.0.0.1"), 34780};
+  c.alt_listen = stun::Endpoint{ip("127.0.0.2"), 34780};
   CHECK(StunServer::open(c).error().code == Errc::usage);  // same port twice
   c.alt_listen.reset();
   c.software = std::string(64, 'x');
@@ -327,8 +330,8 @@ Clock::time_point in(milliseconds ms) { return Clock::now() + ms; }
 TEST_CASE("STUN server on loopback: RFC 5780 with 127.0.0.1 and 127.0.0.2",
           "[stun_server]") {
   StunServerConfig config;
-  config.listen = {"127.0.0.1", 0};
-  config.alt_listen = stun::Endpoint{"127.0.0.2", 0};
+  config.listen = {ip("127.0.0.1"), 0};
+  config.alt_listen = stun::Endpoint{ip("127.0.0.2"), 0};
   config.software = "porthole";
   RunningServer server(config);
   const auto& a = server.addresses();
@@ -345,7 +348,7 @@ TEST_CASE("STUN server on loopback: RFC 5780 with 127.0.0.1 and 127.0.0.2",
   auto first = client.binding(*socket, {a[0], {}, {}, {}}, in(milliseconds{2000}));
   INFO((first.ok() ? "" : first.error().message));
   REQUIRE(first.ok());
-  CHECK(first->mapped == stun::Endpoint{"127.0.0.1", socket->local_port()});
+  CHECK(first->mapped == stun::Endpoint{ip("127.0.0.1"), socket->local_port()});
   CHECK(first->responder == a[0]);
   CHECK(first->response_origin == a[0]);
   CHECK(first->other_address == a[3]);
@@ -376,7 +379,7 @@ TEST_CASE("STUN server on loopback: RFC 5780 with 127.0.0.1 and 127.0.0.2",
 TEST_CASE("STUN server on loopback: one address refuses CHANGE-REQUEST with 420",
           "[stun_server]") {
   StunServerConfig config;
-  config.listen = {"127.0.0.1", 0};
+  config.listen = {ip("127.0.0.1"), 0};
   RunningServer server(config);
   REQUIRE(server.addresses().size() == 1);
   const auto primary = server.addresses()[0];
@@ -384,9 +387,9 @@ TEST_CASE("STUN server on loopback: one address refuses CHANGE-REQUEST with 420"
   auto plain = client.binding({primary, {}, {}, {}}, in(milliseconds{2000}));
   REQUIRE(plain.ok());
   CHECK_FALSE(plain->other_address);
-  auto change =
-      client.binding({primary, stun::ChangeRequest{true, true}, stun::Endpoint{"127.0.0.2", 1}, {}},
-                     in(milliseconds{2000}));
+  auto change = client.binding(
+      {primary, stun::ChangeRequest{true, true}, stun::Endpoint{ip("127.0.0.2"), 1}, {}},
+      in(milliseconds{2000}));
   REQUIRE_FALSE(change.ok());
   CHECK(change.error().code == Errc::refused);
   CHECK(change.error().protocol_code == 420);
@@ -395,7 +398,7 @@ TEST_CASE("STUN server on loopback: one address refuses CHANGE-REQUEST with 420"
 TEST_CASE("STUN server on loopback: survives garbage and a flood, others still answered",
           "[stun_server]") {
   StunServerConfig config;
-  config.listen = {"127.0.0.1", 0};
+  config.listen = {ip("127.0.0.1"), 0};
   config.per_source_rate = 5;
   config.per_source_burst = 10;
   RunningServer server(config);
@@ -405,10 +408,10 @@ TEST_CASE("STUN server on loopback: survives garbage and a flood, others still a
   auto flooder = porthole::detail::open_bound_udp_socket("127.0.0.1", 0);
   REQUIRE(flooder.ok());
   const Bytes good = request();
-  CHECK(flooder->send_to(Bytes{0xff, 0x00, 0x13}, primary.ip, primary.port).ok());
-  CHECK(flooder->send_to(Bytes(good.begin(), good.begin() + 24), primary.ip, primary.port).ok());
-  CHECK(flooder->send_to(Bytes(3000, 0x00), primary.ip, primary.port).ok());
-  for (int i = 0; i < 300; ++i) CHECK(flooder->send_to(good, primary.ip, primary.port).ok());
+  CHECK(flooder->send_to(Bytes{0xff, 0x00, 0x13}, primary).ok());
+  CHECK(flooder->send_to(Bytes(good.begin(), good.begin() + 24), primary).ok());
+  CHECK(flooder->send_to(Bytes(3000, 0x00), primary).ok());
+  for (int i = 0; i < 300; ++i) CHECK(flooder->send_to(good, primary).ok());
   int answers = 0;
   for (;;) {
     auto got = flooder->receive(in(milliseconds{300}));
@@ -427,7 +430,7 @@ TEST_CASE("STUN server on loopback: survives garbage and a flood, others still a
   auto b = client.binding(*other, {primary, {}, {}, {}}, in(milliseconds{2000}));
   INFO((b.ok() ? "" : b.error().message));
   REQUIRE(b.ok());
-  CHECK(b->mapped == stun::Endpoint{"127.0.0.3", other->local_port()});
+  CHECK(b->mapped == stun::Endpoint{ip("127.0.0.3"), other->local_port()});
   server.stop();  // the counters belong to the server thread until then
   const auto& counters = server.server().counters();
   CHECK(counters.malformed == 3);
@@ -472,7 +475,7 @@ TEST_CASE("STUN responder: RFC 3489 clients (no magic cookie) get an RFC 3489 an
                                    198, 51, 100, 99});
   CHECK_FALSE(r.handle(redirect, 0, kClient, t0()));
   // One address only: a classic CHANGE-REQUEST cannot be honoured, and is not answered.
-  StunResponder single({{"203.0.113.1", 3478}}, StunServerConfig{});
+  StunResponder single({{ip("203.0.113.1"), 3478}}, StunServerConfig{});
   CHECK_FALSE(single.handle(classic, 0, kClient, t0()));
   classic[27] = 0;  // no change
   auto plain = single.handle(classic, 0, kClient, t0());

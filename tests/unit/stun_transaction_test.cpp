@@ -8,6 +8,9 @@
 
 #include "codec/stun_codec.hpp"
 #include "proto/stun_transaction.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace stun = porthole::detail::stun;
 using porthole::detail::Clock;
@@ -28,7 +31,7 @@ Bytes request(const stun::TransactionId& id = kId) {
 Bytes success(const stun::TransactionId& id) {
   stun::BindingSuccess s;
   s.transaction_id = id;
-  s.mapped = {"192.0.2.1", 32853};
+  s.mapped = {ip("192.0.2.1"), 32853};
   return *stun::encode_binding_success(s);
 }
 
@@ -120,7 +123,7 @@ TEST_CASE("STUN transaction: the answer must carry our transaction ID", "[stun_t
   CHECK(tx.matches(kId));
   auto m = tx.on_datagram(success(kId), kT0 + milliseconds(700));
   REQUIRE(m);
-  CHECK(m->xor_mapped_address == stun::Endpoint{"192.0.2.1", 32853});
+  CHECK(m->xor_mapped_address == stun::Endpoint{ip("192.0.2.1"), 32853});
   CHECK(tx.state() == StunTransaction::State::answered);
   CHECK(tx.elapsed() == milliseconds(700));
   CHECK(tx.transmissions() == 2);

@@ -12,6 +12,9 @@
 #include "codec/stun_codec.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/udp_mux.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace stun = porthole::detail::stun;
 using porthole::Endpoint;
@@ -145,10 +148,10 @@ TEST_CASE("UDP mux over loopback: two users and the TURN server share one socket
 
   const Bytes request = binding(true);
   const Bytes quic = quic_short_fixed_bit_cleared();
-  REQUIRE(stun_peer.send_to(request, "127.0.0.1", mux_at.port).ok());
-  REQUIRE(quic_peer.send_to(quic, "127.0.0.1", mux_at.port).ok());
-  REQUIRE(turn_server.send_to(kChannelData, "127.0.0.1", mux_at.port).ok());
-  REQUIRE(quic_peer.send_to(Bytes{}, "127.0.0.1", mux_at.port).ok());  // dropped
+  REQUIRE(stun_peer.send_to(request, {ip("127.0.0.1"), mux_at.port}).ok());
+  REQUIRE(quic_peer.send_to(quic, {ip("127.0.0.1"), mux_at.port}).ok());
+  REQUIRE(turn_server.send_to(kChannelData, {ip("127.0.0.1"), mux_at.port}).ok());
+  REQUIRE(quic_peer.send_to(Bytes{}, {ip("127.0.0.1"), mux_at.port}).ok());  // dropped
 
   // Poll the way a reactor would, until the four datagrams are read (bounded).
   std::size_t read = 0;
@@ -186,12 +189,10 @@ TEST_CASE("UDP mux over loopback: two users and the TURN server share one socket
   CHECK(at_quic->bytes == Bytes{'q'});
   CHECK(at_stun->from == mux_at);  // UdpSocket's Datagram carries the parsed source
   CHECK(at_quic->from == mux_at);
-  CHECK(at_stun->from_ip == "127.0.0.1");
-  CHECK(at_quic->from_port == mux_at.port);
 
   // Once the TURN server is forgotten, its ChannelData is just more QUIC-or-junk.
   mux.remove_turn_server(turn_at);
-  REQUIRE(turn_server.send_to(kChannelData, "127.0.0.1", mux_at.port).ok());
+  REQUIRE(turn_server.send_to(kChannelData, {ip("127.0.0.1"), mux_at.port}).ok());
   read = 0;
   for (int rounds = 0; read < 1 && rounds < 50; ++rounds) {
     pollfd pfd{mux.fd(), POLLIN, 0};

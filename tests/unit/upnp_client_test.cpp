@@ -14,6 +14,9 @@
 
 #include "fake_igd.hpp"
 #include "proto/upnp_client.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -54,7 +57,7 @@ FakeIgd::Options igd_v1() {
 MapParams wanted(Transport transport, std::uint16_t port, std::uint32_t lifetime = 3600) {
   MapParams p;
   p.transport = transport;
-  p.internal_ip = "127.0.0.1";
+  p.internal_ip = ip("127.0.0.1");
   p.internal_port = port;
   p.lifetime = lifetime;
   p.description = "porthole test";
@@ -88,7 +91,7 @@ TEST_CASE("UPnP fake IGD: discovery stays on loopback", "[upnp][fake_igd]") {
   Rig rig;
   auto info = rig.client.probe(soon());
   REQUIRE(info.ok());
-  CHECK(info->external_ip == "203.0.113.7");
+  CHECK(info->external_ip == ip("203.0.113.7"));
   CHECK(rig.igd.msearch_count() >= 1);
   // Unicast to the fake only: a loopback gateway turns multicast off.
   CHECK(rig.log_lines_containing(fmt::format("M-SEARCH for IGD:1, IGD:2, WANIPConnection:1, "
@@ -184,7 +187,7 @@ TEST_CASE("UPnP: 501 from a router with an external address is a conflict",
   auto out = rig.client.map(wanted(Transport::tcp, 5000), soon());
   REQUIRE(out.ok());
   CHECK(out->mapping.external_port == 5002);
-  CHECK(out->mapping.external_ip == "203.0.113.7");
+  CHECK(out->mapping.external_ip == ip("203.0.113.7"));
   CHECK(args_of(rig.igd.requests("AddPortMapping"), "NewExternalPort") ==
         Strings{"5000", "5001", "5002"});
 }
@@ -273,11 +276,11 @@ TEST_CASE("UPnP: an unusable external address is reported as none", "[upnp][fake
   Rig rig(o);
   auto info = rig.client.probe(soon());
   REQUIRE(info.ok());
-  CHECK(info->external_ip.empty());
+  CHECK(!info->external_ip.has_value());
   // Mapping still works; the mapping just has no external address to show.
   auto out = rig.client.map(wanted(Transport::tcp, 5000), soon());
   REQUIRE(out.ok());
-  CHECK(out->mapping.external_ip.empty());
+  CHECK(!out->mapping.external_ip.has_value());
   CHECK(rig.igd.requests("GetExternalIPAddress").size() == 1);  // asked once, remembered
 }
 
@@ -287,10 +290,10 @@ TEST_CASE("UPnP: a private external address is usable", "[upnp][fake_igd]") {
   Rig rig(o);
   auto info = rig.client.probe(soon());
   REQUIRE(info.ok());
-  CHECK(info->external_ip == "10.0.0.2");
+  CHECK(info->external_ip == ip("10.0.0.2"));
   auto out = rig.client.map(wanted(Transport::tcp, 5000), soon());
   REQUIRE(out.ok());
-  CHECK(out->mapping.external_ip == "10.0.0.2");
+  CHECK(out->mapping.external_ip == ip("10.0.0.2"));
   CHECK(out->mapping.external_port == 5000);
   CHECK(out->warnings.empty());
   CHECK(rig.igd.requests("GetExternalIPAddress").size() == 1);
@@ -320,7 +323,7 @@ TEST_CASE("UPnP: unmap leaves another host's entry alone", "[upnp][fake_igd]") {
   rig.igd.add_entry(foreign(7000));
   Mapping m;
   m.transport = Transport::tcp;
-  m.internal_ip = "127.0.0.1";
+  m.internal_ip = ip("127.0.0.1");
   m.internal_port = 7000;
   m.external_port = 7000;
   auto st = rig.client.unmap(m, Nonce{}, soon());
@@ -345,7 +348,7 @@ TEST_CASE("UPnP: unmap does not call a mapping gone when the router will not loo
   rig.igd.fail_action("GetSpecificPortMappingEntry", 501);
   Mapping m;
   m.transport = Transport::tcp;
-  m.internal_ip = "127.0.0.1";
+  m.internal_ip = ip("127.0.0.1");
   m.internal_port = 7000;
   m.external_port = 7000;
   auto st = rig.client.unmap(m, Nonce{}, soon());
@@ -362,7 +365,7 @@ TEST_CASE("UPnP: unmap deletes this host's entry", "[upnp][fake_igd]") {
   rig.igd.add_entry({"UDP", 7000, "127.0.0.1", 7000, "porthole test", 0});
   Mapping m;
   m.transport = Transport::udp;
-  m.internal_ip = "127.0.0.1";
+  m.internal_ip = ip("127.0.0.1");
   m.internal_port = 7000;
   m.external_port = 7000;
   REQUIRE(rig.client.unmap(m, Nonce{}, soon()).ok());

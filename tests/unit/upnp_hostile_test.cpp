@@ -23,6 +23,9 @@
 #include "forked_child.hpp"
 #include "net/http_get.hpp"
 #include "proto/upnp_client.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -92,7 +95,7 @@ std::string outcome(const Result<T>& r, std::string ok_text = {}) {
 MapParams wanted(std::uint16_t port) {
   MapParams p;
   p.transport = Transport::tcp;
-  p.internal_ip = "127.0.0.1";
+  p.internal_ip = ip("127.0.0.1");
   p.internal_port = port;
   p.lifetime = 3600;
   p.description = "porthole test";
@@ -115,7 +118,7 @@ void check_router_still_works(FakeIgd& igd, const std::string& request) {
   auto out = client.map(wanted(5000), Clock::now() + 10s);
   REQUIRE(out.ok());
   CHECK(out->mapping.external_port == 5000);
-  CHECK(out->mapping.external_ip == "203.0.113.7");
+  CHECK(out->mapping.external_ip == ip("203.0.113.7"));
 }
 
 struct HostileCase {
@@ -219,7 +222,7 @@ TEST_CASE("hostile IGD: malformed and truncated SOAP XML gives no external addre
   auto info = client.probe(Clock::now() + kDeadline);
   CHECK(Clock::now() - start <= kDeadline + kMargin);
   REQUIRE(info.ok());  // the service exists, it just names no usable address
-  CHECK(info->external_ip.empty());
+  CHECK(!info->external_ip.has_value());
 }
 
 TEST_CASE("hostile IGD: SOAP faults that are not UPnP errors are clear errors",
@@ -271,7 +274,7 @@ TEST_CASE("hostile IGD: porthole never sends SUBSCRIBE, only GET and the SOAP ac
   REQUIRE(client.list(d).ok());
   Mapping m;
   m.transport = Transport::tcp;
-  m.internal_ip = "127.0.0.1";
+  m.internal_ip = ip("127.0.0.1");
   m.internal_port = 5000;
   m.external_port = 5000;
   REQUIRE(client.unmap(m, Nonce{}, d).ok());

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "proto/upnp_port_policy.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -43,7 +46,7 @@ struct ScriptedRouter final : UpnpPortActions {
 
 MapParams wanted(std::uint16_t port) {
   MapParams p;
-  p.internal_ip = "192.168.1.100";
+  p.internal_ip = ip("192.168.1.100");
   p.internal_port = port;
   p.lifetime = 3600;
   p.description = "porthole";

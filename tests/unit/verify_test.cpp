@@ -14,6 +14,9 @@
 #include "net/tcp_socket.hpp"
 #include "porthole/verify.hpp"
 #include "stop_fd.hpp"
+#include "ip_literal.hpp"
+
+using porthole::test::ip;
 
 namespace {
 
@@ -38,10 +41,10 @@ class LoopbackServe {
   explicit LoopbackServe(bool rfc5780) {
     port_ = free_port();
     ServeOptions o;
-    o.listen_ip = "127.0.0.1";
+    o.listen_ip = ip("127.0.0.1");
     o.listen_port = port_;
     if (rfc5780) {
-      o.alt_ip = "127.0.0.2";
+      o.alt_ip = ip("127.0.0.2");
       o.alt_port = free_port();
     }
     thread_ = std::thread([this, o] { status_ = serve(o, stop_.fd); });
@@ -67,8 +70,9 @@ class LoopbackServe {
   std::thread thread_;
 };
 
-Mapping mapping(Transport t, std::uint16_t port, std::string external_ip = "127.0.0.1") {
-  return {Protocol::pcp, t, "127.0.0.1", port, std::move(external_ip), port, 7200, 0, ""};
+Mapping mapping(Transport t, std::uint16_t port,
+                std::optional<IpAddress> external_ip = ip("127.0.0.1")) {
+  return {Protocol::pcp, t, ip("127.0.0.1"), port, external_ip, port, 7200, 0, ""};
 }
 
 }  // namespace
@@ -87,7 +91,7 @@ TEST_CASE("verify UDP: the mapped endpoint and an answer from the other address"
 
 TEST_CASE("verify UDP: another external address is the double-NAT verdict", "[verify]") {
   LoopbackServe server(true);
-  auto v = verify(server.options(), mapping(Transport::udp, free_port(), "192.168.1.2"));
+  auto v = verify(server.options(), mapping(Transport::udp, free_port(), ip("192.168.1.2")));
   REQUIRE(v.ok());
   CHECK_FALSE(v->verified);
   CHECK(v->explanation.find("inner router") != std::string::npos);
@@ -111,7 +115,7 @@ TEST_CASE("verify TCP: the token arrives, another address is denied", "[verify]"
   CHECK(v->method == "connect-back-token");
   CHECK(v->observed == "127.0.0.1");
 
-  auto inner = verify(server.options(), mapping(Transport::tcp, port, "127.0.0.3"));
+  auto inner = verify(server.options(), mapping(Transport::tcp, port, ip("127.0.0.3")));
   REQUIRE(inner.ok());
   CHECK_FALSE(inner->verified);
   CHECK(inner->explanation.find("inner router") != std::string::npos);
