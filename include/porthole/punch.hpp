@@ -29,7 +29,7 @@ struct PunchOptions {
   std::vector<std::string> stun_servers;   // HOST[:PORT] for more server-reflexive candidates
   std::uint16_t port = 0;                  // local UDP port of the punch socket; 0: any
   bool map = true;                         // ask the gateway (PCP / NAT-PMP / UPnP) for a mapping
-  std::string gateway;                     // empty: the default route's gateway
+  std::optional<IpAddress> gateway;        // nullopt: the default route's gateway
   std::chrono::milliseconds timeout{10000};       // the whole punch, from the start
   std::chrono::milliseconds wait_for_peer{5000};  // how long a peer not online is waited for
   std::string state_dir;                   // identity key and mappings; empty: the default

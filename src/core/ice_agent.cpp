@@ -36,12 +36,6 @@ Status check_ice_text(const std::string& text, const char* what, std::size_t min
   return ok_status();
 }
 
-std::optional<Endpoint> to_endpoint(const stun::Endpoint& e) {
-  auto ip = IpAddress::parse(e.ip);
-  if (!ip) return std::nullopt;
-  return Endpoint{*ip, e.port};
-}
-
 bool same_family(const Endpoint& a, const Endpoint& b) noexcept {
   return a.ip.is_v4() == b.ip.is_v4();
 }
@@ -397,7 +391,7 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
     return;
   }
   if (!m.unknown_required.empty()) return;  // RFC 8489 s6.3.3: not acted on
-  if (m.xor_mapped_address) pair.local_seen = to_endpoint(*m.xor_mapped_address);
+  if (m.xor_mapped_address) pair.local_seen = *m.xor_mapped_address;
   pair.state = PairState::succeeded;  // s7.2.5.3.2: the pair is valid
   debug(fmt::format("answer from {}: it sees us as {}", from.to_string(),
                     pair.local_seen ? pair.local_seen->to_string() : "?"));

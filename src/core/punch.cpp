@@ -81,12 +81,6 @@ detail::stun::TransactionId random_transaction_id() {
   return id;
 }
 
-std::optional<Endpoint> to_endpoint(const std::optional<detail::stun::Endpoint>& e) {
-  if (!e) return std::nullopt;
-  auto ip = IpAddress::parse(e->ip);
-  if (!ip) return std::nullopt;
-  return Endpoint{*ip, e->port};
-}
 
 PairOutcome public_outcome(detail::PairOutcome o, bool punched) {
   switch (o) {
@@ -496,7 +490,8 @@ bool Punch::on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& 
     if (s.server != from || s.transaction.settled()) continue;
     auto m = s.transaction.on_datagram(bytes, reactor_.now());
     if (!m) continue;
-    auto mapped = to_endpoint(m->xor_mapped_address ? m->xor_mapped_address : m->mapped_address);
+    const std::optional<Endpoint>& mapped =
+        m->xor_mapped_address ? m->xor_mapped_address : m->mapped_address;
     if (mapped) {
       candidates_.add_server_reflexive(*mapped);
       observations_.push_back({s.server, *mapped});
@@ -556,11 +551,10 @@ void Punch::schedule() {
   if (mapping_ && !mapping_settled_ && mapping_->finished()) {
     mapping_->join();
     mapping_settled_ = true;
-    if (mapping_->mapping() && !mapping_->mapping()->external_ip.empty()) {
-      auto ip = IpAddress::parse(mapping_->mapping()->external_ip);
-      if (ip) candidates_.add_mapped(Endpoint{*ip, mapping_->mapping()->external_port});
-      log(LogLevel::info, fmt::format("gateway mapping {}:{} via {}",
-                                      mapping_->mapping()->external_ip,
+    if (mapping_->mapping() && mapping_->mapping()->external_ip) {
+      const IpAddress& ip = *mapping_->mapping()->external_ip;
+      candidates_.add_mapped(Endpoint{ip, mapping_->mapping()->external_port});
+      log(LogLevel::info, fmt::format("gateway mapping {}:{} via {}", ip.to_string(),
                                       mapping_->mapping()->external_port,
                                       protocol_name(mapping_->mapping()->protocol)));
     } else if (mapping_->error()) {
@@ -646,10 +640,7 @@ Result<PunchResult> Punch::run() {
   if (!ip)
     return make_error(Errc::no_service, fmt::format("rendezvous {}: {}", options_.rendezvous,
                                                     ip.error().message));
-  auto rip = IpAddress::parse(*ip);
-  if (!rip) return make_error(Errc::no_service, "rendezvous " + options_.rendezvous + ": " +
-                                                    rip.error().message);
-  rendezvous_ = Endpoint{*rip, hp->port};
+  rendezvous_ = Endpoint{*ip, hp->port};
   std::vector<Endpoint> stun_servers;
   for (const auto& s : options_.stun_servers) {
     auto shp = parse_host_port(s, detail::stun::kDefaultPort);
@@ -659,7 +650,7 @@ Result<PunchResult> Punch::run() {
       log(LogLevel::warning, fmt::format("STUN server {}: {}", s, sip.error().message));
       continue;
     }
-    if (auto a = IpAddress::parse(*sip)) stun_servers.push_back(Endpoint{*a, shp->port});
+    stun_servers.push_back(Endpoint{*sip, shp->port});
   }
   if (auto st = open_socket(); !st) return st.error();
   gather_host();

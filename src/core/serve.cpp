@@ -41,7 +41,7 @@ Status serve(const ServeOptions& options, int stop_fd) {
     if (options.log)
       options.log(LogLevel::info,
                   fmt::format("rendezvous on {} (at most {} peers online)",
-                              detail::stun::to_string(stun_server->addresses().front()),
+                              stun_server->addresses().front().to_string(),
                               rc.max_peers));
   }
 

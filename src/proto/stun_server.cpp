@@ -289,7 +289,7 @@ void StunServer::on_readable(std::size_t i) {
 }
 
 Status StunServer::send_primary(std::span<const std::uint8_t> bytes, const Endpoint& to) {
-  return sockets_.front().send_to(bytes, to.ip.to_string(), to.port);
+  return sockets_.front().send_to(bytes, to);
 }
 
 Status StunServer::serve(int stop_fd) {

@@ -473,7 +473,7 @@ TEST_CASE("ice agent: checks with the wrong password or ufrag are dropped unansw
   CHECK(m->message_class == stun::MessageClass::success_response);
   CHECK(stun::check_integrity(out[0].bytes, *m, *stun::IntegrityKey::short_term(kPassB)).ok());
   REQUIRE(m->xor_mapped_address);
-  CHECK(m->xor_mapped_address->ip == "10.0.0.1");
+  CHECK(m->xor_mapped_address->ip.to_string() == "10.0.0.1");
   CHECK(m->xor_mapped_address->port == 5000);
   // Once the peer is known, a check from another session's ufrag is dropped.
   REQUIRE(b.set_remote(kUfragA, kPassA, clock.now()).ok());

@@ -321,7 +321,7 @@ struct LoopbackPeer {
   void step() {
     client.on_timer(Clock::now());
     for (auto& bytes : client.take_outgoing())
-      CHECK(socket.send_to(bytes, client.server().ip.to_string(), client.server().port).ok());
+      CHECK(socket.send_to(bytes, client.server()).ok());
     if (auto d = socket.receive(Clock::now() + milliseconds{20})) client.on_datagram(d->bytes, d->from, Clock::now());
     while (auto e = client.next_event()) got.push_back(std::move(*e));
   }
@@ -346,7 +346,7 @@ bool step_until(LoopbackPeer& a, LoopbackPeer& b, Done done) {
 TEST_CASE("rendezvous over loopback: porthole serve's STUN socket carries the rendezvous",
           "[rendezvous_client]") {
   porthole::detail::StunServerConfig sc;
-  sc.listen = {"127.0.0.1", 0};
+  sc.listen = Endpoint{*porthole::IpAddress::parse("127.0.0.1"), 0};
   auto server = porthole::detail::StunServer::open(sc);
   REQUIRE(server.ok());
   RendezvousConfig rc;
