@@ -10,8 +10,11 @@ int main() {
   if (bad || bad.error().code != porthole::Errc::usage) return 1;
   // A library call that reaches the protocol code, without sending anything: a usage
   // error is caught before any socket is opened.
+  if (porthole::IpAddress::parse("not-an-address")) return 1;
   porthole::Options opts;
-  opts.gateway = "not-an-address";
+  auto v6 = porthole::IpAddress::parse("2001:db8::1");  // parsed, but not an IPv4 gateway
+  if (!v6) return 1;
+  opts.gateway = *v6;
   porthole::OpenRequest req;
   req.port = *spec;
   auto r = porthole::open(opts, req);
