@@ -19,7 +19,7 @@ namespace {
 // Every command, in the order --help lists them.
 const CommandSpec kCommands[] = {
     probe_command(), open_command(), serve_command(), close_command(),
-    list_command(),  nat_command(),  hold_command(),
+    list_command(),  nat_command(),  hold_command(),  id_command(),  punch_command(),
 };
 
 constexpr const char* kFooter = R"(Examples:
@@ -35,10 +35,13 @@ constexpr const char* kFooter = R"(Examples:
                                          STUN + connect-back server on a public host
   porthole nat --stun stun.example.net   public address, NAT behaviour, double NAT
   porthole hold 8080 51820/udp           keep them open until stopped (SIGTERM closes)
+  porthole id                            this host's peer ID
+  porthole punch PEER_ID --rendezvous rv.example.net
+                                         a direct UDP path to that peer through both NATs
 
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
-(open --verify; the mapping stays), 8 state file unusable.
+(open --verify; the mapping stays), 7 punch failed, 8 state file unusable.
 See porthole(1).)";
 
 constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
@@ -46,7 +49,7 @@ constexpr const char* kSubcommandFooter = R"(Global options, before or after the
   --stun HOST[:PORT]  --upnp-allow-lan
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
-(open --verify; the mapping stays), 8 state file unusable.
+(open --verify; the mapping stays), 7 punch failed, 8 state file unusable.
 See porthole --help and porthole(1).)";
 
 // "Usage: porthole open [OPTIONS] PORT" rather than CLI11's "Usage: open ...".
@@ -149,7 +152,10 @@ ParseOutcome parse(int argc, const char* const* argv) {
     CLI::App* sub = options->add_to(app);
     // Global options are accepted after the command too (`porthole open 8080 --json`).
     sub->fallthrough();
-    sub->footer(kSubcommandFooter);
+    // A command's own footer (punch --exec's rules) comes before the shared one.
+    const std::string own = sub->get_footer();
+    sub->footer(own.empty() ? std::string(kSubcommandFooter)
+                            : own + "\n\n" + kSubcommandFooter);
     commands.push_back({&spec, std::move(options), sub});
   }
   auto chosen = [&]() -> const Added* {
@@ -196,6 +202,7 @@ ParseOutcome parse(int argc, const char* const* argv) {
                                    "most 3600 (fractions allowed, e.g. 0.5)",
                                    raw.timeout));
   inv.options.timeout = std::chrono::milliseconds(static_cast<long long>(raw.timeout * 1000));
+  inv.timeout_given = app.get_option("--timeout")->count() > 0;
   if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
   inv.options.state_dir = raw.state_dir;
   inv.options.upnp_allow_lan = raw.upnp_allow_lan;

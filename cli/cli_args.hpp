@@ -9,11 +9,12 @@
 
 #include <porthole/hold.hpp>
 #include <porthole/porthole.hpp>
+#include <porthole/punch.hpp>
 #include <porthole/verify.hpp>
 
 namespace porthole::cli {
 
-enum class Command { probe, open, close, list, nat, serve, hold };
+enum class Command { probe, open, close, list, nat, serve, hold, id, punch };
 
 struct Invocation {
   Command command = Command::probe;
@@ -23,6 +24,10 @@ struct Invocation {
   bool verify = false;     // open --verify
   ServeOptions serve;
   HoldRequest hold;
+  PunchOptions punch;      // punch: rendezvous, --port, --wait, ... (the rest from options)
+  PeerId punch_peer;       // punch PEER_ID
+  std::string punch_exec;  // punch --exec CMD
+  bool timeout_given = false;  // --timeout was typed (punch's default is not the global one)
   bool json = false;
   int verbosity = 0;       // -1 quiet, 0 normal, 1 verbose
 };

@@ -1,6 +1,6 @@
-// `porthole serve`: the public-side server, STUN (RFC 8489, RFC 5780) and the TCP
-// connect-back check of `open --verify`, in the foreground until SIGTERM or SIGINT;
-// log lines on stderr.
+// `porthole serve`: the public-side server, STUN (RFC 8489, RFC 5780), the rendezvous
+// of `porthole punch` (docs/rendezvous.md) and the TCP connect-back check of
+// `open --verify`, in the foreground until SIGTERM or SIGINT; log lines on stderr.
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -57,23 +57,33 @@ std::string utc_now() {
 class ServeCommandOptions : public CommandOptions {
  public:
   CLI::App* add_to(CLI::App& app) override {
-    auto* serve = app.add_subcommand("serve", "Run the public-side server: STUN (RFC 8489/5780) "
-                                              "and the TCP connect-back check of --verify");
+    auto* serve = app.add_subcommand("serve", "Run the public-side server: STUN (RFC 8489/5780), "
+                                              "the rendezvous of 'punch' and the TCP "
+                                              "connect-back check of --verify");
     serve->add_option("--listen", listen_, "Address to serve on, IP[:PORT] (port 3478)")
         ->required()->type_name("IP[:PORT]");
     serve->add_option("--alt-listen", alt_listen_,
                       "Second address for RFC 5780 CHANGE-REQUEST, IP2[:PORT2] (port 3479)")
         ->type_name("IP2[:PORT2]");
+    serve->add_flag("--no-rendezvous", no_rendezvous_,
+                    "Do not run the rendezvous of 'porthole punch' on the STUN UDP port");
+    serve->add_option("--rendezvous-max-peers", max_peers_,
+                      "Peers the rendezvous keeps online at once (default 10000)")
+        ->type_name("N")->check(CLI::Range(1, 1000000));
     return serve;
   }
   std::string finish(Invocation& inv) const override {
     auto st = parse_serve_addresses(listen_, alt_listen_, inv.serve);
+    inv.serve.rendezvous = !no_rendezvous_;
+    inv.serve.rendezvous_max_peers = max_peers_;
     return st ? std::string() : st.error().message;
   }
 
  private:
   std::string listen_;
   std::string alt_listen_;
+  bool no_rendezvous_ = false;
+  std::size_t max_peers_ = 10000;
 };
 
 int run_serve(const Invocation& inv) {

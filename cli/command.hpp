@@ -63,5 +63,7 @@ CommandSpec list_command();
 CommandSpec nat_command();
 CommandSpec serve_command();
 CommandSpec hold_command();
+CommandSpec id_command();
+CommandSpec punch_command();
 
 }  // namespace porthole::cli

@@ -3,6 +3,7 @@
 // that makes such proofs possible (`porthole serve`).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,6 +49,9 @@ struct ServeOptions {
   std::optional<std::string> alt_ip;
   std::uint16_t alt_port = 3479;
   LogFn log;  // info: start-up and one line per connect-back; debug: every request
+  // The rendezvous of `porthole punch` (docs/rendezvous.md) on the primary UDP socket.
+  bool rendezvous = true;
+  std::size_t rendezvous_max_peers = 10000;  // peers online at once
 };
 
 // Runs the STUN server and the connect-back checks, one thread, until `stop_fd` (an

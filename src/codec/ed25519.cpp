@@ -10,14 +10,30 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+// GnuTLS initialises itself from a library constructor at every program start (0.4 to
+// 0.8 ms: its random generator, its algorithm tables, p11-kit), even for a `porthole
+// --version` that never signs anything. This documented hook (gnutls/gnutls.h) turns
+// that off; gnutls_global_init() is then called here on the first use instead.
+// (C linkage: the hook replaces a weak C symbol of the library.)
+extern "C" {
+GNUTLS_SKIP_GLOBAL_INIT
+}
+
 namespace porthole::detail::ed25519 {
 namespace {
+
+// True once GnuTLS is initialised (once per process; a function-local static is
+// thread-safe to initialise, C++11 [stmt.dcl]).
+bool gnutls_ready() noexcept {
+  static const bool ready = gnutls_global_init() >= 0;
+  return ready;
+}
 
 // A GnuTLS key object, made by its init function and freed by its deinit function.
 template <class T, int (*Init)(T*), void (*Deinit)(T)>
 struct Owned {
   T key = nullptr;
-  Owned() { if (Init(&key) < 0) key = nullptr; }
+  Owned() { if (!gnutls_ready() || Init(&key) < 0) key = nullptr; }
   ~Owned() { if (key) Deinit(key); }
   Owned(const Owned&) = delete;
   Owned& operator=(const Owned&) = delete;
@@ -176,7 +192,7 @@ bool verify(const PublicKey& key, std::span<const std::uint8_t> message,
 
 Status random_bytes(std::span<std::uint8_t> out) noexcept {
   if (out.empty()) return ok_status();
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, out.data(), out.size()) < 0)
+  if (!gnutls_ready() || gnutls_rnd(GNUTLS_RND_RANDOM, out.data(), out.size()) < 0)
     return make_error(Errc::internal, "the random generator failed");
   return ok_status();
 }

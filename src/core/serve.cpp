@@ -1,10 +1,14 @@
-// porthole::serve: the STUN server (UDP) and the connect-back checks (TCP) on one
-// reactor in the calling thread; a local failure of either stops both.
+// porthole::serve: the STUN server (UDP, with the rendezvous on its primary socket) and
+// the connect-back checks (TCP) on one reactor in the calling thread; a local failure
+// of either stops both.
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "net/reactor.hpp"
 #include "porthole/verify.hpp"
 #include "proto/connect_back_server.hpp"
+#include "proto/rendezvous_server.hpp"
 #include "proto/stun_server.hpp"
 
 namespace porthole {
@@ -27,6 +31,20 @@ Status serve(const ServeOptions& options, int stop_fd) {
   auto cb_server = detail::ConnectBackServer::open(cb);
   if (!cb_server) return cb_server.error();
 
+  std::optional<detail::RendezvousResponder> rendezvous;
+  if (options.rendezvous) {
+    detail::RendezvousConfig rc;
+    rc.max_peers = options.rendezvous_max_peers;
+    rc.log = options.log;
+    rendezvous.emplace(rc);
+    detail::attach_rendezvous(*stun_server, *rendezvous, options.log);
+    if (options.log)
+      options.log(LogLevel::info,
+                  fmt::format("rendezvous on {} (at most {} peers online)",
+                              detail::stun::to_string(stun_server->addresses().front()),
+                              rc.max_peers));
+  }
+
   detail::Reactor reactor;
   stun_server->attach(reactor);
   cb_server->attach(reactor);
@@ -34,6 +52,14 @@ Status serve(const ServeOptions& options, int stop_fd) {
   Status st = reactor.run();
   cb_server->detach();
   stun_server->detach();
+  if (rendezvous && options.log) {
+    const auto& c = rendezvous->counters();
+    options.log(LogLevel::info,
+                fmt::format("rendezvous: {} received, {} registered, {} forwarded, {} refused, "
+                            "{} dropped, {} rate-limited, {} online",
+                            c.received, c.registered, c.forwarded, c.refused, c.dropped,
+                            c.rate_limited, rendezvous->online()));
+  }
   if (!st) return st;
   return stun_server->failure();
 }

@@ -35,4 +35,15 @@ bool SourceRateLimiter::allow(const std::string& source, Clock::time_point now) 
   return true;
 }
 
+TokenBucket::TokenBucket(double rate, double burst)
+    : rate_(rate), burst_(std::max(1.0, burst)), tokens_(burst_) {}
+
+bool TokenBucket::allow(Clock::time_point now) {
+  tokens_ = std::min(burst_, tokens_ + rate_ * seconds_between(last_, now));
+  last_ = std::max(last_, now);
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
 }  // namespace porthole::detail

@@ -35,6 +35,19 @@ class SourceRateLimiter {
   std::list<std::string> recent_;  // most recently seen first
 };
 
+// One token bucket (a whole server's cap): `rate` tokens a second, at most `burst`.
+class TokenBucket {
+ public:
+  TokenBucket(double rate, double burst);
+  bool allow(Clock::time_point now);
+
+ private:
+  double rate_;
+  double burst_;
+  double tokens_;
+  Clock::time_point last_{};
+};
+
 // Seconds from `from` to `to`, 0 when `to` is not later (a clock read out of order).
 double seconds_between(Clock::time_point from, Clock::time_point to);
 

@@ -279,6 +279,10 @@ void StunServer::on_readable(std::size_t i) {
     reactor_->stop();
     return;
   }
+  if (i == 0 && hook_) {
+    auto ip = IpAddress::parse(got->from_ip);
+    if (ip && hook_(got->bytes, Endpoint{*ip, got->from_port}, reactor_->now())) return;
+  }
   auto reply = responder_.handle(got->bytes, i, {got->from_ip, got->from_port}, reactor_->now());
   if (!reply) return;
   if (auto sent = sockets_[reply->from].send_to(reply->bytes, reply->to.ip, reply->to.port);
@@ -286,6 +290,10 @@ void StunServer::on_readable(std::size_t i) {
     log_line(log_, LogLevel::debug,
              fmt::format("stun serve: answer to {} not sent: {}", stun::to_string(reply->to),
                          sent.error().message));
+}
+
+Status StunServer::send_primary(std::span<const std::uint8_t> bytes, const Endpoint& to) {
+  return sockets_.front().send_to(bytes, to.ip.to_string(), to.port);
 }
 
 Status StunServer::serve(int stop_fd) {

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -30,6 +31,7 @@
 #include "net/rate_limiter.hpp"
 #include "net/reactor.hpp"
 #include "net/udp_socket.hpp"
+#include "porthole/ip_address.hpp"
 #include "porthole/log.hpp"
 #include "porthole/types.hpp"
 
@@ -133,6 +135,14 @@ class StunServer {
 
   const StunResponder::Counters& counters() const noexcept { return responder_.counters(); }
 
+  // Another protocol on the primary socket (proto/rendezvous_server.hpp): a datagram
+  // the hook takes (returns true) does not reach the STUN responder. send_primary()
+  // sends from that socket.
+  using DatagramHook = std::function<bool(std::span<const std::uint8_t> datagram,
+                                          const Endpoint& source, Clock::time_point now)>;
+  void set_primary_hook(DatagramHook hook) { hook_ = std::move(hook); }
+  Status send_primary(std::span<const std::uint8_t> bytes, const Endpoint& to);
+
  private:
   StunServer(std::vector<UdpSocket> sockets, StunResponder responder, LogFn log);
   void on_readable(std::size_t index);
@@ -141,6 +151,7 @@ class StunServer {
   LogFn log_;
   Reactor* reactor_ = nullptr;
   Status failure_ = ok_status();
+  DatagramHook hook_;
 };
 
 }  // namespace porthole::detail

@@ -48,6 +48,25 @@ TEST_CASE("serve: --listen and --alt-listen with default ports", "[cli][serve]")
   CHECK(r.invocation->verbosity == 1);
 }
 
+TEST_CASE("serve: the rendezvous is on unless --no-rendezvous, and its table size",
+          "[cli][serve]") {
+  auto r = parse({"serve", "--listen", "198.51.100.12"});
+  REQUIRE(r.invocation);
+  CHECK(r.invocation->serve.rendezvous);
+  CHECK(r.invocation->serve.rendezvous_max_peers == 10000);
+  r = parse({"serve", "--listen", "198.51.100.12", "--no-rendezvous",
+             "--rendezvous-max-peers", "50"});
+  REQUIRE(r.invocation);
+  CHECK_FALSE(r.invocation->serve.rendezvous);
+  CHECK(r.invocation->serve.rendezvous_max_peers == 50);
+  for (const char* bad : {"0", "-1", "many", "2000000"}) {
+    INFO(bad);
+    r = parse({"serve", "--listen", "198.51.100.12", "--rendezvous-max-peers", bad});
+    CHECK_FALSE(r.invocation);
+    CHECK(r.exit_code == 2);
+  }
+}
+
 TEST_CASE("serve: bad addresses are usage errors", "[cli][serve]") {
   for (auto args : std::vector<std::vector<std::string>>{
            {"serve"},

@@ -1,0 +1,281 @@
+// `porthole punch PEER_ID --rendezvous HOST[:PORT]`: a UDP path to another porthole
+// peer through both NATs (include/porthole/punch.hpp); prints it, or hands the connected
+// socket to a command (--exec) as fd 3, the way systemd passes sockets (LISTEN_FDS).
+#include "cmd_punch.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_output.hpp"
+#include "command.hpp"
+
+namespace porthole::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kPunchFooter = R"(With --exec, CMD runs as /bin/sh -c CMD with the connected UDP socket as fd 3
+(LISTEN_FDS=1, LISTEN_PID: the shell's, so write `exec PROGRAM` for a program that
+checks it; PORTHOLE_PEER=ip:port, PORTHOLE_PEER_ID); porthole sends
+nothing on the socket after that, so CMD's own traffic must keep the path open (NATs
+forget idle UDP mappings, often within 30 s). porthole waits for CMD, removes the
+gateway mapping it made, and exits with CMD's status.
+Exit status: 0 ok (or CMD's), 2 usage, 3 rendezvous unreachable, 7 punch failed or peer
+not online, 8 identity key unusable. See porthole(1).)";
+
+class PunchCommandOptions : public CommandOptions {
+ public:
+  CLI::App* add_to(CLI::App& app) override {
+    auto* punch = app.add_subcommand(
+        "punch", "Open a direct UDP path to another porthole peer through both NATs (ICE "
+                 "checks after a rendezvous)");
+    punch->add_option("PEER_ID", peer_, "The other peer's ID (its `porthole id`)")
+        ->required()->type_name("");
+    punch->add_option("--rendezvous", rendezvous_,
+                      "The `porthole serve` both peers meet at, HOST[:PORT] (port 3478)")
+        ->required()->type_name("HOST[:PORT]");
+    punch->add_option("--port", port_, "Local UDP port of the punch socket (default: any)")
+        ->type_name("N");
+    punch->add_flag("--no-map", no_map_,
+                    "Do not ask the gateway for a port mapping (PCP, NAT-PMP, UPnP)");
+    punch->add_option("--wait", wait_,
+                      "How long to wait for a peer that is not online yet, seconds (default 5)")
+        ->type_name("SECONDS");
+    punch->add_option("--exec", exec_,
+                      "Run CMD with the connected socket as fd 3 instead of printing the path")
+        ->type_name("CMD")
+        ->each([this](const std::string&) { exec_given_ = true; });
+    punch->footer(kPunchFooter);
+    return punch;
+  }
+
+  std::string finish(Invocation& inv) const override {
+    auto peer = parse_peer_id(peer_);
+    if (!peer) return peer.error().message;
+    inv.punch_peer = *peer;
+    auto hp = parse_host_port(rendezvous_, 3478);
+    if (!hp) return "--rendezvous " + hp.error().message;
+    PunchOptions& p = inv.punch;
+    p.rendezvous = rendezvous_;
+    if (port_ < 0 || port_ > 65535)
+      return fmt::format("--port {}: give a UDP port 1..65535 (or 0 for any)", port_);
+    p.port = static_cast<std::uint16_t>(port_);
+    p.map = !no_map_;
+    if (!std::isfinite(wait_) || wait_ < 0 || wait_ > 3600)
+      return fmt::format("--wait {}: give a number of seconds from 0 to 3600", wait_);
+    p.wait_for_peer = std::chrono::milliseconds(static_cast<long long>(wait_ * 1000));
+    if (exec_given_ && exec_.find_first_not_of(" \t\n") == std::string::npos)
+      return "--exec: give a command to run";
+    inv.punch_exec = exec_;
+    return {};
+  }
+
+ private:
+  std::string peer_;
+  std::string rendezvous_;
+  int port_ = 0;
+  bool no_map_ = false;
+  double wait_ = 5.0;
+  std::string exec_;
+  bool exec_given_ = false;
+};
+
+json pairs_json(const std::vector<PairReport>& pairs) {
+  json out = json::array();
+  for (const auto& p : pairs)
+    out.push_back({{"local", p.local.to_string()},
+                   {"remote", p.remote.to_string()},
+                   {"type", p.remote_type},
+                   {"outcome", pair_outcome_name(p.outcome)}});
+  return out;
+}
+
+// SIGINT / SIGTERM: before CMD runs they end the punch (the stop eventfd); while it
+// runs they go to CMD, and porthole exits with its status.
+int g_stop_fd = -1;
+volatile sig_atomic_t g_child = 0;
+extern "C" void on_punch_signal(int sig) {
+  const int saved = errno;
+  if (g_child > 0) {
+    ::kill(static_cast<pid_t>(g_child), sig);
+  } else {
+    const std::uint64_t one = 1;
+    ssize_t n = ::write(g_stop_fd, &one, sizeof(one));  // async-signal-safe
+    (void)n;
+  }
+  errno = saved;
+}
+
+extern "C" char** environ;
+
+// The environment CMD gets: ours without the variables set here, then them. The last
+// entry is LISTEN_PID's, filled in by the child (it names the process that reads the
+// socket: the child itself, after exec).
+struct ChildEnvironment {
+  std::vector<std::string> strings;
+  std::vector<char*> pointers;
+  char listen_pid[32] = "LISTEN_PID=";
+};
+
+void make_child_environment(ChildEnvironment& env, const PunchResult& result) {
+  static constexpr const char* kOurs[] = {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
+                                          "PORTHOLE_PEER=", "PORTHOLE_PEER_ID="};
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    bool ours = false;
+    for (const char* prefix : kOurs) ours = ours || std::strncmp(*e, prefix, std::strlen(prefix)) == 0;
+    if (!ours) env.strings.emplace_back(*e);
+  }
+  env.strings.push_back("LISTEN_FDS=1");
+  env.strings.push_back("LISTEN_FDNAMES=porthole");
+  env.strings.push_back("PORTHOLE_PEER=" + result.peer.to_string());
+  env.strings.push_back("PORTHOLE_PEER_ID=" + result.peer_id.to_string());
+  for (auto& s : env.strings) env.pointers.push_back(s.data());
+  env.pointers.push_back(env.listen_pid);
+  env.pointers.push_back(nullptr);
+}
+
+// The child's side of --exec, after fork(): only async-signal-safe calls.
+[[noreturn]] void exec_child(int fd, const char* command, ChildEnvironment& env) {
+  if (fd != 3) {
+    if (::dup2(fd, 3) < 0) ::_exit(127);  // dup2 clears FD_CLOEXEC on the new fd
+  } else if (::fcntl(3, F_SETFD, 0) != 0) {
+    ::_exit(127);
+  }
+  // LISTEN_PID=<pid> without stdio: digits backwards, then reversed.
+  char digits[24];
+  int n = 0;
+  for (long pid = static_cast<long>(::getpid()); pid > 0 && n < 23; pid /= 10)
+    digits[n++] = static_cast<char>('0' + pid % 10);
+  std::size_t at = std::strlen(env.listen_pid);
+  while (n > 0) env.listen_pid[at++] = digits[--n];
+  env.listen_pid[at] = '\0';
+  char sh[] = "/bin/sh";
+  char dash_c[] = "-c";
+  char* argv[] = {sh, dash_c, const_cast<char*>(command), nullptr};
+  ::execve("/bin/sh", argv, env.pointers.data());
+  ::_exit(127);
+}
+
+// Runs CMD with the socket; CMD's exit status (128 + signal when a signal ended it).
+int run_exec(const Invocation& inv, PunchResult& result) {
+  ChildEnvironment env;
+  make_child_environment(env, result);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    fmt::print(stderr, "porthole: fork: {}\n", std::strerror(errno));
+    return static_cast<int>(Errc::internal);
+  }
+  if (pid == 0) exec_child(result.socket.get(), inv.punch_exec.c_str(), env);
+  g_child = pid;
+  result.socket = OwnedFd();  // CMD owns the path now; porthole sends nothing on it
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_child = 0;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return static_cast<int>(Errc::internal);
+}
+
+void print_failure(const Error& error, const PunchReport& report, const Invocation& inv) {
+  if (inv.json) {
+    if (error.code == Errc::punch_failed) {
+      json j = {{"error", errc_name(error.code)},
+                {"code", static_cast<int>(error.code)},
+                {"message", error.message},
+                {"candidates", pairs_json(report.pairs)}};
+      if (!report.hint.empty()) j["hint"] = report.hint;
+      fmt::print("{}", dump(j));
+    } else {
+      fmt::print("{}", render_error_json(error));
+    }
+  }
+  fmt::print(stderr, "{}", render_punch_failure(error, report));
+}
+
+int run_punch(const Invocation& inv) {
+  PunchOptions options = inv.punch;
+  options.stun_servers = inv.options.stun_servers;
+  options.gateway = inv.options.gateway;
+  options.state_dir = inv.options.state_dir;
+  options.upnp_allow_lan = inv.options.upnp_allow_lan;
+  options.log = inv.options.log;
+  if (inv.timeout_given) options.timeout = inv.options.timeout;
+
+  g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (g_stop_fd < 0) {
+    fmt::print(stderr, "porthole: eventfd: {}\n", std::strerror(errno));
+    return static_cast<int>(Errc::internal);
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_punch_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  PunchReport report;
+  auto r = punch(options, inv.punch_peer, g_stop_fd, &report);
+  if (!r) {
+    print_failure(r.error(), report, inv);
+    return static_cast<int>(r.error().code);
+  }
+  int code = 0;
+  if (!inv.punch_exec.empty()) {
+    if (inv.verbosity > 0) fmt::print(stderr, "porthole: {}", render_punch(*r, false));
+    code = run_exec(inv, *r);
+  } else if (inv.verbosity >= 0 || inv.json) {
+    fmt::print("{}", render_punch(*r, inv.json));
+  }
+  if (r->mapping) {
+    auto st = release_punch_mapping(options, *r->mapping);
+    if (!st && inv.verbosity >= 0)
+      fmt::print(stderr, "porthole: warning: could not remove the gateway mapping of UDP {}: {}\n",
+                 r->mapping->internal_port, st.error().message);
+  }
+  return code;
+}
+
+}  // namespace
+
+std::string render_punch(const PunchResult& r, bool as_json) {
+  if (as_json)
+    return dump({{"path", path_kind_name(r.path)},
+                 {"local", r.local.to_string()},
+                 {"local_seen", r.local_seen.to_string()},
+                 {"peer", r.peer.to_string()},
+                 {"peer_id", r.peer_id.to_string()},
+                 {"elapsed_ms", r.elapsed.count()},
+                 {"candidates", pairs_json(r.report.pairs)}});
+  return fmt::format("punched {} path: {} -> {} in {} ms\n", path_kind_name(r.path),
+                     r.local.to_string(), r.peer.to_string(), r.elapsed.count());
+}
+
+std::string render_punch_failure(const Error& error, const PunchReport& report) {
+  std::string out = fmt::format("porthole: {}\n", error.message);
+  for (const auto& p : report.pairs)
+    out += fmt::format("porthole:   {} -> {} ({}): {}\n", p.local.to_string(),
+                       p.remote.to_string(), p.remote_type, pair_outcome_name(p.outcome));
+  if (!report.hint.empty()) out += fmt::format("porthole: hint: {}\n", report.hint);
+  return out;
+}
+
+CommandSpec punch_command() {
+  return {Command::punch, make_options<PunchCommandOptions>, run_punch};
+}
+
+}  // namespace porthole::cli

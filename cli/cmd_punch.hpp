@@ -1,0 +1,15 @@
+// `porthole punch`: what it prints (cli/cmd_punch.cpp).
+#pragma once
+
+#include <string>
+
+#include <porthole/punch.hpp>
+
+namespace porthole::cli {
+
+// One line ("punched server-reflexive path: LOCAL -> PEER in N ms"), or the JSON object.
+std::string render_punch(const PunchResult& result, bool json);
+// stderr's lines for a failed punch: the error, each pair's outcome, the hint.
+std::string render_punch_failure(const Error& error, const PunchReport& report);
+
+}  // namespace porthole::cli

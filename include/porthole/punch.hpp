@@ -1,0 +1,125 @@
+// porthole: UDP hole punching between two peers that know each other's peer ID
+// (include/porthole/identity.hpp). Both run punch() naming the other; they meet at a
+// rendezvous (`porthole serve`, docs/rendezvous.md), exchange signed session
+// descriptions with their candidates, and run ICE connectivity checks (RFC 8445) from
+// one UDP socket. The result is that socket, connect(2)ed to the peer over the path the
+// checks proved.
+//
+// The library never throws and never prints: diagnostics go to PunchOptions::log.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "porthole/error.hpp"
+#include "porthole/identity.hpp"
+#include "porthole/ip_address.hpp"
+#include "porthole/log.hpp"
+#include "porthole/porthole.hpp"
+#include "porthole/types.hpp"
+
+namespace porthole {
+
+struct PunchOptions {
+  std::string rendezvous;                  // HOST[:PORT] of a `porthole serve` (port 3478)
+  std::vector<std::string> stun_servers;   // HOST[:PORT] for more server-reflexive candidates
+  std::uint16_t port = 0;                  // local UDP port of the punch socket; 0: any
+  bool map = true;                         // ask the gateway (PCP / NAT-PMP / UPnP) for a mapping
+  std::string gateway;                     // empty: the default route's gateway
+  std::chrono::milliseconds timeout{10000};       // the whole punch, from the start
+  std::chrono::milliseconds wait_for_peer{5000};  // how long a peer not online is waited for
+  std::string state_dir;                   // identity key and mappings; empty: the default
+  LogFn log;
+  // Gateway service ports and UPnP's LAN rule, as in porthole::Options.
+  std::uint16_t pcp_port = 5351;
+  std::uint16_t ssdp_port = 1900;
+  bool upnp_allow_lan = false;
+};
+
+// How the proven path runs, from this side's view: through a gateway port mapping of
+// either side, between two host addresses (one LAN), to an address the peer's checks
+// revealed (peer-reflexive, RFC 8445 s7.2.5.3.1), or through both NATs' mappings as
+// STUN saw them (server-reflexive).
+enum class PathKind { host, server_reflexive, peer_reflexive, mapped };
+const char* path_kind_name(PathKind kind) noexcept;  // "host", "server-reflexive", ...
+
+// What happened to one candidate pair (this socket to one remote candidate).
+enum class PairOutcome { not_tried, failed, succeeded, nominated };
+const char* pair_outcome_name(PairOutcome outcome) noexcept;  // "not-tried", "failed", ...
+
+struct PairReport {
+  Endpoint local;
+  Endpoint remote;
+  std::string remote_type;  // "host", "server-reflexive", "peer-reflexive", "relayed", "mapped"
+  PairOutcome outcome = PairOutcome::not_tried;
+};
+
+// What a punch found, on success and on failure alike.
+struct PunchReport {
+  std::string peer_id;
+  std::vector<PairReport> pairs;
+  // The NAT mapping behaviour each side measured (RFC 4787 s4.1): "unknown",
+  // "endpoint-independent", "address-dependent", "address-and-port-dependent".
+  std::string local_nat;
+  std::string peer_nat;  // empty when no description of the peer arrived
+  // On failure, what would help (e.g. "peer behind symmetric NAT: needs port prediction
+  // or a relay"); empty when nothing is known.
+  std::string hint;
+  std::chrono::milliseconds elapsed{0};
+};
+
+// A file descriptor that is closed with its owner.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(other.release()) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept;
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd();
+
+  int get() const noexcept { return fd_; }
+  bool valid() const noexcept { return fd_ >= 0; }
+  // Gives the descriptor up: the caller closes it.
+  int release() noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+struct PunchResult {
+  OwnedFd socket;          // UDP, bound to `local`, connect(2)ed to `peer`
+  PathKind path = PathKind::server_reflexive;
+  Endpoint local;          // the socket's own address
+  Endpoint local_seen;     // this side as the peer sees it (the check's XOR-MAPPED-ADDRESS)
+  Endpoint peer;
+  PeerId peer_id;
+  std::chrono::milliseconds elapsed{0};
+  PunchReport report;
+  // The gateway mapping made for the socket's port, when one was (a mapped candidate).
+  // It stays until release_punch_mapping(): call that once the socket is done with.
+  std::optional<Mapping> mapping;
+};
+
+// Punches a path to `peer`. `stop_fd` (-1: none): when it becomes readable (an eventfd
+// a signal handler writes to) the punch ends at once, its mapping removed, with
+// Errc::punch_failed saying it was stopped. `report` (may be null) is filled in either
+// way, so a failure still tells every pair's outcome and the hint.
+//
+// Errors: Errc::usage (bad options; nothing sent), Errc::state (the identity key file),
+// Errc::no_service (the rendezvous is unreachable: named), Errc::punch_failed (the
+// peer was not online within wait_for_peer: "not online"; the checks failed; the
+// timeout; stopped), Errc::refused (the peer's description failed its signature).
+Result<PunchResult> punch(const PunchOptions& options, const PeerId& peer, int stop_fd = -1,
+                          PunchReport* report = nullptr);
+
+// Removes the gateway mapping a punch made (PunchResult::mapping), bounded by `timeout`.
+Status release_punch_mapping(const PunchOptions& options, const Mapping& mapping,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
+}  // namespace porthole
