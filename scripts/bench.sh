@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The speed benchmark in the lab: porthole side by side with upnpc and natpmpc against
 # the same real miniupnpd, `porthole nat` with Debian's `stun` against the same
-# stund, and open vs open --verify. Prints medians and ratios. Needs root. Extra
+# stund, open vs open --verify, and porthole punch next to a libnice reference client per
+# NAT pairing. Prints medians and ratios. Needs root. Extra
 # arguments go to
 # bench/mapping_bench.py (e.g. --runs 30 --json bench.json).
 set -euo pipefail
@@ -16,3 +17,5 @@ trap '"$root/tests/lab/lab.sh" down >/dev/null 2>&1 || true' EXIT
 # porthole nat vs Debian's stun client, in each of the lab's four NAT modes.
 /usr/bin/python3 "$root/bench/nat_bench.py" --porthole "$build/porthole"
 /usr/bin/python3 "$root/bench/verify_bench.py" --porthole "$build/porthole"
+# porthole punch vs bench/nice_punch.c (libnice) across the lab's direct NAT pairings.
+/usr/bin/python3 "$root/bench/punch_bench.py" --porthole "$build/porthole"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package porthole needs to build, test and run its lab.
 # libgnutls28-dev: GnuTLS for the identity keys; libunistring-dev: the libunistring.a
-# GnuTLS's archive needs when the CLI links it statically.
+# GnuTLS's archive needs when the CLI links it statically. openssl: the lab's lying
+# rendezvous signs with a key of its own (openssl pkeyutl). libnice-dev: the reference
+# ICE client bench/punch_bench.py compiles.
 # Idempotent: packages already present are skipped quickly.
 #   scripts/install-deps.sh          everything (build, lab, bench)
 #   scripts/install-deps.sh --build  only what building and the unit tests need
@@ -11,8 +13,8 @@ build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
             libminiupnpc-dev libnatpmp-dev libcli11-dev libfmt-dev catch2 nlohmann-json3-dev
             nettle-dev libgnutls28-dev libunistring-dev ccache)
 lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc natpmpc
-          stun-server stun-client python3 procps psmisc)
-bench_pkgs=(hyperfine)
+          stun-server stun-client python3 procps psmisc openssl)
+bench_pkgs=(hyperfine libnice-dev gcc)
 
 want=("${build_pkgs[@]}" "${lab_pkgs[@]}" "${bench_pkgs[@]}")
 [ "${1:-}" = "--build" ] && want=("${build_pkgs[@]}")

@@ -244,6 +244,9 @@ class Punch {
   bool punched_ = false;
   bool stopped_ = false;  // by the stop fd: no hint about NATs then
   std::optional<Clock::time_point> linger_until_;
+  // When the checks proved the path: the punch's elapsed time ends here, not after the
+  // linger that only answers the peer's retransmissions.
+  std::optional<Clock::time_point> connected_at_;
   detail::Reactor::TimerId timer_ = 0;
 };
 
@@ -539,7 +542,8 @@ void Punch::fill_report(bool punched) {
   if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed)
     report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
                                                   peer_nat_);
-  report_.elapsed = std::chrono::duration_cast<milliseconds>(reactor_.now() - start_);
+  const auto end = punched && connected_at_ ? *connected_at_ : reactor_.now();
+  report_.elapsed = std::chrono::duration_cast<milliseconds>(end - start_);
 }
 
 // One pass over every state machine at the current time, then the next wake-up.
@@ -576,6 +580,9 @@ void Punch::schedule() {
       if (!s.transaction.settled()) s.transaction.abandon();
   }
   maybe_send_offer();
+  // The offer (or an answer to an offer that waited for gathering) goes out now, not
+  // with the client's next retransmission.
+  flush_rendezvous();
   if (not_online_until_ && now >= *not_online_until_ && !answered_session_ &&
       (!agent_ || agent_->state() == IceAgent::State::waiting)) {
     finish(make_error(Errc::punch_failed,
@@ -588,7 +595,10 @@ void Punch::schedule() {
     agent_->on_timer(now);
     flush_agent();
     if (agent_->state() == IceAgent::State::connected) {
-      if (!linger_until_) linger_until_ = agent_->linger_until().value_or(now);
+      if (!linger_until_) {
+        linger_until_ = agent_->linger_until().value_or(now);
+        connected_at_ = now;
+      }
       if (now >= *linger_until_) {
         punched_ = true;
         reactor_.stop();
