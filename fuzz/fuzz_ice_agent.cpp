@@ -9,21 +9,29 @@
 //              check (success; error with flags & 0x40), 3 the clock step only;
 //   0x04: from the peer's signalled address (else another one); 0x08: set_remote first;
 //   0x10: sign with a wrong key; 0x20: quiesce afterwards; 0x80: add the other address
-//   as a remote candidate first.
+//   as a remote candidate first; with a check (flags & 3 == 1), 0x40: in signed mode,
+//   the SIGNATURE by another Ed25519 key (MESSAGE-INTEGRITY still right).
+// Signed mode (the end-to-end check signatures, IceAgentConfig::sign / verify_peer) when
+// the input's size has bit 1 set: fixed test keys; the target's checks and answers then
+// carry the peer's SIGNATURE, and everything the agent sends must carry its own valid
+// one; a check signed by another key is never answered.
 // Properties beyond "no crash, no undefined behaviour": everything the agent sends is a
 // Binding message with FINGERPRINT; its checks carry USERNAME "bbbb:aaaa", PRIORITY and
 // integrity under the peer's password; its answers integrity under its own and go to
 // the datagram's source; a wrongly signed check is never answered; nothing is sent
 // after quiesce().
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "codec/ed25519.hpp"
 #include "codec/ice_priority.hpp"
 #include "codec/rendezvous_codec.hpp"
 #include "codec/stun_codec.hpp"
@@ -59,13 +67,47 @@ const stun::IntegrityKey& key(Key which) {
   return wrong;
 }
 
+namespace ed = porthole::detail::ed25519;
+enum class Signer { local, peer, other };
+
+// Fixed test keys (never secret): a seed of one repeated byte each.
+const ed::KeyPair& signer(Signer which) {
+  auto make = [](std::uint8_t fill) {
+    std::array<std::uint8_t, ed::kSeedSize> seed{};
+    seed.fill(fill);
+    return *ed::KeyPair::from_seed(seed);
+  };
+  static const ed::KeyPair local = make(0x41);
+  static const ed::KeyPair peer = make(0x42);
+  static const ed::KeyPair other = make(0x43);
+  switch (which) {
+    case Signer::local: return local;
+    case Signer::peer: return peer;
+    case Signer::other: break;
+  }
+  return other;
+}
+
+// True when `bytes` carries a SIGNATURE by `key` under `label` before its integrity.
+bool signed_by(std::span<const std::uint8_t> bytes, const stun::Message& m,
+               const ed::PublicKey& key, std::string_view label) {
+  for (const stun::Attribute& a : m.attributes) {
+    if (a.type == stun::attr::message_integrity) return false;
+    if (a.type != rv::attr::signature) continue;
+    auto covered = stun::covered_by(bytes, a);
+    return covered && ed::verify(key, porthole::detail::ice_signing_input(label, *covered), a.value);
+  }
+  return false;
+}
+
 rv::Candidate candidate(ice::CandidateType type, Endpoint address) {
   return {type, stun::kTransportUdp, address, ice::candidate_priority(type, 65535), "1"};
 }
 
 std::vector<std::uint8_t> signed_message(stun::MessageClass cls, const stun::TransactionId& id,
                                          std::span<const std::uint8_t> body, bool is_check,
-                                         const stun::IntegrityKey& k) {
+                                         const stun::IntegrityKey& k,
+                                         const ed::KeyPair* sign_with = nullptr) {
   stun::MessageWriter w(stun::method::binding, cls, id);
   if (is_check) w.add_text(stun::attr::username, "aaaa:bbbb");
   for (std::size_t i = 0; i + 3 <= body.size();) {
@@ -73,6 +115,13 @@ std::vector<std::uint8_t> signed_message(stun::MessageClass cls, const stun::Tra
     const std::size_t len = std::min<std::size_t>(body[i + 2], body.size() - i - 3);
     w.add(type, body.subspan(i + 3, len));
     i += 3 + len;
+  }
+  if (sign_with) {
+    auto sig = sign_with->sign(porthole::detail::ice_signing_input(
+        is_check ? porthole::detail::kIceCheckSignatureLabel
+                 : porthole::detail::kIceAnswerSignatureLabel,
+        w.covered_by_next(ed::kSignatureSize)));
+    if (sig) w.add(rv::attr::signature, *sig);
   }
   w.add_message_integrity(k);
   auto out = w.finish(true);
@@ -91,6 +140,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.local_password = kLocalPassword;
   Clock::time_point now = Clock::time_point{} + std::chrono::hours(1);
   config.deadline = now + std::chrono::seconds(10);
+  const bool signing = (size & 2) != 0;
+  if (signing) {
+    config.sign = [](std::span<const std::uint8_t> bytes)
+        -> porthole::Result<std::vector<std::uint8_t>> {
+      auto sig = signer(Signer::local).sign(bytes);
+      if (!sig) return sig.error();
+      return std::vector<std::uint8_t>(sig->begin(), sig->end());
+    };
+    config.verify_peer = [](std::span<const std::uint8_t> bytes,
+                            std::span<const std::uint8_t> signature) {
+      return ed::verify(signer(Signer::peer).public_key(), bytes, signature);
+    };
+  }
   std::uint8_t counter = 0;
   IceAgent agent(config,
                  {candidate(ice::CandidateType::host, {IpAddress::v4({10, 0, 0, 1}), 5000}),
@@ -116,6 +178,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const Endpoint& from = (flags & 0x04) ? peer : other;
     const bool wrong_key = (flags & 0x10) != 0;
     const int kind = flags & 3;
+    const bool other_signer = signing && kind == 1 && (flags & 0x40) != 0;
+    const ed::KeyPair* sign_with =
+        signing ? &signer(other_signer ? Signer::other : Signer::peer) : nullptr;
     std::vector<std::uint8_t> datagram;
     if (kind == 0) {
       datagram.assign(body.begin(), body.end());
@@ -123,11 +188,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       stun::TransactionId id{};
       id.fill(++check_id);
       datagram = signed_message(stun::MessageClass::request, id, body, true,
-                                key(wrong_key ? Key::wrong : Key::local));
+                                key(wrong_key ? Key::wrong : Key::local), sign_with);
     } else if (kind == 2 && latest_check) {
       datagram = signed_message((flags & 0x40) ? stun::MessageClass::error_response
                                                : stun::MessageClass::success_response,
-                                *latest_check, body, false, key(wrong_key ? Key::wrong : Key::peer));
+                                *latest_check, body, false, key(wrong_key ? Key::wrong : Key::peer),
+                                sign_with);
     }
     if (!datagram.empty()) agent.on_datagram(datagram, from, now);
     for (int i = 0; i < 64; ++i) {
@@ -148,10 +214,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         PORTHOLE_FUZZ_CHECK(m->username == std::optional<std::string>("bbbb:aaaa"));
         PORTHOLE_FUZZ_CHECK(m->priority.has_value());
         PORTHOLE_FUZZ_CHECK(stun::check_integrity(out.bytes, *m, key(Key::peer)).ok());
+        if (signing)
+          PORTHOLE_FUZZ_CHECK(signed_by(out.bytes, *m, signer(Signer::local).public_key(),
+                                        porthole::detail::kIceCheckSignatureLabel));
         latest_check = m->transaction_id;
       } else {
         PORTHOLE_FUZZ_CHECK(kind == 0 || kind == 1);
         PORTHOLE_FUZZ_CHECK(!(kind == 1 && wrong_key));
+        PORTHOLE_FUZZ_CHECK(!other_signer);
+        // Signed mode answers only signed checks: a raw datagram (kind 0) cannot carry
+        // the peer's signature, so it is never answered either.
+        if (signing) {
+          PORTHOLE_FUZZ_CHECK(kind == 1);
+          PORTHOLE_FUZZ_CHECK(signed_by(out.bytes, *m, signer(Signer::local).public_key(),
+                                        porthole::detail::kIceAnswerSignatureLabel));
+        }
         PORTHOLE_FUZZ_CHECK(out.to == from);
         PORTHOLE_FUZZ_CHECK(stun::check_integrity(out.bytes, *m, key(Key::local)).ok());
       }

@@ -290,6 +290,14 @@ Result<IntegrityAlgorithm> check_integrity(std::span<const std::uint8_t> bytes,
   return drop("no MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 to check");
 }
 
+Result<std::vector<std::uint8_t>> covered_by(std::span<const std::uint8_t> bytes,
+                                             const Attribute& attribute) {
+  if (attribute.offset < kHeaderSize || bytes.size() < kHeaderSize ||
+      attribute.offset + kAttributeHeaderSize + attribute.value.size() > bytes.size())
+    return drop("the attribute is not inside the message");
+  return integrity_input(bytes, attribute.offset, attribute.value.size());
+}
+
 MessageWriter::MessageWriter(std::uint16_t method, MessageClass message_class,
                              const TransactionId& id)
     : id_(id) {
@@ -375,6 +383,11 @@ void MessageWriter::add_channel_number(std::uint16_t channel) {
   const std::array<std::uint8_t, 4> value = {static_cast<std::uint8_t>(channel >> 8),
                                              static_cast<std::uint8_t>(channel & 0xff), 0, 0};
   add(attr::channel_number, value);
+}
+
+std::vector<std::uint8_t> MessageWriter::covered_by_next(std::size_t value_size) const {
+  if (error_) return {};
+  return integrity_input(out_, out_.size(), value_size);
 }
 
 void MessageWriter::add_message_integrity(const IntegrityKey& key) {

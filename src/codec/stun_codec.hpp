@@ -294,6 +294,12 @@ enum class IntegrityAlgorithm { hmac_sha1, hmac_sha256 };
 Result<IntegrityAlgorithm> check_integrity(std::span<const std::uint8_t> bytes,
                                            const Message& message, const IntegrityKey& key);
 
+// The receiving side of MessageWriter::covered_by_next(): the bytes of `bytes` (which
+// decode() accepted as the message holding `attribute`) up to that attribute, with
+// Message Length counting up to its end. Errc::internal when it is not inside them.
+Result<std::vector<std::uint8_t>> covered_by(std::span<const std::uint8_t> bytes,
+                                             const Attribute& attribute);
+
 // ---------------------------------------------------------------------------------
 // Encoding
 // ---------------------------------------------------------------------------------
@@ -327,6 +333,11 @@ class MessageWriter {
   // CHANNEL-NUMBER (RFC 8656 s18.1): the number, then 2 bytes RFFU.
   void add_channel_number(std::uint16_t channel);
 
+  // The bytes an attribute of `value_size` bytes added next would cover if it
+  // authenticated the message the way MESSAGE-INTEGRITY does (s14.5): the message so
+  // far with Message Length counting up to that attribute's end. Empty after an error.
+  // For an end-to-end signature attribute: sign these, then add() the signature.
+  std::vector<std::uint8_t> covered_by_next(std::size_t value_size) const;
   void add_message_integrity(const IntegrityKey& key);         // HMAC-SHA1, s14.5
   void add_message_integrity_sha256(const IntegrityKey& key);  // HMAC-SHA256, 32 bytes, s14.6
   // The message, with FINGERPRINT appended when asked (s14.7).

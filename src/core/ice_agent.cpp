@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "codec/ed25519.hpp"
+
 namespace porthole::detail {
 namespace {
 
@@ -59,6 +61,14 @@ Status check_ice_credentials(const std::string& ufrag, const std::string& passwo
   if (!u) return u;
   return check_ice_text(password, "password", rendezvous::kPasswordMin,
                         rendezvous::kPasswordMax);
+}
+
+std::vector<std::uint8_t> ice_signing_input(std::string_view label,
+                                            std::span<const std::uint8_t> covered) {
+  std::vector<std::uint8_t> out(label.begin(), label.end());
+  out.push_back(0);
+  out.insert(out.end(), covered.begin(), covered.end());
+  return out;
 }
 
 const char* path_kind_name(PathKind kind) noexcept {
@@ -222,10 +232,18 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
     debug(fmt::format("dropped a check from {}: USERNAME of another session", from.to_string()));
     return;
   }
+  // Signed checks: whoever read the descriptions can compute MESSAGE-INTEGRITY; only
+  // the named peer can sign. Dropped unanswered, like a wrong MESSAGE-INTEGRITY.
+  if (signing() && !peer_signed(m, bytes, kIceCheckSignatureLabel)) {
+    debug(fmt::format("dropped a check from {}: no valid peer SIGNATURE", from.to_string()));
+    return;
+  }
   debug(fmt::format("check from {}{}", from.to_string(), m.use_candidate ? " (USE-CANDIDATE)" : ""));
 
-  const std::array<std::uint16_t, 2> ice_attrs{attr::priority, attr::use_candidate};
-  const auto unknown = m.unknown_required_except(ice_attrs);
+  const std::array<std::uint16_t, 3> ice_attrs{attr::priority, attr::use_candidate,
+                                               rendezvous::attr::signature};
+  const auto unknown =
+      m.unknown_required_except(std::span(ice_attrs).first(signing() ? 3 : 2));
   if (!unknown.empty()) {  // RFC 8489 s6.3.1
     answer(m, from, 420, unknown);
     return;
@@ -284,8 +302,14 @@ void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority,
   // answer to it, already queued) completes the path both ways.
   if (use_candidate && !config_.controlling) {
     pair.use_candidate_seen = true;
-    connect(p, now);
-    return;
+    // Signed: the signature proves the peer sent this check, not that it sent it from
+    // here (it may be a recording replayed from another address). The pair is taken
+    // once our own signed check on it is answered with the peer's signature: at once
+    // when that already happened, else when the triggered check below succeeds.
+    if (!signing() || pair.state == PairState::succeeded) {
+      connect(p, now);
+      return;
+    }
   }
   // s7.3.1.4: triggered check.
   switch (pair.state) {
@@ -335,6 +359,10 @@ void IceAgent::answer(const stun::Message& request, const Endpoint& from, int er
       w.add(attr::unknown_attributes, list);
     }
   }
+  if (!add_signature(w, kIceAnswerSignatureLabel)) {
+    debug(fmt::format("no answer to {}: signing failed", from.to_string()));
+    return;
+  }
   w.add_message_integrity(*local_key_);
   auto bytes = w.finish(true);
   if (bytes) outgoing_.push_back({from, std::move(*bytes)});
@@ -358,6 +386,12 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
   }
   if (!m.has_message_integrity || !stun::check_integrity(bytes, m, *remote_key_)) {
     debug(fmt::format("dropped an answer from {}: wrong MESSAGE-INTEGRITY", from.to_string()));
+    return;
+  }
+  // Signed: the answer must carry the peer's signature over this transaction's ID (a
+  // signed answer to another check, replayed, does not verify).
+  if (signing() && !peer_signed(m, bytes, kIceAnswerSignatureLabel)) {
+    debug(fmt::format("dropped an answer from {}: no valid peer SIGNATURE", from.to_string()));
     return;
   }
   const CheckKind kind = it->kind;
@@ -390,7 +424,9 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
     consent_until_ = now + config_.consent_timeout;
     return;
   }
-  if (!m.unknown_required.empty()) return;  // RFC 8489 s6.3.3: not acted on
+  const std::array<std::uint16_t, 1> signature_attr{rendezvous::attr::signature};
+  if (!m.unknown_required_except(std::span(signature_attr).first(signing() ? 1 : 0)).empty())
+    return;  // RFC 8489 s6.3.3: not acted on
   if (m.xor_mapped_address) pair.local_seen = *m.xor_mapped_address;
   pair.state = PairState::succeeded;  // s7.2.5.3.2: the pair is valid
   debug(fmt::format("answer from {}: it sees us as {}", from.to_string(),
@@ -403,6 +439,10 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
                                }),
                 checks_.end());
   if (state_ != State::checking) return;
+  if (signing() && !config_.controlling && pair.use_candidate_seen) {
+    connect(p, now);  // the nomination that waited for this proof (on_peer_check)
+    return;
+  }
   if (kind == CheckKind::nomination) {  // s8.1.1: answered USE-CANDIDATE: selected
     connect(p, now);
     return;
@@ -539,9 +579,11 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
   w.add_u64(config_.controlling ? attr::ice_controlling : attr::ice_controlled,
             config_.tie_breaker);
   if (kind == CheckKind::nomination) w.add_use_candidate();
+  const bool signed_ok = add_signature(w, kIceCheckSignatureLabel);
   w.add_message_integrity(*remote_key_);
   auto bytes = w.finish(true);
-  if (!bytes) {  // cannot happen with checked credentials; never leave the pair due
+  if (!bytes || !signed_ok) {  // a signer's failure, or cannot happen with checked
+                               // credentials; never leave the pair due
     pair.state = PairState::failed;
     return;
   }
@@ -675,6 +717,30 @@ bool IceAgent::pair_busy(std::size_t p) const {
   return std::any_of(checks_.begin(), checks_.end(), [&](const Check& c) {
     return c.pair == p && c.kind != CheckKind::consent;
   });
+}
+
+bool IceAgent::add_signature(stun::MessageWriter& w, std::string_view label) const {
+  if (!signing()) return true;
+  auto sig = config_.sign(ice_signing_input(label, w.covered_by_next(ed25519::kSignatureSize)));
+  if (!sig || sig->size() != ed25519::kSignatureSize) return false;
+  w.add(rendezvous::attr::signature, *sig);
+  return true;
+}
+
+bool IceAgent::peer_signed(const stun::Message& m, std::span<const std::uint8_t> bytes,
+                           std::string_view label) const {
+  // The first SIGNATURE counts, and only before MESSAGE-INTEGRITY (RFC 8489 s14.5:
+  // what follows it is not covered by it).
+  for (const stun::Attribute& a : m.attributes) {
+    if (a.type == attr::message_integrity || a.type == attr::message_integrity_sha256)
+      return false;
+    if (a.type != rendezvous::attr::signature) continue;
+    if (a.value.size() != ed25519::kSignatureSize) return false;
+    auto covered = stun::covered_by(bytes, a);
+    if (!covered) return false;
+    return config_.verify_peer(ice_signing_input(label, *covered), a.value);
+  }
+  return false;
 }
 
 void IceAgent::debug(const std::string& text) const {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "codec/ice_priority.hpp"
@@ -34,6 +35,26 @@ namespace porthole::detail {
 
 // Fills the span with random bytes (transaction IDs, consent jitter).
 using RandomFn = std::function<void(std::span<std::uint8_t>)>;
+// This host's Ed25519 signature (64 bytes) of the bytes (porthole::Identity::sign).
+using IceSignFn =
+    std::function<Result<std::vector<std::uint8_t>>(std::span<const std::uint8_t>)>;
+// True when the signature (second) is the named peer's over the bytes (first):
+// porthole::verify_signature with the PeerId the user named.
+using IceVerifyFn =
+    std::function<bool(std::span<const std::uint8_t>, std::span<const std::uint8_t>)>;
+
+// Signed checks: the ufrag and password travel in the descriptions, which the
+// rendezvous server reads, so MESSAGE-INTEGRITY proves only that the sender saw them.
+// With sign and verify_peer set, every request and every response carries a SIGNATURE
+// attribute (rendezvous::attr::signature, 64 bytes) just before MESSAGE-INTEGRITY, over
+// the label, a 0x00 byte, then the message up to that attribute with Message Length
+// counting up to its end (as RFC 8489 s14.5 does for MESSAGE-INTEGRITY): transaction ID,
+// USERNAME, PRIORITY, role, USE-CANDIDATE, and in answers XOR-MAPPED-ADDRESS.
+inline constexpr std::string_view kIceCheckSignatureLabel = "porthole ice check v1";
+inline constexpr std::string_view kIceAnswerSignatureLabel = "porthole ice answer v1";
+// The bytes such a SIGNATURE signs: label, 0x00, `covered`.
+std::vector<std::uint8_t> ice_signing_input(std::string_view label,
+                                            std::span<const std::uint8_t> covered);
 
 struct IceAgentConfig {
   bool controlling = false;
@@ -59,6 +80,13 @@ struct IceAgentConfig {
   Clock::time_point deadline = Clock::time_point::max();
   // Debug lines for -v: each check sent, answered, dropped (and why), each state change.
   LogFn log;
+  // Both set: signed checks (above). A request without the peer's valid signature is
+  // dropped unanswered, a response without one is ignored (the check keeps waiting), and
+  // the controlled side takes a USE-CANDIDATE only on a pair its own signed check proved
+  // (a signed check replayed from another address proves nothing about that address).
+  // Either unset: unsigned checks, MESSAGE-INTEGRITY only.
+  IceSignFn sign;
+  IceVerifyFn verify_peer;
 };
 
 // Errc::usage naming the field when a ufrag or password breaks RFC 8445 s5.3's bounds.
@@ -216,6 +244,13 @@ class IceAgent {
   std::optional<std::size_t> best_local_for(const Endpoint& remote) const;
   std::optional<std::size_t> local_matching(const Endpoint& seen) const;
   bool pair_busy(std::size_t pair) const;
+  bool signing() const noexcept { return config_.sign && config_.verify_peer; }
+  // Adds SIGNATURE under `label` when signing; false when the signer failed.
+  bool add_signature(stun::MessageWriter& w, std::string_view label) const;
+  // True when `m` carries the peer's valid SIGNATURE under `label` before its
+  // MESSAGE-INTEGRITY.
+  bool peer_signed(const stun::Message& m, std::span<const std::uint8_t> bytes,
+                   std::string_view label) const;
   stun::TransactionId new_transaction_id();
   void debug(const std::string& text) const;
   Clock::duration consent_jitter();

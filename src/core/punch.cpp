@@ -329,6 +329,14 @@ void Punch::start_agent(bool controlling) {
   config.local_password = password_;
   config.deadline = deadline_;
   config.log = options_.log;  // -v: checks sent, answered, dropped
+  // Signed checks (docs/rendezvous.md): the ICE password is in the descriptions, which
+  // the rendezvous reads, so only the named peer's Ed25519 signature proves a check or
+  // an answer is its. The agent lives in this object, as identity_ and peer_ do.
+  config.sign = [this](std::span<const std::uint8_t> bytes) { return identity_.sign(bytes); };
+  config.verify_peer = [this](std::span<const std::uint8_t> bytes,
+                              std::span<const std::uint8_t> signature) {
+    return verify_signature(peer_, bytes, signature);
+  };
   agent_ = std::make_unique<IceAgent>(config, candidates_.candidates(),
                                       [](std::span<std::uint8_t> out) { fill_random(out); });
   report_.local_nat = detail::nat_mapping_name(detail::nat_mapping_from(observations_, host_ips_));

@@ -401,7 +401,8 @@ def run_attacker(args) -> int:
     ip, _, port = args.listen.rpartition(":")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((ip, int(port)))
-    counts = {"datagrams": 0, "binding_requests": 0, "answerable": 0, "sources": []}
+    counts = {"datagrams": 0, "binding_requests": 0, "answerable": 0, "signed": 0,
+              "sources": []}
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print("READY", flush=True)
@@ -421,6 +422,10 @@ def run_attacker(args) -> int:
         if m.method != M_BINDING or m.cls != REQUEST:
             continue
         counts["binding_requests"] += 1
+        # A check signed end to end (SIGNATURE, docs/rendezvous.md): the answer must be
+        # signed by the peer's key, which the attacker does not have.
+        if m.get(A_SIGNATURE) is not None:
+            counts["signed"] += 1
         for pw in known_passwords(args.log, [args.password]):
             if m.integrity_ok(pw.encode()):
                 counts["answerable"] += 1

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "codec/ed25519.hpp"
 #include "codec/ice_priority.hpp"
 #include "codec/rendezvous_codec.hpp"
 #include "codec/stun_codec.hpp"
@@ -197,8 +198,10 @@ struct Lan {
 };
 
 // A check as the peer would send it, for the tests that play a lying or confused peer.
+// With `key`: signed as a signing peer signs its checks.
 Bytes check(const std::string& username, const std::string& password, bool controlling,
-            std::uint64_t tie, bool use_candidate = false, std::uint8_t id_byte = 7) {
+            std::uint64_t tie, bool use_candidate = false, std::uint8_t id_byte = 7,
+            const porthole::detail::ed25519::KeyPair* key = nullptr) {
   stun::TransactionId id{};
   id.fill(id_byte);
   stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, id);
@@ -206,6 +209,11 @@ Bytes check(const std::string& username, const std::string& password, bool contr
   w.add_priority(ice::candidate_priority(ice::CandidateType::peer_reflexive, 65535));
   w.add_u64(controlling ? stun::attr::ice_controlling : stun::attr::ice_controlled, tie);
   if (use_candidate) w.add_use_candidate();
+  if (key) {
+    const auto input = porthole::detail::ice_signing_input(
+        porthole::detail::kIceCheckSignatureLabel, w.covered_by_next(64));
+    w.add(rv::attr::signature, *key->sign(input));
+  }
   w.add_message_integrity(*stun::IntegrityKey::short_term(password));
   return *w.finish(true);
 }
@@ -790,4 +798,281 @@ TEST_CASE("ice agent: unusable credentials are refused") {
   CHECK(a.state() == State::waiting);
   CHECK(porthole::detail::check_ice_credentials("ab:c", kPassA).error().code ==
         porthole::Errc::usage);
+}
+
+// --- signed checks: the peer's Ed25519 key, not the password, proves the peer ---
+
+namespace {
+
+namespace ed = porthole::detail::ed25519;
+
+ed::KeyPair test_key(std::uint8_t fill) {
+  std::array<std::uint8_t, ed::kSeedSize> seed{};
+  seed.fill(fill);
+  return *ed::KeyPair::from_seed(seed);
+}
+
+// `mine` signs; checks and answers are accepted only when `peer` signed them.
+IceAgentConfig signed_config(bool controlling, std::uint64_t tie, const char* ufrag,
+                             const char* password, const ed::KeyPair& mine,
+                             const ed::PublicKey& peer) {
+  auto c = config(controlling, tie, ufrag, password);
+  c.sign = [mine](std::span<const std::uint8_t> bytes)
+      -> porthole::Result<std::vector<std::uint8_t>> {
+    auto sig = mine.sign(bytes);
+    if (!sig) return sig.error();
+    return std::vector<std::uint8_t>(sig->begin(), sig->end());
+  };
+  c.verify_peer = [peer](std::span<const std::uint8_t> bytes,
+                         std::span<const std::uint8_t> signature) {
+    return ed::verify(peer, bytes, signature);
+  };
+  return c;
+}
+
+bool has_signature(const Bytes& bytes) {
+  auto m = stun::decode(bytes);
+  if (!m) return false;
+  return std::any_of(m->attributes.begin(), m->attributes.end(), [](const stun::Attribute& a) {
+    return a.type == rv::attr::signature && a.value.size() == 64;
+  });
+}
+
+// A success response to `id` as the peer `key` would sign it, but with the signature
+// `signature_of` (the one it made for that other transaction) when given.
+Bytes signed_answer(const stun::TransactionId& id, const Endpoint& mapped,
+                    const ed::KeyPair& key, const char* password,
+                    std::optional<stun::TransactionId> signature_of = std::nullopt) {
+  auto build = [&](const stun::TransactionId& tid, const std::vector<std::uint8_t>* sig) {
+    stun::MessageWriter w(stun::method::binding, stun::MessageClass::success_response, tid);
+    w.add_xor_address(stun::attr::xor_mapped_address, mapped);
+    std::vector<std::uint8_t> own;
+    if (!sig) {
+      const auto s = *key.sign(porthole::detail::ice_signing_input(
+          porthole::detail::kIceAnswerSignatureLabel, w.covered_by_next(64)));
+      own.assign(s.begin(), s.end());
+      sig = &own;
+    }
+    w.add(rv::attr::signature, *sig);
+    w.add_message_integrity(*stun::IntegrityKey::short_term(password));
+    return *w.finish(true);
+  };
+  if (!signature_of) return build(id, nullptr);
+  const auto other = build(*signature_of, nullptr);
+  const auto m = *stun::decode(other);
+  for (const auto& a : m.attributes)
+    if (a.type == rv::attr::signature) return build(id, &a.value);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("ice agent: signed: two agents with each other's keys connect, every message signed") {
+  const auto ka = test_key(0x11);
+  const auto kb = test_key(0x22);
+  Network net;
+  const auto a_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.1:5000")};
+  const auto b_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.2:6000")};
+  Side a{IceAgent(signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key()), a_cands,
+                  seeded(1)),
+         ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
+  Side b{IceAgent(signed_config(false, 2, kUfragB, kPassB, kb, ka.public_key()), b_cands,
+                  seeded(2)),
+         ep("10.0.0.2:6000"), {}, {ep("10.0.0.2:6000")}};
+  net.sides = {&a, &b};
+  exchange(a, a_cands, b, b_cands, net.now());
+  net.run(milliseconds(2000), [&] { return connected(a) && connected(b); });
+  REQUIRE(connected(a));
+  REQUIRE(connected(b));
+  CHECK(a.agent.selected()->remote == ep("10.0.0.2:6000"));
+  CHECK(b.agent.selected()->remote == ep("10.0.0.1:5000"));
+  // Check, answer, nomination, answer: as fast as unsigned.
+  CHECK(a.agent.selected()->elapsed <= milliseconds(20));
+  CHECK(b.agent.selected()->elapsed <= milliseconds(20));
+  // Consent checks are signed and answered too: still connected a minute later.
+  net.run(milliseconds(60000));
+  CHECK(connected(a));
+  CHECK(connected(b));
+  std::size_t messages = 0;
+  for (const Side* s : {&a, &b})
+    for (const auto& [at, out] : s->sent) {
+      CHECK(has_signature(out.bytes));
+      ++messages;
+    }
+  CHECK(messages > 20);  // consent checks every 5 s both ways, and their answers
+  // The cost of one signed check (sign + the peer's verify), for the log only.
+  const auto check_bytes = a.sent.front().second.bytes;
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kRounds = 200;
+  int valid = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    auto sig = ka.sign(check_bytes);
+    if (sig && ed::verify(ka.public_key(), check_bytes, *sig)) ++valid;
+  }
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  CHECK(valid == kRounds);
+  WARN("signed ICE check: sign + verify " << us / kRounds << " us per check (" << kRounds
+                                          << " rounds)");
+}
+
+TEST_CASE("ice agent: signed: an attacker who knows the ufrag and password is never selected") {
+  // The rendezvous lied about B's server-reflexive address: it is the attacker's. The
+  // attacker read both descriptions, so it answers and sends checks with B's ufrag and
+  // password and correct MESSAGE-INTEGRITY, but signs with its own key. B is offline.
+  const auto ka = test_key(0x11);
+  const auto kb = test_key(0x22);
+  const auto km = test_key(0x33);
+  Network net;
+  const auto a_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.1:5000")};
+  const auto b_claimed = std::vector{
+      candidate(ice::CandidateType::host, "10.0.0.2:6000"),
+      candidate(ice::CandidateType::server_reflexive, "198.51.100.66:7000")};
+  std::vector<std::string> log;
+  auto ca = signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key());
+  ca.log = [&log](porthole::LogLevel, std::string_view line) { log.emplace_back(line); };
+  Side a{IceAgent(ca, a_cands, seeded(1)), ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
+  Side m{IceAgent(signed_config(false, 2, kUfragB, kPassB, km, ka.public_key()),
+                  {candidate(ice::CandidateType::host, "198.51.100.66:7000")}, seeded(3)),
+         ep("198.51.100.66:7000"), {}, {ep("198.51.100.66:7000")}};
+  net.sides = {&a, &m};
+  for (const auto& c : b_claimed) a.agent.add_remote_candidate(c, net.now());
+  REQUIRE(a.agent.set_remote(kUfragB, kPassB, net.now()).ok());
+  for (const auto& c : a_cands) m.agent.add_remote_candidate(c, net.now());
+  REQUIRE(m.agent.set_remote(kUfragA, kPassA, net.now()).ok());
+  net.run(milliseconds(10000), [&] { return connected(a); });
+  CHECK_FALSE(connected(a));
+  CHECK(a.agent.state() == State::failed);
+  for (const auto& r : a.agent.report()) {
+    CHECK(r.answers == 0);
+    CHECK(r.outcome == PairOutcome::failed);
+    CHECK_FALSE(r.remote_learned);  // the attacker's checks taught nothing
+  }
+  // The attacker's checks got no answer; its answers to A's checks were ignored.
+  std::size_t checks_to_m = 0;
+  for (const auto& [at, out] : a.sent) {
+    auto msg = stun::decode(out.bytes);
+    REQUIRE(msg.ok());
+    CHECK(msg->message_class == stun::MessageClass::request);
+    if (out.to == ep("198.51.100.66:7000")) ++checks_to_m;
+  }
+  CHECK(checks_to_m >= 1);
+  std::size_t m_requests = 0;
+  for (const auto& [at, out] : m.sent)
+    if (stun::decode(out.bytes)->message_class == stun::MessageClass::request) ++m_requests;
+  CHECK(m_requests >= 1);
+  CHECK(std::count(log.begin(), log.end(),
+                   "ice: dropped an answer from 198.51.100.66:7000: no valid peer SIGNATURE") >=
+        1);
+  CHECK(std::count(log.begin(), log.end(),
+                   "ice: dropped a check from 198.51.100.66:7000: no valid peer SIGNATURE") >=
+        1);
+  CHECK_FALSE(connected(m));
+}
+
+TEST_CASE("ice agent: signed: a valid peer signature for another transaction is refused") {
+  TestClock clock;
+  const auto ka = test_key(0x11);
+  const auto kb = test_key(0x22);
+  IceAgent a(signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key()),
+             {candidate(ice::CandidateType::host, "10.0.0.1:5000")}, seeded(1));
+  a.add_remote_candidate(candidate(ice::CandidateType::host, "10.0.0.2:6000"), clock.now());
+  REQUIRE(a.set_remote(kUfragB, kPassB, clock.now()).ok());
+  auto out = a.take_outgoing();
+  REQUIRE(out.size() == 1);
+  CHECK(has_signature(out[0].bytes));
+  const auto req = *stun::decode(out[0].bytes);
+  stun::TransactionId earlier = req.transaction_id;
+  earlier[0] ^= 0xff;
+  const Endpoint b_addr = ep("10.0.0.2:6000");
+  // B's signature made for another check, pasted into an answer to this one.
+  a.on_datagram(signed_answer(req.transaction_id, ep("10.0.0.1:5000"), kb, kPassB, earlier),
+                b_addr, clock.now());
+  CHECK(a.report()[0].answers == 0);
+  // B's genuine answer to that other check: no such transaction.
+  a.on_datagram(signed_answer(earlier, ep("10.0.0.1:5000"), kb, kPassB), b_addr, clock.now());
+  CHECK(a.report()[0].answers == 0);
+  // Signed by the wrong key, and unsigned: refused too.
+  a.on_datagram(signed_answer(req.transaction_id, ep("10.0.0.1:5000"), ka, kPassB), b_addr,
+                clock.now());
+  CHECK(a.report()[0].answers == 0);
+  CHECK(a.report()[0].outcome == PairOutcome::checking);
+  CHECK(a.take_outgoing().empty());
+  // B's own answer to this check makes the pair valid: the nomination follows.
+  a.on_datagram(signed_answer(req.transaction_id, ep("10.0.0.1:5000"), kb, kPassB), b_addr,
+                clock.now());
+  CHECK(a.report()[0].answers == 1);
+  out = a.take_outgoing();
+  REQUIRE(out.size() == 1);
+  CHECK(stun::decode(out[0].bytes)->use_candidate);
+  CHECK(has_signature(out[0].bytes));
+}
+
+TEST_CASE("ice agent: signed: unsigned or replayed USE-CANDIDATE does not connect the controlled side") {
+  TestClock clock;
+  const auto ka = test_key(0x11);
+  const auto kb = test_key(0x22);
+  IceAgent b(signed_config(false, 2, kUfragB, kPassB, kb, ka.public_key()),
+             {candidate(ice::CandidateType::host, "10.0.0.2:6000")}, seeded(2));
+  b.add_remote_candidate(candidate(ice::CandidateType::host, "10.0.0.1:5000"), clock.now());
+  REQUIRE(b.set_remote(kUfragA, kPassA, clock.now()).ok());
+  auto first = b.take_outgoing();  // its own check to A
+  REQUIRE(first.size() == 1);
+  // Correct MESSAGE-INTEGRITY, no signature: dropped unanswered.
+  const Endpoint a_addr = ep("10.0.0.1:5000");
+  b.on_datagram(check("bbbb:aaaa", kPassB, true, 1, true, 7), a_addr, clock.now());
+  CHECK(b.take_outgoing().empty());
+  CHECK(b.state() == State::checking);
+  // Signed by another key: dropped too.
+  const auto km = test_key(0x33);
+  b.on_datagram(check("bbbb:aaaa", kPassB, true, 1, true, 8, &km), a_addr, clock.now());
+  CHECK(b.take_outgoing().empty());
+  CHECK(b.state() == State::checking);
+  // A's genuine USE-CANDIDATE check, replayed from the attacker's address: answered
+  // (it is A's), but B takes the pair only once its own check there is answered, by A.
+  const Endpoint m_addr = ep("198.51.100.66:7000");
+  const auto a_nomination = check("bbbb:aaaa", kPassB, true, 1, true, 9, &ka);
+  b.on_datagram(a_nomination, m_addr, clock.now());
+  CHECK(b.state() == State::checking);
+  clock.advance(milliseconds(5000));
+  b.on_timer(clock.now());
+  CHECK(b.state() != State::connected);
+  // The same check from A's address, after B's check to A was answered by A: connected.
+  IceAgent c(signed_config(false, 2, kUfragB, kPassB, kb, ka.public_key()),
+             {candidate(ice::CandidateType::host, "10.0.0.2:6000")}, seeded(2));
+  c.add_remote_candidate(candidate(ice::CandidateType::host, "10.0.0.1:5000"), clock.now());
+  REQUIRE(c.set_remote(kUfragA, kPassA, clock.now()).ok());
+  auto own = c.take_outgoing();
+  REQUIRE(own.size() == 1);
+  c.on_datagram(a_nomination, a_addr, clock.now());
+  CHECK(c.state() == State::checking);  // answered, waiting for its own proof
+  const auto own_id = stun::decode(own[0].bytes)->transaction_id;
+  c.on_datagram(signed_answer(own_id, ep("10.0.0.2:6000"), ka, kPassA), a_addr, clock.now());
+  CHECK(c.state() == State::connected);
+  CHECK(c.selected()->remote == a_addr);
+}
+
+TEST_CASE("ice agent: signed and unsigned peers do not connect") {
+  const auto ka = test_key(0x11);
+  const auto kb = test_key(0x22);
+  for (bool a_signs : {true, false}) {
+    Network net;
+    const auto a_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.1:5000")};
+    const auto b_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.2:6000")};
+    auto ca = a_signs ? signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key())
+                      : config(true, 1, kUfragA, kPassA);
+    auto cb = a_signs ? config(false, 2, kUfragB, kPassB)
+                      : signed_config(false, 2, kUfragB, kPassB, kb, ka.public_key());
+    Side a{IceAgent(ca, a_cands, seeded(1)), ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
+    Side b{IceAgent(cb, b_cands, seeded(2)), ep("10.0.0.2:6000"), {}, {ep("10.0.0.2:6000")}};
+    net.sides = {&a, &b};
+    exchange(a, a_cands, b, b_cands, net.now());
+    net.run(milliseconds(10000), [&] { return connected(a) || connected(b); });
+    CHECK_FALSE(connected(a));
+    CHECK_FALSE(connected(b));
+    Side& signer = a_signs ? a : b;
+    CHECK(signer.agent.state() == State::failed);
+    for (const auto& r : signer.agent.report()) CHECK(r.answers == 0);
+  }
 }
