@@ -17,13 +17,15 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
                                    bool no_external, Deadline deadline, const LogFn& log) {
   UpnpGrant grant;
   const std::string in_port = std::to_string(params.internal_port);
+  // SoapArgument holds views: the texts they point at must outlive every request.
+  const std::string in_client = params.internal_ip.to_string();
   const char* proto = proto_text(params.transport);
   std::uint16_t want = params.suggested_external_port ? params.suggested_external_port
                                                       : params.internal_port;
   std::uint32_t lease = params.lifetime;
 
   auto is_ours = [&](const UpnpEntry& e) {
-    return e.internal_ip == params.internal_ip.to_string() &&
+    return e.internal_ip == in_client &&
            e.internal_port == params.internal_port;
   };
 
@@ -36,7 +38,7 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
             {"NewExternalPort", ext_s},
             {"NewProtocol", proto},
             {"NewInternalPort", in_port},
-            {"NewInternalClient", params.internal_ip.to_string()},
+            {"NewInternalClient", in_client},
             {"NewEnabled", "1"},
             {"NewPortMappingDescription", params.description},
             {"NewLeaseDuration", lease_s}};
