@@ -35,10 +35,9 @@ void check_map(const pcp::Response& r, const std::uint8_t* data) {
   // external_ip is set exactly for an IPv4-mapped address (::ffff:a.b.c.d), and is it.
   const bool mapped = std::all_of(data + 44, data + 54, [](std::uint8_t b) { return b == 0; }) &&
                       data[54] == 0xff && data[55] == 0xff;
-  PORTHOLE_FUZZ_CHECK(m.external_ip.empty() == !mapped);
+  PORTHOLE_FUZZ_CHECK(m.external_ip.has_value() == mapped);
   if (mapped) {
-    auto again = pcp::ipv4_mapped(m.external_ip);
-    PORTHOLE_FUZZ_CHECK(again.ok() && *again == m.external_address);
+    PORTHOLE_FUZZ_CHECK(pcp::to_address(*m.external_ip) == m.external_address);
   }
 
   // s11.4: it answers the request whose protocol, internal port and nonce it echoes...
@@ -60,7 +59,7 @@ void check_map(const pcp::Response& r, const std::uint8_t* data) {
   // response's bytes at 24..59 (MAP data) and its lifetime at 4.
   if (!mapped || m.internal_port == 0) return;
   pcp::MapRequest req;
-  req.client_ip = "192.168.1.100";
+  req.client_ip = *porthole::IpAddress::parse("192.168.1.100");
   req.lifetime = r.lifetime;
   req.nonce = m.nonce;
   req.protocol = m.protocol;

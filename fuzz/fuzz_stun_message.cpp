@@ -31,12 +31,12 @@ void check_header(const stun::Message& m, std::span<const std::uint8_t> in) {
   (void)stun::describe(m);
   for (const auto* ep : {&m.xor_mapped_address, &m.mapped_address, &m.response_origin,
                          &m.other_address})
-    if (*ep) (void)*ep->to_string();
+    if (*ep) (void)(*ep)->to_string();
 }
 
 // One server with four addresses (RFC 5780), shared across inputs like a long-running
 // one: its rate limiter and memory bounds see the whole fuzzing run.
-stun::Endpoint kSource{"198.51.100.20", 40000};
+stun::Endpoint kSource{*porthole::IpAddress::parse("198.51.100.20"), 40000};
 
 porthole::detail::StunResponder& responder() {
   static porthole::detail::StunServerConfig config = [] {
@@ -48,9 +48,12 @@ porthole::detail::StunResponder& responder() {
     c.total_burst = 1e9;
     return c;
   }();
+  auto at = [](const char* ip, std::uint16_t port) {
+    return stun::Endpoint{*porthole::IpAddress::parse(ip), port};
+  };
   static porthole::detail::StunResponder r(
-      {{"198.51.100.10", 3478}, {"198.51.100.10", 3479}, {"198.51.100.11", 3478},
-       {"198.51.100.11", 3479}},
+      {at("198.51.100.10", 3478), at("198.51.100.10", 3479), at("198.51.100.11", 3478),
+       at("198.51.100.11", 3479)},
       config);
   return r;
 }
