@@ -71,6 +71,9 @@ class Identity {
 
   Identity(const Identity&) = default;
   Identity& operator=(const Identity&) = default;
+  // A moved-from identity keeps its seed until its destructor wipes it.
+  Identity(Identity&&) = default;
+  Identity& operator=(Identity&&) = default;
   ~Identity();
 
  private:

@@ -70,8 +70,8 @@ std::string encode_reply(const Reply& r);
 
 // One line, with or without its final "\n" (a "\r\n" is accepted too). Errors are
 // Errc::usage with a message saying what is wrong (for a bad-request reply).
-Result<Request> decode_request(std::string_view line);
-Result<Reply> decode_reply(std::string_view line);
+Result<Request> decode_request(std::string_view raw);
+Result<Reply> decode_reply(std::string_view raw);
 
 // Where the first line of `buffer` ends: the index of its "\n", nullopt when there is
 // none yet. Callers treat a buffer of kMaxLine bytes without one as malformed.

@@ -205,7 +205,7 @@ Result<Response> decode_response(std::span<const std::uint8_t> bytes) {
     m.external_port = get_u16(bytes, kOffExternalPort);
     m.external_address = get_array<16>(bytes, kOffExternalIp);
     m.external_ip = ipv4_from_mapped(m.external_address);
-    r.map = std::move(m);
+    r.map = m;
   }
   auto opts = parse_options(bytes, kHeaderSize + body, r.options);
   if (!opts) return opts.error();

@@ -43,7 +43,7 @@ std::string xml_escape(std::string_view text) {
 
 Result<SoapRequest> build_soap_request(std::string_view service, std::string_view action,
                                        const std::vector<SoapArgument>& args) {
-  if (service.empty() || !printable_ascii(service) || service.find('"') != service.npos)
+  if (service.empty() || !printable_ascii(service) || service.find('"') != std::string_view::npos)
     return make_error(Errc::usage, fmt::format("SOAP service type '{}' cannot go into a "
                                                "SOAPAction header", printable_excerpt(service)));
   if (!plain_name(action))

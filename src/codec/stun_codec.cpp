@@ -554,7 +554,7 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
             : t == attr::other_address    ? &m.other_address
             : t == attr::source_address   ? &m.source_address
                                           : &m.changed_address;
-        if (!*slot) *slot = std::move(*a);  // s14: the first occurrence counts
+        if (!*slot) *slot = *a;  // s14: the first occurrence counts
         break;
       }
       case attr::change_request: {

@@ -150,7 +150,7 @@ void Keeper::record(const Held& h, bool remove) {
   // Written once per wake-up (flush_state), not once per mapping: with hundreds of
   // ports, a save per renewal would rewrite the whole file hundreds of times.
   std::size_t idx = static_cast<std::size_t>(&h - held_.data());
-  dirty_.push_back({idx, remove});
+  dirty_.emplace_back(idx, remove);
 }
 
 void Keeper::flush_state() {
@@ -647,7 +647,7 @@ Status Keeper::release() {
     };
     auto queue = std::make_shared<Queue>();
     for (std::size_t k : upnp_removals)
-      queue->work.push_back({k, held_[shared->removals[k].index].mapping});
+      queue->work.emplace_back(k, held_[shared->removals[k].index].mapping);
     // Takes the next removal off the queue and sends it, until none is left.
     auto drain = [finish, queue, client = s_.upnp, deadline](bool until_one_succeeds) {
       for (;;) {

@@ -65,8 +65,13 @@ void HookRunner::start_next(std::vector<HookOutcome>& out) {
         if (std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=') replaced = true;
       if (!replaced) env.emplace_back(*e);
     }
-    for (const auto& [k, v] : vars) env.push_back(k + "=" + v);
+    for (const auto& [k, v] : vars) {
+      std::string& kv = env.emplace_back(k);
+      kv += '=';
+      kv += v;
+    }
     std::vector<char*> envp;
+    envp.reserve(env.size() + 1);
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
     const char* argv[] = {"/bin/sh", "-c", command_.c_str(), nullptr};

@@ -123,7 +123,8 @@ IceAgent::IceAgent(IceAgentConfig config, std::vector<rendezvous::Candidate> loc
 
 // --- inputs ---
 
-Status IceAgent::set_remote(std::string ufrag, std::string password, Clock::time_point now) {
+Status IceAgent::set_remote(std::string ufrag, const std::string& password,
+                            Clock::time_point now) {
   auto ok = check_ice_credentials(ufrag, password);
   if (!ok) return ok;
   if (remote_known_ || state_ != State::waiting) return ok_status();
@@ -146,13 +147,13 @@ Status IceAgent::set_remote(std::string ufrag, std::string password, Clock::time
   return ok_status();
 }
 
-Status IceAgent::set_remote(std::string ufrag, std::string password,
+Status IceAgent::set_remote(std::string ufrag, const std::string& password,
                             std::span<const rendezvous::Candidate> candidates,
                             Clock::time_point now) {
   auto ok = check_ice_credentials(ufrag, password);
   if (!ok) return ok;
   for (const rendezvous::Candidate& c : candidates) add_remote_candidate(c, now);
-  return set_remote(std::move(ufrag), std::move(password), now);
+  return set_remote(std::move(ufrag), password, now);
 }
 
 void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate,

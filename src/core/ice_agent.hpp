@@ -154,10 +154,10 @@ class IceAgent {
 
   // The peer's credentials, from its description: checks start at once. Errc::usage
   // when they break the bounds (the agent is unchanged); calling it again is a no-op.
-  Status set_remote(std::string ufrag, std::string password, Clock::time_point now);
+  Status set_remote(std::string ufrag, const std::string& password, Clock::time_point now);
   // The same with the description's candidates, added first: the first check then goes
   // to the best pair, not to whichever candidate add_remote_candidate() saw first.
-  Status set_remote(std::string ufrag, std::string password,
+  Status set_remote(std::string ufrag, const std::string& password,
                     std::span<const rendezvous::Candidate> candidates, Clock::time_point now);
   // A candidate of the peer (trickle-friendly: before or after set_remote). Candidates
   // of an address family none of ours has are ignored, as are repeats of an address.

@@ -292,8 +292,8 @@ Result<NatReport> discover_nat(const Options& options) {
                                             "({}): filtering is unknown",
                                             a.entry, filtering[1].error().message));
     else if (!tests.control_answered)
-      report.warnings.push_back("the control Binding of the filtering tests went unanswered "
-                                "(packet loss?): filtering is unknown");
+      report.warnings.emplace_back("the control Binding of the filtering tests went unanswered "
+                                   "(packet loss?): filtering is unknown");
   }
 
   const detail::NatVerdict v = detail::classify_nat(tests);

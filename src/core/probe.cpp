@@ -40,7 +40,7 @@ Result<ProbeReport> probe(const Options& options) {
   bool any = false;
   for (const auto& pp : report.protocols) any = any || pp.available;
   if (any && !ext)
-    report.warnings.push_back(
+    report.warnings.emplace_back(
         "the gateway reports no external address: it probably sits behind another NAT "
         "(CGNAT), and mappings will be refused");
   else if (ext && detail::is_reserved_ipv4(*ext))

@@ -55,6 +55,9 @@ Result<UdpSocket> UdpSocket::open_connected(const Endpoint& to) {
   return sock;
 }
 
+// Not const: sending changes the socket's state (its queue, its error, a first send
+// binds it), even though no member changes.
+// NOLINTNEXTLINE(readability-make-member-function-const)
 Status UdpSocket::send(std::span<const std::uint8_t> bytes) {
   if (::send(fd_, bytes.data(), bytes.size(), 0) < 0) {
     if (errno == ECONNREFUSED)
@@ -64,6 +67,7 @@ Status UdpSocket::send(std::span<const std::uint8_t> bytes) {
   return ok_status();
 }
 
+// NOLINTNEXTLINE(readability-make-member-function-const): as send()
 Status UdpSocket::send_to(std::span<const std::uint8_t> bytes, const Endpoint& to) {
   auto sa = ipv4_sockaddr(to);
   if (!sa) return sa.error();

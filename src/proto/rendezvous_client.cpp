@@ -108,11 +108,11 @@ void RendezvousClient::connect(const PeerId& target, rv::SignedDescription offer
   offers_.erase(std::remove_if(offers_.begin(), offers_.end(),
                                [&](const Offer& o) { return o.target == target; }),
                 offers_.end());
-  offers_.push_back(Offer{target, offer, std::nullopt});
-  send_relay(rv::method::connect, target, offer, now);
+  offers_.push_back(Offer{target, std::move(offer), std::nullopt});
+  send_relay(rv::method::connect, target, offers_.back().offer, now);
 }
 
-void RendezvousClient::answer(const PeerId& target, rv::SignedDescription answer,
+void RendezvousClient::answer(const PeerId& target, const rv::SignedDescription& answer,
                               Clock::time_point now) {
   send_relay(rv::method::answer, target, answer, now);
 }

@@ -69,7 +69,8 @@ class RendezvousClient {
   // Sends `offer` (signed by us, for `target`) in a Connect request.
   void connect(const PeerId& target, rendezvous::SignedDescription offer, Clock::time_point now);
   // Sends `answer` in an Answer request, to be relayed to where `target`'s offer came from.
-  void answer(const PeerId& target, rendezvous::SignedDescription answer, Clock::time_point now);
+  void answer(const PeerId& target, const rendezvous::SignedDescription& answer,
+              Clock::time_point now);
   // Goes offline (a signed Register with LIFETIME 0, one transaction, no event); no
   // more refreshes. Needs a challenge from an earlier registration, else does nothing.
   void stop(Clock::time_point now);
