@@ -58,7 +58,12 @@ static gboolean on_timeout(gpointer unused) {
 }
 
 static void on_recv(NiceAgent *a, guint sid, guint cid, guint len, gchar *buf, gpointer data) {
-  (void)a; (void)sid; (void)cid; (void)len; (void)buf; (void)data;
+  (void)a;
+  (void)sid;
+  (void)cid;
+  (void)len;
+  (void)buf;
+  (void)data;
 }
 
 static void endpoint(const NiceCandidate *c, char *out, size_t size) {
@@ -86,7 +91,10 @@ static void on_state(NiceAgent *a, guint sid, guint cid, guint state, gpointer d
 
 static void on_selected(NiceAgent *a, guint sid, guint cid, NiceCandidate *local,
                         NiceCandidate *remote, gpointer data) {
-  (void)a; (void)sid; (void)cid; (void)data;
+  (void)a;
+  (void)sid;
+  (void)cid;
+  (void)data;
   static gboolean seen;
   if (seen) return;
   seen = TRUE;
@@ -145,8 +153,9 @@ static void on_gathered(NiceAgent *a, guint sid, gpointer data) {
 
 int main(int argc, char **argv) {
   if (argc != 9) {
-    fprintf(stderr, "usage: nice_punch NAME PEER RELAY_IP RELAY_PORT STUN_IP STUN_PORT "
-                    "CONTROLLING TIMEOUT_S\n");
+    fprintf(stderr,
+            "usage: nice_punch NAME PEER RELAY_IP RELAY_PORT STUN_IP STUN_PORT "
+            "CONTROLLING TIMEOUT_S\n");
     return 2;
   }
   started_us = g_get_monotonic_time();
@@ -157,8 +166,8 @@ int main(int argc, char **argv) {
   loop = g_main_loop_new(NULL, FALSE);
   agent = nice_agent_new(g_main_loop_get_context(loop), NICE_COMPATIBILITY_RFC5245);
   g_object_set(agent, "stun-server", argv[5], "stun-server-port", (guint)atoi(argv[6]),
-               "controlling-mode", (gboolean)(atoi(argv[7]) != 0), "upnp", FALSE,
-               "ice-tcp", FALSE, NULL);
+               "controlling-mode", (gboolean)(atoi(argv[7]) != 0), "upnp", FALSE, "ice-tcp", FALSE,
+               NULL);
   g_signal_connect(agent, "candidate-gathering-done", G_CALLBACK(on_gathered), NULL);
   g_signal_connect(agent, "component-state-changed", G_CALLBACK(on_state), NULL);
   g_signal_connect(agent, "new-selected-pair-full", G_CALLBACK(on_selected), NULL);

@@ -16,8 +16,8 @@ namespace {
 
 // Every command, in the order --help lists them.
 const CommandSpec kCommands[] = {
-    probe_command(), open_command(), serve_command(), close_command(),
-    list_command(),  nat_command(),  hold_command(),  id_command(),  punch_command(),
+    probe_command(), open_command(), serve_command(), close_command(), list_command(),
+    nat_command(),   hold_command(), id_command(),    punch_command(),
 };
 
 constexpr const char* kFooter = R"(Examples:
@@ -106,16 +106,20 @@ std::string check_gateway(const std::string& text, std::optional<IpAddress>& gat
   const std::uint32_t a = std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 |
                           std::uint32_t{b[2]} << 8 | b[3];
   const char* why = nullptr;
-  if (a == 0xffffffffU) why = "the broadcast address";
-  else if ((a >> 24) == 0) why = "not a host address (0.0.0.0/8 means this network)";
-  else if ((a >> 28) == 0xe) why = "a multicast address";
-  else if ((a >> 28) == 0xf) why = "a reserved address (240.0.0.0/4)";
+  if (a == 0xffffffffU)
+    why = "the broadcast address";
+  else if ((a >> 24) == 0)
+    why = "not a host address (0.0.0.0/8 means this network)";
+  else if ((a >> 28) == 0xe)
+    why = "a multicast address";
+  else if ((a >> 28) == 0xf)
+    why = "a reserved address (240.0.0.0/4)";
   if (why == nullptr) {
     gateway = *ip;
     return {};
   }
-  return fmt::format("--gateway {} is {}: give the router's own address, like 192.168.1.1",
-                     text, why);
+  return fmt::format("--gateway {} is {}: give the router's own address, like 192.168.1.1", text,
+                     why);
 }
 
 ParseOutcome usage_error(const std::string& message) {
@@ -157,8 +161,7 @@ ParseOutcome parse(int argc, const char* const* argv) {
     sub->fallthrough();
     // A command's own footer (punch --exec's rules) comes before the shared one.
     const std::string own = sub->get_footer();
-    sub->footer(own.empty() ? std::string(kSubcommandFooter)
-                            : own + "\n\n" + kSubcommandFooter);
+    sub->footer(own.empty() ? std::string(kSubcommandFooter) : own + "\n\n" + kSubcommandFooter);
     commands.push_back({&spec, std::move(options), sub});
   }
   auto chosen = [&]() -> const Added* {
@@ -201,9 +204,10 @@ ParseOutcome parse(int argc, const char* const* argv) {
     if (auto err = check_gateway(raw.gateway, inv.options.gateway); !err.empty())
       return usage_error(err);
   if (!std::isfinite(raw.timeout) || raw.timeout <= 0 || raw.timeout > 3600)
-    return usage_error(fmt::format("--timeout {}: give a number of seconds above 0 and at "
-                                   "most 3600 (fractions allowed, e.g. 0.5)",
-                                   raw.timeout));
+    return usage_error(
+        fmt::format("--timeout {}: give a number of seconds above 0 and at "
+                    "most 3600 (fractions allowed, e.g. 0.5)",
+                    raw.timeout));
   inv.options.timeout = std::chrono::milliseconds(static_cast<long long>(raw.timeout * 1000));
   inv.timeout_given = app.get_option("--timeout")->count() > 0;
   if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
@@ -230,8 +234,9 @@ Result<std::uint16_t> parse_external_arg(const std::string& text) {
   auto spec = parse_port_spec(text);
   if (!spec) return make_error(Errc::usage, "--external-port: " + spec.error().message);
   if (text.find('/') != std::string::npos)
-    return make_error(Errc::usage, "--external-port takes a number; the transport comes "
-                                   "from PORT");
+    return make_error(Errc::usage,
+                      "--external-port takes a number; the transport comes "
+                      "from PORT");
   return spec->port;
 }
 
@@ -247,7 +252,8 @@ Result<std::uint32_t> parse_lifetime_arg(const std::string& text) {
     return make_error(Errc::usage, fmt::format("--lifetime '{}' is not a number of seconds", text));
   if (v < 0)
     return make_error(Errc::usage, fmt::format("--lifetime {} is negative: use 0 (permanent) or "
-                                               "a number of seconds", v));
+                                               "a number of seconds",
+                                               v));
   if (v > 0xffffffffLL)
     return make_error(Errc::usage, fmt::format("--lifetime {} is too large", v));
   return static_cast<std::uint32_t>(v);
@@ -275,7 +281,8 @@ ParseOutcome parse_args(int argc, const char* const* argv) {
 
 void add_port_argument(CLI::App& sub, std::string& port) {
   sub.add_option("PORT", port, "Internal port: N, N/tcp or N/udp (default tcp)")
-      ->required()->type_name("");
+      ->required()
+      ->type_name("");
 }
 
 std::string parse_port_arguments(const std::string& port, const std::string& external_port,

@@ -18,18 +18,18 @@ enum class Command { probe, open, close, list, nat, serve, hold, id, punch };
 
 struct Invocation {
   Command command = Command::probe;
-  Options options;         // log is set later by main
+  Options options;  // log is set later by main
   OpenRequest open;
   CloseRequest close;
-  bool verify = false;     // open --verify
+  bool verify = false;  // open --verify
   ServeOptions serve;
   HoldRequest hold;
-  PunchOptions punch;      // punch: rendezvous, --port, --wait, ... (the rest from options)
-  PeerId punch_peer;       // punch PEER_ID
-  std::string punch_exec;  // punch --exec CMD
+  PunchOptions punch;          // punch: rendezvous, --port, --wait, ... (the rest from options)
+  PeerId punch_peer;           // punch PEER_ID
+  std::string punch_exec;      // punch --exec CMD
   bool timeout_given = false;  // --timeout was typed (punch's default is not the global one)
   bool json = false;
-  int verbosity = 0;       // -1 quiet, 0 normal, 1 verbose
+  int verbosity = 0;  // -1 quiet, 0 normal, 1 verbose
 };
 
 struct ParseOutcome {

@@ -15,8 +15,8 @@ class CloseOptions : public CommandOptions {
   CLI::App* add_to(CLI::App& app) override {
     auto* close = app.add_subcommand("close", "Remove the mapping this host made");
     add_port_argument(*close, port_);
-    close->add_option("--external-port", external_port_,
-                      "Only the mapping on this external port")->type_name("N");
+    close->add_option("--external-port", external_port_, "Only the mapping on this external port")
+        ->type_name("N");
     return close;
   }
   std::string finish(Invocation& inv) const override {

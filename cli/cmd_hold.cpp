@@ -34,7 +34,6 @@ struct HoldArgs {
   double retry_max = 60;
 };
 
-
 // Seconds as typed (fractions allowed: tests use short intervals) to milliseconds.
 std::string seconds_arg(const char* name, double value, bool zero_ok,
                         std::chrono::milliseconds& out) {
@@ -48,21 +47,25 @@ std::string seconds_arg(const char* name, double value, bool zero_ok,
 
 CLI::App* add_hold_command(CLI::App& app, HoldArgs& raw) {
   auto* hold = app.add_subcommand(
-      "hold", "Keep ports forwarded until stopped (SIGTERM/SIGINT removes them): renews, "
-              "recovers from router reboots, prints one line per event");
+      "hold",
+      "Keep ports forwarded until stopped (SIGTERM/SIGINT removes them): renews, "
+      "recovers from router reboots, prints one line per event");
   hold->add_option("PORT", raw.ports, "Internal ports: N, N/tcp or N/udp (default tcp)")
-      ->required()->type_name("");
+      ->required()
+      ->type_name("");
   hold->add_option("--external-port", raw.external_port,
                    "External port to ask for (only with one PORT; default: same as PORT)")
       ->type_name("N");
   hold->add_option("--lifetime", raw.lifetime,
                    "Lease in seconds, renewed before it runs out (default 7200; 0 = "
-                   "permanent where the protocol allows)")->type_name("SECONDS");
+                   "permanent where the protocol allows)")
+      ->type_name("SECONDS");
   hold->add_option("--via", raw.via, "Protocol: auto (default), pcp, natpmp or upnp")
       ->type_name("PROTOCOL");
   hold->add_option("--description", raw.description,
                    "Description stored on the router (UPnP): printable UTF-8, at most 256 "
-                   "characters")->type_name("TEXT");
+                   "characters")
+      ->type_name("TEXT");
   hold->add_option("--on-change", raw.on_change,
                    "Run CMD (/bin/sh -c) when an external address or port changes, with "
                    "PORTHOLE_EXTERNAL_IP, _EXTERNAL_PORT, _INTERNAL_PORT, _TRANSPORT, _PROTOCOL")
@@ -75,10 +78,12 @@ CLI::App* add_hold_command(CLI::App& app, HoldArgs& raw) {
       ->type_name("SECONDS");
   hold->add_option("--check-every", raw.check_every,
                    "UPnP: check that the router still has the entry this often (default: "
-                   "300 for permanent leases, else only at renewals)")->type_name("SECONDS");
+                   "300 for permanent leases, else only at renewals)")
+      ->type_name("SECONDS");
   hold->add_option("--retry-max", raw.retry_max,
                    "Longest wait between attempts while no protocol answers (default 60; "
-                   "starts at 1, doubling)")->type_name("SECONDS");
+                   "starts at 1, doubling)")
+      ->type_name("SECONDS");
   return hold;
 }
 

@@ -13,8 +13,9 @@ namespace {
 class IdOptions : public NoOptions {
  public:
   IdOptions()
-      : NoOptions("id", "Print this host's peer ID, the name `porthole punch` takes (the key "
-                        "is made in the state directory on first use)") {}
+      : NoOptions("id",
+                  "Print this host's peer ID, the name `porthole punch` takes (the key "
+                  "is made in the state directory on first use)") {}
 };
 
 int run_id(const Invocation& inv) {

@@ -15,9 +15,11 @@ using nlohmann::json;
 
 class ListOptions : public NoOptions {
  public:
-  ListOptions() : NoOptions("list", "The router's UPnP table (ours marked) and our "
-                                    "PCP/NAT-PMP mappings; exit 5 if the deadline "
-                                    "cut the table short") {}
+  ListOptions()
+      : NoOptions("list",
+                  "The router's UPnP table (ours marked) and our "
+                  "PCP/NAT-PMP mappings; exit 5 if the deadline "
+                  "cut the table short") {}
 };
 
 int run_list(const Invocation& inv) {
@@ -40,11 +42,12 @@ std::string render_list(const ListResult& r, bool as_json) {
     return dump({{"mappings", arr}, {"complete", r.complete}, {"warnings", r.warnings}});
   }
   // Say so when rows may be missing: an incomplete table must not read as a whole one.
-  const std::string cut = r.complete ? "" : "(incomplete: the router's UPnP table was not "
-                                            "read to its end)\n";
+  const std::string cut = r.complete ? ""
+                                     : "(incomplete: the router's UPnP table was not "
+                                       "read to its end)\n";
   if (r.mappings.empty()) return "no mappings\n" + cut;
-  std::string out = fmt::format("  {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", "EXTERNAL", "", "INTERNAL",
-                                "VIA", "LIFETIME", "DESCRIPTION");
+  std::string out = fmt::format("  {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", "EXTERNAL", "",
+                                "INTERNAL", "VIA", "LIFETIME", "DESCRIPTION");
   for (const auto& lm : r.mappings) {
     const Mapping& m = lm.mapping;
     const char* mark = lm.confirmed == false ? "?" : lm.ours ? "*" : " ";

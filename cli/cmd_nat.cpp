@@ -27,8 +27,10 @@ const char* classic_text(NatType t) {
 
 class NatOptions : public NoOptions {
  public:
-  NatOptions() : NoOptions("nat", "Public address (STUN), NAT mapping and filtering "
-                                  "behaviour (RFC 5780), double NAT") {}
+  NatOptions()
+      : NoOptions("nat",
+                  "Public address (STUN), NAT mapping and filtering "
+                  "behaviour (RFC 5780), double NAT") {}
 };
 
 int run_nat(const Invocation& inv) { return report(discover_nat(inv.options), inv, render_nat); }

@@ -21,7 +21,8 @@ class OpenOptions : public CommandOptions {
     add_port_argument(*open, port_);
     open->add_option("--external-port", external_port_,
                      "External port to ask for (default: same as PORT; the router may assign "
-                     "another)")->type_name("N");
+                     "another)")
+        ->type_name("N");
     open->add_option("--lifetime", lifetime_,
                      "Lease in seconds (default 7200; 0 = permanent where the protocol allows)")
         ->type_name("SECONDS");
@@ -29,7 +30,8 @@ class OpenOptions : public CommandOptions {
         ->type_name("PROTOCOL");
     open->add_option("--description", description_,
                      "Description stored on the router (UPnP): printable UTF-8, at most 256 "
-                     "characters")->type_name("TEXT");
+                     "characters")
+        ->type_name("TEXT");
     open->add_flag("--strict-port", strict_port_,
                    "Fail (exit 4) instead of accepting another external port");
     open->add_flag("--verify", verify_,
@@ -85,8 +87,10 @@ int run_open_verify(const Invocation& inv) {
   if (inv.verbosity >= 0)
     for (const auto& w : v->warnings) fmt::print(stderr, "porthole: warning: {}\n", w);
   if (!v->verified) {
-    fmt::print(stderr, "porthole: not verified: {} (the mapping stays; `porthole close {}{}` "
-                       "removes it)\n", v->explanation, opened->mapping.internal_port,
+    fmt::print(stderr,
+               "porthole: not verified: {} (the mapping stays; `porthole close {}{}` "
+               "removes it)\n",
+               v->explanation, opened->mapping.internal_port,
                opened->mapping.transport == Transport::udp ? "/udp" : "");
     return static_cast<int>(Errc::not_verified);
   }
@@ -123,11 +127,12 @@ std::string render_open_verified(const OpenResult& opened, const Result<Verifica
     nlohmann::json ver = nlohmann::json::object();
     if (v.ok()) {
       ver["method"] = v->method.empty() ? nlohmann::json(nullptr) : nlohmann::json(v->method);
-      ver["observed"] =
-          v->observed.empty() ? nlohmann::json(nullptr) : nlohmann::json(v->observed);
+      ver["observed"] = v->observed.empty() ? nlohmann::json(nullptr) : nlohmann::json(v->observed);
       ver["server"] = v->server.empty() ? nlohmann::json(nullptr) : nlohmann::json(v->server);
-      if (verified) ver["proof"] = v->proof;
-      else ver["explanation"] = v->explanation;
+      if (verified)
+        ver["proof"] = v->proof;
+      else
+        ver["explanation"] = v->explanation;
     } else {
       ver["error"] = v.error().message;
     }

@@ -16,8 +16,10 @@ using nlohmann::json;
 
 class ProbeOptions : public NoOptions {
  public:
-  ProbeOptions() : NoOptions("probe", "Which protocols the gateway speaks, its external "
-                                      "address, how long each took") {}
+  ProbeOptions()
+      : NoOptions("probe",
+                  "Which protocols the gateway speaks, its external "
+                  "address, how long each took") {}
 };
 
 std::string render_probe(const ProbeReport& r, bool as_json) {
@@ -48,9 +50,8 @@ std::string render_probe(const ProbeReport& r, bool as_json) {
 
 int run_probe(const Invocation& inv) {
   auto r = probe(inv.options);
-  const bool answered =
-      r.ok() && std::any_of(r->protocols.begin(), r->protocols.end(),
-                            [](const ProtocolProbe& p) { return p.available; });
+  const bool answered = r.ok() && std::any_of(r->protocols.begin(), r->protocols.end(),
+                                              [](const ProtocolProbe& p) { return p.available; });
   if (!r || answered) return report(r, inv, render_probe);
   // Nothing answered: the report still says why for each protocol; --json adds the
   // error object every failing command prints.

@@ -27,7 +27,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPunchFooter = R"(With --exec, CMD runs as /bin/sh -c CMD with the connected UDP socket as fd 3
+constexpr const char* kPunchFooter =
+    R"(With --exec, CMD runs as /bin/sh -c CMD with the connected UDP socket as fd 3
 (LISTEN_FDS=1, LISTEN_PID: the shell's, so write `exec PROGRAM` for a program that
 checks it; PORTHOLE_PEER=ip:port, PORTHOLE_PEER_ID); porthole sends
 nothing on the socket after that, so CMD's own traffic must keep the path open (NATs
@@ -39,23 +40,30 @@ not online, 8 identity key unusable. See porthole(1).)";
 class PunchCommandOptions : public CommandOptions {
  public:
   CLI::App* add_to(CLI::App& app) override {
-    auto* punch = app.add_subcommand(
-        "punch", "Open a direct UDP path to another porthole peer through both NATs (ICE "
-                 "checks after a rendezvous)");
+    auto* punch =
+        app.add_subcommand("punch",
+                           "Open a direct UDP path to another porthole peer through both NATs (ICE "
+                           "checks after a rendezvous)");
     punch->add_option("PEER_ID", peer_, "The other peer's ID (its `porthole id`)")
-        ->required()->type_name("");
-    punch->add_option("--rendezvous", rendezvous_,
-                      "The `porthole serve` both peers meet at, HOST[:PORT] (port 3478)")
-        ->required()->type_name("HOST[:PORT]");
+        ->required()
+        ->type_name("");
+    punch
+        ->add_option("--rendezvous", rendezvous_,
+                     "The `porthole serve` both peers meet at, HOST[:PORT] (port 3478)")
+        ->required()
+        ->type_name("HOST[:PORT]");
     punch->add_option("--port", port_, "Local UDP port of the punch socket (default: any)")
         ->type_name("N");
     punch->add_flag("--no-map", no_map_,
                     "Do not ask the gateway for a port mapping (PCP, NAT-PMP, UPnP)");
-    punch->add_option("--wait", wait_,
-                      "How long to wait for a peer that is not online yet, seconds (default 5)")
+    punch
+        ->add_option("--wait", wait_,
+                     "How long to wait for a peer that is not online yet, seconds (default 5)")
         ->type_name("SECONDS");
-    punch->add_option("--exec", exec_,
-                      "Run CMD with the connected socket as fd 3 (--json: the result is printed first)")
+    punch
+        ->add_option(
+            "--exec", exec_,
+            "Run CMD with the connected socket as fd 3 (--json: the result is printed first)")
         ->type_name("CMD")
         ->each([this](const std::string&) { exec_given_ = true; });
     punch->footer(kPunchFooter);
@@ -135,7 +143,8 @@ void make_child_environment(ChildEnvironment& env, const PunchResult& result) {
                                           "PORTHOLE_PEER=", "PORTHOLE_PEER_ID="};
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     bool ours = false;
-    for (const char* prefix : kOurs) ours = ours || std::strncmp(*e, prefix, std::strlen(prefix)) == 0;
+    for (const char* prefix : kOurs)
+      ours = ours || std::strncmp(*e, prefix, std::strlen(prefix)) == 0;
     if (!ours) env.strings.emplace_back(*e);
   }
   env.strings.push_back("LISTEN_FDS=1");
@@ -272,8 +281,8 @@ std::string render_punch(const PunchResult& r, bool as_json) {
 std::string render_punch_failure(const Error& error, const PunchReport& report) {
   std::string out = fmt::format("porthole: {}\n", error.message);
   for (const auto& p : report.pairs)
-    out += fmt::format("porthole:   {} -> {} ({}): {}\n", p.local.to_string(),
-                       p.remote.to_string(), p.remote_type, pair_outcome_name(p.outcome));
+    out += fmt::format("porthole:   {} -> {} ({}): {}\n", p.local.to_string(), p.remote.to_string(),
+                       p.remote_type, pair_outcome_name(p.outcome));
   if (!report.hint.empty()) out += fmt::format("porthole: hint: {}\n", report.hint);
   return out;
 }

@@ -17,14 +17,14 @@ namespace porthole::cli {
 namespace {
 
 // --listen IP[:PORT] and --alt-listen IP2[:PORT2]: IPv4 literals of this host.
-Status parse_serve_addresses(const std::string& listen, const std::string& alt,
-                             ServeOptions& out) {
+Status parse_serve_addresses(const std::string& listen, const std::string& alt, ServeOptions& out) {
   auto a = parse_host_port(listen, 3478);
   if (!a) return make_error(Errc::usage, "--listen " + a.error().message);
   auto ip = IpAddress::parse(a->host);
   if (!ip || !ip->is_v4())
     return make_error(Errc::usage, fmt::format("--listen '{}' is not an IPv4 address of this "
-                                               "host", a->host));
+                                               "host",
+                                               a->host));
   out.listen_ip = *ip;
   out.listen_port = a->port;
   if (alt.empty()) return ok_status();
@@ -33,7 +33,8 @@ Status parse_serve_addresses(const std::string& listen, const std::string& alt,
   auto alt_ip = IpAddress::parse(b->host);
   if (!alt_ip || !alt_ip->is_v4())
     return make_error(Errc::usage, fmt::format("--alt-listen '{}' is not an IPv4 address of "
-                                               "this host", b->host));
+                                               "this host",
+                                               b->host));
   out.alt_ip = *alt_ip;
   out.alt_port = b->port;
   return ok_status();
@@ -59,19 +60,24 @@ std::string utc_now() {
 class ServeCommandOptions : public CommandOptions {
  public:
   CLI::App* add_to(CLI::App& app) override {
-    auto* serve = app.add_subcommand("serve", "Run the public-side server: STUN (RFC 8489/5780), "
-                                              "the rendezvous of 'punch' and the TCP "
-                                              "connect-back check of --verify");
+    auto* serve = app.add_subcommand("serve",
+                                     "Run the public-side server: STUN (RFC 8489/5780), "
+                                     "the rendezvous of 'punch' and the TCP "
+                                     "connect-back check of --verify");
     serve->add_option("--listen", listen_, "Address to serve on, IP[:PORT] (port 3478)")
-        ->required()->type_name("IP[:PORT]");
-    serve->add_option("--alt-listen", alt_listen_,
-                      "Second address for RFC 5780 CHANGE-REQUEST, IP2[:PORT2] (port 3479)")
+        ->required()
+        ->type_name("IP[:PORT]");
+    serve
+        ->add_option("--alt-listen", alt_listen_,
+                     "Second address for RFC 5780 CHANGE-REQUEST, IP2[:PORT2] (port 3479)")
         ->type_name("IP2[:PORT2]");
     serve->add_flag("--no-rendezvous", no_rendezvous_,
                     "Do not run the rendezvous of 'porthole punch' on the STUN UDP port");
-    serve->add_option("--rendezvous-max-peers", max_peers_,
-                      "Peers the rendezvous keeps online at once (default 10000)")
-        ->type_name("N")->check(CLI::Range(1, 1000000));
+    serve
+        ->add_option("--rendezvous-max-peers", max_peers_,
+                     "Peers the rendezvous keeps online at once (default 10000)")
+        ->type_name("N")
+        ->check(CLI::Range(1, 1000000));
     return serve;
   }
   std::string finish(Invocation& inv) const override {

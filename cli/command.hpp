@@ -35,8 +35,7 @@ struct CommandSpec {
 // A command with no options of its own (probe, list, nat).
 class NoOptions : public CommandOptions {
  public:
-  NoOptions(const char* name, const char* description)
-      : name_(name), description_(description) {}
+  NoOptions(const char* name, const char* description) : name_(name), description_(description) {}
   CLI::App* add_to(CLI::App& app) override { return app.add_subcommand(name_, description_); }
   std::string finish(Invocation&) const override { return {}; }
 

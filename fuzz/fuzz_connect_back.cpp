@@ -23,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     PORTHOLE_FUZZ_CHECK(line->size() <= cb::kMaxLine);
     PORTHOLE_FUZZ_CHECK(cb::token_line(*request).size() < line->size());
     auto again = cb::decode_request(*line);
-    PORTHOLE_FUZZ_CHECK(again.ok() && again->ip == request->ip &&
-                        again->port == request->port && again->token == request->token);
+    PORTHOLE_FUZZ_CHECK(again.ok() && again->ip == request->ip && again->port == request->port &&
+                        again->token == request->token);
     for (auto outcome : {cb::Outcome::connected, cb::Outcome::denied}) {
       const std::string reply = cb::encode_reply({outcome, request->ip, std::string(in)});
       PORTHOLE_FUZZ_CHECK(reply.size() <= cb::kMaxLine);
@@ -39,8 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string line = cb::encode_reply(*reply);
     auto again = cb::decode_reply(line);
     PORTHOLE_FUZZ_CHECK(again.ok() && again->outcome == reply->outcome &&
-                        again->observed_ip == reply->observed_ip &&
-                        again->detail == reply->detail);
+                        again->observed_ip == reply->observed_ip && again->detail == reply->detail);
   }
   return 0;
 }

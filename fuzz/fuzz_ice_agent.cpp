@@ -57,8 +57,8 @@ enum class Key { local, peer, wrong };
 const stun::IntegrityKey& key(Key which) {
   static const stun::IntegrityKey local = *stun::IntegrityKey::short_term(kLocalPassword);
   static const stun::IntegrityKey peer = *stun::IntegrityKey::short_term(kPeerPassword);
-  static const stun::IntegrityKey wrong =
-      *stun::IntegrityKey::short_term("wrongpasswordCCCCCCCCCCC");
+  static const stun::IntegrityKey wrong = *stun::IntegrityKey::short_term(
+      "wrongpasswordCCCCCCCCCCC");
   switch (which) {
     case Key::local: return local;
     case Key::peer: return peer;
@@ -95,7 +95,8 @@ bool signed_by(std::span<const std::uint8_t> bytes, const stun::Message& m,
     if (a.type == stun::attr::message_integrity) return false;
     if (a.type != rv::attr::signature) continue;
     auto covered = stun::covered_by(bytes, a);
-    return covered && ed::verify(key, porthole::detail::ice_signing_input(label, *covered), a.value);
+    return covered &&
+           ed::verify(key, porthole::detail::ice_signing_input(label, *covered), a.value);
   }
   return false;
 }
@@ -117,10 +118,10 @@ std::vector<std::uint8_t> signed_message(stun::MessageClass cls, const stun::Tra
     i += 3 + len;
   }
   if (sign_with) {
-    auto sig = sign_with->sign(porthole::detail::ice_signing_input(
-        is_check ? porthole::detail::kIceCheckSignatureLabel
-                 : porthole::detail::kIceAnswerSignatureLabel,
-        w.covered_by_next(ed::kSignatureSize)));
+    auto sig = sign_with->sign(
+        porthole::detail::ice_signing_input(is_check ? porthole::detail::kIceCheckSignatureLabel
+                                                     : porthole::detail::kIceAnswerSignatureLabel,
+                                            w.covered_by_next(ed::kSignatureSize)));
     if (sig) w.add(rv::attr::signature, *sig);
   }
   w.add_message_integrity(k);
@@ -142,8 +143,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.deadline = now + std::chrono::seconds(10);
   const bool signing = (size & 2) != 0;
   if (signing) {
-    config.sign = [](std::span<const std::uint8_t> bytes)
-        -> porthole::Result<std::vector<std::uint8_t>> {
+    config.sign =
+        [](std::span<const std::uint8_t> bytes) -> porthole::Result<std::vector<std::uint8_t>> {
       auto sig = signer(Signer::local).sign(bytes);
       if (!sig) return sig.error();
       return std::vector<std::uint8_t>(sig->begin(), sig->end());
@@ -179,8 +180,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool wrong_key = (flags & 0x10) != 0;
     const int kind = flags & 3;
     const bool other_signer = signing && kind == 1 && (flags & 0x40) != 0;
-    const ed::KeyPair* sign_with =
-        signing ? &signer(other_signer ? Signer::other : Signer::peer) : nullptr;
+    const ed::KeyPair* sign_with = signing ? &signer(other_signer ? Signer::other : Signer::peer)
+                                           : nullptr;
     std::vector<std::uint8_t> datagram;
     if (kind == 0) {
       datagram.assign(body.begin(), body.end());

@@ -70,8 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool igd = ssdp::denotes_igd(r);
     if (!r.st.empty())
       PORTHOLE_FUZZ_CHECK(igd == (ssdp::classify_target(r.st) != ssdp::TargetKind::other));
-    auto url = check_device_url(r.location, "192.168.1.1", false, "192.168.1.100", 24,
-                                "LOCATION");
+    auto url = check_device_url(r.location, "192.168.1.1", false, "192.168.1.100", 24, "LOCATION");
     if (url) PORTHOLE_FUZZ_CHECK(url->host == "192.168.1.1");
   } else {
     PORTHOLE_FUZZ_CHECK(parsed.error().code == porthole::Errc::internal);

@@ -25,8 +25,8 @@ const stun::IntegrityKey& key() {
 }
 
 const stun::IntegrityKey& other_key() {
-  static const stun::IntegrityKey k =
-      *stun::IntegrityKey::long_term("user", "example.org", "TheMatrIX");
+  static const stun::IntegrityKey k = *stun::IntegrityKey::long_term("user", "example.org",
+                                                                     "TheMatrIX");
   return k;
 }
 
@@ -59,8 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Re-write: the attributes before any integrity or FINGERPRINT, then ours.
   stun::MessageWriter w(m.method, m.message_class, m.transaction_id);
   for (const stun::Attribute& a : m.attributes) {
-    if (a.type == stun::attr::message_integrity ||
-        a.type == stun::attr::message_integrity_sha256 || a.type == stun::attr::fingerprint)
+    if (a.type == stun::attr::message_integrity || a.type == stun::attr::message_integrity_sha256 ||
+        a.type == stun::attr::fingerprint)
       break;
     w.add(a.type, a.value);
   }

@@ -23,14 +23,13 @@ namespace {
 
 void check_header(const stun::Message& m, std::span<const std::uint8_t> in) {
   PORTHOLE_FUZZ_CHECK(in.size() >= stun::kHeaderSize && in.size() % 4 == 0);
-  PORTHOLE_FUZZ_CHECK((in[0] & 0xc0) == 0);                        // top two bits zero
+  PORTHOLE_FUZZ_CHECK((in[0] & 0xc0) == 0);                              // top two bits zero
   PORTHOLE_FUZZ_CHECK(get_u16(in, 2) == in.size() - stun::kHeaderSize);  // length
   PORTHOLE_FUZZ_CHECK(get_u32(in, 4) == stun::kMagicCookie);
-  PORTHOLE_FUZZ_CHECK(std::equal(m.transaction_id.begin(), m.transaction_id.end(),
-                                 in.begin() + 8));
+  PORTHOLE_FUZZ_CHECK(std::equal(m.transaction_id.begin(), m.transaction_id.end(), in.begin() + 8));
   (void)stun::describe(m);
-  for (const auto* ep : {&m.xor_mapped_address, &m.mapped_address, &m.response_origin,
-                         &m.other_address})
+  for (const auto* ep :
+       {&m.xor_mapped_address, &m.mapped_address, &m.response_origin, &m.other_address})
     if (*ep) (void)(*ep)->to_string();
 }
 
@@ -51,10 +50,9 @@ porthole::detail::StunResponder& responder() {
   auto at = [](const char* ip, std::uint16_t port) {
     return stun::Endpoint{*porthole::IpAddress::parse(ip), port};
   };
-  static porthole::detail::StunResponder r(
-      {at("198.51.100.10", 3478), at("198.51.100.10", 3479), at("198.51.100.11", 3478),
-       at("198.51.100.11", 3479)},
-      config);
+  static porthole::detail::StunResponder r({at("198.51.100.10", 3478), at("198.51.100.10", 3479),
+                                            at("198.51.100.11", 3478), at("198.51.100.11", 3479)},
+                                           config);
   return r;
 }
 

@@ -76,8 +76,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   auto parsed = parse_http_url(url);
   if (parsed) check_parsed(url, *parsed);
-  auto checked =
-      check_device_url(url, policy.gateway, allow_lan, policy.local, policy.prefix, "LOCATION");
+  auto checked = check_device_url(url, policy.gateway, allow_lan, policy.local, policy.prefix,
+                                  "LOCATION");
 
   if (!checked) {
     const auto code = checked.error().code;

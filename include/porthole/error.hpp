@@ -11,14 +11,14 @@ namespace porthole {
 // EXIT STATUS). Never renumber; add new codes at the end.
 enum class Errc : int {
   ok = 0,
-  internal = 1,       // a bug or an unexpected local failure (socket(), out of memory)
-  usage = 2,          // bad arguments; nothing was sent
-  no_service = 3,     // no port-mapping service answered
-  refused = 4,        // the gateway answered and refused (conflict, not authorized, ...)
-  timeout = 5,        // a service answered, then the deadline ran out
-  not_verified = 6,   // open --verify: no proof from outside (the mapping stays)
-  punch_failed = 7,   // reserved: hole punching failed
-  state = 8,          // the state directory or file is unusable or corrupt
+  internal = 1,      // a bug or an unexpected local failure (socket(), out of memory)
+  usage = 2,         // bad arguments; nothing was sent
+  no_service = 3,    // no port-mapping service answered
+  refused = 4,       // the gateway answered and refused (conflict, not authorized, ...)
+  timeout = 5,       // a service answered, then the deadline ran out
+  not_verified = 6,  // open --verify: no proof from outside (the mapping stays)
+  punch_failed = 7,  // reserved: hole punching failed
+  state = 8,         // the state directory or file is unusable or corrupt
 };
 
 // Human name of an error code ("refused", "no-service", ...), stable for --json.
@@ -40,7 +40,7 @@ inline Error make_error(Errc code, std::string message, int protocol_code = 0) {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(implicit)
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT(implicit)
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(implicit)
 
   bool ok() const noexcept { return v_.index() == 0; }

@@ -58,14 +58,14 @@ const char* hold_event_name(HoldEventKind kind) noexcept;  // "mapped", "protoco
 
 struct HoldEvent {
   HoldEventKind kind = HoldEventKind::mapped;
-  PortSpec port;                        // which requested port (not for ready/stopping)
-  std::optional<Mapping> mapping;       // the mapping as now held, where there is one
-  std::optional<Protocol> previous_protocol;  // protocol-switched
+  PortSpec port;                                  // which requested port (not for ready/stopping)
+  std::optional<Mapping> mapping;                 // the mapping as now held, where there is one
+  std::optional<Protocol> previous_protocol;      // protocol-switched
   std::optional<IpAddress> previous_external_ip;  // external-address-changed
   std::uint16_t previous_external_port = 0;
-  std::optional<Error> error;           // error, lost
+  std::optional<Error> error;                         // error, lost
   std::optional<std::chrono::milliseconds> retry_in;  // error: next attempt
-  std::string message;                  // one line for people
+  std::string message;                                // one line for people
 };
 using HoldEventFn = std::function<void(const HoldEvent&)>;
 

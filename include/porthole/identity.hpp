@@ -22,8 +22,8 @@
 
 namespace porthole {
 
-inline constexpr std::size_t kPeerIdLength = 55;      // characters
-inline constexpr std::size_t kSignatureLength = 64;   // bytes, Ed25519 (RFC 8032 s5.1.6)
+inline constexpr std::size_t kPeerIdLength = 55;     // characters
+inline constexpr std::size_t kSignatureLength = 64;  // bytes, Ed25519 (RFC 8032 s5.1.6)
 
 struct PeerId {
   std::array<std::uint8_t, 32> key{};  // the Ed25519 public key

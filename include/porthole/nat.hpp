@@ -14,7 +14,7 @@ namespace porthole {
 
 // RFC 4787 / RFC 5780 s4.3-4.4 behaviour, for mapping and for filtering.
 enum class NatBehaviour {
-  unknown,                     // not testable: the server has no RFC 5780 support
+  unknown,  // not testable: the server has no RFC 5780 support
   endpoint_independent,
   address_dependent,
   address_and_port_dependent,
@@ -29,11 +29,11 @@ enum class NatType { unknown, none, full_cone, restricted_cone, port_restricted_
 const char* nat_type_name(NatType t) noexcept;
 
 struct NatReport {
-  std::string server;          // the STUN server used, as configured ("HOST[:PORT]")
-  std::string server_address;  // "IP:PORT" it resolved to
+  std::string server;                // the STUN server used, as configured ("HOST[:PORT]")
+  std::string server_address;        // "IP:PORT" it resolved to
   std::string server_other_address;  // its RFC 5780 OTHER-ADDRESS; empty when none
-  std::string server_software;        // its SOFTWARE, sanitised; may be empty
-  IpAddress public_ip;                // this host as the server saw it
+  std::string server_software;       // its SOFTWARE, sanitised; may be empty
+  IpAddress public_ip;               // this host as the server saw it
   std::uint16_t public_port = 0;
   std::optional<IpAddress> local_ip;  // the local end of that exchange, if known
   std::uint16_t local_port = 0;

@@ -20,10 +20,10 @@
 namespace porthole {
 
 struct Options {
-  std::optional<IpAddress> gateway;          // nullopt: the default route's gateway
-  std::chrono::milliseconds timeout{5000};   // overall deadline of one operation
-  std::string state_dir;                     // empty: default_state_dir()
-  LogFn log;                                 // protocol exchange and decisions
+  std::optional<IpAddress> gateway;         // nullopt: the default route's gateway
+  std::chrono::milliseconds timeout{5000};  // overall deadline of one operation
+  std::string state_dir;                    // empty: default_state_dir()
+  LogFn log;                                // protocol exchange and decisions
   // Service ports, overridable so tests can point the clients at fakes.
   std::uint16_t pcp_port = 5351;
   std::uint16_t ssdp_port = 1900;
@@ -49,7 +49,7 @@ struct ProtocolProbe {
   bool available = false;
   std::optional<IpAddress> external_ip;  // nullopt when the protocol cannot tell
   std::chrono::milliseconds elapsed{0};
-  std::optional<Error> error;        // why it is not available
+  std::optional<Error> error;  // why it is not available
 };
 
 struct ProbeReport {
@@ -70,13 +70,13 @@ struct OpenRequest {
   // Valid UTF-8, printable, at most kMaxDescriptionChars characters (porthole/text.hpp);
   // open and hold refuse anything else with Errc::usage before sending.
   std::string description = "porthole";
-  bool strict_port = false;                    // fail rather than accept another port
+  bool strict_port = false;  // fail rather than accept another port
 };
 
 struct OpenResult {
   Mapping mapping;
-  bool refreshed = false;              // an existing mapping of ours was renewed
-  std::vector<std::string> warnings;   // e.g. "router assigned port 8081 instead of 8080"
+  bool refreshed = false;             // an existing mapping of ours was renewed
+  std::vector<std::string> warnings;  // e.g. "router assigned port 8081 instead of 8080"
 };
 Result<OpenResult> open(const Options& options, const OpenRequest& request);
 

@@ -25,14 +25,14 @@
 namespace porthole {
 
 struct PunchOptions {
-  std::string rendezvous;                  // HOST[:PORT] of a `porthole serve` (port 3478)
-  std::vector<std::string> stun_servers;   // HOST[:PORT] for more server-reflexive candidates
-  std::uint16_t port = 0;                  // local UDP port of the punch socket; 0: any
-  bool map = true;                         // ask the gateway (PCP / NAT-PMP / UPnP) for a mapping
-  std::optional<IpAddress> gateway;        // nullopt: the default route's gateway
-  std::chrono::milliseconds timeout{10000};       // the whole punch, from the start
+  std::string rendezvous;                    // HOST[:PORT] of a `porthole serve` (port 3478)
+  std::vector<std::string> stun_servers;     // HOST[:PORT] for more server-reflexive candidates
+  std::uint16_t port = 0;                    // local UDP port of the punch socket; 0: any
+  bool map = true;                           // ask the gateway (PCP / NAT-PMP / UPnP) for a mapping
+  std::optional<IpAddress> gateway;          // nullopt: the default route's gateway
+  std::chrono::milliseconds timeout{10000};  // the whole punch, from the start
   std::chrono::milliseconds wait_for_peer{5000};  // how long a peer not online is waited for
-  std::string state_dir;                   // identity key and mappings; empty: the default
+  std::string state_dir;                          // identity key and mappings; empty: the default
   LogFn log;
   // Gateway service ports and UPnP's LAN rule, as in porthole::Options.
   std::uint16_t pcp_port = 5351;
@@ -93,10 +93,10 @@ class OwnedFd {
 };
 
 struct PunchResult {
-  OwnedFd socket;          // UDP, bound to `local`, connect(2)ed to `peer`
+  OwnedFd socket;  // UDP, bound to `local`, connect(2)ed to `peer`
   PathKind path = PathKind::server_reflexive;
-  Endpoint local;          // the socket's own address
-  Endpoint local_seen;     // this side as the peer sees it (the check's XOR-MAPPED-ADDRESS)
+  Endpoint local;       // the socket's own address
+  Endpoint local_seen;  // this side as the peer sees it (the check's XOR-MAPPED-ADDRESS)
   Endpoint peer;
   PeerId peer_id;
   std::chrono::milliseconds elapsed{0};

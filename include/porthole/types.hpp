@@ -16,10 +16,10 @@ enum class Transport { tcp, udp };
 // What the user asked for with --via.
 enum class Via { automatic, pcp, natpmp, upnp };
 
-const char* protocol_name(Protocol p) noexcept;   // "pcp", "natpmp", "upnp"
-const char* transport_name(Transport t) noexcept; // "tcp", "udp"
+const char* protocol_name(Protocol p) noexcept;    // "pcp", "natpmp", "upnp"
+const char* transport_name(Transport t) noexcept;  // "tcp", "udp"
 std::optional<Protocol> parse_protocol(std::string_view s);
-Result<Via> parse_via(std::string_view s);        // "auto" | "pcp" | "natpmp" | "upnp"
+Result<Via> parse_via(std::string_view s);  // "auto" | "pcp" | "natpmp" | "upnp"
 
 // PORT as the user writes it: "N", "N/tcp" or "N/udp" (default tcp), 1..65535.
 struct PortSpec {

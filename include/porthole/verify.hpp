@@ -21,10 +21,10 @@ struct Verification {
   // token), "connect-back-handshake" (TCP: the port is the user's service; the
   // server's connection completed and this host's TCP table lists it).
   std::string method;
-  std::string server;     // "IP:PORT" of the STUN server / porthole serve used
-  std::string observed;   // our external endpoint as the server saw it ("IP:PORT", or
-                          // "IP" for TCP); empty when it could not tell
-  std::string proof;      // what was proven, one sentence (verified)
+  std::string server;       // "IP:PORT" of the STUN server / porthole serve used
+  std::string observed;     // our external endpoint as the server saw it ("IP:PORT", or
+                            // "IP" for TCP); empty when it could not tell
+  std::string proof;        // what was proven, one sentence (verified)
   std::string explanation;  // why not, one sentence or two (not verified)
   std::vector<std::string> warnings;
 };
@@ -43,8 +43,8 @@ struct Verification {
 Result<Verification> verify(const Options& options, const Mapping& mapping);
 
 struct ServeOptions {
-  IpAddress listen_ip;                // an IPv4 address of this host (0.0.0.0: any)
-  std::uint16_t listen_port = 3478;   // UDP STUN and TCP connect-back
+  IpAddress listen_ip;               // an IPv4 address of this host (0.0.0.0: any)
+  std::uint16_t listen_port = 3478;  // UDP STUN and TCP connect-back
   // A second address for RFC 5780 (CHANGE-REQUEST, OTHER-ADDRESS): four UDP sockets.
   std::optional<IpAddress> alt_ip;
   std::uint16_t alt_port = 3479;

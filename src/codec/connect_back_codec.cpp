@@ -66,8 +66,8 @@ Result<std::uint16_t> parse_port(std::string_view text) {
 
 Status check_token(std::string_view token) {
   if (token.size() < kMinToken || token.size() > kMaxToken)
-    return bad(fmt::format("token of {} characters: {} to {} hex digits", token.size(),
-                           kMinToken, kMaxToken));
+    return bad(fmt::format("token of {} characters: {} to {} hex digits", token.size(), kMinToken,
+                           kMaxToken));
   for (char c : token)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
       return bad("the token must be lowercase hex digits");

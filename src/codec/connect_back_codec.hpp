@@ -34,8 +34,8 @@
 namespace porthole::detail::connect_back {
 
 inline constexpr std::string_view kVersion = "PORTHOLE/1";
-inline constexpr std::size_t kMinToken = 16;   // hex digits (64 bits)
-inline constexpr std::size_t kMaxToken = 64;   // hex digits (256 bits)
+inline constexpr std::size_t kMinToken = 16;  // hex digits (64 bits)
+inline constexpr std::size_t kMaxToken = 64;  // hex digits (256 bits)
 inline constexpr std::size_t kMaxDetail = 120;
 // Longest line either side accepts, "\n" included: anything longer is not ours.
 inline constexpr std::size_t kMaxLine = 200;
@@ -59,8 +59,8 @@ const char* outcome_name(Outcome o) noexcept;  // "connected", ..., "bad-request
 
 struct Reply {
   Outcome outcome = Outcome::bad_request;
-  IpAddress observed_ip;    // the requester as the server saw it (IPv4)
-  std::string detail;       // sanitised; "-" on the wire when empty
+  IpAddress observed_ip;  // the requester as the server saw it (IPv4)
+  std::string detail;     // sanitised; "-" on the wire when empty
 };
 
 // Errc::usage for an invalid request (not an IPv4 address, port 0, bad token).

@@ -33,8 +33,12 @@ bool gnutls_ready() noexcept {
 template <class T, int (*Init)(T*), void (*Deinit)(T)>
 struct Owned {
   T key = nullptr;
-  Owned() { if (!gnutls_ready() || Init(&key) < 0) key = nullptr; }
-  ~Owned() { if (key) Deinit(key); }
+  Owned() {
+    if (!gnutls_ready() || Init(&key) < 0) key = nullptr;
+  }
+  ~Owned() {
+    if (key) Deinit(key);
+  }
   Owned(const Owned&) = delete;
   Owned& operator=(const Owned&) = delete;
 };
@@ -68,8 +72,7 @@ Status read_raw(Export&& export_raw, Seed& seed, PublicKey& pub, Errc code) {
   OwnedDatum x, k;
   int rc = export_raw(&curve, &x.d, &k.d);
   if (rc < 0) return make_error(code, std::string("not an Ed25519 key: ") + gnutls_strerror(rc));
-  if (curve != GNUTLS_ECC_CURVE_ED25519 || x.d.size != kPublicKeySize ||
-      k.d.size != kSeedSize)
+  if (curve != GNUTLS_ECC_CURVE_ED25519 || x.d.size != kPublicKeySize || k.d.size != kSeedSize)
     return make_error(code, "not an Ed25519 key");
   std::memcpy(pub.data(), x.d.data, kPublicKeySize);
   std::memcpy(seed.data(), k.d.data, kSeedSize);
@@ -98,8 +101,7 @@ Result<KeyPair> KeyPair::generate() {
   PrivKey key;
   if (!key.key) return make_error(Errc::internal, "gnutls_privkey_init failed");
   int rc = gnutls_privkey_generate2(key.key, GNUTLS_PK_EDDSA_ED25519,
-                                    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_ED25519), 0,
-                                    nullptr, 0);
+                                    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_ED25519), 0, nullptr, 0);
   if (rc < 0) return gnutls_error("cannot generate an Ed25519 key", rc);
   KeyPair pair;
   auto st = read_raw(
@@ -114,9 +116,8 @@ Result<KeyPair> KeyPair::generate() {
 Result<KeyPair> KeyPair::from_seed(std::span<const std::uint8_t, kSeedSize> seed) {
   // OneAsymmetricKey (RFC 8410 s7): SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 },
   // OCTET STRING { OCTET STRING seed } }. GnuTLS computes the public key on import.
-  static constexpr std::uint8_t kPrefix[] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30,
-                                             0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-                                             0x04, 0x22, 0x04, 0x20};
+  static constexpr std::uint8_t kPrefix[] = {0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06,
+                                             0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20};
   std::array<std::uint8_t, sizeof kPrefix + kSeedSize> der{};
   std::copy(std::begin(kPrefix), std::end(kPrefix), der.begin());
   std::copy(seed.begin(), seed.end(), der.begin() + sizeof kPrefix);
@@ -133,13 +134,13 @@ Result<KeyPair> KeyPair::from_seed(std::span<const std::uint8_t, kSeedSize> seed
 Result<KeyPair> KeyPair::from_pkcs8_pem(std::string_view pem) {
   X509Key key;
   if (!key.key) return make_error(Errc::internal, "gnutls_x509_privkey_init failed");
-  gnutls_datum_t d = datum(std::span(reinterpret_cast<const std::uint8_t*>(pem.data()),
-                                     pem.size()));
+  gnutls_datum_t d = datum(
+      std::span(reinterpret_cast<const std::uint8_t*>(pem.data()), pem.size()));
   int rc = gnutls_x509_privkey_import_pkcs8(key.key, &d, GNUTLS_X509_FMT_PEM, nullptr,
                                             GNUTLS_PKCS_PLAIN);
   if (rc < 0)
-    return make_error(Errc::state, std::string("not an unencrypted PKCS#8 private key: ") +
-                                       gnutls_strerror(rc));
+    return make_error(Errc::state,
+                      std::string("not an unencrypted PKCS#8 private key: ") + gnutls_strerror(rc));
   return KeyPairAccess::from_x509(key, Errc::state);
 }
 
@@ -147,12 +148,11 @@ Result<std::string> KeyPair::to_pkcs8_pem() const {
   X509Key key;
   if (!key.key) return make_error(Errc::internal, "gnutls_x509_privkey_init failed");
   gnutls_datum_t x = datum(public_), k = datum(seed_);
-  int rc = gnutls_x509_privkey_import_ecc_raw(key.key, GNUTLS_ECC_CURVE_ED25519, &x, nullptr,
-                                              &k);
+  int rc = gnutls_x509_privkey_import_ecc_raw(key.key, GNUTLS_ECC_CURVE_ED25519, &x, nullptr, &k);
   if (rc < 0) return gnutls_error("cannot load the Ed25519 key", rc);
   OwnedDatum out;
-  rc = gnutls_x509_privkey_export2_pkcs8(key.key, GNUTLS_X509_FMT_PEM, nullptr,
-                                         GNUTLS_PKCS_PLAIN, &out.d);
+  rc = gnutls_x509_privkey_export2_pkcs8(key.key, GNUTLS_X509_FMT_PEM, nullptr, GNUTLS_PKCS_PLAIN,
+                                         &out.d);
   if (rc < 0) return gnutls_error("cannot write the Ed25519 key as PKCS#8", rc);
   return std::string(reinterpret_cast<const char*>(out.d.data), out.d.size);
 }
@@ -162,8 +162,7 @@ Result<Signature> KeyPair::sign(std::span<const std::uint8_t> message) const {
   PrivKey key;
   if (!x509.key || !key.key) return make_error(Errc::internal, "gnutls key init failed");
   gnutls_datum_t x = datum(public_), k = datum(seed_);
-  int rc = gnutls_x509_privkey_import_ecc_raw(x509.key, GNUTLS_ECC_CURVE_ED25519, &x, nullptr,
-                                              &k);
+  int rc = gnutls_x509_privkey_import_ecc_raw(x509.key, GNUTLS_ECC_CURVE_ED25519, &x, nullptr, &k);
   if (rc < 0) return gnutls_error("cannot load the Ed25519 key", rc);
   rc = gnutls_privkey_import_x509(key.key, x509.key, 0);
   if (rc < 0) return gnutls_error("cannot load the Ed25519 key", rc);

@@ -1,7 +1,7 @@
 // HMAC-SHA1, HMAC-SHA256, MD5 and SHA-256: the digests STUN's MESSAGE-INTEGRITY and
-// MESSAGE-INTEGRITY-SHA256 need, and a constant-time comparison, (RFC 8489 s14.5, s14.6, s9.2.2). The one file that
-// includes <nettle/...>: nettle is GnuTLS's own crypto backend and, unlike GnuTLS,
-// links into the static `porthole` executable (Debian ships libnettle.a).
+// MESSAGE-INTEGRITY-SHA256 need, and a constant-time comparison, (RFC 8489 s14.5, s14.6, s9.2.2).
+// The one file that includes <nettle/...>: nettle is GnuTLS's own crypto backend and, unlike
+// GnuTLS, links into the static `porthole` executable (Debian ships libnettle.a).
 #pragma once
 
 #include <array>

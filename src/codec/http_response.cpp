@@ -45,21 +45,24 @@ Status HttpResponseParser::feed(std::string_view bytes) {
 
 Status HttpResponseParser::finish_at_eof() {
   switch (phase_) {
-    case Phase::done:
-      return ok_status();
+    case Phase::done: return ok_status();
     case Phase::until_close:
     case Phase::trailer:  // the last chunk arrived; a missing trailer end is harmless
       phase_ = Phase::done;
       return ok_status();
     case Phase::headers:
-      return malformed(fmt::format("connection closed before the end of the headers "
-                                   "({} bytes received)", received_));
+      return malformed(
+          fmt::format("connection closed before the end of the headers "
+                      "({} bytes received)",
+                      received_));
     case Phase::length_body:
-      return malformed(fmt::format("connection closed after {} of {} body bytes",
-                                   body_.size(), content_length_));
+      return malformed(fmt::format("connection closed after {} of {} body bytes", body_.size(),
+                                   content_length_));
     default:
-      return malformed(fmt::format("connection closed inside the chunked body, after {} "
-                                   "bytes", body_.size()));
+      return malformed(
+          fmt::format("connection closed inside the chunked body, after {} "
+                      "bytes",
+                      body_.size()));
   }
 }
 
@@ -69,8 +72,7 @@ std::string HttpResponseParser::progress() const {
       return fmt::format("header block incomplete, {} bytes received", received_);
     case Phase::length_body:
       return fmt::format("{} of {} body bytes received", body_.size(), content_length_);
-    default:
-      return fmt::format("body incomplete, {} bytes received", body_.size());
+    default: return fmt::format("body incomplete, {} bytes received", body_.size());
   }
 }
 
@@ -94,13 +96,11 @@ Status HttpResponseParser::run() {
         scan_ = scan;
         if (end == std::string::npos) {
           if (in_.size() > kMaxHttpHeaderBytes)
-            return malformed(fmt::format("header block longer than {} bytes",
-                                         kMaxHttpHeaderBytes));
+            return malformed(fmt::format("header block longer than {} bytes", kMaxHttpHeaderBytes));
           return ok_status();
         }
         if (end > kMaxHttpHeaderBytes)
-          return malformed(fmt::format("header block longer than {} bytes",
-                                       kMaxHttpHeaderBytes));
+          return malformed(fmt::format("header block longer than {} bytes", kMaxHttpHeaderBytes));
         if (auto st = parse_head(std::string_view(in_).substr(0, end)); !st) return st;
         pos_ = end;
         break;
@@ -170,8 +170,7 @@ Status HttpResponseParser::run() {
         if (line->empty()) phase_ = Phase::done;
         break;
       }
-      case Phase::done:
-        return ok_status();
+      case Phase::done: return ok_status();
     }
   }
 }
@@ -185,8 +184,8 @@ Status HttpResponseParser::parse_head(std::string_view head) {
   if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." ||
       (status_line[7] != '0' && status_line[7] != '1') || status_line[8] != ' ' ||
       (status_line.size() > 12 && status_line[12] != ' '))
-    return malformed(fmt::format("not an HTTP/1.x answer: '{}'",
-                                 printable_excerpt(status_line, 80)));
+    return malformed(
+        fmt::format("not an HTTP/1.x answer: '{}'", printable_excerpt(status_line, 80)));
   int code = 0;
   for (std::size_t i = 9; i < 12; ++i) {
     char c = status_line[i];
@@ -228,8 +227,8 @@ Status HttpResponseParser::parse_head(std::string_view head) {
       content_length = v;
     } else if (ascii_iequals(name, "Transfer-Encoding")) {
       if (!ascii_iequals(value, "chunked"))
-        return malformed(fmt::format("unsupported Transfer-Encoding '{}'",
-                                     printable_excerpt(value, 40)));
+        return malformed(
+            fmt::format("unsupported Transfer-Encoding '{}'", printable_excerpt(value, 40)));
       chunked = true;
     }
   }

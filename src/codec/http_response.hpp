@@ -61,7 +61,14 @@ class HttpResponseParser {
 
  private:
   enum class Phase {
-    headers, length_body, until_close, chunk_size, chunk_data, chunk_data_end, trailer, done
+    headers,
+    length_body,
+    until_close,
+    chunk_size,
+    chunk_data,
+    chunk_data_end,
+    trailer,
+    done
   };
 
   Status run();

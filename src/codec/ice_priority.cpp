@@ -43,10 +43,9 @@ std::vector<CandidatePair> ordered_pairs(std::span<const std::uint32_t> local_pr
                                : pair_priority(p.remote_priority, p.local_priority);
       pairs.push_back(p);
     }
-  std::stable_sort(pairs.begin(), pairs.end(),
-                   [](const CandidatePair& a, const CandidatePair& b) {
-                     return a.priority > b.priority;
-                   });
+  std::stable_sort(pairs.begin(), pairs.end(), [](const CandidatePair& a, const CandidatePair& b) {
+    return a.priority > b.priority;
+  });
   return pairs;
 }
 

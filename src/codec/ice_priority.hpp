@@ -44,9 +44,9 @@ std::uint64_t pair_priority(std::uint32_t controlling, std::uint32_t controlled)
 struct CandidatePair {
   std::uint32_t local_priority = 0;
   std::uint32_t remote_priority = 0;
-  std::size_t local_index = 0;   // into the caller's candidate lists
+  std::size_t local_index = 0;  // into the caller's candidate lists
   std::size_t remote_index = 0;
-  std::uint64_t priority = 0;    // pair_priority() from this agent's role
+  std::uint64_t priority = 0;  // pair_priority() from this agent's role
 };
 
 // Every pair of a local and a remote candidate, in decreasing pair priority (s6.1.2.3:

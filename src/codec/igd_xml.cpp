@@ -99,7 +99,8 @@ std::string upnp_error_text(int code) {
 Result<SoapReply> read_soap_reply(std::string_view body, int http_status) {
   if (body.size() > kMaxSoapReplyBytes)
     return make_error(Errc::internal, fmt::format("SOAP answer of {} bytes is more than the "
-                                                  "{} allowed", body.size(), kMaxSoapReplyBytes));
+                                                  "{} allowed",
+                                                  body.size(), kMaxSoapReplyBytes));
   const std::string buffer = with_parser_slack(body);
   NameValueParserData data{};
   ::ParseNameValue(buffer.data(), static_cast<int>(body.size()), &data);
@@ -109,8 +110,7 @@ Result<SoapReply> read_soap_reply(std::string_view body, int http_status) {
   for (const NameValue* nv = data.l_head; nv != nullptr; nv = nv->l_next)
     reply.values.emplace(bounded(nv->name), bounded(nv->value));
   if (data.portListing != nullptr && data.portListingLength >= 0)
-    reply.port_listing.emplace(data.portListing,
-                               static_cast<std::size_t>(data.portListingLength));
+    reply.port_listing.emplace(data.portListing, static_cast<std::size_t>(data.portListingLength));
   ::ClearNameValueList(&data);
 
   auto code = reply.value("errorCode");
@@ -164,9 +164,8 @@ Result<std::vector<UpnpEntry>> read_port_listing(std::string_view document) {
 }
 
 Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
-                                            std::string_view gateway_ip,
-                                            std::string_view local_ip, int prefix_len,
-                                            bool allow_lan_subnet) {
+                                            std::string_view gateway_ip, std::string_view local_ip,
+                                            int prefix_len, bool allow_lan_subnet) {
   // http_get bounds the body far below this; parserootdesc takes an int.
   if (xml.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     return make_error(Errc::no_service, "the UPnP device description is too large");
@@ -179,7 +178,8 @@ Result<IgdDescription> read_igd_description(std::string_view xml, std::string_vi
   if (service.empty() || bounded(data.first.controlurl).empty())
     return make_error(Errc::no_service,
                       fmt::format("the UPnP device at {} has no WANIPConnection or "
-                                  "WANPPPConnection service", printable_excerpt(location)));
+                                  "WANPPPConnection service",
+                                  printable_excerpt(location)));
   const std::string location_text(location);
   UPNPUrls urls{};
   ::GetUPNPUrls(&urls, &data, location_text.c_str(), 0);

@@ -35,9 +35,8 @@ struct IgdDescription {
 // Errc::no_service when there is no WAN connection service or its control URL is
 // refused.
 Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
-                                            std::string_view gateway_ip,
-                                            std::string_view local_ip, int prefix_len,
-                                            bool allow_lan_subnet = false);
+                                            std::string_view gateway_ip, std::string_view local_ip,
+                                            int prefix_len, bool allow_lan_subnet = false);
 
 // A SOAP answer is far smaller than this (the largest porthole asks for, a table row,
 // is ~700 bytes; a GetListOfPortMappings page of 128 rows ~50 KiB); anything longer is
@@ -127,7 +126,7 @@ struct UpnpEntry {
 // A full table, or the rows read before something stopped the reading.
 struct UpnpTable {
   std::vector<UpnpEntry> entries;
-  bool complete = true;         // false: not read to its end
+  bool complete = true;          // false: not read to its end
   std::optional<Error> stopped;  // why not (Errc::timeout: the deadline ran out)
 };
 

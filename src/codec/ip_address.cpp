@@ -109,7 +109,8 @@ std::string IpAddress::to_string() const {
   if (is_v4_mapped())  // RFC 5952 s5
     return fmt::format("::ffff:{}.{}.{}.{}", bytes_[12], bytes_[13], bytes_[14], bytes_[15]);
   std::array<unsigned, 8> groups{};
-  for (std::size_t i = 0; i < 8; ++i) groups[i] = (unsigned{bytes_[2 * i]} << 8) | bytes_[2 * i + 1];
+  for (std::size_t i = 0; i < 8; ++i)
+    groups[i] = (unsigned{bytes_[2 * i]} << 8) | bytes_[2 * i + 1];
   // RFC 5952 s4.2: "::" stands for the longest run of zero groups, the first one when
   // runs tie, and never for a single group (s4.2.2).
   std::size_t best_at = 8, best_len = 0;
@@ -189,7 +190,8 @@ Result<Endpoint> Endpoint::from_sockaddr(const sockaddr* address, std::size_t le
     return Endpoint{IpAddress::v6(b), ntohs(in6.sin6_port)};
   }
   return make_error(Errc::usage, fmt::format("socket address family {} ({} bytes) is not IPv4 "
-                                             "or IPv6", address->sa_family, length));
+                                             "or IPv6",
+                                             address->sa_family, length));
 }
 
 std::size_t Endpoint::to_sockaddr(sockaddr_storage& out) const noexcept {

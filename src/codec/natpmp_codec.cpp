@@ -82,8 +82,7 @@ Result<Reply> decode_reply(std::span<const std::uint8_t> bytes) {
     return drop(fmt::format("version {} (a PCP packet?), not NAT-PMP version 0", r.version));
   }
   if (size > kMaxReplySize)
-    return drop(fmt::format("{} bytes, longer than any NAT-PMP reply ({})", size,
-                            kMaxReplySize));
+    return drop(fmt::format("{} bytes, longer than any NAT-PMP reply ({})", size, kMaxReplySize));
   r.epoch = get_u32(bytes, kOffEpoch);
   // s3.5: the unsupported-version reply is the bare header, whatever the request was.
   if (r.unsupported_version()) return r;
@@ -96,8 +95,8 @@ Result<Reply> decode_reply(std::span<const std::uint8_t> bytes) {
     if (full == 0)
       return drop(fmt::format("success for opcode {}, which porthole never sends", r.opcode));
     if (size != full)
-      return drop(fmt::format("{} bytes for a {} reply (expected {})", size,
-                              opcode_name(r.opcode), full));
+      return drop(
+          fmt::format("{} bytes for a {} reply (expected {})", size, opcode_name(r.opcode), full));
   } else if (full != 0 && size != kHeaderSize && size != full) {
     return drop(fmt::format("{} bytes for a {} error reply (expected {} or {})", size,
                             opcode_name(r.opcode), kHeaderSize, full));
@@ -159,8 +158,7 @@ std::string describe(const Reply& reply) {
     return fmt::format("UNSUPPORTED_VERSION from a version-{} server", reply.version);
   const char* op = opcode_name(reply.opcode);
   std::string text = op ? fmt::format("{} {}", op, result_name(reply.result_code))
-                        : fmt::format("opcode {} {}", reply.opcode,
-                                      result_name(reply.result_code));
+                        : fmt::format("opcode {} {}", reply.opcode, result_name(reply.result_code));
   if (!is_known_result(reply.result_code)) text += fmt::format(" ({})", reply.result_code);
   if (reply.has_body) {
     if (reply.opcode == opcode::public_address)

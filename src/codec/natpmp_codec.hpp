@@ -42,7 +42,7 @@ inline constexpr std::uint8_t map_tcp = 2;
 namespace result {
 inline constexpr std::uint16_t success = 0;
 inline constexpr std::uint16_t unsupported_version = 1;
-inline constexpr std::uint16_t not_authorized = 2;  // "Not Authorized/Refused"
+inline constexpr std::uint16_t not_authorized = 2;   // "Not Authorized/Refused"
 inline constexpr std::uint16_t network_failure = 3;  // e.g. no external address yet
 inline constexpr std::uint16_t out_of_resources = 4;
 inline constexpr std::uint16_t unsupported_opcode = 5;
@@ -89,9 +89,7 @@ struct Reply {
   std::uint16_t external_port = 0;  // the mapped external port
   std::uint32_t lifetime = 0;       // seconds
 
-  bool unsupported_version() const noexcept {
-    return result_code == result::unsupported_version;
-  }
+  bool unsupported_version() const noexcept { return result_code == result::unsupported_version; }
   bool is_mapping() const noexcept {
     return opcode == opcode::map_udp || opcode == opcode::map_tcp;
   }

@@ -16,13 +16,13 @@ namespace {
 
 // Offsets shared by requests and responses (see the diagrams in pcp_codec.hpp).
 constexpr std::size_t kOffVersion = 0;
-constexpr std::size_t kOffOpcode = 1;       // R bit + opcode
-constexpr std::size_t kOffResultCode = 3;   // response
+constexpr std::size_t kOffOpcode = 1;      // R bit + opcode
+constexpr std::size_t kOffResultCode = 3;  // response
 constexpr std::size_t kOffLifetime = 4;
-constexpr std::size_t kOffClientIp = 8;     // request
-constexpr std::size_t kOffEpoch = 8;        // response
-constexpr std::size_t kOffNonce = 24;       // MAP
-constexpr std::size_t kOffProtocol = 36;    // MAP
+constexpr std::size_t kOffClientIp = 8;   // request
+constexpr std::size_t kOffEpoch = 8;      // response
+constexpr std::size_t kOffNonce = 24;     // MAP
+constexpr std::size_t kOffProtocol = 36;  // MAP
 constexpr std::size_t kOffInternalPort = 40;
 constexpr std::size_t kOffExternalPort = 42;  // suggested (request) / assigned (response)
 constexpr std::size_t kOffExternalIp = 44;    // suggested (request) / assigned (response)
@@ -72,8 +72,8 @@ Status parse_options(std::span<const std::uint8_t> bytes, std::size_t off,
     const std::size_t length = get_u16(bytes, off + 2);
     const std::size_t padded = (length + 3) & ~std::size_t{3};
     if (padded > bytes.size() - off - 4)
-      return drop(fmt::format("option {} at offset {} claims {} bytes, only {} left", opt.code,
-                              off, length, bytes.size() - off - 4));
+      return drop(fmt::format("option {} at offset {} claims {} bytes, only {} left", opt.code, off,
+                              length, bytes.size() - off - 4));
     auto first = bytes.begin() + static_cast<std::ptrdiff_t>(off + 4);
     opt.data.assign(first, first + static_cast<std::ptrdiff_t>(length));
     options.push_back(std::move(opt));
@@ -144,8 +144,7 @@ std::vector<std::uint8_t> encode_announce_request(const IpAddress& client_ip) {
 Result<Response> decode_response(std::span<const std::uint8_t> bytes) {
   const std::size_t size = bytes.size();
   if (size > kMaxMessageSize)
-    return drop(fmt::format("{} bytes: longer than the PCP maximum of {}", size,
-                            kMaxMessageSize));
+    return drop(fmt::format("{} bytes: longer than the PCP maximum of {}", size, kMaxMessageSize));
   if (size == 0) return drop("empty datagram");
 
   // RFC 6887 s9 / RFC 6886 s3.5: a NAT-PMP-only server answers our version-2 request
@@ -157,8 +156,10 @@ Result<Response> decode_response(std::span<const std::uint8_t> bytes) {
       return drop(fmt::format("{} bytes: too short for a NAT-PMP reply", size));
     const std::uint16_t natpmp_result = get_u16(bytes, kNatpmpOffResultCode);
     if (natpmp_result != result::unsupp_version)
-      return drop(fmt::format("a NAT-PMP (version 0) reply with result {}, not an answer "
-                              "to a PCP request", natpmp_result));
+      return drop(
+          fmt::format("a NAT-PMP (version 0) reply with result {}, not an answer "
+                      "to a PCP request",
+                      natpmp_result));
     Response r;
     r.version = 0;
     r.opcode = static_cast<std::uint8_t>(bytes[kOffOpcode] & ~kResponseBit);
@@ -172,7 +173,8 @@ Result<Response> decode_response(std::span<const std::uint8_t> bytes) {
     return drop(fmt::format("{} bytes: shorter than the {}-byte PCP header", size, kHeaderSize));
   if (size % 4 != 0) return drop(fmt::format("{} bytes: not a multiple of 4", size));
   // s8.3: a response has the R bit set; anything else is a request (maybe our own).
-  if ((bytes[kOffOpcode] & kResponseBit) == 0) return drop("R bit clear: a request, not a response");
+  if ((bytes[kOffOpcode] & kResponseBit) == 0)
+    return drop("R bit clear: a request, not a response");
 
   Response r;
   r.version = bytes[kOffVersion];
@@ -194,8 +196,8 @@ Result<Response> decode_response(std::span<const std::uint8_t> bytes) {
     return drop(fmt::format("opcode {}: porthole sends only ANNOUNCE and MAP", r.opcode));
   }
   if (size < kHeaderSize + body)
-    return drop(fmt::format("{} bytes: too short for a MAP response ({} bytes)", size,
-                            kMapMessageSize));
+    return drop(
+        fmt::format("{} bytes: too short for a MAP response ({} bytes)", size, kMapMessageSize));
 
   if (r.opcode == opcode::map) {
     MapResponseData m;
@@ -247,13 +249,13 @@ constexpr ResultInfo kResults[] = {
     {"UNSUPP_OPCODE", "the gateway does not support this PCP operation"},
     {"UNSUPP_OPTION", "the gateway does not support a mandatory option of the request"},
     {"MALFORMED_OPTION", "an option of the request is malformed"},
-    {"NETWORK_FAILURE",
-     "the gateway has a network failure (for example no external address yet)"},
+    {"NETWORK_FAILURE", "the gateway has a network failure (for example no external address yet)"},
     {"NO_RESOURCES",
      "port held elsewhere, or the router has no external address (upstream NAT / CGNAT?)"},
     {"UNSUPP_PROTOCOL", "the gateway cannot map this transport protocol"},
     {"USER_EX_QUOTA", "this host has used up its quota of mappings on the gateway"},
-    {"CANNOT_PROVIDE_EXTERNAL", "the gateway cannot provide the suggested external port or address"},
+    {"CANNOT_PROVIDE_EXTERNAL",
+     "the gateway cannot provide the suggested external port or address"},
     {"ADDRESS_MISMATCH",
      "the request arrived from another address than the one it names: a NAT between this "
      "host and the PCP server"},
@@ -294,8 +296,9 @@ bool epoch_is_valid(std::uint32_t previous_epoch, std::uint32_t epoch,
   //   client_delta + 2 < server_delta - server_delta/16   or
   //   server_delta + 2 < client_delta - client_delta/16
   // is evaluated exactly by multiplying both sides by 16.
-  const std::int64_t server_ms =
-      (static_cast<std::int64_t>(epoch) - static_cast<std::int64_t>(previous_epoch)) * 1000;
+  const std::int64_t server_ms = (static_cast<std::int64_t>(epoch) -
+                                  static_cast<std::int64_t>(previous_epoch)) *
+                                 1000;
   const std::int64_t client_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now - previous_client_time).count();
   if (16 * (client_ms + 2000) < 15 * server_ms) return false;
@@ -370,8 +373,7 @@ std::string describe(const Response& response) {
     text = fmt::format("MAP {}", result_name(response.result_code));
   else
     text = fmt::format("opcode {} {}", response.opcode, result_name(response.result_code));
-  if (!is_known_result(response.result_code))
-    text += fmt::format(" ({})", response.result_code);
+  if (!is_known_result(response.result_code)) text += fmt::format(" ({})", response.result_code);
   if (response.map) {
     const auto& m = *response.map;
     text += fmt::format(" {} {} -> {}:{}", protocol_label(m.protocol), m.internal_port,

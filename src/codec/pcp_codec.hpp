@@ -32,8 +32,8 @@ namespace porthole::detail::pcp {
 
 inline constexpr std::uint8_t kVersion = 2;
 inline constexpr std::uint16_t kServerPort = 5351;
-inline constexpr std::size_t kHeaderSize = 24;        // s7.1 / s7.2
-inline constexpr std::size_t kMapBodySize = 36;       // s11.1
+inline constexpr std::size_t kHeaderSize = 24;   // s7.1 / s7.2
+inline constexpr std::size_t kMapBodySize = 36;  // s11.1
 inline constexpr std::size_t kMapMessageSize = kHeaderSize + kMapBodySize;
 inline constexpr std::size_t kMaxMessageSize = 1100;  // s7
 // porthole's cap on the lifetimes it asks for, 24 h: servers clamp longer requests
@@ -118,8 +118,8 @@ struct MapRequest {
   std::uint32_t lifetime = 0;  // seconds; 0 deletes the mapping (s15)
   Nonce nonce{};
   std::uint8_t protocol = iana::tcp;
-  std::uint16_t internal_port = 0;            // 1..65535 (0 would mean "all ports")
-  std::uint16_t suggested_external_port = 0;  // 0: no preference
+  std::uint16_t internal_port = 0;                 // 1..65535 (0 would mean "all ports")
+  std::uint16_t suggested_external_port = 0;       // 0: no preference
   std::optional<IpAddress> suggested_external_ip;  // nullopt: no preference
 };
 
@@ -173,8 +173,8 @@ struct MapResponseData {
   Nonce nonce{};
   std::uint8_t protocol = 0;
   std::uint16_t internal_port = 0;
-  std::uint16_t external_port = 0;  // assigned
-  Address external_address{};       // assigned
+  std::uint16_t external_port = 0;       // assigned
+  Address external_address{};            // assigned
   std::optional<IpAddress> external_ip;  // set when external_address is IPv4-mapped
 };
 
@@ -189,9 +189,7 @@ struct Response {
   std::vector<Option> options;
 
   // RFC 6887 s9: the caller falls back to NAT-PMP.
-  bool unsupported_version() const noexcept {
-    return result_code == result::unsupp_version;
-  }
+  bool unsupported_version() const noexcept { return result_code == result::unsupp_version; }
 };
 
 // Checks every rule of s8.3 / s11.4 that can be checked on the bytes alone:

@@ -20,9 +20,9 @@ constexpr std::size_t kDescriptionFixed = 4 + 32 + 32 + kSessionIdSize;
 // Each candidate: type, transport, family, foundation length, port, priority, then
 // the address and the foundation.
 constexpr std::size_t kCandidateFixed = 10;
-constexpr std::size_t kMaxDescriptionSize =
-    kDescriptionFixed + 2 + kUfragMax + kPasswordMax +
-    kMaxCandidates * (kCandidateFixed + 16 + kFoundationMax);
+constexpr std::size_t kMaxDescriptionSize = kDescriptionFixed + 2 + kUfragMax + kPasswordMax +
+                                            kMaxCandidates *
+                                                (kCandidateFixed + 16 + kFoundationMax);
 constexpr std::uint8_t kFamilyV4 = 0x01, kFamilyV6 = 0x02;  // as in STUN (RFC 8489 s14.1)
 
 Error bad(Errc code, std::string message) { return make_error(code, std::move(message)); }
@@ -30,16 +30,15 @@ Error bad(Errc code, std::string message) { return make_error(code, std::move(me
 bool ice_chars(std::string_view text) noexcept {
   // RFC 8445 s5.3 and RFC 8839 s5.4: ice-char = ALPHA / DIGIT / "+" / "/".
   return std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
   });
 }
 
-Status check_text(std::string_view what, std::string_view text, std::size_t min,
-                  std::size_t max, Errc code) {
+Status check_text(std::string_view what, std::string_view text, std::size_t min, std::size_t max,
+                  Errc code) {
   if (text.size() < min || text.size() > max)
-    return bad(code, fmt::format("{} has {} characters, not {}..{}", what, text.size(), min,
-                                 max));
+    return bad(code, fmt::format("{} has {} characters, not {}..{}", what, text.size(), min, max));
   if (!ice_chars(text))
     return bad(code, fmt::format("{} has a character other than A-Z a-z 0-9 + /", what));
   return ok_status();
@@ -55,8 +54,8 @@ Status check_candidate(const Candidate& c, std::size_t index, Errc code) {
     return bad(code, fmt::format("{}: transport {} (only UDP, 17)", what, c.transport));
   if (c.address.port == 0) return bad(code, what + ": port 0");
   if (c.address.ip.is_unspecified() || c.address.ip.is_multicast())
-    return bad(code, fmt::format("{}: address {} cannot be a candidate", what,
-                                 c.address.ip.to_string()));
+    return bad(code,
+               fmt::format("{}: address {} cannot be a candidate", what, c.address.ip.to_string()));
   if (c.priority == 0 || c.priority > 0x7FFFFFFFu)
     return bad(code, fmt::format("{}: priority {} is not in 1..2^31-1", what, c.priority));
   return check_text(what + "'s foundation", c.foundation, 1, kFoundationMax, code);
@@ -177,8 +176,7 @@ Result<Description> decode_description(std::span<const std::uint8_t> bytes) {
   if (kind != 1 && kind != 2) return bad(kWire, fmt::format("description kind {}", kind));
   if (nat > 3) return bad(kWire, fmt::format("description: NAT mapping behaviour {}", nat));
   if (count > kMaxCandidates)
-    return bad(kWire, fmt::format("description: {} candidates, at most {}", count,
-                                  kMaxCandidates));
+    return bad(kWire, fmt::format("description: {} candidates, at most {}", count, kMaxCandidates));
   d.kind = static_cast<Kind>(kind);
   d.nat_mapping = static_cast<NatMapping>(nat);
   if (!r.take(32, b)) return bad(kWire, "description truncated in the sender's key");
@@ -187,7 +185,8 @@ Result<Description> decode_description(std::span<const std::uint8_t> bytes) {
   d.receiver = peer_from(b);
   if (!r.take(kSessionIdSize, b)) return bad(kWire, "description truncated in the session ID");
   std::copy(b.begin(), b.end(), d.session_id.begin());
-  if (!r.byte(len) || !r.text(len, d.ufrag)) return bad(kWire, "description truncated in the ufrag");
+  if (!r.byte(len) || !r.text(len, d.ufrag))
+    return bad(kWire, "description truncated in the ufrag");
   if (!r.byte(len) || !r.text(len, d.password))
     return bad(kWire, "description truncated in the password");
   for (std::size_t i = 0; i < count; ++i) {
@@ -226,15 +225,15 @@ std::vector<std::uint8_t> description_signing_input(std::span<const std::uint8_t
 Result<Description> open_description(const SignedDescription& s, const PeerId& expected_sender,
                                      const PeerId& receiver, Kind expected_kind) {
   if (!ed25519::verify(expected_sender.key, description_signing_input(s.bytes), s.signature))
-    return bad(Errc::refused, fmt::format("the description is not signed by {}",
-                                          expected_sender.to_string()));
+    return bad(Errc::refused,
+               fmt::format("the description is not signed by {}", expected_sender.to_string()));
   auto d = decode_description(s.bytes);
   if (!d) return d.error();
   if (d->sender != expected_sender)
     return bad(Errc::refused, "the description names another sender than its signer");
   if (d->receiver != receiver)
-    return bad(Errc::refused, fmt::format("the description is for {}, not for us",
-                                          d->receiver.to_string()));
+    return bad(Errc::refused,
+               fmt::format("the description is for {}, not for us", d->receiver.to_string()));
   if (d->kind != expected_kind)
     return bad(Errc::refused, fmt::format("expected an {}, got an {}",
                                           expected_kind == Kind::offer ? "offer" : "answer",
@@ -300,8 +299,8 @@ Status check_fields(const Message& m, Errc code) {
     return bad(code, fmt::format("CHALLENGE of {} bytes, not {}..{}", m.challenge->size(),
                                  kChallengeMin, kChallengeMax));
   if (m.signature && m.signature->size() != kSignatureLength)
-    return bad(code, fmt::format("SIGNATURE of {} bytes, not {}", m.signature->size(),
-                                 kSignatureLength));
+    return bad(code,
+               fmt::format("SIGNATURE of {} bytes, not {}", m.signature->size(), kSignatureLength));
   if (m.description && (m.description->empty() || m.description->size() > kMaxDescriptionSize))
     return bad(code, fmt::format("DESCRIPTION of {} bytes, not 1..{}", m.description->size(),
                                  kMaxDescriptionSize));
@@ -339,14 +338,17 @@ Status check_fields(const Message& m, Errc code) {
 // Comprehension-required attributes a rendezvous message may carry.
 bool understood(std::uint16_t type) noexcept {
   switch (type) {
-    case attr::peer_id: case attr::challenge: case attr::signature:
-    case attr::target_peer_id: case attr::description:
-    case stun::attr::xor_mapped_address: case stun::attr::xor_peer_address:
-    case stun::attr::lifetime: case stun::attr::error_code:
-    case stun::attr::unknown_attributes:
-      return true;
-    default:
-      return false;
+    case attr::peer_id:
+    case attr::challenge:
+    case attr::signature:
+    case attr::target_peer_id:
+    case attr::description:
+    case stun::attr::xor_mapped_address:
+    case stun::attr::xor_peer_address:
+    case stun::attr::lifetime:
+    case stun::attr::error_code:
+    case stun::attr::unknown_attributes: return true;
+    default: return false;
   }
 }
 
@@ -374,10 +376,9 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
       case attr::peer_id:
       case attr::target_peer_id:
         if (v.size() != 32)
-          return bad(kWire, fmt::format("{} of {} bytes, not 32", a.type == attr::peer_id
-                                                                     ? "PEER-ID"
-                                                                     : "TARGET-PEER-ID",
-                                        v.size()));
+          return bad(kWire,
+                     fmt::format("{} of {} bytes, not 32",
+                                 a.type == attr::peer_id ? "PEER-ID" : "TARGET-PEER-ID", v.size()));
         (a.type == attr::peer_id ? m.peer_id : m.target_peer_id) = peer_from(v);
         break;
       case attr::challenge: m.challenge.emplace(v.begin(), v.end()); break;
@@ -416,7 +417,8 @@ Result<std::vector<std::uint8_t>> encode(const Message& m) {
   if (m.peer_id) w.add(attr::peer_id, m.peer_id->key);
   if (m.target_peer_id) w.add(attr::target_peer_id, m.target_peer_id->key);
   if (m.challenge) w.add(attr::challenge, *m.challenge);
-  if (m.xor_mapped_address) w.add_xor_address(stun::attr::xor_mapped_address, *m.xor_mapped_address);
+  if (m.xor_mapped_address)
+    w.add_xor_address(stun::attr::xor_mapped_address, *m.xor_mapped_address);
   if (m.xor_peer_address) w.add_xor_address(stun::attr::xor_peer_address, *m.xor_peer_address);
   if (m.lifetime) w.add_u32(stun::attr::lifetime, *m.lifetime);
   if (m.description) w.add(attr::description, *m.description);

@@ -48,9 +48,9 @@ inline constexpr std::uint16_t description = 0x7F05;     // a session descriptio
 inline constexpr std::size_t kChallengeMin = 16;
 inline constexpr std::size_t kChallengeMax = 64;
 inline constexpr std::size_t kSessionIdSize = 16;
-inline constexpr std::size_t kUfragMin = 4;       // RFC 8445 s5.3: at least 24 bits
+inline constexpr std::size_t kUfragMin = 4;  // RFC 8445 s5.3: at least 24 bits
 inline constexpr std::size_t kUfragMax = 32;
-inline constexpr std::size_t kPasswordMin = 22;   // RFC 8445 s5.3: at least 128 bits
+inline constexpr std::size_t kPasswordMin = 22;  // RFC 8445 s5.3: at least 128 bits
 inline constexpr std::size_t kPasswordMax = 64;
 inline constexpr std::size_t kFoundationMax = 32;  // RFC 8445 s5.1.1.3: 1*32 ice-char
 // With every field at its maximum a Connect request is 1016 bytes, so it fits the
@@ -107,7 +107,7 @@ Result<Description> decode_description(std::span<const std::uint8_t> bytes);
 std::vector<std::uint8_t> description_signing_input(std::span<const std::uint8_t> bytes);
 
 struct SignedDescription {
-  std::vector<std::uint8_t> bytes;  // encode_description()
+  std::vector<std::uint8_t> bytes;      // encode_description()
   std::vector<std::uint8_t> signature;  // the sender's Ed25519 over description_signing_input
   friend bool operator==(const SignedDescription&, const SignedDescription&) = default;
 };
@@ -137,16 +137,16 @@ struct Message {
   stun::MessageClass message_class = stun::MessageClass::request;
   stun::TransactionId transaction_id{};
 
-  std::optional<PeerId> peer_id;                   // PEER-ID
-  std::optional<std::vector<std::uint8_t>> challenge;  // CHALLENGE
-  std::optional<std::vector<std::uint8_t>> signature;  // SIGNATURE (64 bytes)
-  std::optional<PeerId> target_peer_id;            // TARGET-PEER-ID
+  std::optional<PeerId> peer_id;                         // PEER-ID
+  std::optional<std::vector<std::uint8_t>> challenge;    // CHALLENGE
+  std::optional<std::vector<std::uint8_t>> signature;    // SIGNATURE (64 bytes)
+  std::optional<PeerId> target_peer_id;                  // TARGET-PEER-ID
   std::optional<std::vector<std::uint8_t>> description;  // DESCRIPTION (its bytes)
-  std::optional<Endpoint> xor_mapped_address;      // the sender as the server sees it
-  std::optional<Endpoint> xor_peer_address;        // the offerer as the server saw it
-  std::optional<std::uint32_t> lifetime;           // LIFETIME, seconds
-  std::optional<stun::ErrorCode> error_code;       // ERROR-CODE
-  std::vector<std::uint16_t> unknown_attributes;   // UNKNOWN-ATTRIBUTES, with 420
+  std::optional<Endpoint> xor_mapped_address;            // the sender as the server sees it
+  std::optional<Endpoint> xor_peer_address;              // the offerer as the server saw it
+  std::optional<std::uint32_t> lifetime;                 // LIFETIME, seconds
+  std::optional<stun::ErrorCode> error_code;             // ERROR-CODE
+  std::vector<std::uint16_t> unknown_attributes;         // UNKNOWN-ATTRIBUTES, with 420
 
   // Comprehension-required attributes of a request this codec does not know, in message
   // order: the server answers 420 listing them (RFC 8489 s6.3.1) and acts on nothing.

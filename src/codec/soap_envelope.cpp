@@ -45,7 +45,8 @@ Result<SoapRequest> build_soap_request(std::string_view service, std::string_vie
                                        const std::vector<SoapArgument>& args) {
   if (service.empty() || !printable_ascii(service) || service.find('"') != std::string_view::npos)
     return make_error(Errc::usage, fmt::format("SOAP service type '{}' cannot go into a "
-                                               "SOAPAction header", printable_excerpt(service)));
+                                               "SOAPAction header",
+                                               printable_excerpt(service)));
   if (!plain_name(action))
     return make_error(Errc::usage,
                       fmt::format("'{}' is not a SOAP action name", printable_excerpt(action)));
@@ -61,8 +62,8 @@ Result<SoapRequest> build_soap_request(std::string_view service, std::string_vie
       action, xml_escape(service));
   for (const auto& [name, value] : args) {
     if (!plain_name(name))
-      return make_error(Errc::usage, fmt::format("'{}' is not a SOAP argument name",
-                                                 printable_excerpt(name)));
+      return make_error(Errc::usage,
+                        fmt::format("'{}' is not a SOAP argument name", printable_excerpt(name)));
     out.body += fmt::format("<{0}>{1}</{0}>", name, xml_escape(value));
   }
   out.body += fmt::format("</u:{}></s:Body></s:Envelope>\r\n", action);

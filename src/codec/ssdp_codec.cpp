@@ -42,8 +42,8 @@ std::string build_msearch(std::string_view search_target, int mx_seconds) {
 }
 
 Result<SearchResponse> parse_search_response(std::span<const std::uint8_t> datagram) {
-  return parse_search_response(std::string_view(
-      reinterpret_cast<const char*>(datagram.data()), datagram.size()));
+  return parse_search_response(
+      std::string_view(reinterpret_cast<const char*>(datagram.data()), datagram.size()));
 }
 
 Result<SearchResponse> parse_search_response(std::string_view datagram) {

@@ -23,10 +23,8 @@ inline constexpr std::size_t kMaxLine = 1024;
 
 // The search targets porthole asks for (UDA 1.3.2: a device must answer for every
 // version it supports, with the version that was asked).
-inline constexpr std::string_view kIgd1 =
-    "urn:schemas-upnp-org:device:InternetGatewayDevice:1";
-inline constexpr std::string_view kIgd2 =
-    "urn:schemas-upnp-org:device:InternetGatewayDevice:2";
+inline constexpr std::string_view kIgd1 = "urn:schemas-upnp-org:device:InternetGatewayDevice:1";
+inline constexpr std::string_view kIgd2 = "urn:schemas-upnp-org:device:InternetGatewayDevice:2";
 inline constexpr std::string_view kWanIp1 = "urn:schemas-upnp-org:service:WANIPConnection:1";
 inline constexpr std::string_view kWanIp2 = "urn:schemas-upnp-org:service:WANIPConnection:2";
 

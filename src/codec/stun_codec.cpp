@@ -30,7 +30,7 @@ constexpr std::size_t kAddressValueIpv6 = 20;
 constexpr std::uint8_t kChangeIpFlag = 0x04;    // RFC 5780 s7.2 "A"
 constexpr std::uint8_t kChangePortFlag = 0x02;  // RFC 5780 s7.2 "B"
 
-constexpr std::size_t kMessageIntegritySize = 20;  // HMAC-SHA1 (s14.5)
+constexpr std::size_t kMessageIntegritySize = 20;        // HMAC-SHA1 (s14.5)
 constexpr std::size_t kMessageIntegritySha256Size = 32;  // what we write (s14.6)
 // Message Length is 16 bits: a message is at most 20 + 65535 bytes, less the last 3
 // (the body is a multiple of 4).
@@ -101,10 +101,8 @@ bool understood(std::uint16_t type) noexcept {
     case attr::password_algorithm:
     case attr::userhash:
     case attr::xor_mapped_address:
-    case attr::padding:
-      return true;
-    default:
-      return type >= 0x8000;
+    case attr::padding: return true;
+    default: return type >= 0x8000;
   }
 }
 
@@ -134,8 +132,7 @@ Result<porthole::Endpoint> decode_ip_endpoint(std::uint16_t type,
   // and the transaction ID (IPv6).
   if (xored)
     for (std::size_t i = 0; i < n; ++i)
-      a[i] ^= i < 4 ? static_cast<std::uint8_t>((kMagicCookie >> (24 - 8 * i)) & 0xff)
-                    : id[i - 4];
+      a[i] ^= i < 4 ? static_cast<std::uint8_t>((kMagicCookie >> (24 - 8 * i)) & 0xff) : id[i - 4];
   auto ip = porthole::IpAddress::from_bytes(std::span<const std::uint8_t>(a.data(), n));
   return porthole::Endpoint{*ip, port};
 }
@@ -159,8 +156,7 @@ void read_extension(Message& m, std::uint16_t t, std::span<const std::uint8_t> v
     case attr::ice_controlling:
     case attr::ice_controlled: {
       auto& slot = t == attr::ice_controlling ? m.ice_controlling : m.ice_controlled;
-      if (len == 8 && !slot)
-        slot = (std::uint64_t{get_u32(value, 0)} << 32) | get_u32(value, 4);
+      if (len == 8 && !slot) slot = (std::uint64_t{get_u32(value, 0)} << 32) | get_u32(value, 4);
       break;
     }
     case attr::use_candidate:
@@ -185,8 +181,7 @@ void read_extension(Message& m, std::uint16_t t, std::span<const std::uint8_t> v
       if (auto e = decode_ip_endpoint(t, value, true, m.transaction_id)) slot = *e;
       break;
     }
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -197,8 +192,9 @@ Result<std::string> opaque_string_ascii(std::string_view password) {
   for (char c : password) {
     const auto b = static_cast<unsigned char>(c);
     if (b >= 0x80)
-      return make_error(Errc::usage, "the STUN password is not ASCII: porthole prepares only "
-                                     "ASCII passwords (OpaqueString, RFC 8265)");
+      return make_error(Errc::usage,
+                        "the STUN password is not ASCII: porthole prepares only "
+                        "ASCII passwords (OpaqueString, RFC 8265)");
     if (b < 0x20 || b == 0x7f)
       return make_error(Errc::usage, "the STUN password contains a control character");
   }
@@ -272,8 +268,8 @@ Result<IntegrityAlgorithm> check_integrity(std::span<const std::uint8_t> bytes,
   };
   if (sha256_attr) {
     if (!fits(sha256_attr)) return drop("MESSAGE-INTEGRITY-SHA256 is not inside the message");
-    const auto mac =
-        hmac_sha256(key.bytes, integrity_input(bytes, sha256_attr->offset, sha256_attr->value.size()));
+    const auto mac = hmac_sha256(key.bytes, integrity_input(bytes, sha256_attr->offset,
+                                                            sha256_attr->value.size()));
     // s14.6: a truncated HMAC (16 to 32 bytes) is compared on its own length.
     if (sha256_attr->value.size() > mac.size() ||
         !equal_secret(std::span(mac).first(sha256_attr->value.size()), sha256_attr->value))
@@ -328,7 +324,9 @@ void MessageWriter::add(std::uint16_t type, std::span<const std::uint8_t> value)
   set_length(out_.size() - kHeaderSize);
 }
 
-void MessageWriter::add_text(std::uint16_t type, std::string_view text) { add(type, as_bytes(text)); }
+void MessageWriter::add_text(std::uint16_t type, std::string_view text) {
+  add(type, as_bytes(text));
+}
 
 void MessageWriter::add_u32(std::uint16_t type, std::uint32_t value) {
   Bytes v;
@@ -357,8 +355,8 @@ void MessageWriter::add_xor_address(std::uint16_t type, const porthole::Endpoint
   const auto ip = endpoint.ip.bytes();
   for (std::size_t i = 0; i < ip.size(); ++i)
     value.push_back(static_cast<std::uint8_t>(
-        ip[i] ^ (i < 4 ? static_cast<std::uint8_t>((kMagicCookie >> (24 - 8 * i)) & 0xff)
-                       : id_[i - 4])));
+        ip[i] ^
+        (i < 4 ? static_cast<std::uint8_t>((kMagicCookie >> (24 - 8 * i)) & 0xff) : id_[i - 4])));
   add(type, value);
 }
 
@@ -476,7 +474,6 @@ const Endpoint* Message::other() const noexcept {
   return nullptr;
 }
 
-
 // --- decoding ---
 
 Result<Message> decode(std::span<const std::uint8_t> bytes) {
@@ -485,14 +482,13 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
     return drop(fmt::format("{} bytes: shorter than the {}-byte STUN header", size, kHeaderSize));
   // s6.3: "the most significant 2 bits of every STUN message MUST be zeroes".
   if ((bytes[0] & 0xc0) != 0)
-    return drop(fmt::format("first byte 0x{:02x}: the top two bits of a STUN message are 0",
-                            bytes[0]));
+    return drop(
+        fmt::format("first byte 0x{:02x}: the top two bits of a STUN message are 0", bytes[0]));
   const std::uint32_t cookie = get_u32(bytes, kOffCookie);
   if (cookie != kMagicCookie)
     return drop(fmt::format("magic cookie 0x{:08x}, not 0x{:08x}", cookie, kMagicCookie));
   const std::size_t length = get_u16(bytes, kOffLength);
-  if (length % 4 != 0)
-    return drop(fmt::format("Message Length {} is not a multiple of 4", length));
+  if (length % 4 != 0) return drop(fmt::format("Message Length {} is not a multiple of 4", length));
   if (length != size - kHeaderSize)
     return drop(fmt::format("Message Length {} but {} bytes follow the header", length,
                             size - kHeaderSize));
@@ -501,8 +497,7 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
   const std::uint16_t type = get_u16(bytes, kOffType);
   m.message_class = class_of(type);
   m.method = method_of(type);
-  std::copy_n(bytes.begin() + kOffTransactionId, m.transaction_id.size(),
-              m.transaction_id.begin());
+  std::copy_n(bytes.begin() + kOffTransactionId, m.transaction_id.size(), m.transaction_id.begin());
 
   bool after_integrity = false;  // s14.5: what follows MESSAGE-INTEGRITY is ignored
   std::size_t off = kHeaderSize;
@@ -527,8 +522,8 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
       const std::uint32_t expected = crc32(bytes.first(off)) ^ kFingerprintXor;
       const std::uint32_t got = get_u32(value, 0);
       if (got != expected)
-        return drop(fmt::format("FINGERPRINT 0x{:08x} does not match the message (0x{:08x})",
-                                got, expected));
+        return drop(fmt::format("FINGERPRINT 0x{:08x} does not match the message (0x{:08x})", got,
+                                expected));
       m.has_fingerprint = true;
       off = next;
       continue;
@@ -547,13 +542,12 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
       case attr::changed_address: {
         auto a = decode_ip_endpoint(t, value, t == attr::xor_mapped_address, m.transaction_id);
         if (!a) return a.error();
-        std::optional<Endpoint>* slot =
-            t == attr::xor_mapped_address ? &m.xor_mapped_address
-            : t == attr::mapped_address   ? &m.mapped_address
-            : t == attr::response_origin  ? &m.response_origin
-            : t == attr::other_address    ? &m.other_address
-            : t == attr::source_address   ? &m.source_address
-                                          : &m.changed_address;
+        std::optional<Endpoint>* slot = t == attr::xor_mapped_address ? &m.xor_mapped_address
+                                        : t == attr::mapped_address   ? &m.mapped_address
+                                        : t == attr::response_origin  ? &m.response_origin
+                                        : t == attr::other_address    ? &m.other_address
+                                        : t == attr::source_address   ? &m.source_address
+                                                                      : &m.changed_address;
         if (!*slot) *slot = *a;  // s14: the first occurrence counts
         break;
       }
@@ -569,8 +563,8 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
         const int error_class = value[2] & 0x07;
         const int number = value[3];
         if (error_class < 3 || error_class > 6 || number > 99)
-          return drop(fmt::format("ERROR-CODE class {} number {}: not a code 300..699",
-                                  error_class, number));
+          return drop(fmt::format("ERROR-CODE class {} number {}: not a code 300..699", error_class,
+                                  number));
         if (!m.error_code)
           m.error_code = ErrorCode{error_class * 100 + number, sanitise(value.subspan(4))};
         break;
@@ -599,9 +593,8 @@ Result<Message> decode(std::span<const std::uint8_t> bytes) {
         // ICE and TURN: typed when well-formed; whether the message is acted on is
         // decided by unknown_required, as before these were read.
         read_extension(m, t, value);
-        if (!understood(t) &&
-            std::find(m.unknown_required.begin(), m.unknown_required.end(), t) ==
-                m.unknown_required.end())
+        if (!understood(t) && std::find(m.unknown_required.begin(), m.unknown_required.end(), t) ==
+                                  m.unknown_required.end())
           m.unknown_required.push_back(t);
         break;
       case attr::message_integrity:
@@ -656,8 +649,8 @@ Result<std::vector<std::uint8_t>> encode_binding_error(const BindingError& respo
     return make_error(Errc::usage,
                       fmt::format("STUN error code {} is not 300..699", response.code));
   if (response.reason.size() > kMaxTextBytes || response.software.size() > kMaxTextBytes)
-    return make_error(Errc::usage, fmt::format("reason or SOFTWARE longer than {} bytes",
-                                               kMaxTextBytes));
+    return make_error(Errc::usage,
+                      fmt::format("reason or SOFTWARE longer than {} bytes", kMaxTextBytes));
   if (response.unknown_attributes.size() > 0x7fff)
     return make_error(Errc::usage, "too many unknown attributes");
   MessageWriter w(method::binding, MessageClass::error_response, response.transaction_id);
@@ -673,8 +666,8 @@ Result<std::vector<std::uint8_t>> encode_binding_error(const BindingError& respo
 
 Result<ClassicRequest> decode_rfc3489(std::span<const std::uint8_t> bytes) {
   if (bytes.size() < kHeaderSize)
-    return drop(fmt::format("{} bytes: shorter than the {}-byte STUN header", bytes.size(),
-                            kHeaderSize));
+    return drop(
+        fmt::format("{} bytes: shorter than the {}-byte STUN header", bytes.size(), kHeaderSize));
   if (get_u32(bytes, kOffCookie) == kMagicCookie)
     return drop("the magic cookie is there: an RFC 8489 message, not an RFC 3489 one");
   // The rest is checked by decode() on a copy that carries the cookie; the first four
@@ -727,8 +720,8 @@ std::string transaction_hex(const TransactionId& id) {
 }
 
 std::string describe(const Message& m) {
-  std::string s =
-      m.method == method::binding ? "Binding" : fmt::format("method 0x{:03x}", m.method);
+  std::string s = m.method == method::binding ? "Binding"
+                                              : fmt::format("method 0x{:03x}", m.method);
   s += fmt::format(" {} txid {}", class_name(m.message_class), transaction_hex(m.transaction_id));
   auto add = [&s](const char* name, const std::optional<Endpoint>& e) {
     if (e) s += fmt::format(" {} {}", name, e->to_string());
@@ -760,8 +753,7 @@ std::string describe(const Message& m) {
   if (m.ice_controlled) s += fmt::format(" ICE-CONTROLLED {:016x}", *m.ice_controlled);
   if (m.use_candidate) s += " USE-CANDIDATE";
   if (m.lifetime) s += fmt::format(" LIFETIME {}", *m.lifetime);
-  if (m.xor_relayed_address)
-    s += " XOR-RELAYED-ADDRESS " + m.xor_relayed_address->to_string();
+  if (m.xor_relayed_address) s += " XOR-RELAYED-ADDRESS " + m.xor_relayed_address->to_string();
   if (m.xor_peer_address) s += " XOR-PEER-ADDRESS " + m.xor_peer_address->to_string();
   if (m.requested_transport) s += fmt::format(" REQUESTED-TRANSPORT {}", *m.requested_transport);
   if (m.channel_number) s += fmt::format(" CHANNEL-NUMBER 0x{:04x}", *m.channel_number);

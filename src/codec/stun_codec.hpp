@@ -29,7 +29,7 @@
 
 namespace porthole::detail::stun {
 
-inline constexpr std::uint32_t kMagicCookie = 0x2112A442;   // RFC 8489 s5
+inline constexpr std::uint32_t kMagicCookie = 0x2112A442;     // RFC 8489 s5
 inline constexpr std::uint32_t kFingerprintXor = 0x5354554e;  // RFC 8489 s14.7 ("STUN")
 inline constexpr std::size_t kHeaderSize = 20;
 inline constexpr std::uint16_t kDefaultPort = 3478;  // "stun" over UDP (s17.1)
@@ -70,11 +70,11 @@ inline constexpr std::uint16_t username = 0x0006;
 inline constexpr std::uint16_t message_integrity = 0x0008;
 inline constexpr std::uint16_t error_code = 0x0009;
 inline constexpr std::uint16_t unknown_attributes = 0x000A;
-inline constexpr std::uint16_t reflected_from = 0x000B;  // RFC 3489
-inline constexpr std::uint16_t channel_number = 0x000C;       // RFC 8656 s18.1
-inline constexpr std::uint16_t lifetime = 0x000D;             // RFC 8656 s18.2
-inline constexpr std::uint16_t xor_peer_address = 0x0012;     // RFC 8656 s18.3
-inline constexpr std::uint16_t data = 0x0013;                 // RFC 8656 s18.4
+inline constexpr std::uint16_t reflected_from = 0x000B;    // RFC 3489
+inline constexpr std::uint16_t channel_number = 0x000C;    // RFC 8656 s18.1
+inline constexpr std::uint16_t lifetime = 0x000D;          // RFC 8656 s18.2
+inline constexpr std::uint16_t xor_peer_address = 0x0012;  // RFC 8656 s18.3
+inline constexpr std::uint16_t data = 0x0013;              // RFC 8656 s18.4
 inline constexpr std::uint16_t realm = 0x0014;
 inline constexpr std::uint16_t nonce = 0x0015;
 inline constexpr std::uint16_t xor_relayed_address = 0x0016;  // RFC 8656 s18.5
@@ -204,7 +204,7 @@ struct Message {
   std::optional<Endpoint> changed_address;  // RFC 3489's OTHER-ADDRESS
   std::optional<ChangeRequest> change_request;
   std::optional<ErrorCode> error_code;
-  std::optional<std::string> software;  // sanitised like ErrorCode::reason
+  std::optional<std::string> software;            // sanitised like ErrorCode::reason
   std::vector<std::uint16_t> unknown_attributes;  // the UNKNOWN-ATTRIBUTES list (420)
   // Comprehension-required attributes this codec does not understand, in message
   // order. A server answers 420 listing them (s6.3.1); a client treats a response
@@ -231,7 +231,7 @@ struct Message {
   // dropping the message: the Binding client and server do not act on them (they are
   // in unknown_required where comprehension-required) and behave as before.
   std::optional<std::uint16_t> channel_number;
-  std::optional<std::uint32_t> lifetime;  // seconds
+  std::optional<std::uint32_t> lifetime;               // seconds
   std::optional<porthole::Endpoint> xor_peer_address;  // the first one (s18.3 allows several)
   std::optional<std::vector<std::uint8_t>> data;
   std::optional<porthole::Endpoint> xor_relayed_address;
@@ -354,7 +354,7 @@ class MessageWriter {
 struct BindingRequest {
   TransactionId transaction_id{};
   std::optional<ChangeRequest> change_request;  // RFC 5780 behaviour tests
-  std::string software;  // empty: no SOFTWARE attribute; cut to 127 bytes
+  std::string software;                         // empty: no SOFTWARE attribute; cut to 127 bytes
   bool fingerprint = true;
 };
 // A Binding request; 20 bytes bare, +8 with CHANGE-REQUEST, +8 with FINGERPRINT.
@@ -374,8 +374,8 @@ Result<std::vector<std::uint8_t>> encode_binding_success(const BindingSuccess& r
 
 struct BindingError {
   TransactionId transaction_id{};
-  int code = 400;      // 300..699
-  std::string reason;  // "Bad Request", "Unknown Attribute", ...
+  int code = 400;                                 // 300..699
+  std::string reason;                             // "Bad Request", "Unknown Attribute", ...
   std::vector<std::uint16_t> unknown_attributes;  // for 420: UNKNOWN-ATTRIBUTES
   std::string software;
   bool fingerprint = false;

@@ -70,17 +70,19 @@ Status check_description(std::string_view text) {
     if (cp.length == 0)
       return make_error(Errc::usage,
                         fmt::format("the description is not valid UTF-8 (byte 0x{:02x} at "
-                                    "offset {})", static_cast<unsigned char>(text[at]), at));
+                                    "offset {})",
+                                    static_cast<unsigned char>(text[at]), at));
     if (is_control(cp.value))
       return make_error(Errc::usage,
                         fmt::format("the description contains a control character (U+{:04X} "
-                                    "at offset {}): use printable text", cp.value, at));
+                                    "at offset {}): use printable text",
+                                    cp.value, at));
     at += cp.length;
   }
   if (chars > kMaxDescriptionChars)
     return make_error(Errc::usage, fmt::format("the description is {} characters long; at "
-                                               "most {} are allowed", chars,
-                                               kMaxDescriptionChars));
+                                               "most {} are allowed",
+                                               chars, kMaxDescriptionChars));
   return ok_status();
 }
 

@@ -30,7 +30,8 @@ std::string_view forbidden_range(std::uint32_t a) {
   if (in_net(a, {0x7f000000, 8})) return "a loopback address";
   if (in_net(a, {0xa9fe0000, 16})) return "a link-local address";
   if (in_net(a, {0xe0000000, 4})) return "a multicast address";
-  if (in_net(a, {0xf0000000, 4})) return "a reserved or broadcast address";  // incl. 255.255.255.255
+  if (in_net(a, {0xf0000000, 4}))
+    return "a reserved or broadcast address";  // incl. 255.255.255.255
   return {};
 }
 
@@ -57,8 +58,8 @@ std::optional<HttpUrl> parse_url(std::string_view url, std::string& reason) {
   std::string_view rest = url.substr(kScheme.size());
   std::size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
-  std::string_view tail =
-      authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  std::string_view tail = authority_end == std::string_view::npos ? std::string_view{}
+                                                                  : rest.substr(authority_end);
 
   if (authority.find('@') != std::string_view::npos) {
     reason = "carries userinfo (user@host)";
@@ -112,9 +113,7 @@ std::optional<HttpUrl> parse_url(std::string_view url, std::string& reason) {
 
 }  // namespace
 
-std::string HttpUrl::to_string() const {
-  return fmt::format("http://{}:{}{}", host, port, path);
-}
+std::string HttpUrl::to_string() const { return fmt::format("http://{}:{}{}", host, port, path); }
 
 std::optional<std::uint32_t> parse_ipv4_strict(std::string_view text) {
   if (text.empty() || text.size() > 15) return std::nullopt;
@@ -152,11 +151,11 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
 }
 
 Result<HttpUrl> check_device_url(std::string_view url, std::string_view gateway_ip,
-                                 bool allow_lan_subnet, std::string_view local_ip,
-                                 int prefix_len, std::string_view what) {
+                                 bool allow_lan_subnet, std::string_view local_ip, int prefix_len,
+                                 std::string_view what) {
   auto refuse = [&](std::string_view reason) -> Error {
-    return make_error(Errc::no_service, fmt::format("{} {} {}: refused", what,
-                                                    printable_excerpt(url), reason));
+    return make_error(Errc::no_service,
+                      fmt::format("{} {} {}: refused", what, printable_excerpt(url), reason));
   };
   std::string reason;
   auto parsed = parse_url(url, reason);
@@ -166,8 +165,8 @@ Result<HttpUrl> check_device_url(std::string_view url, std::string_view gateway_
   if (!gateway)
     return make_error(Errc::internal,
                       fmt::format("cannot check {} {}: the gateway '{}' is not an IPv4 "
-                                  "address", what, printable_excerpt(url),
-                                  printable_excerpt(gateway_ip)));
+                                  "address",
+                                  what, printable_excerpt(url), printable_excerpt(gateway_ip)));
   std::uint32_t host = *parse_ipv4_strict(parsed->host);  // parse_url checked it
 
   // Equality with the gateway wins over the range checks below (see the header), but a
@@ -189,8 +188,7 @@ Result<HttpUrl> check_device_url(std::string_view url, std::string_view gateway_
       if (in_net(host, lan)) {
         // Our own address would let a device aim us at services on this host.
         if (host == *local)
-          return refuse(fmt::format("is this host's own address, not the gateway {}",
-                                    gw_text));
+          return refuse(fmt::format("is this host's own address, not the gateway {}", gw_text));
         std::uint32_t hostmask = prefix_len == 32 ? 0 : ~std::uint32_t{0} >> prefix_len;
         if (prefix_len <= 30 && ((host & hostmask) == 0 || (host & hostmask) == hostmask))
           return refuse(fmt::format("is the network or broadcast address of {}", lan_text));

@@ -50,8 +50,8 @@ Result<HttpUrl> parse_http_url(std::string_view url);
 // e.g. "LOCATION http://127.0.0.1:5000/x is a loopback address, not the gateway
 // 192.168.1.1: refused".
 Result<HttpUrl> check_device_url(std::string_view url, std::string_view gateway_ip,
-                                 bool allow_lan_subnet, std::string_view local_ip,
-                                 int prefix_len, std::string_view what = "device URL");
+                                 bool allow_lan_subnet, std::string_view local_ip, int prefix_len,
+                                 std::string_view what = "device URL");
 
 // Untrusted text made safe for a log line or an error message: control characters,
 // backslashes and non-ASCII bytes become \xNN, and anything past max_len is cut and

@@ -16,15 +16,14 @@ namespace porthole::detail {
 Result<std::vector<InterfaceAddress>> list_interfaces() {
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0)
-    return make_error(Errc::internal,
-                      fmt::format("getifaddrs: {}", std::strerror(errno)));
+    return make_error(Errc::internal, fmt::format("getifaddrs: {}", std::strerror(errno)));
   std::vector<InterfaceAddress> out;
   for (ifaddrs* it = list; it != nullptr; it = it->ifa_next) {
     if (it->ifa_addr == nullptr) continue;
     const int family = it->ifa_addr->sa_family;
     if (family != AF_INET && family != AF_INET6) continue;
-    auto ep = Endpoint::from_sockaddr(
-        it->ifa_addr, family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    auto ep = Endpoint::from_sockaddr(it->ifa_addr, family == AF_INET ? sizeof(sockaddr_in)
+                                                                      : sizeof(sockaddr_in6));
     if (!ep) continue;
     out.push_back({it->ifa_name != nullptr ? it->ifa_name : "", ep->ip,
                    (it->ifa_flags & IFF_UP) != 0, (it->ifa_flags & IFF_LOOPBACK) != 0});
@@ -103,9 +102,7 @@ std::vector<rendezvous::Candidate> CandidateList::candidates(std::size_t limit) 
   return out;
 }
 
-bool CandidateList::contains(const Endpoint& address) const {
-  return type_of(address).has_value();
-}
+bool CandidateList::contains(const Endpoint& address) const { return type_of(address).has_value(); }
 
 std::optional<ice::CandidateType> CandidateList::type_of(const Endpoint& address) const {
   for (const auto& c : list_)

@@ -73,9 +73,9 @@ class CandidateList {
 
 // The mapping behaviour the observations show (RFC 4787 s4.1). Two servers that saw
 // different mapped ports or addresses: address_and_port_dependent (which of the two
-// dependent kinds is not always told apart by two answers; the harder is assumed). The same mapped endpoint from servers at two
-// different IP addresses: endpoint_independent. A mapped address that is one of our
-// host addresses (no NAT at all): endpoint_independent. Anything else: unknown.
+// dependent kinds is not always told apart by two answers; the harder is assumed). The same mapped
+// endpoint from servers at two different IP addresses: endpoint_independent. A mapped address that
+// is one of our host addresses (no NAT at all): endpoint_independent. Anything else: unknown.
 rendezvous::NatMapping nat_mapping_from(std::span<const ReflexiveObservation> observations,
                                         std::span<const IpAddress> host_addresses);
 const char* nat_mapping_name(rendezvous::NatMapping mapping) noexcept;

@@ -127,9 +127,7 @@ detail::MapParams Keeper::params_for(const Held& h, Protocol p) const {
 }
 
 void Keeper::load_prior() {
-  auto store = detail::StateStore::open(
-      state_dir_for(s_.options),
-      call_deadline());
+  auto store = detail::StateStore::open(state_dir_for(s_.options), call_deadline());
   if (!store) return;  // reported by record() when it matters
   for (auto& h : held_) {
     auto prior = store->find(s_.gateway.gateway_ip, s_.gateway.local_ip, h.req.port.transport,
@@ -155,9 +153,7 @@ void Keeper::record(const Held& h, bool remove) {
 
 void Keeper::flush_state() {
   if (dirty_.empty()) return;
-  auto store = detail::StateStore::open(
-      state_dir_for(s_.options),
-      call_deadline());
+  auto store = detail::StateStore::open(state_dir_for(s_.options), call_deadline());
   Status st = ok_status();
   if (!store) {
     st = store.error();
@@ -188,8 +184,10 @@ void Keeper::attempt(Held& h) {
   if (h.mapped && now() < h.expires) {
     renew(h);
   } else {
-    if (h.mapped) mark_lost(h, make_error(Errc::timeout, "its lease ran out before a renewal "
-                                                         "succeeded"));
+    if (h.mapped)
+      mark_lost(h, make_error(Errc::timeout,
+                              "its lease ran out before a renewal "
+                              "succeeded"));
     create(h);
   }
 }
@@ -197,9 +195,8 @@ void Keeper::attempt(Held& h) {
 void Keeper::mark_lost(Held& h, const Error& why) {
   h.mapped = false;
   event(HoldEventKind::lost, &h,
-        fmt::format("{}/{} via {}: {}", h.req.port.port,
-                    transport_name(h.req.port.transport), protocol_name(h.mapping.protocol),
-                    why.message),
+        fmt::format("{}/{} via {}: {}", h.req.port.port, transport_name(h.req.port.transport),
+                    protocol_name(h.mapping.protocol), why.message),
         why);
 }
 
@@ -232,11 +229,13 @@ void Keeper::create(Held& h) {
                                             h.last_protocol == p ? h.mapping.external_ip
                                                                  : std::nullopt);
     std::optional<StoredMapping> prior;
-    if (auto st = update_state(s_, call_deadline(), [&](StateStore& store) {
-          prior = store.find(intent.gateway, intent.mapping.internal_ip,
-                             intent.mapping.transport, intent.mapping.internal_port);
-          store.upsert(intent);
-        });
+    if (auto st = update_state(s_, call_deadline(),
+                               [&](StateStore& store) {
+                                 prior = store.find(intent.gateway, intent.mapping.internal_ip,
+                                                    intent.mapping.transport,
+                                                    intent.mapping.internal_port);
+                                 store.upsert(intent);
+                               });
         !st) {
       Error e = st.error();
       e.message = fmt::format("state file not updated: {}; nothing was sent", e.message);
@@ -267,11 +266,13 @@ void Keeper::create(Held& h) {
     }
     errors.push_back(std::move(e));
   }
-  failed(h, make_error(detail::combined_errc(errors), [&] {
-           std::string m;
-           for (const auto& e : errors) m += (m.empty() ? "" : "; ") + e.message;
-           return m;
-         }()),
+  failed(h,
+         make_error(detail::combined_errc(errors),
+                    [&] {
+                      std::string m;
+                      for (const auto& e : errors) m += (m.empty() ? "" : "; ") + e.message;
+                      return m;
+                    }()),
          false);
 }
 
@@ -297,8 +298,8 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
   // clock since the last grant means the server lost its state (rebooted). This reply
   // made our mapping again; every other one through that server has to be made again.
   const bool state_lost = h.mapped && p != Protocol::upnp && h.mapping.protocol == p &&
-                          !detail::pcp::epoch_is_valid(h.grant_epoch, outcome.epoch,
-                                                       h.granted_at, now());
+                          !detail::pcp::epoch_is_valid(h.grant_epoch, outcome.epoch, h.granted_at,
+                                                       now());
   const bool was_mapped = h.mapped && !state_lost;
   const bool was_ever = h.ever_mapped;
   const std::optional<Protocol> before = h.last_protocol;
@@ -358,8 +359,8 @@ void Keeper::granted(Held& h, detail::MapOutcome outcome, Protocol p) {
 
   if (state_lost || (p == Protocol::pcp && s_.pcp->server_lost_state())) {
     s_.log(LogLevel::info, fmt::format("{} server epoch went back to {}: it lost its "
-                                       "mappings; making every one again", protocol_name(p),
-                                       outcome.epoch));
+                                       "mappings; making every one again",
+                                       protocol_name(p), outcome.epoch));
     if (p == Protocol::pcp) reset_client(Protocol::pcp);
     for (auto& other : held_)
       if (&other != &h && other.mapped && other.mapping.protocol != Protocol::upnp)
@@ -374,8 +375,7 @@ void Keeper::failed(Held& h, const Error& e, bool was_mapped) {
   const auto t = now();
   if (was_mapped) {
     // RFC 6887 s11.2.1: the later retries of the schedule, while the lease lasts.
-    while (++h.next_renewal < h.renewals.size() &&
-           h.granted_at + h.renewals[h.next_renewal] <= t) {
+    while (++h.next_renewal < h.renewals.size() && h.granted_at + h.renewals[h.next_renewal] <= t) {
     }
     if (h.next_renewal < h.renewals.size()) {
       h.due = h.granted_at + h.renewals[h.next_renewal];
@@ -549,7 +549,8 @@ void Keeper::verify_external() {
     if (!router_agrees) {
       stun_ip_ = seen;
       s_.log(LogLevel::info, fmt::format("STUN {} sees external address {}, the router "
-                                         "reports another", text, seen));
+                                         "reports another",
+                                         text, seen));
     }
     // A mapping whose address is not the one STUN sees: ask the router again. The
     // renewal reports the router's new address, or (when it still disagrees) STUN's.
@@ -620,7 +621,8 @@ Status Keeper::release() {
   std::vector<std::size_t> upnp_removals;
   for (std::size_t i = 0; i < held_.size(); ++i) {
     if (!held_[i].mapped) continue;
-    if (held_[i].mapping.protocol == Protocol::upnp) upnp_removals.push_back(shared->removals.size());
+    if (held_[i].mapping.protocol == Protocol::upnp)
+      upnp_removals.push_back(shared->removals.size());
     shared->removals.push_back({i, std::nullopt});
   }
   auto finish = [shared](std::size_t k, Status st) {
@@ -697,8 +699,8 @@ Status Keeper::release() {
     Held& h = held_[r.index];
     std::optional<Error> err;
     if (!r.result)
-      err = make_error(Errc::timeout, fmt::format("no answer within {} ms",
-                                                  s_.options.timeout.count()));
+      err = make_error(Errc::timeout,
+                       fmt::format("no answer within {} ms", s_.options.timeout.count()));
     else if (!*r.result)
       err = r.result->error();
     // The router granted this mapping, so silence now is a timeout after an answer
@@ -748,7 +750,9 @@ void Keeper::start() {
     else
       event(HoldEventKind::error, nullptr,
             "not listening for router announcements (reboots are noticed at the next "
-            "renewal): " + sock.error().message, sock.error());
+            "renewal): " +
+                sock.error().message,
+            sock.error());
   }
   if (announce_)
     reactor_.watch(announce_->fd(), true, false, [this](bool, bool) {
@@ -778,8 +782,7 @@ void Keeper::step() {
     if (reactor_.stopping()) break;
     if (h.due <= horizon || (h.mapped && h.expires <= now())) attempt(h);
     if (reactor_.stopping()) break;
-    if (h.mapped && h.mapping.protocol == Protocol::upnp && h.check_due <= horizon)
-      check_upnp(h);
+    if (h.mapped && h.mapping.protocol == Protocol::upnp && h.check_due <= horizon) check_upnp(h);
   }
   if (!ready_sent_ && !reactor_.stopping()) {
     ready_sent_ = true;

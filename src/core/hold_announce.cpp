@@ -36,8 +36,8 @@ Result<UdpSocket> open_announce_listener(const IpAddress& local_ip, std::uint16_
   if (!socket) return socket.error();
   const int fd = socket->fd();
   auto fail = [&](const char* what) -> Error {
-    return make_error(Errc::internal, fmt::format("announcement listener on port {}: {}: {}",
-                                                  port, what, std::strerror(errno)));
+    return make_error(Errc::internal, fmt::format("announcement listener on port {}: {}: {}", port,
+                                                  what, std::strerror(errno)));
   };
   int one = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)

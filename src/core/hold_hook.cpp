@@ -85,8 +85,8 @@ void HookRunner::start_next(std::vector<HookOutcome>& out) {
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::setpgid(0, 0);   // its own process group: a timeout kills what it started too
-      ::dup2(2, 1);      // stdout carries hold's events; the hook's output goes to stderr
+      ::setpgid(0, 0);  // its own process group: a timeout kills what it started too
+      ::dup2(2, 1);     // stdout carries hold's events; the hook's output goes to stderr
       ::execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
       ::_exit(127);
     }

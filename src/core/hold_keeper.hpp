@@ -27,19 +27,19 @@ namespace porthole::detail {
 // One requested port and what hold knows of it.
 struct Held {
   OpenRequest req;
-  bool mapped = false;       // believed to be on the router now
+  bool mapped = false;  // believed to be on the router now
   bool ever_mapped = false;
-  Mapping mapping;           // the last grant
-  Nonce nonce{};             // PCP: the creating nonce, kept for renewals and delete
+  Mapping mapping;  // the last grant
+  Nonce nonce{};    // PCP: the creating nonce, kept for renewals and delete
   bool has_nonce = false;
   std::optional<Protocol> last_protocol;
   Clock::time_point granted_at{};
-  std::uint32_t grant_epoch = 0;       // PCP / NAT-PMP server epoch in the grant
+  std::uint32_t grant_epoch = 0;         // PCP / NAT-PMP server epoch in the grant
   std::optional<IpAddress> reported_ip;  // the external address the router last reported
   Clock::time_point expires = Clock::time_point::max();
   std::vector<std::chrono::milliseconds> renewals;  // offsets from granted_at
   std::size_t next_renewal = 0;
-  Clock::time_point due{};             // next create / renew
+  Clock::time_point due{};                                 // next create / renew
   Clock::time_point check_due = Clock::time_point::max();  // next UPnP entry check
   std::chrono::milliseconds backoff{0};
 };
@@ -67,8 +67,8 @@ class Keeper {
 
  private:
   void load_prior();
-  void step();   // one wake-up: whatever is due
-  void arm();    // the reactor timer for the next due moment, and the fds to watch
+  void step();  // one wake-up: whatever is due
+  void arm();   // the reactor timer for the next due moment, and the fds to watch
   void attempt(Held& h);
   void create(Held& h);
   void renew(Held& h);

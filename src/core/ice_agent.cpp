@@ -23,15 +23,14 @@ constexpr std::size_t kMaxEarlyChecks = 16;
 constexpr std::size_t kMaxRemotes = 64;
 
 bool is_ice_char(char c) noexcept {  // RFC 8445 s15.1: ALPHA / DIGIT / "+" / "/"
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '+' || c == '/';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
 }
 
-Status check_ice_text(const std::string& text, const char* what, std::size_t min,
-                      std::size_t max) {
+Status check_ice_text(const std::string& text, const char* what, std::size_t min, std::size_t max) {
   if (text.size() < min || text.size() > max)
-    return make_error(Errc::usage, fmt::format("ICE {} must be {} to {} characters, not {}",
-                                               what, min, max, text.size()));
+    return make_error(Errc::usage, fmt::format("ICE {} must be {} to {} characters, not {}", what,
+                                               min, max, text.size()));
   if (!std::all_of(text.begin(), text.end(), is_ice_char))
     return make_error(Errc::usage,
                       fmt::format("ICE {} may hold only letters, digits, '+' and '/'", what));
@@ -45,8 +44,7 @@ bool same_family(const Endpoint& a, const Endpoint& b) noexcept {
 // The path kind from this side's view: a mapped candidate at either end decides it,
 // then host at both ends, then an address one side learned from the other's packets.
 PathKind path_kind(CandidateType remote, std::optional<CandidateType> local) {
-  if (remote == CandidateType::mapped || local == CandidateType::mapped)
-    return PathKind::mapped;
+  if (remote == CandidateType::mapped || local == CandidateType::mapped) return PathKind::mapped;
   if (remote == CandidateType::peer_reflexive || local == CandidateType::peer_reflexive)
     return PathKind::peer_reflexive;
   if (remote == CandidateType::host && (!local || *local == CandidateType::host))
@@ -59,8 +57,7 @@ PathKind path_kind(CandidateType remote, std::optional<CandidateType> local) {
 Status check_ice_credentials(const std::string& ufrag, const std::string& password) {
   auto u = check_ice_text(ufrag, "ufrag", rendezvous::kUfragMin, rendezvous::kUfragMax);
   if (!u) return u;
-  return check_ice_text(password, "password", rendezvous::kPasswordMin,
-                        rendezvous::kPasswordMax);
+  return check_ice_text(password, "password", rendezvous::kPasswordMin, rendezvous::kPasswordMax);
 }
 
 std::vector<std::uint8_t> ice_signing_input(std::string_view label,
@@ -105,8 +102,7 @@ const char* ice_state_name(IceAgent::State state) noexcept {
   return "failed";
 }
 
-IceAgent::IceAgent(IceAgentConfig config, std::vector<rendezvous::Candidate> local,
-                   RandomFn random)
+IceAgent::IceAgent(IceAgentConfig config, std::vector<rendezvous::Candidate> local, RandomFn random)
     : config_(std::move(config)), local_(std::move(local)), random_(std::move(random)) {
   auto ok = check_ice_credentials(config_.local_ufrag, config_.local_password);
   if (!ok) {
@@ -123,8 +119,7 @@ IceAgent::IceAgent(IceAgentConfig config, std::vector<rendezvous::Candidate> loc
 
 // --- inputs ---
 
-Status IceAgent::set_remote(std::string ufrag, const std::string& password,
-                            Clock::time_point now) {
+Status IceAgent::set_remote(std::string ufrag, const std::string& password, Clock::time_point now) {
   auto ok = check_ice_credentials(ufrag, password);
   if (!ok) return ok;
   if (remote_known_ || state_ != State::waiting) return ok_status();
@@ -156,15 +151,13 @@ Status IceAgent::set_remote(std::string ufrag, const std::string& password,
   return set_remote(std::move(ufrag), password, now);
 }
 
-void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate,
-                                    Clock::time_point now) {
+void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate, Clock::time_point now) {
   if (quiesced_ || state_ == State::failed) return;
   const Endpoint& a = candidate.address;
   if (a.port == 0 || a.ip.is_unspecified() || a.ip.is_multicast()) return;
   if (candidate.transport != stun::kTransportUdp) return;
-  if (std::none_of(local_.begin(), local_.end(), [&](const rendezvous::Candidate& l) {
-        return same_family(l.address, a);
-      }))
+  if (std::none_of(local_.begin(), local_.end(),
+                   [&](const rendezvous::Candidate& l) { return same_family(l.address, a); }))
     return;
   if (auto p = pair_for(a)) {
     // A signalled candidate replaces a peer-reflexive one learned first (the address is
@@ -239,12 +232,12 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
     debug(fmt::format("dropped a check from {}: no valid peer SIGNATURE", from.to_string()));
     return;
   }
-  debug(fmt::format("check from {}{}", from.to_string(), m.use_candidate ? " (USE-CANDIDATE)" : ""));
+  debug(
+      fmt::format("check from {}{}", from.to_string(), m.use_candidate ? " (USE-CANDIDATE)" : ""));
 
   const std::array<std::uint16_t, 3> ice_attrs{attr::priority, attr::use_candidate,
                                                rendezvous::attr::signature};
-  const auto unknown =
-      m.unknown_required_except(std::span(ice_attrs).first(signing() ? 3 : 2));
+  const auto unknown = m.unknown_required_except(std::span(ice_attrs).first(signing() ? 3 : 2));
   if (!unknown.empty()) {  // RFC 8489 s6.3.1
     answer(m, from, 420, unknown);
     return;
@@ -287,15 +280,15 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
   on_peer_check(from, *m.priority, m.use_candidate, now);
 }
 
-void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority,
-                             bool use_candidate, Clock::time_point now) {
+void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority, bool use_candidate,
+                             Clock::time_point now) {
   if (state_ != State::checking) return;  // answered; nothing more to learn
   auto found = pair_for(from);
   // s7.3.1.3: an address not among the peer's candidates is a peer-reflexive candidate,
   // with the priority the check carried.
   if (!found && remotes_.size() >= kMaxRemotes) return;
-  const std::size_t p =
-      found ? *found : add_remote(from, CandidateType::peer_reflexive, priority, true);
+  const std::size_t p = found ? *found
+                              : add_remote(from, CandidateType::peer_reflexive, priority, true);
   if (!found) debug(fmt::format("learned peer-reflexive candidate {}", from.to_string()));
   Pair& pair = pairs_[p];
   // s7.3.1.5: the controlled side takes the nomination. The controlling side sends
@@ -572,8 +565,9 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
   // when nominating; MESSAGE-INTEGRITY under their password; FINGERPRINT.
   std::uint32_t local_priority = 0;
   if (auto l = best_local_for(remote.address)) local_priority = local_[*l].priority;
-  const std::uint32_t priority = ice::candidate_priority(
-      CandidateType::peer_reflexive, (local_priority >> 8) & 0xffff, 256 - (local_priority & 0xff));
+  const std::uint32_t priority = ice::candidate_priority(CandidateType::peer_reflexive,
+                                                         (local_priority >> 8) & 0xffff,
+                                                         256 - (local_priority & 0xff));
   stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, c.id);
   w.add_text(attr::username, remote_ufrag_ + ":" + config_.local_ufrag);
   w.add_priority(priority);
@@ -640,9 +634,9 @@ void IceAgent::switch_role(Clock::time_point now) {
                                [](const Check& c) { return c.kind == CheckKind::nomination; }),
                 checks_.end());
   nominate_at_.reset();
-  if (config_.controlling &&
-      std::any_of(pairs_.begin(), pairs_.end(),
-                  [](const Pair& p) { return p.state == PairState::succeeded; }))
+  if (config_.controlling && std::any_of(pairs_.begin(), pairs_.end(), [](const Pair& p) {
+        return p.state == PairState::succeeded;
+      }))
     nominate_at_ = now + config_.nomination_window;
 }
 
@@ -652,8 +646,8 @@ std::optional<Clock::time_point> IceAgent::next_wakeup() const {
     return std::nullopt;
   Clock::time_point t = Clock::time_point::max();
   for (const Check& c : checks_)
-    t = std::min(t, c.first_sent + (c.sent + 1 < c.schedule.size() ? c.schedule[c.sent]
-                                                                    : c.schedule.back()));
+    t = std::min(t, c.first_sent +
+                        (c.sent + 1 < c.schedule.size() ? c.schedule[c.sent] : c.schedule.back()));
   if (state_ == State::checking) {
     t = std::min(t, config_.deadline);
     if (nominate_at_) t = std::min(t, *nominate_at_);
@@ -715,9 +709,8 @@ std::optional<std::size_t> IceAgent::local_matching(const Endpoint& seen) const 
 }
 
 bool IceAgent::pair_busy(std::size_t p) const {
-  return std::any_of(checks_.begin(), checks_.end(), [&](const Check& c) {
-    return c.pair == p && c.kind != CheckKind::consent;
-  });
+  return std::any_of(checks_.begin(), checks_.end(),
+                     [&](const Check& c) { return c.pair == p && c.kind != CheckKind::consent; });
 }
 
 bool IceAgent::add_signature(stun::MessageWriter& w, std::string_view label) const {
@@ -733,8 +726,7 @@ bool IceAgent::peer_signed(const stun::Message& m, std::span<const std::uint8_t>
   // The first SIGNATURE counts, and only before MESSAGE-INTEGRITY (RFC 8489 s14.5:
   // what follows it is not covered by it).
   for (const stun::Attribute& a : m.attributes) {
-    if (a.type == attr::message_integrity || a.type == attr::message_integrity_sha256)
-      return false;
+    if (a.type == attr::message_integrity || a.type == attr::message_integrity_sha256) return false;
     if (a.type != rendezvous::attr::signature) continue;
     if (a.value.size() != ed25519::kSignatureSize) return false;
     auto covered = stun::covered_by(bytes, a);

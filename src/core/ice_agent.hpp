@@ -36,8 +36,7 @@ namespace porthole::detail {
 // Fills the span with random bytes (transaction IDs, consent jitter).
 using RandomFn = std::function<void(std::span<std::uint8_t>)>;
 // This host's Ed25519 signature (64 bytes) of the bytes (porthole::Identity::sign).
-using IceSignFn =
-    std::function<Result<std::vector<std::uint8_t>>(std::span<const std::uint8_t>)>;
+using IceSignFn = std::function<Result<std::vector<std::uint8_t>>(std::span<const std::uint8_t>)>;
 // True when the signature (second) is the named peer's over the bytes (first):
 // porthole::verify_signature with the PeerId the user named.
 using IceVerifyFn =
@@ -120,14 +119,14 @@ enum class PairOutcome : std::uint8_t {
 };
 
 struct PairReport {
-  Endpoint local;    // our candidate the peer answered for, else our best one
+  Endpoint local;  // our candidate the peer answered for, else our best one
   Endpoint remote;
   ice::CandidateType remote_type{};
   bool remote_learned = false;  // peer-reflexive: learned from an incoming check
   int checks_sent = 0;          // requests sent on the pair, retransmissions included
   int answers = 0;              // authenticated answers accepted
   PairOutcome outcome = PairOutcome::not_tried;
-  int error_code = 0;           // with failed: the STUN error (0: no answer)
+  int error_code = 0;  // with failed: the STUN error (0: no answer)
 };
 // "succeeded", "failed: no answer", "failed: error 400", "not tried", "nominated",
 // "checking".
@@ -199,8 +198,8 @@ class IceAgent {
     int checks_sent = 0;
     int answers = 0;
     int error_code = 0;
-    bool queued = false;                // in triggered_
-    bool use_candidate_seen = false;    // controlled: the peer nominated it
+    bool queued = false;              // in triggered_
+    bool use_candidate_seen = false;  // controlled: the peer nominated it
     std::optional<Endpoint> local_seen;
   };
   enum class CheckKind { ordinary, nomination, consent };
@@ -238,8 +237,8 @@ class IceAgent {
               const std::vector<std::uint16_t>& unknown);
   void switch_role(Clock::time_point now);
   void recompute_priorities();
-  std::size_t add_remote(const Endpoint& address, ice::CandidateType type,
-                         std::uint32_t priority, bool learned);
+  std::size_t add_remote(const Endpoint& address, ice::CandidateType type, std::uint32_t priority,
+                         bool learned);
   std::optional<std::size_t> pair_for(const Endpoint& remote) const;
   std::optional<std::size_t> best_local_for(const Endpoint& remote) const;
   std::optional<std::size_t> local_matching(const Endpoint& seen) const;

@@ -20,7 +20,7 @@ namespace {
 namespace ed = detail::ed25519;
 
 constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";  // RFC 4648 s6
-constexpr std::size_t kIdBytes = 34;  // key || CRC-16
+constexpr std::size_t kIdBytes = 34;                              // key || CRC-16
 // A key file is about 120 bytes; anything much longer is not one.
 constexpr std::size_t kMaxKeyFileSize = 4096;
 
@@ -69,18 +69,18 @@ Status make_directories(const std::string& dir) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     std::string prefix = dir.substr(0, pos);
     if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
-      return make_error(Errc::state, fmt::format("cannot create state directory {}: {}",
-                                                 prefix, std::strerror(errno)));
+      return make_error(Errc::state, fmt::format("cannot create state directory {}: {}", prefix,
+                                                 std::strerror(errno)));
   }
   return ok_status();
 }
 
 // Whoever may rename or delete entries of the directory can swap in a key of their own.
 Status check_directory(const std::string& dir) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0)
-    return make_error(Errc::state, fmt::format("cannot use state directory {}: {}", dir,
-                                               std::strerror(errno)));
+    return make_error(Errc::state,
+                      fmt::format("cannot use state directory {}: {}", dir, std::strerror(errno)));
   if (!S_ISDIR(st.st_mode))
     return make_error(Errc::state, fmt::format("state directory {} is not a directory", dir));
   if (st.st_mode & (S_IWGRP | S_IWOTH))
@@ -92,13 +92,16 @@ Status check_directory(const std::string& dir) {
                                   st.st_mode & 07777));
   if (st.st_uid != ::geteuid())
     return make_error(Errc::state, fmt::format("state directory {} is owned by uid {}, not by "
-                                               "us (uid {})", dir, st.st_uid, ::geteuid()));
+                                               "us (uid {})",
+                                               dir, st.st_uid, ::geteuid()));
   return ok_status();
 }
 
 struct Fd {
   int fd = -1;
-  ~Fd() { if (fd >= 0) ::close(fd); }
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 // Reads the key file; an empty optional when there is none.
@@ -110,7 +113,7 @@ Result<std::optional<ed::KeyPair>> read_key_file(const std::string& file) {
     if (errno == ELOOP) return state_error(file, "is a symbolic link; refusing to follow it");
     return state_error(file, fmt::format("cannot open: {}", std::strerror(errno)));
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(f.fd, &st) != 0)
     return state_error(file, fmt::format("cannot stat: {}", std::strerror(errno)));
   if (!S_ISREG(st.st_mode)) return state_error(file, "is not a regular file");
@@ -141,34 +144,36 @@ Result<std::optional<ed::KeyPair>> read_key_file(const std::string& file) {
 
 // Writes a new key file where none is; `exists` is set (and nothing written) when
 // another process made one first.
-Status write_new_key_file(const std::string& dir, const std::string& file,
-                          const std::string& pem, bool& exists) {
+Status write_new_key_file(const std::string& dir, const std::string& file, const std::string& pem,
+                          bool& exists) {
   exists = false;
   std::array<std::uint8_t, 6> suffix{};
   if (auto st = ed::random_bytes(suffix); !st) return st.error();
   std::string tmp = fmt::format("{}/.{}.{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}.tmp", dir,
-                                Identity::kKeyFileName, suffix[0], suffix[1], suffix[2],
-                                suffix[3], suffix[4], suffix[5]);
+                                Identity::kKeyFileName, suffix[0], suffix[1], suffix[2], suffix[3],
+                                suffix[4], suffix[5]);
   {
     Fd f;
     f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (f.fd < 0)
-      return make_error(Errc::state, fmt::format("cannot create {}: {}", tmp,
-                                                 std::strerror(errno)));
+      return make_error(Errc::state,
+                        fmt::format("cannot create {}: {}", tmp, std::strerror(errno)));
     bool good = ::fchmod(f.fd, 0600) == 0;  // whatever the umask did
     std::size_t done = 0;
     while (good && done < pem.size()) {
       ssize_t n = ::write(f.fd, pem.data() + done, pem.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) { good = false; break; }
+      if (n <= 0) {
+        good = false;
+        break;
+      }
       done += static_cast<std::size_t>(n);
     }
     good = good && ::fsync(f.fd) == 0;
     if (!good) {
       int saved = errno;
       ::unlink(tmp.c_str());
-      return make_error(Errc::state, fmt::format("cannot write {}: {}", tmp,
-                                                 std::strerror(saved)));
+      return make_error(Errc::state, fmt::format("cannot write {}: {}", tmp, std::strerror(saved)));
     }
   }
   // link() rather than rename(): it fails with EEXIST instead of replacing a key file
@@ -181,8 +186,7 @@ Status write_new_key_file(const std::string& dir, const std::string& file,
       exists = true;
       return ok_status();
     }
-    return make_error(Errc::state, fmt::format("cannot create {}: {}", file,
-                                               std::strerror(saved)));
+    return make_error(Errc::state, fmt::format("cannot create {}: {}", file, std::strerror(saved)));
   }
   return ok_status();
 }
@@ -245,13 +249,15 @@ Result<PeerId> parse_peer_id(std::string_view text) {
   // 55 * 5 = 275 bits carry 272: the last character's 3 low bits must be zero.
   if ((acc & ((1u << bits) - 1)) != 0)
     return make_error(Errc::usage, fmt::format("peer ID: the last character '{}' cannot end "
-                                               "a peer ID (a typo there?)", chars.back()));
+                                               "a peer ID (a typo there?)",
+                                               chars.back()));
   PeerId id;
   std::copy(bytes.begin(), bytes.begin() + 32, id.key.begin());
   std::uint16_t crc = static_cast<std::uint16_t>((bytes[32] << 8) | bytes[33]);
   if (crc != crc16(id.key))
-    return make_error(Errc::usage, "peer ID: the checksum does not match: a character is "
-                                   "mistyped or two are swapped");
+    return make_error(Errc::usage,
+                      "peer ID: the checksum does not match: a character is "
+                      "mistyped or two are swapped");
   return id;
 }
 
@@ -303,7 +309,8 @@ Result<Identity> Identity::load_or_create(const std::string& state_dir) {
     return out;
   }
   return make_error(Errc::state, fmt::format("identity key file {} keeps appearing and "
-                                             "vanishing", file));
+                                             "vanishing",
+                                             file));
 }
 
 }  // namespace porthole

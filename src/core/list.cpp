@@ -31,15 +31,17 @@ Result<ListResult> list(const Options& options) {
   for (const auto& rec : records) {
     if (rec.gateway != s.gateway.gateway_ip) continue;
     Mapping m = rec.mapping;
-    if (m.expires_at > 0) m.lifetime = static_cast<std::uint32_t>(std::max<std::int64_t>(0, m.expires_at - now));
+    if (m.expires_at > 0)
+      m.lifetime = static_cast<std::uint32_t>(std::max<std::int64_t>(0, m.expires_at - now));
     recorded.push_back({m, rec.pending});
   }
 
   auto table = s.upnp->list(s.deadline);
   if (!table) {
-    result.warnings.push_back(fmt::format("the router's UPnP table cannot be read ({}); "
-                                          "showing only porthole's own records",
-                                          table.error().message));
+    result.warnings.push_back(
+        fmt::format("the router's UPnP table cannot be read ({}); "
+                    "showing only porthole's own records",
+                    table.error().message));
     // No UPnP at all leaves nothing unread; a UPnP device that failed (or the deadline)
     // leaves its whole table unread.
     if (table.error().code != Errc::no_service) {
@@ -66,8 +68,7 @@ Result<ListResult> list(const Options& options) {
       // entry once, as the protocol that made it.
       auto same = std::find_if(recorded.begin(), recorded.end(), [&](const Recorded& rec) {
         const Mapping& r = rec.mapping;
-        return r.transport == m.transport &&
-               (rec.pending || r.external_port == m.external_port) &&
+        return r.transport == m.transport && (rec.pending || r.external_port == m.external_port) &&
                r.internal_ip == m.internal_ip && r.internal_port == m.internal_port;
       });
       if (same != recorded.end()) {

@@ -35,8 +35,7 @@ Errc combined_errc(const std::vector<Error>& errors) {
   for (const auto& e : errors) {
     if (e.code == Errc::refused) return Errc::refused;
     if (e.code == Errc::timeout) timeout = true;
-    if (e.code == Errc::internal || e.code == Errc::state || e.code == Errc::usage)
-      return e.code;
+    if (e.code == Errc::internal || e.code == Errc::state || e.code == Errc::usage) return e.code;
   }
   return timeout ? Errc::timeout : Errc::no_service;
 }

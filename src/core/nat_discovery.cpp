@@ -61,11 +61,13 @@ milliseconds ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - t);
 }
 
-void debug(const Options& o, std::string_view text) { detail::log_to(o.log, LogLevel::debug, text); }
+void debug(const Options& o, std::string_view text) {
+  detail::log_to(o.log, LogLevel::debug, text);
+}
 
 struct Answered {
   std::size_t index = 0;  // of the entry in the configured list
-  std::string entry;  // as configured
+  std::string entry;      // as configured
   Endpoint server;
   UdpSocket socket;
   StunBinding binding;
@@ -199,8 +201,8 @@ Result<NatReport> discover_nat(const Options& options) {
   std::unique_ptr<detail::ProbeRace> race;
   if (auto session = detail::open_session(options)) {
     report.gateway = session->gateway.gateway_ip;
-    race = std::make_unique<detail::ProbeRace>(
-        *session, std::vector<Protocol>{Protocol::natpmp, Protocol::upnp});
+    race = std::make_unique<detail::ProbeRace>(*session, std::vector<Protocol>{Protocol::natpmp,
+                                                                               Protocol::upnp});
   } else {
     debug(options, "nat: no gateway to ask for its external address: " + session.error().message);
   }
@@ -232,9 +234,9 @@ Result<NatReport> discover_nat(const Options& options) {
                         other->ip != a.server.ip && other->port != a.server.port &&
                         other->port != 0;
   if (!testable) {
-    tests.mapped_second_server =
-        second_server_mapping(options, servers, a, client,
-                              std::min(deadline, Clock::now() + kPositiveWait));
+    tests.mapped_second_server = second_server_mapping(options, servers, a, client,
+                                                       std::min(deadline,
+                                                                Clock::now() + kPositiveWait));
     report.warnings.push_back(fmt::format(
         "STUN server {} gave no usable other address (RFC 5780 OTHER-ADDRESS{}): {} cannot "
         "be tested; name one that supports RFC 5780 with --stun",
@@ -243,8 +245,8 @@ Result<NatReport> discover_nat(const Options& options) {
                                    : "mapping and filtering"));
   } else {
     report.server_other_address = other->to_string();
-    const milliseconds wait =
-        std::min(std::max(kNegativeFloor, report.rtt * kNegativeRtts), detail::remaining(deadline));
+    const milliseconds wait = std::min(std::max(kNegativeFloor, report.rtt * kNegativeRtts),
+                                       detail::remaining(deadline));
     report.negative_wait = wait;
     const Deadline positive = std::min(deadline, Clock::now() + std::max(kPositiveWait, wait));
     debug(options, fmt::format("nat: RTT {} ms; mapping and filtering tests, negative wait {} ms",
@@ -268,7 +270,7 @@ Result<NatReport> discover_nat(const Options& options) {
     StunClient mapping_client(mopts);
     std::vector<StunBindingQuery> mq(2);
     mq[0].server = {other->ip, a.server.port};  // test II: other IP, primary port
-    mq[1].server = *other;                       // test III: other IP and port
+    mq[1].server = *other;                      // test III: other IP and port
     auto mapped = mapping_client.bindings(a.socket, mq, positive);
     if (mapped[0]) tests.mapped2 = mapped[0]->mapped;
     if (mapped[1]) tests.mapped3 = mapped[1]->mapped;
@@ -277,7 +279,8 @@ Result<NatReport> discover_nat(const Options& options) {
     if (!tests.mapped2 && !tests.mapped3)
       report.warnings.push_back(fmt::format(
           "STUN server {} advertises the other address {}, but nothing answered from there: "
-          "mapping and filtering are unknown", a.entry, report.server_other_address));
+          "mapping and filtering are unknown",
+          a.entry, report.server_other_address));
 
     filtering = pending.valid()
                     ? pending.get()
@@ -288,12 +291,14 @@ Result<NatReport> discover_nat(const Options& options) {
     for (std::size_t i = 1; i < filtering.size(); ++i)
       if (!filtering[i]) debug(options, "nat: filtering test: " + filtering[i].error().message);
     if (tests.change_ip_port == FilterAnswer::refused)
-      report.warnings.push_back(fmt::format("STUN server {} does not honour CHANGE-REQUEST "
-                                            "({}): filtering is unknown",
-                                            a.entry, filtering[1].error().message));
+      report.warnings.push_back(
+          fmt::format("STUN server {} does not honour CHANGE-REQUEST "
+                      "({}): filtering is unknown",
+                      a.entry, filtering[1].error().message));
     else if (!tests.control_answered)
-      report.warnings.emplace_back("the control Binding of the filtering tests went unanswered "
-                                   "(packet loss?): filtering is unknown");
+      report.warnings.emplace_back(
+          "the control Binding of the filtering tests went unanswered "
+          "(packet loss?): filtering is unknown");
   }
 
   const detail::NatVerdict v = detail::classify_nat(tests);

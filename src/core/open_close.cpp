@@ -55,8 +55,7 @@ Result<StateView> read_state(const detail::Session& s, Transport transport,
   view.prior = store->find(s.gateway.gateway_ip, s.gateway.local_ip, transport, internal_port);
   for (const auto& m : store->mappings())
     if (m.gateway == s.gateway.gateway_ip && m.mapping.transport == transport &&
-        !(m.mapping.internal_ip == s.gateway.local_ip &&
-          m.mapping.internal_port == internal_port))
+        !(m.mapping.internal_ip == s.gateway.local_ip && m.mapping.internal_port == internal_port))
       view.taken.insert(m.mapping.external_port);
   return view;
 }
@@ -79,8 +78,7 @@ void restore(const detail::Session& s, const StoredMapping& intent,
 
 // The router's UPnP row for this host's internal port (miniupnpd lists PCP and NAT-PMP
 // mappings there too): an error when the table cannot be read, nullopt when absent.
-Result<std::optional<detail::UpnpEntry>> router_row(const detail::Session& s,
-                                                    Transport transport,
+Result<std::optional<detail::UpnpEntry>> router_row(const detail::Session& s, Transport transport,
                                                     std::uint16_t internal_port,
                                                     std::optional<std::uint16_t> external) {
   auto table = s.upnp->list(s.deadline);
@@ -94,8 +92,7 @@ Result<std::optional<detail::UpnpEntry>> router_row(const detail::Session& s,
 
 // A PCP MAP for `m` with `nonce` and a lifetime of 120 s (the least miniupnpd grants),
 // then its delete with the same nonce: what remains on the router afterwards is nothing.
-Status reassert_and_delete(const detail::Session& s, const Mapping& m,
-                           const detail::Nonce& nonce) {
+Status reassert_and_delete(const detail::Session& s, const Mapping& m, const detail::Nonce& nonce) {
   detail::MapParams params;
   params.transport = m.transport;
   params.internal_ip = m.internal_ip;
@@ -153,15 +150,17 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     do next = static_cast<std::uint16_t>(next == 65535 ? 1024 : next + 1);
     while (view->taken.count(next) && next != busy);
     base.suggested_external_port = next;
-    early_warnings.push_back(fmt::format("external port {} is already porthole's mapping for "
-                                         "another internal port; asked for {} instead",
-                                         busy, next));
+    early_warnings.push_back(
+        fmt::format("external port {} is already porthole's mapping for "
+                    "another internal port; asked for {} instead",
+                    busy, next));
   }
   base.lifetime = req.lifetime;
   base.description = req.description;
 
-  auto order = detail::protocol_order(
-      req.via, prior ? std::optional<Protocol>(prior->mapping.protocol) : std::nullopt);
+  auto order = detail::protocol_order(req.via,
+                                      prior ? std::optional<Protocol>(prior->mapping.protocol)
+                                            : std::nullopt);
   std::optional<detail::ProbeRace> race;
   if (req.via == Via::automatic) race.emplace(s, order);
 
@@ -171,8 +170,8 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     if (race) {
       auto o = race->await(p, kProbeGrace);
       if (!o.finished) {
-        errors.push_back(labelled(p, make_error(Errc::no_service,
-                                                "no answer while another protocol did")));
+        errors.push_back(
+            labelled(p, make_error(Errc::no_service, "no answer while another protocol did")));
         continue;
       }
       if (!o.result->ok()) {
@@ -185,9 +184,10 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     std::vector<std::string> warnings = early_warnings;
     if (p != Protocol::upnp && params.lifetime == 0) {
       params.lifetime = detail::lease_for(p, 0);
-      warnings.push_back(fmt::format("{} has no permanent mappings: asked for {} s; run the "
-                                     "same `porthole open` again (cron) before it runs out",
-                                     protocol_name(p), detail::kLongestLease));
+      warnings.push_back(
+          fmt::format("{} has no permanent mappings: asked for {} s; run the "
+                      "same `porthole open` again (cron) before it runs out",
+                      protocol_name(p), detail::kLongestLease));
     }
     bool refresh = prior && prior->mapping.protocol == p;
     if (p == Protocol::pcp && refresh && prior->has_nonce) {
@@ -223,10 +223,12 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
       // (A refresh removed here was the prior mapping itself.)
       if (client->unmap(granted, mapped->nonce, s.deadline))
         restore(s, intent, refresh ? std::nullopt : prior);
-      errors.push_back(labelled(p, make_error(Errc::refused,
-          fmt::format("the router assigned external port {} instead of {} and --strict-port "
-                      "was given; the mapping was removed again",
-                      granted.external_port, wanted))));
+      errors.push_back(labelled(
+          p, make_error(
+                 Errc::refused,
+                 fmt::format("the router assigned external port {} instead of {} and --strict-port "
+                             "was given; the mapping was removed again",
+                             granted.external_port, wanted))));
       continue;
     }
     // Moved to another protocol (the old one vanished): do not leave the old entry.
@@ -234,8 +236,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
       auto old = s.client(prior->mapping.protocol);
       if (auto st = old->unmap(prior->mapping, prior->nonce, s.deadline); !st)
         warnings.push_back(fmt::format("could not remove the earlier {} mapping: {}",
-                                       protocol_name(prior->mapping.protocol),
-                                       st.error().message));
+                                       protocol_name(prior->mapping.protocol), st.error().message));
     }
     StoredMapping rec;
     rec.mapping = granted;
@@ -250,9 +251,10 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
       if (!refresh && client->unmap(granted, mapped->nonce, s.deadline))
         e.message += "\n  the new mapping was removed from the router again";
       else
-        e.message += fmt::format("\n  the router holds the mapping (external port {}); the "
-                                 "state records it as not confirmed",
-                                 granted.external_port);
+        e.message += fmt::format(
+            "\n  the router holds the mapping (external port {}); the "
+            "state records it as not confirmed",
+            granted.external_port);
       return e;
     }
 
@@ -260,9 +262,10 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     // The router may assign another port (RFC 6887 s11.3, AddAnyPortMapping, NAT-PMP):
     // fine, but the user must hear of it.
     if (granted.external_port != base.suggested_external_port)
-      warnings.push_back(fmt::format("external port {} is not available; the router "
-                                     "assigned {} instead", base.suggested_external_port,
-                                     granted.external_port));
+      warnings.push_back(
+          fmt::format("external port {} is not available; the router "
+                      "assigned {} instead",
+                      base.suggested_external_port, granted.external_port));
     // A reserved external address (miniupnpc's GetValidIGD returns 2 for it) still
     // maps, but the internet may not reach it: say so, whatever the protocol.
     if (granted.external_ip && detail::is_reserved_ipv4(*granted.external_ip))
@@ -318,18 +321,19 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
       if (row && !*row) {
         result.warnings.push_back(fmt::format(
             "the router no longer holds the {} mapping {}/{} (it answered: {}); dropped it "
-            "from the state", protocol_name(proto), req.port.port,
-            transport_name(req.port.transport), st.error().message));
+            "from the state",
+            protocol_name(proto), req.port.port, transport_name(req.port.transport),
+            st.error().message));
         st = ok_status();
       } else if (row && *row) {
         // It forwards to this host but our nonce does not own it (another client took
         // it over): remove it as a close without a record would, through UPnP.
         Mapping m = (*row)->mapping();
         if (auto up = s.upnp->unmap(m, detail::Nonce{}, s.deadline)) {
-          result.warnings.push_back(fmt::format(
-              "{} would not delete {}/{} ({}); removed it through UPnP instead",
-              protocol_name(proto), req.port.port, transport_name(req.port.transport),
-              st.error().message));
+          result.warnings.push_back(
+              fmt::format("{} would not delete {}/{} ({}); removed it through UPnP instead",
+                          protocol_name(proto), req.port.port, transport_name(req.port.transport),
+                          st.error().message));
           target = m;
           target.protocol = proto;
           st = ok_status();
@@ -353,13 +357,16 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
       return labelled(proto, st.error());
     }
     detail::test_pause_at("close-unmapped");
-    if (auto saved = update_state(s, [&](detail::StateStore& store) {
-          store.remove(s.gateway.gateway_ip, me, req.port.transport, req.port.port);
-        });
+    if (auto saved = update_state(s,
+                                  [&](detail::StateStore& store) {
+                                    store.remove(s.gateway.gateway_ip, me, req.port.transport,
+                                                 req.port.port);
+                                  });
         !saved) {
       Error e = saved.error();
-      e.message += "\n  the mapping was removed from the router; the state still lists it as "
-                   "not confirmed, and the next `porthole close` drops it";
+      e.message +=
+          "\n  the mapping was removed from the router; the state still lists it as "
+          "not confirmed, and the next `porthole close` drops it";
       return e;
     }
     result.removed.push_back(target);
@@ -371,8 +378,8 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   if (!table) {
     result.warnings.push_back(fmt::format(
         "no mapping of ours is recorded for {}/{}, and the router's UPnP table cannot be "
-        "read ({}): nothing to close", req.port.port, transport_name(req.port.transport),
-        table.error().message));
+        "read ({}): nothing to close",
+        req.port.port, transport_name(req.port.transport), table.error().message));
     return result;
   }
   std::uint16_t ext_wanted = req.external_port.value_or(req.port.port);
@@ -395,9 +402,9 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
     return make_error(Errc::refused,
                       fmt::format("external {} port {} is mapped to another host ({}:{}, "
                                   "\"{}\"); porthole only removes this host's mappings, so it "
-                                  "was left alone", transport_name(f.transport),
-                                  f.external_port, f.internal_ip, f.internal_port,
-                                  f.description));
+                                  "was left alone",
+                                  transport_name(f.transport), f.external_port, f.internal_ip,
+                                  f.internal_port, f.description));
   }
   if (result.removed.empty())
     result.warnings.push_back(fmt::format("no mapping of this host for {}/{}: nothing to close",

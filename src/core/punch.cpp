@@ -81,12 +81,12 @@ detail::stun::TransactionId random_transaction_id() {
   return id;
 }
 
-
 PairOutcome public_outcome(detail::PairOutcome o, bool punched) {
   switch (o) {
     case detail::PairOutcome::not_tried: return PairOutcome::not_tried;
     // A check still running when another pair won was cut short, not refused.
-    case detail::PairOutcome::checking: return punched ? PairOutcome::not_tried : PairOutcome::failed;
+    case detail::PairOutcome::checking:
+      return punched ? PairOutcome::not_tried : PairOutcome::failed;
     case detail::PairOutcome::succeeded: return PairOutcome::succeeded;
     case detail::PairOutcome::failed: return PairOutcome::failed;
     case detail::PairOutcome::nominated: return PairOutcome::nominated;
@@ -125,8 +125,10 @@ class MappingRequest {
     request.description = "porthole punch";
     thread_ = std::thread([this, o, request] {
       auto r = open(o, request);
-      if (r) result_ = r->mapping;
-      else error_ = r.error();
+      if (r)
+        result_ = r->mapping;
+      else
+        error_ = r.error();
       finished_.store(true);
       if (done_fd_ >= 0) detail::notify_fd(done_fd_);
     });
@@ -165,7 +167,10 @@ class Punch {
  public:
   Punch(const PunchOptions& options, const PeerId& peer, Identity identity, int stop_fd,
         PunchReport& report)
-      : options_(options), peer_(peer), identity_(std::move(identity)), stop_fd_(stop_fd),
+      : options_(options),
+        peer_(peer),
+        identity_(std::move(identity)),
+        stop_fd_(stop_fd),
         report_(report) {}
 
   Result<PunchResult> run();
@@ -255,9 +260,8 @@ Status Punch::open_socket() {
     return e;
   }
   mux_ = std::make_unique<detail::UdpMux>(std::move(*sock));
-  mux_->on_stun([this](std::span<const std::uint8_t> b, const Endpoint& from) {
-    on_datagram(b, from);
-  });
+  mux_->on_stun(
+      [this](std::span<const std::uint8_t> b, const Endpoint& from) { on_datagram(b, from); });
   reactor_.watch(mux_->fd(), true, false, [this](bool, bool) {
     auto r = mux_->on_readable();
     if (!r) finish(r.error());
@@ -268,8 +272,10 @@ Status Punch::open_socket() {
 
 void Punch::gather_host() {
   auto interfaces = detail::list_interfaces();
-  if (interfaces) host_ips_ = detail::host_addresses(*interfaces);
-  else log(LogLevel::warning, interfaces.error().message);
+  if (interfaces)
+    host_ips_ = detail::host_addresses(*interfaces);
+  else
+    log(LogLevel::warning, interfaces.error().message);
   candidates_.add_host(host_ips_, mux_->local_port());
 }
 
@@ -278,9 +284,9 @@ void Punch::start_stun(const std::vector<Endpoint>& servers) {
     detail::stun::BindingRequest req;
     req.transaction_id = random_transaction_id();
     auto bytes = detail::stun::encode_binding_request(req);
-    stun_.push_back({s, detail::StunTransaction(req.transaction_id, std::move(bytes),
-                                                {milliseconds(100), 4, 4},
-                                                std::min(gather_until_, deadline_))});
+    stun_.push_back(
+        {s, detail::StunTransaction(req.transaction_id, std::move(bytes), {milliseconds(100), 4, 4},
+                                    std::min(gather_until_, deadline_))});
   }
 }
 
@@ -436,8 +442,8 @@ void Punch::on_answer(const rdv::SignedDescription& sd) {
     return;
   }
   for (const auto& c : answer->candidates) agent_->add_remote_candidate(c, now);
-  log(LogLevel::info, fmt::format("answer from {} ({} candidates): checking",
-                                  peer_.to_string(), answer->candidates.size()));
+  log(LogLevel::info, fmt::format("answer from {} ({} candidates): checking", peer_.to_string(),
+                                  answer->candidates.size()));
 }
 
 void Punch::on_rendezvous_event(const detail::RendezvousEvent& e) {
@@ -448,15 +454,16 @@ void Punch::on_rendezvous_event(const detail::RendezvousEvent& e) {
         registered_ = true;
         candidates_.add_server_reflexive(e.observed);
         observations_.push_back({rendezvous_, e.observed});
-        log(LogLevel::info, fmt::format("registered at {} as {}", rendezvous_text_,
-                                        e.observed.to_string()));
+        log(LogLevel::info,
+            fmt::format("registered at {} as {}", rendezvous_text_, e.observed.to_string()));
       }
       return;
     case Type::not_online:
       if (e.peer != peer_) return;
       if (answered_session_) {
         finish(make_error(Errc::punch_failed, fmt::format("{} went offline before our answer "
-                                                          "reached it", peer_.to_string())));
+                                                          "reached it",
+                                                          peer_.to_string())));
         return;
       }
       if (!not_online_until_) {
@@ -477,15 +484,9 @@ void Punch::on_rendezvous_event(const detail::RendezvousEvent& e) {
       offer_delivered_ = true;
       not_online_until_.reset();
       return;
-    case Type::offer_received:
-      on_offer(e.description);
-      return;
-    case Type::answer_received:
-      on_answer(e.description);
-      return;
-    case Type::failed:
-      finish(e.error);
-      return;
+    case Type::offer_received: on_offer(e.description); return;
+    case Type::answer_received: on_answer(e.description); return;
+    case Type::failed: finish(e.error); return;
   }
 }
 
@@ -498,13 +499,13 @@ bool Punch::on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& 
     if (s.server != from || s.transaction.settled()) continue;
     auto m = s.transaction.on_datagram(bytes, reactor_.now());
     if (!m) continue;
-    const std::optional<Endpoint>& mapped =
-        m->xor_mapped_address ? m->xor_mapped_address : m->mapped_address;
+    const std::optional<Endpoint>& mapped = m->xor_mapped_address ? m->xor_mapped_address
+                                                                  : m->mapped_address;
     if (mapped) {
       candidates_.add_server_reflexive(*mapped);
       observations_.push_back({s.server, *mapped});
-      log(LogLevel::debug, fmt::format("STUN {}: we are {}", s.server.to_string(),
-                                       mapped->to_string()));
+      log(LogLevel::debug,
+          fmt::format("STUN {}: we are {}", s.server.to_string(), mapped->to_string()));
     }
     return true;
   }
@@ -533,12 +534,13 @@ void Punch::fill_report(bool punched) {
       report_.pairs.push_back({p.local, p.remote, detail::candidate_type_name(p.remote_type),
                                public_outcome(p.outcome, punched)});
   if (report_.local_nat.empty())
-    report_.local_nat = detail::nat_mapping_name(detail::nat_mapping_from(observations_, host_ips_));
+    report_.local_nat = detail::nat_mapping_name(
+        detail::nat_mapping_from(observations_, host_ips_));
   report_.peer_nat = peer_nat_ ? detail::nat_mapping_name(*peer_nat_) : "";
   // A hint is about the NATs: only when the checks (or the peer) were the trouble.
   if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed)
     report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
-                                                  peer_nat_);
+                                      peer_nat_);
   const auto end = punched && connected_at_ ? *connected_at_ : reactor_.now();
   report_.elapsed = std::chrono::duration_cast<milliseconds>(end - start_);
 }
@@ -614,9 +616,9 @@ void Punch::schedule() {
     return;
   }
   if (now >= deadline_) {
-    finish(make_error(Errc::punch_failed,
-                      fmt::format("no path to {} within {} ms", peer_.to_string(),
-                                  options_.timeout.count())));
+    finish(
+        make_error(Errc::punch_failed, fmt::format("no path to {} within {} ms", peer_.to_string(),
+                                                   options_.timeout.count())));
     return;
   }
   // The next moment anything is due.
@@ -646,8 +648,8 @@ Result<PunchResult> Punch::run() {
   if (!hp) return make_error(Errc::usage, "--rendezvous " + hp.error().message);
   auto ip = detail::resolve_ipv4(hp->host);
   if (!ip)
-    return make_error(Errc::no_service, fmt::format("rendezvous {}: {}", options_.rendezvous,
-                                                    ip.error().message));
+    return make_error(Errc::no_service,
+                      fmt::format("rendezvous {}: {}", options_.rendezvous, ip.error().message));
   rendezvous_ = Endpoint{*ip, hp->port};
   std::vector<Endpoint> stun_servers;
   for (const auto& s : options_.stun_servers) {

@@ -50,15 +50,13 @@ bool own_offer_wins(const PeerId& self, const PeerId& peer) noexcept {
                                       peer.key.end());
 }
 
-std::string punch_hint(rendezvous::NatMapping local,
-                       std::optional<rendezvous::NatMapping> peer) {
+std::string punch_hint(rendezvous::NatMapping local, std::optional<rendezvous::NatMapping> peer) {
   using rendezvous::NatMapping;
   auto hard = [](NatMapping m) {
     return m == NatMapping::address_dependent || m == NatMapping::address_and_port_dependent;
   };
   if (!peer) return "no description of the peer arrived: is it running porthole punch naming us?";
-  if (hard(local) && hard(*peer))
-    return "both sides behind symmetric NAT: needs a relay";
+  if (hard(local) && hard(*peer)) return "both sides behind symmetric NAT: needs a relay";
   if (hard(*peer)) return "peer behind symmetric NAT: needs port prediction or a relay";
   if (hard(local)) return "this host is behind symmetric NAT: needs port prediction or a relay";
   return {};

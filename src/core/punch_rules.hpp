@@ -18,7 +18,6 @@ bool own_offer_wins(const PeerId& self, const PeerId& peer) noexcept;
 
 // What a failed punch suggests, from each side's NAT mapping (RFC 4787 s4.1); empty
 // when nothing points anywhere. `peer` is empty when no description of the peer came.
-std::string punch_hint(rendezvous::NatMapping local,
-                       std::optional<rendezvous::NatMapping> peer);
+std::string punch_hint(rendezvous::NatMapping local, std::optional<rendezvous::NatMapping> peer);
 
 }  // namespace porthole::detail

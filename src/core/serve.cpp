@@ -41,8 +41,7 @@ Status serve(const ServeOptions& options, int stop_fd) {
     if (options.log)
       options.log(LogLevel::info,
                   fmt::format("rendezvous on {} (at most {} peers online)",
-                              stun_server->addresses().front().to_string(),
-                              rc.max_peers));
+                              stun_server->addresses().front().to_string(), rc.max_peers));
   }
 
   detail::Reactor reactor;

@@ -24,8 +24,7 @@ Result<Session> open_session(const Options& options) {
   Session s;
   s.options = options;
   s.deadline = Clock::now() + options.timeout;
-  if (options.timeout.count() <= 0)
-    return make_error(Errc::usage, "the timeout must be positive");
+  if (options.timeout.count() <= 0) return make_error(Errc::usage, "the timeout must be positive");
   IpAddress gw;
   if (!options.gateway) {
     auto found = default_gateway();

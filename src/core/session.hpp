@@ -49,7 +49,7 @@ Result<StateStore> open_state(const Session& session);
 // protocol at a time, in the caller's order of preference.
 struct ProbeOutcome {
   Protocol protocol = Protocol::pcp;
-  bool finished = false;           // false: gave up waiting (see ProbeRace::await)
+  bool finished = false;  // false: gave up waiting (see ProbeRace::await)
   std::optional<Result<ProbeInfo>> result;
   std::chrono::milliseconds elapsed{0};
 };
@@ -72,6 +72,5 @@ class ProbeRace {
   struct Shared;
   std::shared_ptr<Shared> shared_;
 };
-
 
 }  // namespace porthole::detail

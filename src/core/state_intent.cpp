@@ -19,9 +19,11 @@ Status record_intent(const Session& s, Deadline deadline, const StoredMapping& i
 void restore_prior(const Session& s, Deadline deadline, const StoredMapping& intent,
                    const std::optional<StoredMapping>& prior) {
   (void)update_state(s, deadline, [&](StateStore& st) {
-    if (prior) st.upsert(*prior);
-    else st.remove(intent.gateway, intent.mapping.internal_ip, intent.mapping.transport,
-                   intent.mapping.internal_port);
+    if (prior)
+      st.upsert(*prior);
+    else
+      st.remove(intent.gateway, intent.mapping.internal_ip, intent.mapping.transport,
+                intent.mapping.internal_port);
   });
 }
 
@@ -36,8 +38,9 @@ StoredMapping map_intent(const Session& s, Protocol p, const MapParams& params,
   intent.mapping.external_ip = external_ip;
   intent.mapping.external_port = params.suggested_external_port;
   intent.mapping.lifetime = params.lifetime;
-  intent.mapping.expires_at =
-      params.lifetime ? static_cast<std::int64_t>(std::time(nullptr)) + params.lifetime : 0;
+  intent.mapping.expires_at = params.lifetime
+                                  ? static_cast<std::int64_t>(std::time(nullptr)) + params.lifetime
+                                  : 0;
   intent.mapping.description = params.description;
   intent.has_nonce = p == Protocol::pcp;
   intent.nonce = params.nonce;

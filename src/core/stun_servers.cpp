@@ -36,8 +36,8 @@ std::vector<std::string> default_stun_servers() {
 namespace detail {
 
 Result<std::vector<StunServerEntry>> configured_stun_servers(const Options& options) {
-  const std::vector<std::string> names =
-      options.stun_servers.empty() ? default_stun_servers() : options.stun_servers;
+  const std::vector<std::string> names = options.stun_servers.empty() ? default_stun_servers()
+                                                                      : options.stun_servers;
   if (names.empty()) return make_error(Errc::usage, "no STUN server configured");
   std::vector<StunServerEntry> out;
   for (const auto& name : names) {

@@ -19,9 +19,7 @@ const char* protocol_name(Protocol p) noexcept {
   return "?";
 }
 
-const char* transport_name(Transport t) noexcept {
-  return t == Transport::udp ? "udp" : "tcp";
-}
+const char* transport_name(Transport t) noexcept { return t == Transport::udp ? "udp" : "tcp"; }
 
 std::optional<Protocol> parse_protocol(std::string_view s) {
   if (s == "pcp") return Protocol::pcp;
@@ -50,8 +48,8 @@ Result<PortSpec> parse_port_spec(std::string_view text) {
     } else if (proto == "udp" || proto == "UDP") {
       spec.transport = Transport::udp;
     } else {
-      return make_error(Errc::usage, fmt::format("'{}': transport must be tcp or udp, not '{}'",
-                                                 text, proto));
+      return make_error(Errc::usage,
+                        fmt::format("'{}': transport must be tcp or udp, not '{}'", text, proto));
     }
   }
   unsigned long value = 0;
@@ -108,4 +106,3 @@ Result<HostPort> parse_host_port(std::string_view text, std::uint16_t default_po
 }
 
 }  // namespace porthole
-

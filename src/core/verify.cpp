@@ -56,8 +56,7 @@ Result<std::vector<Server>> servers(const Options& options) {
   return out;
 }
 
-Verification not_verified(std::string server, std::string explanation,
-                          std::string observed = {}) {
+Verification not_verified(std::string server, std::string explanation, std::string observed = {}) {
   Verification v;
   v.server = std::move(server);
   v.observed = std::move(observed);
@@ -104,24 +103,30 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
       return not_verified(where,
                           fmt::format("the STUN server sees this port as {}, not as the mapped "
                                       "port {}: the NAT does not send this port's traffic "
-                                      "through the mapping", observed, m.external_port),
+                                      "through the mapping",
+                                      observed, m.external_port),
                           observed);
     if (!b->other_address || b->other_address->ip == b->responder.ip ||
         b->other_address->port == b->responder.port) {
       // Perhaps the next server in the list can; if none, this is the verdict.
       if (!one_address)
-        one_address = not_verified(
-            where, fmt::format("the STUN server {} has no second address (RFC 5780 "
-                               "OTHER-ADDRESS): it confirmed the outbound mapping {} but "
-                               "cannot prove inbound traffic; use a `porthole serve` with "
-                               "--alt-listen", where, observed), observed);
-      log_to(options, fmt::format("verify: {} has no second address; trying the next server",
-                                  where));
+        one_address =
+            not_verified(where,
+                         fmt::format("the STUN server {} has no second address (RFC 5780 "
+                                     "OTHER-ADDRESS): it confirmed the outbound mapping {} but "
+                                     "cannot prove inbound traffic; use a `porthole serve` with "
+                                     "--alt-listen",
+                                     where, observed),
+                         observed);
+      log_to(options,
+             fmt::format("verify: {} has no second address; trying the next server", where));
       continue;
     }
     // The inbound proof: an answer from an IP and port we never sent to.
-    detail::StunBindingQuery change{server.endpoint, stun::ChangeRequest{true, true},
-                                    b->other_address, {}};
+    detail::StunBindingQuery change{server.endpoint,
+                                    stun::ChangeRequest{true, true},
+                                    b->other_address,
+                                    {}};
     const auto wait = std::max(std::chrono::milliseconds{600}, b->elapsed * 4);
     change.deadline = std::min(deadline, Clock::now() + wait);
     auto c = client.binding(*socket, change, deadline);
@@ -204,23 +209,29 @@ Result<Verification> verify_tcp(const Options& options, const Mapping& m,
   if (cb_result.token_received) {
     v.verified = true;
     v.method = "connect-back-token";
-    v.proof = fmt::format("the server connected to {} from {}, and the connection arrived "
-                          "at porthole's listener on TCP port {} carrying our token",
-                          target, cb_result.accepted_from, m.internal_port);
+    v.proof = fmt::format(
+        "the server connected to {} from {}, and the connection arrived "
+        "at porthole's listener on TCP port {} carrying our token",
+        target, cb_result.accepted_from, m.internal_port);
   } else if (cb_result.seen_in_tcp_table) {
     v.verified = true;
     v.method = "connect-back-handshake";
-    v.proof = fmt::format("the server's connection to {} (from {}) completed and reached "
-                          "the service already listening on TCP port {} (seen in this "
-                          "host's TCP table)", target, reply.detail, m.internal_port);
+    v.proof = fmt::format(
+        "the server's connection to {} (from {}) completed and reached "
+        "the service already listening on TCP port {} (seen in this "
+        "host's TCP table)",
+        target, reply.detail, m.internal_port);
   } else if (cb_result.own_listener) {
-    v.explanation = fmt::format("the server connected to {}, but the connection did not "
-                                "arrive at TCP port {} here: something else answered (the "
-                                "router itself, or another host)", target, m.internal_port);
+    v.explanation = fmt::format(
+        "the server connected to {}, but the connection did not "
+        "arrive at TCP port {} here: something else answered (the "
+        "router itself, or another host)",
+        target, m.internal_port);
   } else {
-    v.explanation = fmt::format("the server connected to {}, but this host's TCP table shows "
-                                "no such connection on port {}: something else answered",
-                                target, m.internal_port);
+    v.explanation = fmt::format(
+        "the server connected to {}, but this host's TCP table shows "
+        "no such connection on port {}: something else answered",
+        target, m.internal_port);
   }
   return v;
 }

@@ -66,13 +66,14 @@ Result<std::string> http_get(const HttpUrl& url, Deadline deadline, std::size_t 
   return std::move(answer->body);
 }
 
-Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request,
-                                Deadline deadline, std::size_t max_body) {
+Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request, Deadline deadline,
+                                std::size_t max_body) {
   const auto start = Clock::now();
   const std::string where = printable_excerpt(url.to_string());
   auto fail = [&](Errc code, std::string_view message, int protocol_code = 0) {
-    return make_error(code, fmt::format("{} {}: {}", printable_excerpt(request.method, 16),
-                                        where, message),
+    return make_error(code,
+                      fmt::format("{} {}: {}", printable_excerpt(request.method, 16), where,
+                                  message),
                       protocol_code);
   };
   auto cut_off = [&](std::string_view during) {
@@ -84,7 +85,8 @@ Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request,
     int err = errno;
     Errc code = (err == ECONNREFUSED || err == ECONNRESET || err == ENETUNREACH ||
                  err == EHOSTUNREACH || err == EPIPE)
-                    ? Errc::no_service : Errc::internal;
+                    ? Errc::no_service
+                    : Errc::internal;
     return fail(code, fmt::format("{}: {}", what, std::strerror(err)));
   };
 
@@ -93,9 +95,9 @@ Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request,
     return fail(Errc::usage, "not a request line we would send");
   for (const auto& [name, value] : request.headers)
     if (!valid_header(name, value))
-      return fail(Errc::usage, fmt::format("not a header line we would send: '{}: {}'",
-                                           printable_excerpt(name, 40),
-                                           printable_excerpt(value, 120)));
+      return fail(Errc::usage,
+                  fmt::format("not a header line we would send: '{}: {}'",
+                              printable_excerpt(name, 40), printable_excerpt(value, 120)));
   auto started = tcp_connect_start(url.host, url.port);
   if (!started) {
     if (started.error().code == Errc::usage)

@@ -50,7 +50,7 @@ struct HttpAnswer {
 };
 
 // Errors as http_get's, messages starting with the method.
-Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request,
-                                Deadline deadline, std::size_t max_body = kDefaultMaxHttpBody);
+Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request, Deadline deadline,
+                                std::size_t max_body = kDefaultMaxHttpBody);
 
 }  // namespace porthole::detail

@@ -49,8 +49,7 @@ bool tcp_connection_listed_in(std::string_view table, std::uint16_t local_port,
     std::string lip, rip;
     std::uint16_t lport = 0, rport = 0;
     unsigned long st = 0;
-    if (!endpoint(local, lip, lport) || !endpoint(remote, rip, rport) || !hex(state, st))
-      continue;
+    if (!endpoint(local, lip, lport) || !endpoint(remote, rip, rport) || !hex(state, st)) continue;
     if (st != kListen && lport == local_port && rip == remote_ip && rport == remote_port)
       return true;
   }

@@ -68,9 +68,7 @@ void UdpMux::add_turn_server(const Endpoint& server) {
     turn_servers_.push_back(server);
 }
 
-void UdpMux::remove_turn_server(const Endpoint& server) {
-  std::erase(turn_servers_, server);
-}
+void UdpMux::remove_turn_server(const Endpoint& server) { std::erase(turn_servers_, server); }
 
 Result<std::size_t> UdpMux::on_readable() {
   std::size_t count = 0;

@@ -80,14 +80,16 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
   } else {
     // EADDRINUSE: the user's service listens there. (EACCES, a low port without the
     // privilege, ends the same way: only the TCP table can tell.)
-    debug(fmt::format("verify: cannot listen on TCP {} ({}); the connect-back will be "
-                      "looked for in the TCP table", q.internal_port, l.error().message));
+    debug(
+        fmt::format("verify: cannot listen on TCP {} ({}); the connect-back will be "
+                    "looked for in the TCP table",
+                    q.internal_port, l.error().message));
   }
 
   auto control = tcp_connect_start(q.server_ip.to_string(), q.server_port);
   if (!control)
-    return make_error(Errc::no_service, fmt::format("connect-back server {}: {}", server,
-                                                    control.error().message));
+    return make_error(Errc::no_service,
+                      fmt::format("connect-back server {}: {}", server, control.error().message));
   bool control_up = false;
   std::string reply_buffer;
   std::optional<cb::Reply> reply;
@@ -96,13 +98,14 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
   const std::string want = cb::token_line(request);
 
   for (;;) {
-    if (reply && (reply->outcome != cb::Outcome::connected || !result.own_listener ||
-                  result.token_received))
+    if (reply &&
+        (reply->outcome != cb::Outcome::connected || !result.own_listener || result.token_received))
       break;
     if (expired(deadline)) {
       if (reply) break;  // connected, but our token never came: the verdict says so
       return make_error(Errc::timeout, fmt::format("no connect-back reply from {} before the "
-                                                   "deadline", server));
+                                                   "deadline",
+                                                   server));
     }
     std::vector<pollfd> fds;
     fds.push_back({control->fd(), static_cast<short>(control_up ? POLLIN : POLLOUT), 0});
@@ -119,21 +122,23 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
       control_up = true;
       if (::send(control->fd(), line->data(), line->size(), MSG_NOSIGNAL) !=
           static_cast<ssize_t>(line->size()))
-        return make_error(Errc::no_service, fmt::format("connect-back server {}: send: {}",
-                                                        server, std::strerror(errno)));
+        return make_error(Errc::no_service, fmt::format("connect-back server {}: send: {}", server,
+                                                        std::strerror(errno)));
       debug(fmt::format("verify -> {} {}", server, line->substr(0, line->size() - 1)));
     } else if (fds[0].revents != 0 && !reply) {
       char buf[cb::kMaxLine];
       const ssize_t n = ::recv(control->fd(), buf, sizeof(buf), MSG_DONTWAIT);
       if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
         return make_error(Errc::no_service, fmt::format("connect-back server {} closed the "
-                                                        "connection without a reply", server));
+                                                        "connection without a reply",
+                                                        server));
       if (n > 0) reply_buffer.append(buf, static_cast<std::size_t>(n));
       if (auto end = cb::line_end(reply_buffer)) {
         auto r = cb::decode_reply(std::string_view(reply_buffer).substr(0, *end + 1));
         if (!r)
           return make_error(Errc::internal, fmt::format("connect-back server {}: malformed "
-                                                        "reply: {}", server, r.error().message));
+                                                        "reply: {}",
+                                                        server, r.error().message));
         debug(fmt::format("verify <- {} {}", server, reply_buffer.substr(0, *end)));
         reply = *r;
         // The token was sent before this reply: it is here within a round trip or two,
@@ -141,14 +146,14 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
         deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds{1000});
       } else if (reply_buffer.size() >= cb::kMaxLine) {
         return make_error(Errc::internal, fmt::format("connect-back server {}: reply longer "
-                                                      "than {} bytes", server, cb::kMaxLine));
+                                                      "than {} bytes",
+                                                      server, cb::kMaxLine));
       }
     }
     if (listener.valid() && (fds[1].revents & POLLIN) && accepted.size() < 8) {
       TcpSocket a = tcp_accept(listener);
       if (a.valid()) {
-        debug(fmt::format("verify: accepted a connection from {}:{}", a.peer_ip(),
-                          a.peer_port()));
+        debug(fmt::format("verify: accepted a connection from {}:{}", a.peer_ip(), a.peer_port()));
         accepted.push_back(std::move(a));
         accepted_buffers.emplace_back();
       }
@@ -161,8 +166,7 @@ Result<ConnectBackResult> connect_back_check(const ConnectBackQuery& q, Deadline
         accepted_buffers[i].append(buf, static_cast<std::size_t>(n));
       if (accepted_buffers[i].rfind(want, 0) == 0) {
         result.token_received = true;
-        result.accepted_from = fmt::format("{}:{}", accepted[i].peer_ip(),
-                                           accepted[i].peer_port());
+        result.accepted_from = fmt::format("{}:{}", accepted[i].peer_ip(), accepted[i].peer_port());
       }
     }
   }

@@ -35,8 +35,8 @@ Result<ConnectBackServer> ConnectBackServer::open(const ConnectBackConfig& confi
   auto listener = tcp_listen(config.listen_ip.to_string(), config.port, 64);
   if (!listener) return listener.error();
   ConnectBackServer server(config, std::move(*listener));
-  server.log(LogLevel::info, fmt::format("connect-back checks on TCP {}:{}", config.listen_ip,
-                                         server.port()));
+  server.log(LogLevel::info,
+             fmt::format("connect-back checks on TCP {}:{}", config.listen_ip, server.port()));
   return server;
 }
 
@@ -93,8 +93,7 @@ Status ConnectBackServer::serve(int stop_fd) {
 // Room for `source`: false with `why` when it gets none. With every session taken, a
 // source that holds none takes the newest session of the source holding the most (a
 // flooder's), so a newcomer is never locked out by a handful of busy addresses.
-bool ConnectBackServer::admit(const std::string& source, const char*& why,
-                              std::uint64_t& victim) {
+bool ConnectBackServer::admit(const std::string& source, const char*& why, std::uint64_t& victim) {
   const auto mine_it = per_source_.find(source);
   const std::size_t mine = mine_it == per_source_.end() ? 0 : mine_it->second;
   if (mine >= config_.max_per_source) {
@@ -103,7 +102,8 @@ bool ConnectBackServer::admit(const std::string& source, const char*& why,
   }
   if (sessions_.size() < config_.max_sessions) return true;
   // Fair share: the slots divided among the sources holding them.
-  const std::size_t share = std::max<std::size_t>(1, config_.max_sessions / (per_source_.size() + 1));
+  const std::size_t share = std::max<std::size_t>(1,
+                                                  config_.max_sessions / (per_source_.size() + 1));
   if (mine >= share) {
     why = "too many checks at once";
     return false;
@@ -146,8 +146,8 @@ void ConnectBackServer::accept_all() {
       ++counters_.busy;
       reply(v, cb::Outcome::busy, "too many checks at once: yours made room for another address");
       refused("busy", v.source,
-              fmt::format("connect-back from {}: busy (a check cut to make room for {})",
-                          v.source, s->source));
+              fmt::format("connect-back from {}: busy (a check cut to make room for {})", v.source,
+                          s->source));
       finish(victim);
     }
     ++per_source_[s->source];
@@ -281,8 +281,8 @@ bool ConnectBackServer::on_connect_done(Session& s) {
   ++counters_.connected;
   const std::string from = fmt::format("{}:{}", s.check.local_ip(), s.check.local_port());
   reply(s, cb::Outcome::connected, from);
-  log(LogLevel::info, fmt::format("connect-back to {}: connected from {}, token sent", target,
-                                  from));
+  log(LogLevel::info,
+      fmt::format("connect-back to {}: connected from {}, token sent", target, from));
   s.state = State::holding;
   start_timer(s, config_.hold);
   return true;
@@ -300,11 +300,10 @@ bool ConnectBackServer::on_deadline(Session& s) {
       ++counters_.failed;
       reply(s, cb::Outcome::timeout,
             fmt::format("no answer within {} ms", config_.connect_timeout.count()));
-      log(LogLevel::info, fmt::format("connect-back to {}:{}: timeout", s.request.ip,
-                                      s.request.port));
+      log(LogLevel::info,
+          fmt::format("connect-back to {}:{}: timeout", s.request.ip, s.request.port));
       return false;
-    case State::holding:
-      return false;
+    case State::holding: return false;
   }
   return false;
 }

@@ -36,8 +36,8 @@
 namespace porthole::detail {
 
 struct ConnectBackConfig {
-  IpAddress listen_ip;                // TCP control port address (0.0.0.0: any)
-  std::uint16_t port = 3478;          // 0: the kernel chooses
+  IpAddress listen_ip;        // TCP control port address (0.0.0.0: any)
+  std::uint16_t port = 3478;  // 0: the kernel chooses
   // The connections the server makes leave from this address (nullopt: the kernel's
   // choice). `porthole serve` uses its listen address, the one clients know.
   std::optional<IpAddress> source_ip;
@@ -78,10 +78,10 @@ class ConnectBackServer {
 
   struct Counters {
     std::uint64_t accepted = 0;
-    std::uint64_t connected = 0;   // checks whose connection completed
-    std::uint64_t failed = 0;      // refused, timeout, unreachable
-    std::uint64_t denied = 0;      // asked for another address
-    std::uint64_t busy = 0;        // rate limited or too many at once
+    std::uint64_t connected = 0;  // checks whose connection completed
+    std::uint64_t failed = 0;     // refused, timeout, unreachable
+    std::uint64_t denied = 0;     // asked for another address
+    std::uint64_t busy = 0;       // rate limited or too many at once
     std::uint64_t bad_requests = 0;
   };
   const Counters& counters() const noexcept { return counters_; }

@@ -71,8 +71,8 @@ std::string result_text(int code) {
 
 // Sent a request already; wait for the matching reply under `deadline`.
 // `answered` tells whether any reply came (to tell a dead service from a slow one).
-Result<natpmpresp_t> await_reply(natpmp_t* n, const natpmp::RequestKey& key,
-                                 Deadline deadline, const GatewayInfo& info, bool& answered) {
+Result<natpmpresp_t> await_reply(natpmp_t* n, const natpmp::RequestKey& key, Deadline deadline,
+                                 const GatewayInfo& info, bool& answered) {
   for (;;) {
     timeval tv{};
     int r = ::getnatpmprequesttimeout(n, &tv);
@@ -126,8 +126,7 @@ Result<natpmpresp_t> await_reply(natpmp_t* n, const natpmp::RequestKey& key,
       answered = true;
       return resp;
     }
-    if (r == NATPMP_ERR_NOGATEWAYSUPPORT || r == NATPMP_ERR_SENDERR ||
-        r == NATPMP_ERR_RECVFROM)
+    if (r == NATPMP_ERR_NOGATEWAYSUPPORT || r == NATPMP_ERR_SENDERR || r == NATPMP_ERR_RECVFROM)
       return make_error(answered ? Errc::timeout : Errc::no_service,
                         fmt::format("no NAT-PMP service on {}:5351 (port unreachable)",
                                     info.gateway_ip),
@@ -137,21 +136,21 @@ Result<natpmpresp_t> await_reply(natpmp_t* n, const natpmp::RequestKey& key,
     if (r == NATPMP_ERR_UNSUPPORTEDVERSION)
       return make_error(Errc::no_service,
                         fmt::format("the gateway {} does not speak NAT-PMP (unsupported "
-                                    "version)", info.gateway_ip),
+                                    "version)",
+                                    info.gateway_ip),
                         r);
     return make_error(Errc::refused, fmt::format("NAT-PMP: {}", result_text(r)), r);
   }
 }
 
 Result<natpmpresp_t> public_address(natpmp_t* n, Deadline deadline, const GatewayInfo& info,
-                                     bool& answered) {
+                                    bool& answered) {
   log_to(info.log, LogLevel::debug,
          fmt::format("natpmp -> {}:5351 public address request", info.gateway_ip));
   int r = ::sendpublicaddressrequest(n);
   if (r < 0)
     return make_error(Errc::no_service,
-                      fmt::format("cannot send NAT-PMP request to {} ({})", info.gateway_ip, r),
-                      r);
+                      fmt::format("cannot send NAT-PMP request to {} ({})", info.gateway_ip, r), r);
   auto resp = await_reply(n, natpmp::public_address_key(), deadline, info, answered);
   if (resp && resp->type != NATPMP_RESPTYPE_PUBLICADDRESS)
     return make_error(Errc::internal, "NAT-PMP reply of the wrong type");
@@ -214,10 +213,9 @@ Result<MapOutcome> NatpmpClient::map(const MapParams& params, Deadline deadline)
   int r = ::sendnewportmappingrequest(s.get(), proto, params.internal_port,
                                       params.suggested_external_port, params.lifetime);
   if (r < 0)
-    return make_error(Errc::timeout, fmt::format("cannot send NAT-PMP mapping request ({})", r),
-                      r);
+    return make_error(Errc::timeout, fmt::format("cannot send NAT-PMP mapping request ({})", r), r);
   auto key = natpmp::mapping_key(params.transport == Transport::udp ? natpmp::opcode::map_udp
-                                                                     : natpmp::opcode::map_tcp,
+                                                                    : natpmp::opcode::map_tcp,
                                  params.internal_port);
   auto resp = await_reply(s.get(), key, deadline, info_, answered);
   if (!resp) return resp.error();
@@ -243,8 +241,9 @@ Result<MapOutcome> NatpmpClient::map(const MapParams& params, Deadline deadline)
   out.epoch = resp->epoch;
   m.description = params.description;
   if (m.external_port == 0 || m.lifetime == 0)
-    return make_error(Errc::refused, "NAT-PMP: the gateway granted no mapping (port or "
-                                     "lifetime 0)");
+    return make_error(Errc::refused,
+                      "NAT-PMP: the gateway granted no mapping (port or "
+                      "lifetime 0)");
   return out;
 }
 
@@ -261,7 +260,7 @@ Status NatpmpClient::unmap(const Mapping& mapping, const Nonce& /*nonce*/, Deadl
     return make_error(Errc::no_service, fmt::format("cannot send NAT-PMP delete ({})", r), r);
   bool answered = false;
   auto key = natpmp::mapping_key(mapping.transport == Transport::udp ? natpmp::opcode::map_udp
-                                                                      : natpmp::opcode::map_tcp,
+                                                                     : natpmp::opcode::map_tcp,
                                  mapping.internal_port);
   auto resp = await_reply(s.get(), key, deadline, info_, answered);
   if (!resp) return resp.error();

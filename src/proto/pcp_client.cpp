@@ -26,8 +26,8 @@ Result<Nonce> fresh_nonce() {
     ssize_t n = ::getrandom(nonce.data() + got, nonce.size() - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return make_error(Errc::internal,
-                        fmt::format("getrandom: {}: cannot make a PCP nonce", std::strerror(errno)));
+      return make_error(Errc::internal, fmt::format("getrandom: {}: cannot make a PCP nonce",
+                                                    std::strerror(errno)));
     }
     got += static_cast<std::size_t>(n);
   }
@@ -107,12 +107,14 @@ void PcpClient::note_epoch(std::uint32_t epoch) {
 Error PcpClient::unsupported_version_error(const pcp::Response& response) const {
   std::string message =
       response.version == 0
-          ? fmt::format("{} speaks only NAT-PMP: it answered the PCP request with "
-                        "UNSUPP_VERSION",
-                        server())
-          : fmt::format("{} speaks only PCP version {}, not version {} (UNSUPP_VERSION): use "
-                        "NAT-PMP",
-                        server(), response.version, pcp::kVersion);
+          ? fmt::format(
+                "{} speaks only NAT-PMP: it answered the PCP request with "
+                "UNSUPP_VERSION",
+                server())
+          : fmt::format(
+                "{} speaks only PCP version {}, not version {} (UNSUPP_VERSION): use "
+                "NAT-PMP",
+                server(), response.version, pcp::kVersion);
   return make_error(Errc::no_service, std::move(message), pcp::result::unsupp_version);
 }
 
@@ -127,10 +129,9 @@ Result<UdpSocket> PcpClient::open_socket(IpAddress& client_ip) {
   return socket;
 }
 
-Result<pcp::Response> PcpClient::exchange(UdpSocket& socket,
-                                          std::span<const std::uint8_t> request,
-                                          const pcp::RequestKey& key,
-                                          const std::string& summary, Deadline deadline) {
+Result<pcp::Response> PcpClient::exchange(UdpSocket& socket, std::span<const std::uint8_t> request,
+                                          const pcp::RequestKey& key, const std::string& summary,
+                                          Deadline deadline) {
   const auto start = Clock::now();
   const bool probing = key.opcode == pcp::opcode::announce;
   bool heard_now = false;
@@ -139,9 +140,9 @@ Result<pcp::Response> PcpClient::exchange(UdpSocket& socket,
   for (int transmission = 0;; ++transmission) {
     // s8.1.1: every retransmission is the same datagram (same nonce), after RT.
     rt = pcp::next_retransmit_timeout(rt, random_unit());
-    debug(transmission == 0 ? fmt::format("pcp -> {} {}", server(), summary)
-                            : fmt::format("pcp -> {} {} (retransmission {})", server(), summary,
-                                          transmission));
+    debug(transmission == 0
+              ? fmt::format("pcp -> {} {}", server(), summary)
+              : fmt::format("pcp -> {} {} (retransmission {})", server(), summary, transmission));
     if (auto sent = socket.send(request); !sent) {
       if (sent.error().code == Errc::no_service)
         return make_error(Errc::no_service,
@@ -167,8 +168,7 @@ Result<pcp::Response> PcpClient::exchange(UdpSocket& socket,
       auto response = pcp::decode_response(d.bytes);
       if (!response) {
         last_drop = response.error().message;
-        debug(fmt::format("pcp <- {} dropped ({} bytes): {}", server(), d.bytes.size(),
-                          last_drop));
+        debug(fmt::format("pcp <- {} dropped ({} bytes): {}", server(), d.bytes.size(), last_drop));
         continue;
       }
       heard_now = true;
@@ -192,9 +192,9 @@ Result<pcp::Response> PcpClient::exchange(UdpSocket& socket,
   // A probe that only heard junk found no usable service either way; for MAP, silence
   // from a server that answered before is a timeout (port_mapper.hpp).
   if (heard_now || (!probing && heard_from_server())) {
-    std::string message = fmt::format(
-        "the PCP server {} answered before, but not to this request within {} ms", server(),
-        elapsed_ms(start));
+    std::string message =
+        fmt::format("the PCP server {} answered before, but not to this request within {} ms",
+                    server(), elapsed_ms(start));
     if (!last_drop.empty()) message += "; last reply dropped: " + last_drop;
     return make_error(Errc::timeout, std::move(message));
   }
@@ -236,9 +236,9 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
   MapOutcome outcome;
   std::uint32_t lifetime = params.lifetime;
   if (lifetime > pcp::kMaxLifetime) {
-    outcome.warnings.push_back(fmt::format(
-        "lifetime {} s is longer than PCP routers keep mappings; asked for {} s (24 h)",
-        lifetime, pcp::kMaxLifetime));
+    outcome.warnings.push_back(
+        fmt::format("lifetime {} s is longer than PCP routers keep mappings; asked for {} s (24 h)",
+                    lifetime, pcp::kMaxLifetime));
     lifetime = pcp::kMaxLifetime;
   }
 
@@ -269,8 +269,7 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
   auto bytes = pcp::encode_map_request(request);
   if (!bytes) return bytes.error();
 
-  auto response =
-      exchange(*socket, *bytes, pcp::key_of(request), pcp::describe(request), deadline);
+  auto response = exchange(*socket, *bytes, pcp::key_of(request), pcp::describe(request), deadline);
   if (!response) return response.error();
   if (response->unsupported_version()) return unsupported_version_error(*response);
   const std::string what = fmt::format("{} {}", transport_name(params.transport),
@@ -291,7 +290,8 @@ Result<MapOutcome> PcpClient::map(const MapParams& params, Deadline deadline) {
   if (!granted.external_ip)
     return make_error(Errc::internal,
                       fmt::format("{} assigned a non-IPv4 external address to the PCP mapping "
-                                  "{}", server(), what));
+                                  "{}",
+                                  server(), what));
   if (granted.external_port == 0)
     return make_error(Errc::internal,
                       fmt::format("{} assigned external port 0 to the PCP mapping {}", server(),
@@ -352,8 +352,7 @@ Status PcpClient::unmap(const Mapping& mapping, const Nonce& nonce, Deadline dea
   auto bytes = pcp::encode_map_request(request);
   if (!bytes) return bytes.error();
 
-  auto response =
-      exchange(*socket, *bytes, pcp::key_of(request), pcp::describe(request), deadline);
+  auto response = exchange(*socket, *bytes, pcp::key_of(request), pcp::describe(request), deadline);
   if (!response) return response.error();
   if (response->unsupported_version()) return unsupported_version_error(*response);
   const std::string what = fmt::format("{} {} -> {}", transport_name(mapping.transport),

@@ -19,26 +19,26 @@ namespace porthole::detail {
 
 // Where the gateway is and how we reach it; shared by all protocol clients.
 struct GatewayInfo {
-  IpAddress gateway_ip;            // e.g. 192.168.1.1
-  IpAddress local_ip;              // our address towards the gateway
-  std::uint16_t pcp_port = 5351;   // PCP and NAT-PMP server port
+  IpAddress gateway_ip;           // e.g. 192.168.1.1
+  IpAddress local_ip;             // our address towards the gateway
+  std::uint16_t pcp_port = 5351;  // PCP and NAT-PMP server port
   std::uint16_t ssdp_port = 1900;
-  bool upnp_allow_lan = false;     // device URLs may be on our LAN subnet, not only the gateway
-  LogFn log;                       // may be empty
+  bool upnp_allow_lan = false;  // device URLs may be on our LAN subnet, not only the gateway
+  LogFn log;                    // may be empty
 };
 
 struct ProbeInfo {
   std::optional<IpAddress> external_ip;  // nullopt when the protocol cannot tell without mapping
-  std::uint32_t epoch = 0;  // PCP / NAT-PMP server epoch; 0 for UPnP
+  std::uint32_t epoch = 0;               // PCP / NAT-PMP server epoch; 0 for UPnP
 };
 
 struct MapParams {
   Transport transport = Transport::tcp;
   IpAddress internal_ip;  // normally GatewayInfo::local_ip
   std::uint16_t internal_port = 0;
-  std::uint16_t suggested_external_port = 0;  // 0: no preference
+  std::uint16_t suggested_external_port = 0;       // 0: no preference
   std::optional<IpAddress> suggested_external_ip;  // PCP renewals carry the assigned one
-  std::uint32_t lifetime = 7200;               // 0 asks for permanent (UPnP only)
+  std::uint32_t lifetime = 7200;                   // 0 asks for permanent (UPnP only)
   std::string description;
   bool have_nonce = false;  // PCP: reuse this nonce (renewal of a mapping we made)
   Nonce nonce{};

@@ -8,10 +8,13 @@ namespace porthole::detail {
 
 RefusalLog::RefusalLog(std::string what, std::chrono::milliseconds interval,
                        std::size_t first_lines, LogFn log)
-    : what_(std::move(what)), interval_(interval), first_lines_(first_lines), log_(std::move(log)) {}
+    : what_(std::move(what)),
+      interval_(interval),
+      first_lines_(first_lines),
+      log_(std::move(log)) {}
 
-void RefusalLog::refused(const std::string& kind, const std::string& source,
-                         std::string_view line, Clock::time_point now, LogLevel level) {
+void RefusalLog::refused(const std::string& kind, const std::string& source, std::string_view line,
+                         Clock::time_point now, LogLevel level) {
   if (!started_) started_ = now;
   Kind& k = kinds_[kind];
   ++k.refused;

@@ -18,9 +18,9 @@ constexpr int kMaxChallengesInARow = 3;
 
 std::string error_text(const rv::Message& m) {
   if (!m.error_code) return "an error";
-  return m.error_code->reason.empty() ? fmt::format("{}", m.error_code->code)
-                                      : fmt::format("{} {}", m.error_code->code,
-                                                    m.error_code->reason);
+  return m.error_code->reason.empty()
+             ? fmt::format("{}", m.error_code->code)
+             : fmt::format("{} {}", m.error_code->code, m.error_code->reason);
 }
 
 }  // namespace
@@ -33,9 +33,7 @@ RendezvousClient::RendezvousClient(Identity identity, Endpoint server, Clock::ti
       random_(std::move(random)),
       options_(options) {}
 
-std::string RendezvousClient::server_text() const {
-  return "rendezvous " + server_.to_string();
-}
+std::string RendezvousClient::server_text() const { return "rendezvous " + server_.to_string(); }
 
 void RendezvousClient::fail(Errc code, std::string message) {
   RendezvousEvent e;
@@ -49,14 +47,14 @@ void RendezvousClient::send(Op op, rv::Message m, const PeerId& target, Clock::t
   if (random_) random_(m.transaction_id);
   auto bytes = rv::encode(m);
   if (!bytes) {
-    fail(Errc::usage, fmt::format("cannot send to the {}: {}", server_text(),
-                                  bytes.error().message));
+    fail(Errc::usage,
+         fmt::format("cannot send to the {}: {}", server_text(), bytes.error().message));
     return;
   }
-  pending_.push_back(
-      Pending{op, StunTransaction(m.transaction_id, std::move(*bytes), options_.retransmission,
-                                  deadline_),
-              target});
+  pending_.push_back(Pending{op,
+                             StunTransaction(m.transaction_id, std::move(*bytes),
+                                             options_.retransmission, deadline_),
+                             target});
   pump(now);
 }
 
@@ -70,8 +68,8 @@ void RendezvousClient::send_hello(Clock::time_point now) {
 
 void RendezvousClient::send_signed_register(std::uint32_t lifetime, Op op, Clock::time_point now) {
   if (!challenge_ || !observed_) return;
-  auto signature =
-      identity_.sign(rv::registration_signing_input(identity_.id(), *challenge_, *observed_));
+  auto signature = identity_.sign(
+      rv::registration_signing_input(identity_.id(), *challenge_, *observed_));
   if (!signature) {
     fail(Errc::internal, "cannot sign the registration: " + signature.error().message);
     return;
@@ -86,8 +84,7 @@ void RendezvousClient::send_signed_register(std::uint32_t lifetime, Op op, Clock
 }
 
 void RendezvousClient::send_relay(std::uint16_t method, const PeerId& target,
-                                  const rv::SignedDescription& description,
-                                  Clock::time_point now) {
+                                  const rv::SignedDescription& description, Clock::time_point now) {
   rv::Message m;
   m.method = method;
   m.target_peer_id = target;
@@ -139,9 +136,8 @@ bool RendezvousClient::on_datagram(std::span<const std::uint8_t> bytes, const En
     on_indication(m);
     return true;
   }
-  auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) {
-    return p.transaction.matches(m.transaction_id);
-  });
+  auto it = std::find_if(pending_.begin(), pending_.end(),
+                         [&](const Pending& p) { return p.transaction.matches(m.transaction_id); });
   if (it == pending_.end()) return false;
   it->transaction.answered(now);
   const Pending p = std::move(*it);
@@ -180,7 +176,8 @@ void RendezvousClient::on_register_response(const rv::Message& m, Clock::time_po
       m.error_code->code == rv::kUnauthenticated && m.challenge && m.xor_mapped_address) {
     if (++challenges_in_a_row_ > kMaxChallengesInARow) {
       fail(Errc::refused, fmt::format("the {} keeps asking for a new challenge: registration "
-                                      "refused", server_text()));
+                                      "refused",
+                                      server_text()));
       return;
     }
     challenge_ = *m.challenge;
@@ -191,8 +188,8 @@ void RendezvousClient::on_register_response(const rv::Message& m, Clock::time_po
   if (m.message_class == MessageClass::error_response) {
     registered_ = false;
     refresh_at_.reset();
-    fail(Errc::refused, fmt::format("the {} refused the registration: {}", server_text(),
-                                    error_text(m)));
+    fail(Errc::refused,
+         fmt::format("the {} refused the registration: {}", server_text(), error_text(m)));
     return;
   }
   challenges_in_a_row_ = 0;
@@ -256,9 +253,9 @@ void RendezvousClient::on_response(const Pending& p, const rv::Message& m, Clock
     emit(std::move(e));
     return;
   }
-  fail(Errc::refused, fmt::format("the {} refused our {} for {}: {}", server_text(),
-                                  p.op == Op::connect ? "offer" : "answer",
-                                  p.target.to_string(), error_text(m)));
+  fail(Errc::refused,
+       fmt::format("the {} refused our {} for {}: {}", server_text(),
+                   p.op == Op::connect ? "offer" : "answer", p.target.to_string(), error_text(m)));
 }
 
 void RendezvousClient::pump(Clock::time_point now) {
@@ -279,8 +276,10 @@ void RendezvousClient::pump(Clock::time_point now) {
   if (refresh_at_ && now >= *refresh_at_) {
     refresh_at_.reset();
     if (now < deadline_) {
-      if (challenge_ && observed_) send_signed_register(options_.lifetime, Op::signed_register, now);
-      else send_hello(now);
+      if (challenge_ && observed_)
+        send_signed_register(options_.lifetime, Op::signed_register, now);
+      else
+        send_hello(now);
     }
   }
   for (Offer& o : offers_) {

@@ -61,8 +61,8 @@ class RendezvousClient {
  public:
   // No request runs past `deadline` (Clock::time_point::max(): none); a refresh that
   // would be due after it is not made.
-  RendezvousClient(Identity identity, Endpoint server, Clock::time_point deadline,
-                   RandomFn random, RendezvousClientOptions options = {});
+  RendezvousClient(Identity identity, Endpoint server, Clock::time_point deadline, RandomFn random,
+                   RendezvousClientOptions options = {});
 
   // Registers: the first Register request is due at once.
   void start(Clock::time_point now);

@@ -63,8 +63,8 @@ RendezvousResponder::RendezvousResponder(const RendezvousConfig& config)
       verifications_(config.verify_rate, config.verify_burst) {
   config_.min_lifetime = std::max<std::uint32_t>(1, config_.min_lifetime);
   config_.max_lifetime = std::max(config_.min_lifetime, config_.max_lifetime);
-  config_.default_lifetime =
-      std::clamp(config_.default_lifetime, config_.min_lifetime, config_.max_lifetime);
+  config_.default_lifetime = std::clamp(config_.default_lifetime, config_.min_lifetime,
+                                        config_.max_lifetime);
   config_.challenge_window = std::max(config_.challenge_window, std::chrono::seconds{1});
   config_.max_peers = std::max<std::size_t>(1, config_.max_peers);
   config_.max_sessions = std::max<std::size_t>(1, config_.max_sessions);
@@ -146,21 +146,24 @@ void RendezvousResponder::remember_session(const std::string& key, const Endpoin
   sessions_.emplace(key, Session{offerer, expires, std::prev(session_order_.end())});
 }
 
-std::vector<RendezvousResponder::Datagram> RendezvousResponder::reply(
-    const rv::Message& request, const Endpoint& source, rv::Message answer) {
+std::vector<RendezvousResponder::Datagram> RendezvousResponder::reply(const rv::Message& request,
+                                                                      const Endpoint& source,
+                                                                      rv::Message answer) {
   answer.method = request.method;
   answer.transaction_id = request.transaction_id;
   auto bytes = rv::encode(answer);
   if (!bytes) {
-    debug(fmt::format("rendezvous: cannot answer {}: {}", source.to_string(),
-                      bytes.error().message));
+    debug(
+        fmt::format("rendezvous: cannot answer {}: {}", source.to_string(), bytes.error().message));
     return {};
   }
   return {Datagram{source, std::move(*bytes)}};
 }
 
-std::vector<RendezvousResponder::Datagram> RendezvousResponder::error(
-    const rv::Message& request, const Endpoint& source, int code, std::string_view why) {
+std::vector<RendezvousResponder::Datagram> RendezvousResponder::error(const rv::Message& request,
+                                                                      const Endpoint& source,
+                                                                      int code,
+                                                                      std::string_view why) {
   debug(fmt::format("rendezvous <- {} {} request: {} {} ({})", source.to_string(),
                     method_name(request.method), code, reason(code), why));
   rv::Message e;
@@ -171,9 +174,12 @@ std::vector<RendezvousResponder::Datagram> RendezvousResponder::error(
     if (e.unknown_attributes.size() > kMaxUnknownListed)
       e.unknown_attributes.resize(kMaxUnknownListed);
   }
-  if (code == kRendezvousForbidden) ++counters_.refused;
-  else if (code == rv::kPeerNotOnline) ++counters_.not_online;
-  else ++counters_.errors_sent;
+  if (code == kRendezvousForbidden)
+    ++counters_.refused;
+  else if (code == rv::kPeerNotOnline)
+    ++counters_.not_online;
+  else
+    ++counters_.errors_sent;
   return reply(request, source, std::move(e));
 }
 
@@ -213,8 +219,9 @@ std::vector<RendezvousResponder::Datagram> RendezvousResponder::handle(
   return on_relay(m, source, now);
 }
 
-std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_register(
-    const rv::Message& m, const Endpoint& source, Clock::time_point now) {
+std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_register(const rv::Message& m,
+                                                                            const Endpoint& source,
+                                                                            Clock::time_point now) {
   const PeerId& peer = *m.peer_id;  // decode() checked it is there
   const std::string who = fmt::format("{} ({})", source.to_string(), short_id(peer));
   if (!m.challenge || !challenge_valid(*m.challenge, source, now)) {
@@ -246,9 +253,8 @@ std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_register(
     ok.lifetime = 0;
     return reply(m, source, std::move(ok));
   }
-  const std::uint32_t granted =
-      std::clamp(m.lifetime.value_or(config_.default_lifetime), config_.min_lifetime,
-                 config_.max_lifetime);
+  const std::uint32_t granted = std::clamp(m.lifetime.value_or(config_.default_lifetime),
+                                           config_.min_lifetime, config_.max_lifetime);
   auto it = peers_.find(peer.key);
   if (it == peers_.end() && peers_.size() >= config_.max_peers) {
     sweep(now);
@@ -273,20 +279,21 @@ std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_register(
   return reply(m, source, std::move(ok));
 }
 
-std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_relay(
-    const rv::Message& m, const Endpoint& source, Clock::time_point now) {
+std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_relay(const rv::Message& m,
+                                                                         const Endpoint& source,
+                                                                         Clock::time_point now) {
   const bool offer = m.method == rv::method::connect;
   const std::string what = offer ? "Connect" : "Answer";
   // decode() checked TARGET-PEER-ID, DESCRIPTION and SIGNATURE are there.
   auto d = rv::decode_description(*m.description);
-  if (!d)
-    return error(m, source, rv::kBadRequest, "DESCRIPTION: " + d.error().message);
+  if (!d) return error(m, source, rv::kBadRequest, "DESCRIPTION: " + d.error().message);
   if (d->kind != (offer ? rv::Kind::offer : rv::Kind::answer))
     return error(m, source, rv::kBadRequest,
                  offer ? "a Connect carries an offer" : "an Answer carries an answer");
   if (d->receiver != *m.target_peer_id)
-    return error(m, source, rv::kBadRequest, "the description is for another peer than "
-                                             "TARGET-PEER-ID");
+    return error(m, source, rv::kBadRequest,
+                 "the description is for another peer than "
+                 "TARGET-PEER-ID");
   // No anonymous forwarding: the signer must be online at this very address.
   const std::string who = fmt::format("{} ({})", source.to_string(), short_id(d->sender));
   auto sender = address_of(d->sender, now);
@@ -296,10 +303,11 @@ std::vector<RendezvousResponder::Datagram> RendezvousResponder::on_relay(
     ++counters_.rate_limited;
     return {};
   }
-  if (!ed25519::verify(d->sender.key, rv::description_signing_input(*m.description),
-                       *m.signature))
-    return error(m, source, kRendezvousForbidden, who + ": the description's signature "
-                                                        "does not verify");
+  if (!ed25519::verify(d->sender.key, rv::description_signing_input(*m.description), *m.signature))
+    return error(m, source, kRendezvousForbidden,
+                 who +
+                     ": the description's signature "
+                     "does not verify");
   const std::string target = short_id(d->receiver);
   rv::Message indication;
   indication.message_class = MessageClass::indication;
@@ -341,16 +349,16 @@ bool is_rendezvous_datagram(std::span<const std::uint8_t> d) noexcept {
 }
 
 void attach_rendezvous(StunServer& server, RendezvousResponder& responder, LogFn log) {
-  server.set_primary_hook([&server, &responder, log = std::move(log)](
-                              std::span<const std::uint8_t> datagram, const Endpoint& source,
-                              Clock::time_point now) {
-    if (!is_rendezvous_datagram(datagram)) return false;
-    for (const auto& out : responder.handle(datagram, source, now))
-      if (auto st = server.send_primary(out.bytes, out.to); !st && log)
-        log(LogLevel::debug, fmt::format("rendezvous: datagram to {} not sent: {}",
-                                         out.to.to_string(), st.error().message));
-    return true;
-  });
+  server.set_primary_hook(
+      [&server, &responder, log = std::move(log)](std::span<const std::uint8_t> datagram,
+                                                  const Endpoint& source, Clock::time_point now) {
+        if (!is_rendezvous_datagram(datagram)) return false;
+        for (const auto& out : responder.handle(datagram, source, now))
+          if (auto st = server.send_primary(out.bytes, out.to); !st && log)
+            log(LogLevel::debug, fmt::format("rendezvous: datagram to {} not sent: {}",
+                                             out.to.to_string(), st.error().message));
+        return true;
+      });
 }
 
 }  // namespace porthole::detail

@@ -49,13 +49,13 @@ struct RendezvousConfig {
   std::size_t max_sessions = 10000;  // offers waiting for their answer
   std::uint32_t min_lifetime = 30;   // granted LIFETIME, seconds: the wish, clamped
   std::uint32_t max_lifetime = 300;
-  std::uint32_t default_lifetime = 60;  // when the Register names none
+  std::uint32_t default_lifetime = 60;        // when the Register names none
   std::chrono::seconds challenge_window{30};  // a challenge is good for 1..2 windows
   std::chrono::seconds session_lifetime{30};  // how long an answer can still be routed
-  double per_source_rate = 20.0;   // requests per second from one source IP...
-  double per_source_burst = 40.0;  // ...after a burst of this many
-  std::size_t max_sources = 4096;  // sources tracked by the rate limiter
-  double total_rate = 2000.0;      // requests per second for the whole server
+  double per_source_rate = 20.0;              // requests per second from one source IP...
+  double per_source_burst = 40.0;             // ...after a burst of this many
+  std::size_t max_sources = 4096;             // sources tracked by the rate limiter
+  double total_rate = 2000.0;                 // requests per second for the whole server
   double total_burst = 2000.0;
   // Ed25519 verifications per second for the whole server (the costly step: a
   // signed request past this is dropped unanswered, like a rate-limited one).
@@ -133,8 +133,8 @@ class RendezvousResponder {
   void remember_session(const std::string& key, const Endpoint& offerer, Clock::time_point now);
   std::vector<Datagram> reply(const rendezvous::Message& request, const Endpoint& source,
                               rendezvous::Message answer);
-  std::vector<Datagram> error(const rendezvous::Message& request, const Endpoint& source,
-                              int code, std::string_view why);
+  std::vector<Datagram> error(const rendezvous::Message& request, const Endpoint& source, int code,
+                              std::string_view why);
   void debug(std::string_view text) const;
 
   RendezvousConfig config_;

@@ -37,8 +37,8 @@ constexpr int kMx = 1;
 // round has had MX seconds and a little slack, nobody is coming: give up then rather
 // than at the caller's deadline (a gateway without UPnP must not cost the whole
 // --timeout when PCP and NAT-PMP have already said no).
-constexpr milliseconds kDiscoveryWindow =
-    kSendAt.back() + std::chrono::seconds(kMx) + milliseconds(200);
+constexpr milliseconds kDiscoveryWindow = kSendAt.back() + std::chrono::seconds(kMx) +
+                                          milliseconds(200);
 // A hostile or chatty LAN must not flood the log or grow memory without bound.
 constexpr std::size_t kMaxLoggedIgnores = 32;
 constexpr std::size_t kMaxRemembered = 64;
@@ -84,8 +84,7 @@ class Discovery {
   bool send_round(std::size_t round, std::string& error) {
     bool any = false;
     for (const auto& request : requests_) {
-      auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(request.data()),
-                             request.size());
+      auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
       if (auto st = sock_.send_to(bytes, {gw_.gateway_ip, gw_.ssdp_port}); st)
         any = true;
       else
@@ -168,8 +167,8 @@ class Discovery {
       msg = fmt::format("no UPnP IGD answered M-SEARCH on {} within {} ms", gw_.gateway_ip,
                         total.count());
     } else {
-      msg = fmt::format("no usable UPnP IGD answered M-SEARCH on {} within {} ms",
-                        gw_.gateway_ip, total.count());
+      msg = fmt::format("no usable UPnP IGD answered M-SEARCH on {} within {} ms", gw_.gateway_ip,
+                        total.count());
       if (!ignored_.last_refusal.empty()) msg += "; " + ignored_.last_refusal;
       std::vector<std::string> others;
       if (ignored_.not_igd)
@@ -229,16 +228,15 @@ Result<IgdLocation> discover_igd(const GatewayInfo& gw, Deadline deadline) {
     if (round < kSendAt.size() && now >= start + kSendAt[round]) {
       std::string error;
       if (!discovery.send_round(round, error) && round == 0)
-        return make_error(Errc::no_service, fmt::format("cannot send M-SEARCH to {}: {}",
-                                                        gw.gateway_ip, error));
+        return make_error(Errc::no_service,
+                          fmt::format("cannot send M-SEARCH to {}: {}", gw.gateway_ip, error));
       ++round;
       continue;
     }
-    Deadline wake = round < kSendAt.size() ? std::min(deadline, start + kSendAt[round])
-                                           : deadline;
+    Deadline wake = round < kSendAt.size() ? std::min(deadline, start + kSendAt[round]) : deadline;
     auto got = sock->receive(wake, ssdp::kMaxDatagram);
     if (!got) {
-      if (got.error().code == Errc::timeout) continue;  // next round, or the deadline
+      if (got.error().code == Errc::timeout) continue;     // next round, or the deadline
       if (got.error().code == Errc::no_service) continue;  // a stray ICMP error
       return got.error();
     }

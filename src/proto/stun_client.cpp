@@ -30,7 +30,8 @@ Result<stun::TransactionId> fresh_transaction_id() {
     if (n < 0) {
       if (errno == EINTR) continue;
       return make_error(Errc::internal, fmt::format("getrandom: {}: cannot make a STUN "
-                                                    "transaction ID", std::strerror(errno)));
+                                                    "transaction ID",
+                                                    std::strerror(errno)));
     }
     got += static_cast<std::size_t>(n);
   }
@@ -61,9 +62,9 @@ struct Transaction {
   const StunBindingQuery* query = nullptr;
   std::optional<StunTransaction> tx;  // the schedule and the ID, once the query is valid
   Endpoint expected_from;             // where the answer must come from
-  std::string label;             // "192.0.2.1:3478 CHANGE-REQUEST ip port", for messages
+  std::string label;                  // "192.0.2.1:3478 CHANGE-REQUEST ip port", for messages
   Deadline deadline{};
-  std::string last_drop;  // why the last datagram from expected_from was dropped
+  std::string last_drop;    // why the last datagram from expected_from was dropped
   std::string misdirected;  // an answer with our ID that came from the wrong address
   std::optional<Result<StunBinding>> result;
   bool settled() const { return result.has_value(); }
@@ -118,7 +119,8 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
       if (!q.other_address || !q.other_address->ip.is_v4()) {
         t.result = make_error(Errc::usage, fmt::format("STUN {}: a CHANGE-REQUEST needs the "
                                                        "server's other IPv4 address "
-                                                       "(OTHER-ADDRESS)", t.label));
+                                                       "(OTHER-ADDRESS)",
+                                                       t.label));
         continue;
       }
       if (q.change_request->change_ip) t.expected_from.ip = q.other_address->ip;
@@ -171,9 +173,8 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
         // Every retransmission is the same datagram: the same transaction ID.
         if (auto sent = socket.send_to(*request, t.query->server); !sent) {
           tx.abandon();
-          t.result = make_error(sent.error().code,
-                                fmt::format("STUN request to {}: {}", t.label,
-                                            sent.error().message));
+          t.result = make_error(sent.error().code, fmt::format("STUN request to {}: {}", t.label,
+                                                               sent.error().message));
           continue;
         }
         const int sent = tx.transmissions();
@@ -281,7 +282,8 @@ std::vector<Result<StunBinding>> StunClient::bindings(UdpSocket& socket,
     if (mapped == nullptr) {
       t.result = make_error(Errc::internal,
                             fmt::format("STUN server {} answered without XOR-MAPPED-ADDRESS or "
-                                        "MAPPED-ADDRESS", from_text));
+                                        "MAPPED-ADDRESS",
+                                        from_text));
       continue;
     }
     StunBinding b;

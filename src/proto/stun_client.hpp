@@ -42,15 +42,15 @@ struct StunBindingQuery {
 
 // What the answer to a Binding request says.
 struct StunBinding {
-  Endpoint mapped;             // our address and port as the server saw them
-  bool mapped_is_xor = true;   // false: only MAPPED-ADDRESS came (an RFC 3489 server)
-  Endpoint responder;          // the UDP source the answer came from
+  Endpoint mapped;                          // our address and port as the server saw them
+  bool mapped_is_xor = true;                // false: only MAPPED-ADDRESS came (an RFC 3489 server)
+  Endpoint responder;                       // the UDP source the answer came from
   std::optional<Endpoint> response_origin;  // RESPONSE-ORIGIN, else SOURCE-ADDRESS
   std::optional<Endpoint> other_address;    // OTHER-ADDRESS, else CHANGED-ADDRESS
-  std::string software;        // the server's SOFTWARE, sanitised; may be empty
-  std::uint16_t local_port = 0;  // the port the request left from
-  int transmissions = 0;         // requests sent (1 + retransmissions)
-  std::chrono::milliseconds elapsed{0};  // from the first transmission to the answer
+  std::string software;                     // the server's SOFTWARE, sanitised; may be empty
+  std::uint16_t local_port = 0;             // the port the request left from
+  int transmissions = 0;                    // requests sent (1 + retransmissions)
+  std::chrono::milliseconds elapsed{0};     // from the first transmission to the answer
   // The round-trip time, only when it is unambiguous: one transmission (Karn's rule;
   // with retransmissions nobody knows which one was answered).
   std::optional<std::chrono::milliseconds> rtt;
@@ -99,8 +99,7 @@ class StunClient {
   // From the caller's socket, which must be unconnected (UdpSocket::open_unconnected,
   // or open_bound_udp_socket to send from a chosen port, e.g. the mapped internal
   // port). Datagrams that answer nothing in flight are read and dropped.
-  Result<StunBinding> binding(UdpSocket& socket, const StunBindingQuery& query,
-                              Deadline deadline);
+  Result<StunBinding> binding(UdpSocket& socket, const StunBindingQuery& query, Deadline deadline);
 
   // Several transactions at once on one socket (so they share a NAT mapping), each
   // with its own fresh 96-bit transaction ID from getrandom(2) and its own schedule.

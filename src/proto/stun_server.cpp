@@ -28,8 +28,7 @@ constexpr std::size_t kOtherPort = 1;
 
 // --- StunResponder ---
 
-StunResponder::StunResponder(std::vector<stun::Endpoint> addresses,
-                             const StunServerConfig& config)
+StunResponder::StunResponder(std::vector<stun::Endpoint> addresses, const StunServerConfig& config)
     : addresses_(std::move(addresses)),
       software_(config.software.substr(0, kMaxServerSoftware)),
       log_(config.log),
@@ -166,15 +165,15 @@ std::optional<StunResponder::Reply> StunResponder::classic_reply(
   return Reply{from, source, std::move(*bytes)};
 }
 
-std::optional<StunResponder::Reply> StunResponder::error_reply(
-    const stun::Message& request, std::size_t arrived_on, const stun::Endpoint& source,
-    std::vector<std::uint16_t> unknown) {
+std::optional<StunResponder::Reply> StunResponder::error_reply(const stun::Message& request,
+                                                               std::size_t arrived_on,
+                                                               const stun::Endpoint& source,
+                                                               std::vector<std::uint16_t> unknown) {
   if (unknown.size() > kMaxUnknownListed) unknown.resize(kMaxUnknownListed);
   std::string names;
   for (std::uint16_t t : unknown) names += (names.empty() ? "" : " ") + stun::attribute_name(t);
   auto bytes = stun::encode_binding_error({request.transaction_id, 420, stun::error_reason(420),
-                                           std::move(unknown), software_,
-                                           request.has_fingerprint});
+                                           std::move(unknown), software_, request.has_fingerprint});
   if (!bytes || bytes->size() > kMaxReplySize) return std::nullopt;
   ++counters_.errors_sent;
   debug(fmt::format("stun serve -> {}: 420 Unknown Attribute ({})", source.to_string(), names));
@@ -213,11 +212,12 @@ Result<StunServer> StunServer::open(const StunServerConfig& config) {
   if (!b.ip.is_v4())
     return make_error(Errc::usage, fmt::format("STUN alternate address '{}' is not IPv4", b.ip));
   if (a.ip.is_unspecified() || b.ip.is_unspecified())
-    return make_error(Errc::usage, "RFC 5780 needs two real addresses of this host, not 0.0.0.0: "
-                                   "clients are told them in OTHER-ADDRESS");
+    return make_error(Errc::usage,
+                      "RFC 5780 needs two real addresses of this host, not 0.0.0.0: "
+                      "clients are told them in OTHER-ADDRESS");
   if (a.ip == b.ip)
-    return make_error(Errc::usage, fmt::format("the alternate address must be another IP than {}",
-                                               a.ip));
+    return make_error(Errc::usage,
+                      fmt::format("the alternate address must be another IP than {}", a.ip));
   if (a.port != 0 && a.port == b.port)
     return make_error(Errc::usage, fmt::format("the alternate port must differ from {}", a.port));
 

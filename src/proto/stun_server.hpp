@@ -43,7 +43,7 @@ struct StunServerConfig {
   // kernel chooses one free on both IPs). Both IPs must then be real addresses (not
   // 0.0.0.0): they travel in OTHER-ADDRESS and RESPONSE-ORIGIN.
   std::optional<stun::Endpoint> alt_listen;
-  std::string software;  // SOFTWARE in answers; empty (default): none, smaller answers
+  std::string software;            // SOFTWARE in answers; empty (default): none, smaller answers
   double per_source_rate = 20.0;   // answers per second to one source IP...
   double per_source_burst = 40.0;  // ...after a burst of this many
   std::size_t max_sources = 4096;  // sources tracked by the rate limiter (memory bound)
@@ -78,10 +78,10 @@ class StunResponder {
 
   struct Counters {
     std::uint64_t received = 0;
-    std::uint64_t answered = 0;       // success responses
-    std::uint64_t errors_sent = 0;    // error responses (420)
-    std::uint64_t malformed = 0;      // failed a receive check
-    std::uint64_t not_requests = 0;   // responses, indications, other methods
+    std::uint64_t answered = 0;      // success responses
+    std::uint64_t errors_sent = 0;   // error responses (420)
+    std::uint64_t malformed = 0;     // failed a receive check
+    std::uint64_t not_requests = 0;  // responses, indications, other methods
     std::uint64_t rate_limited = 0;
     std::uint64_t rfc3489_answered = 0;  // of `answered`: classic clients (no cookie)
   };

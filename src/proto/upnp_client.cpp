@@ -92,8 +92,8 @@ Result<std::string> UpnpClient::external_ip(Deadline deadline) {
   return dev_->ext_ip;
 }
 
-Result<SoapReply> UpnpClient::soap(std::string_view action,
-                                   const std::vector<SoapArgument>& args, Deadline deadline) {
+Result<SoapReply> UpnpClient::soap(std::string_view action, const std::vector<SoapArgument>& args,
+                                   Deadline deadline) {
   auto request = build_soap_request(dev_->desc.service_type, action, args);
   if (!request) return request.error();
   HttpRequest post;
@@ -129,8 +129,7 @@ Result<ProbeInfo> UpnpClient::probe(Deadline deadline) {
   return info;
 }
 
-Result<std::optional<UpnpEntry>> UpnpClient::find(Transport transport,
-                                                  std::uint16_t external_port,
+Result<std::optional<UpnpEntry>> UpnpClient::find(Transport transport, std::uint16_t external_port,
                                                   Deadline deadline) {
   if (auto st = ensure_device(deadline); !st) return st.error();
   std::string ext = std::to_string(external_port);
@@ -152,7 +151,8 @@ Result<std::optional<UpnpEntry>> UpnpClient::find(Transport transport,
   if (!client)
     return make_error(Errc::internal,
                       fmt::format("the router's answer for external {} port {} names no "
-                                  "internal client", proto_text(transport), external_port));
+                                  "internal client",
+                                  proto_text(transport), external_port));
   UpnpEntry e;
   e.transport = transport;
   e.external_port = external_port;
@@ -184,8 +184,8 @@ Result<UpnpTable> UpnpClient::list_in_pages(Deadline deadline) {
                     {{"NewPortMappingIndex", std::to_string(kMaxListedRows)}}, deadline);
   if (!probe) return probe.error();
   if (probe->fault == kSuccess)
-    return make_error(Errc::refused, fmt::format("the table has more than {} rows",
-                                                 kMaxListedRows));
+    return make_error(Errc::refused,
+                      fmt::format("the table has more than {} rows", kMaxListedRows));
   UpnpTable table;
   for (Transport t : {Transport::tcp, Transport::udp}) {
     auto reply = soap("GetListOfPortMappings",
@@ -199,13 +199,11 @@ Result<UpnpTable> UpnpClient::list_in_pages(Deadline deadline) {
     if (reply->fault == kPortMappingNotFound) continue;
     if (reply->fault != kSuccess)
       return make_error(Errc::refused, upnp_error_text(reply->fault), reply->fault);
-    if (!reply->port_listing)
-      return make_error(Errc::internal, "the answer has no NewPortListing");
+    if (!reply->port_listing) return make_error(Errc::internal, "the answer has no NewPortListing");
     auto rows = read_port_listing(*reply->port_listing);
     if (!rows) return rows.error();
     log_to(info_.log, LogLevel::debug,
-           fmt::format("upnp <- GetListOfPortMappings {}: {} rows", proto_text(t),
-                       rows->size()));
+           fmt::format("upnp <- GetListOfPortMappings {}: {} rows", proto_text(t), rows->size()));
     // Row 128 was not there: more rows than that means the table grew meanwhile, and
     // this answer may not hold them all.
     if (rows->size() > static_cast<std::size_t>(kMaxListedRows))
@@ -251,9 +249,10 @@ UpnpTable UpnpClient::list_by_index(Deadline deadline) {
     e.lease = to_u32(text_of(*reply, "NewLeaseDuration"));
     table.entries.push_back(std::move(e));
   }
-  return stop(make_error(Errc::refused,
-                         fmt::format("the router's table has more than {} rows; porthole "
-                                     "reads no further", kMaxTableEntries)));
+  return stop(
+      make_error(Errc::refused, fmt::format("the router's table has more than {} rows; porthole "
+                                            "reads no further",
+                                            kMaxTableEntries)));
 }
 
 Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
@@ -312,7 +311,8 @@ Status UpnpClient::unmap(const Mapping& mapping, const Nonce& /*nonce*/, Deadlin
   if (r == kSuccess || r == kNoSuchEntry) return ok_status();
   return make_error(Errc::refused,
                     fmt::format("the router did not remove {} {}: {}",
-                                proto_text(mapping.transport), ext, upnp_error_text(r)), r);
+                                proto_text(mapping.transport), ext, upnp_error_text(r)),
+                    r);
 }
 
 }  // namespace porthole::detail

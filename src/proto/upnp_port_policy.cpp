@@ -25,8 +25,7 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
   std::uint32_t lease = params.lifetime;
 
   auto is_ours = [&](const UpnpEntry& e) {
-    return e.internal_ip == in_client &&
-           e.internal_port == params.internal_port;
+    return e.internal_ip == in_client && e.internal_port == params.internal_port;
   };
 
   // One AddPortMapping, with the lease fallbacks routers need (725
@@ -57,9 +56,10 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
       int r = reply->fault;
       log_to(log, LogLevel::debug, fmt::format("upnp <- AddPortMapping: {}", r));
       if ((r == kOnlyPermanentLeases || r == kInvalidArgs) && lease != 0) {
-        grant.warnings.push_back(fmt::format(
-            "the router refused a {} s lease ({}); the mapping is permanent instead: "
-            "remove it with `porthole close`", lease, upnp_error_text(r)));
+        grant.warnings.push_back(
+            fmt::format("the router refused a {} s lease ({}); the mapping is permanent instead: "
+                        "remove it with `porthole close`",
+                        lease, upnp_error_text(r)));
         lease = 0;
         continue;
       }
@@ -70,24 +70,26 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
 
   // 718, or 501 from a router that has an external address (some use it for conflicts);
   // 501 without one means an upstream NAT, and no other port will do better.
-  auto is_conflict = [&](int r) {
-    return r == kConflict || (r == kActionFailed && !no_external);
-  };
+  auto is_conflict = [&](int r) { return r == kConflict || (r == kActionFailed && !no_external); };
 
   auto refused = [&](int r, std::uint16_t ext) -> Error {
     if (r == kNotAuthorized)
       return make_error(Errc::refused,
                         fmt::format("the router refused {} {} -> {}:{}: {}; its rules forbid "
-                                    "this port or host", proto, ext, params.internal_ip,
-                                    params.internal_port, upnp_error_text(r)), r);
+                                    "this port or host",
+                                    proto, ext, params.internal_ip, params.internal_port,
+                                    upnp_error_text(r)),
+                        r);
     if (r == kActionFailed && no_external)
       return make_error(Errc::refused,
                         fmt::format("the router cannot forward ({}): it has no usable external "
                                     "address, so it probably sits behind another NAT "
-                                    "(upstream NAT / CGNAT)", upnp_error_text(r)), r);
+                                    "(upstream NAT / CGNAT)",
+                                    upnp_error_text(r)),
+                        r);
     return make_error(Errc::refused,
-                      fmt::format("the router refused {} {}: {}", proto, ext,
-                                  upnp_error_text(r)), r);
+                      fmt::format("the router refused {} {}: {}", proto, ext, upnp_error_text(r)),
+                      r);
   };
 
   std::uint16_t granted = 0;
@@ -99,8 +101,10 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
     auto added = add(want);
     if (!added) return added.error();
     r = *added;
-    if (r == kSuccess) granted = want;
-    else if (!is_conflict(r)) return refused(r, want);
+    if (r == kSuccess)
+      granted = want;
+    else if (!is_conflict(r))
+      return refused(r, want);
   }
   if (granted == 0) {
     // Port held by someone else (718, or 501 on some routers). First re-use an entry
@@ -119,8 +123,8 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
   if (granted == 0 && v2) {
     std::string ext_s = std::to_string(want), lease_s = std::to_string(lease);
     log_to(log, LogLevel::debug,
-           fmt::format("upnp -> AddAnyPortMapping {} {} -> {}:{}", proto, ext_s,
-                       params.internal_ip, in_port));
+           fmt::format("upnp -> AddAnyPortMapping {} {} -> {}:{}", proto, ext_s, params.internal_ip,
+                       in_port));
     auto reply = router.add_mapping("AddAnyPortMapping", add_args(ext_s, lease_s), deadline);
     if (!reply) return reply.error();
     r = reply->fault;
@@ -128,8 +132,10 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
     log_to(log, LogLevel::debug,
            fmt::format("upnp <- AddAnyPortMapping: {} port {}", r,
                        printable_excerpt(reserved, 16)));
-    if (r == kSuccess) granted = to_port(reserved);
-    else if (r == kActionFailed && no_external) return refused(r, want);
+    if (r == kSuccess)
+      granted = to_port(reserved);
+    else if (r == kActionFailed && no_external)
+      return refused(r, want);
   }
   if (granted == 0) {
     // IGDv1 (or AddAnyPortMapping refused): walk a few ports up from the wanted one.
@@ -142,15 +148,17 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
       auto added = add(p);
       if (!added) return added.error();
       r = *added;
-      if (r == kSuccess) granted = p;
-      else if (!is_conflict(r)) return refused(r, p);
+      if (r == kSuccess)
+        granted = p;
+      else if (!is_conflict(r))
+        return refused(r, p);
     }
   }
   if (granted == 0)
     return make_error(Errc::refused,
                       fmt::format("external {} port {} is held by another host and the router "
-                                  "offered no other port ({})", proto, want,
-                                  upnp_error_text(r == kSuccess ? kConflict : r)),
+                                  "offered no other port ({})",
+                                  proto, want, upnp_error_text(r == kSuccess ? kConflict : r)),
                       kConflict);
 
   // Read back what the router really granted (IGDv2 turns lease 0 into 604800).

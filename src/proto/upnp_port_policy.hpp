@@ -25,8 +25,7 @@ class UpnpPortActions {
  public:
   virtual ~UpnpPortActions() = default;
   // GetSpecificPortMappingEntry: the entry on that port, nullopt when there is none.
-  virtual Result<std::optional<UpnpEntry>> find(Transport transport,
-                                                std::uint16_t external_port,
+  virtual Result<std::optional<UpnpEntry>> find(Transport transport, std::uint16_t external_port,
                                                 Deadline deadline) = 0;
   // The router's table.
   virtual Result<UpnpTable> list(Deadline deadline) = 0;

@@ -54,7 +54,7 @@ Status random_bytes(void* out, std::size_t size) {
 // A state directory anyone else may write to lets them plant files and links for root
 // to trip over: refuse it, saying why, as ssh's StrictModes refuses ~/.ssh.
 Status check_dir(int dir_fd, const std::string& dir) {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(dir_fd, &st) != 0) return state_error("cannot stat state directory", dir, errno);
   if (st.st_uid != ::geteuid())
     return make_error(Errc::state,
@@ -80,8 +80,7 @@ Status check_dir(int dir_fd, const std::string& dir) {
 // than F_OFD_SETLKW: both belong to the open file description, and flock is what
 // earlier porthole versions take, so a running older `hold` and this one still exclude
 // each other.
-Status lock_until(int fd, Deadline deadline, const std::string& lock_path,
-                  const std::string& dir) {
+Status lock_until(int fd, Deadline deadline, const std::string& lock_path, const std::string& dir) {
   if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return ok_status();
   if (errno != EWOULDBLOCK && errno != EINTR) return state_error("cannot lock", lock_path, errno);
   struct Wait {
@@ -111,7 +110,8 @@ Status lock_until(int fd, Deadline deadline, const std::string& lock_path,
     wait->abandoned = true;
     return make_error(Errc::state, fmt::format("the state directory {} stayed locked by another "
                                                "porthole process until the deadline; nothing "
-                                               "was changed", dir));
+                                               "was changed",
+                                               dir));
   }
   if (wait->err != 0) return state_error("cannot lock", lock_path, wait->err);
   return ok_status();
@@ -130,7 +130,7 @@ void remove_stale_temps(int dir_fd) {
   }
   while (struct dirent* e = ::readdir(d)) {
     if (std::strncmp(e->d_name, kTempPrefix, std::strlen(kTempPrefix)) != 0) continue;
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
       (void)::unlinkat(dir_fd, e->d_name, 0);
   }
@@ -144,14 +144,16 @@ Result<std::optional<std::string>> read_state_file(int dir_fd, const std::string
     if (errno == ENOENT) return std::optional<std::string>{};  // first run
     if (errno == ELOOP)
       return make_error(Errc::state, fmt::format("state file {} is a symbolic link: porthole "
-                                                 "will not follow it; remove it", path));
+                                                 "will not follow it; remove it",
+                                                 path));
     return state_error("cannot read state file", path, errno);
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return make_error(Errc::state, fmt::format("state file {} is not a regular file: porthole "
-                                               "will not use it; remove it", path));
+                                               "will not use it; remove it",
+                                               path));
   }
   std::string text;
   char buf[8192];
@@ -182,8 +184,9 @@ bool unhex(const std::string& s, Nonce& out) {
     unsigned v = 0;
     for (int k = 0; k < 2; ++k) {
       char c = s[2 * i + k];
-      unsigned d = (c >= '0' && c <= '9') ? unsigned(c - '0')
-                 : (c >= 'a' && c <= 'f') ? unsigned(c - 'a' + 10) : 16u;
+      unsigned d = (c >= '0' && c <= '9')   ? unsigned(c - '0')
+                   : (c >= 'a' && c <= 'f') ? unsigned(c - 'a' + 10)
+                                            : 16u;
       if (d > 15) return false;
       v = v * 16 + d;
     }
@@ -216,7 +219,9 @@ void test_pause_at(const char* step) {
 }
 
 StateStore::StateStore(StateStore&& other) noexcept
-    : file_(std::move(other.file_)), dir_fd_(other.dir_fd_), lock_fd_(other.lock_fd_),
+    : file_(std::move(other.file_)),
+      dir_fd_(other.dir_fd_),
+      lock_fd_(other.lock_fd_),
       mappings_(std::move(other.mappings_)) {
   other.dir_fd_ = -1;
   other.lock_fd_ = -1;
@@ -249,12 +254,14 @@ Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
                             O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
   if (store.lock_fd_ < 0 && errno == ELOOP)
     return make_error(Errc::state, fmt::format("lock file {} is a symbolic link: porthole will "
-                                               "not follow it; remove it", lock_path));
+                                               "not follow it; remove it",
+                                               lock_path));
   if (store.lock_fd_ < 0) return state_error("cannot open lock file", lock_path, errno);
-  struct stat lst{};
+  struct stat lst {};
   if (::fstat(store.lock_fd_, &lst) != 0 || !S_ISREG(lst.st_mode))
     return make_error(Errc::state, fmt::format("lock file {} is not a regular file: porthole "
-                                               "will not use it; remove it", lock_path));
+                                               "will not use it; remove it",
+                                               lock_path));
   // Another porthole (a cron job, say) may hold the lock for one read-modify-write.
   if (auto st = lock_until(store.lock_fd_, deadline, lock_path, dir); !st) return st.error();
   remove_stale_temps(store.dir_fd_);
@@ -331,7 +338,8 @@ Result<std::vector<StoredMapping>> StateStore::parse(const std::string& text,
   auto corrupt = [&](const std::string& why) {
     return make_error(Errc::state,
                       fmt::format("state file {} is corrupt ({}); porthole will not overwrite "
-                                  "it: repair or remove it, then run again", file_name, why));
+                                  "it: repair or remove it, then run again",
+                                  file_name, why));
   };
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return corrupt("not valid JSON");
@@ -339,8 +347,7 @@ Result<std::vector<StoredMapping>> StateStore::parse(const std::string& text,
     return corrupt("no format version");
   if (doc["version"].get<int>() != kFormatVersion)
     return corrupt(fmt::format("unknown format version {}", doc["version"].dump()));
-  if (!doc.contains("mappings") || !doc["mappings"].is_array())
-    return corrupt("no mappings array");
+  if (!doc.contains("mappings") || !doc["mappings"].is_array()) return corrupt("no mappings array");
   std::vector<StoredMapping> out;
   std::size_t index = 0;
   for (const auto& j : doc["mappings"]) {

@@ -17,8 +17,8 @@ using namespace porthole::cli;
 using cli::test::parse;
 
 TEST_CASE("open with every option", "[cli]") {
-  auto r = parse({"open", "51820/udp", "--external-port", "51821", "--lifetime", "3600",
-                  "--via", "natpmp", "--description", "wireguard", "--strict-port"});
+  auto r = parse({"open", "51820/udp", "--external-port", "51821", "--lifetime", "3600", "--via",
+                  "natpmp", "--description", "wireguard", "--strict-port"});
   REQUIRE(r.invocation);
   const auto& inv = *r.invocation;
   CHECK(inv.command == Command::open);
@@ -63,7 +63,10 @@ TEST_CASE("global options work before and after the command", "[cli]") {
 }
 
 TEST_CASE("bad arguments are usage errors (exit 2) that say what was wrong", "[cli]") {
-  struct Case { std::vector<std::string> args; const char* says; };
+  struct Case {
+    std::vector<std::string> args;
+    const char* says;
+  };
   const std::vector<Case> cases = {
       {{"open", "0"}, "out of range"},
       {{"open", "70000"}, "out of range"},
@@ -154,10 +157,12 @@ TEST_CASE("the global flag --upnp-allow-lan is off unless given", "[args]") {
   CHECK(on.invocation->options.upnp_allow_lan);
 }
 
-TEST_CASE("the gateway must be a unicast address: this-network, multicast and broadcast are "
-          "usage errors", "[cli]") {
-  for (const char* bad : {"0.0.0.0", "0.1.2.3", "224.0.0.1", "239.255.255.250", "240.0.0.1",
-                          "255.255.255.255"}) {
+TEST_CASE(
+    "the gateway must be a unicast address: this-network, multicast and broadcast are "
+    "usage errors",
+    "[cli]") {
+  for (const char* bad :
+       {"0.0.0.0", "0.1.2.3", "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255"}) {
     INFO(bad);
     auto r = parse({"--gateway", bad, "probe"});
     CHECK_FALSE(r.invocation);

@@ -29,7 +29,9 @@ ListResult hostile_table() {
   lm.mapping.internal_port = 4000;
   lm.mapping.external_port = 4000;
   lm.mapping.external_ip = ip("203.0.113.2");
-  lm.mapping.description = "a\xff" "b\x1b[2Jc\nd";
+  lm.mapping.description =
+      "a\xff"
+      "b\x1b[2Jc\nd";
   r.mappings.push_back(lm);
   return r;
 }
@@ -51,7 +53,9 @@ TEST_CASE("list JSON output stays valid with a router description of 0xff, ESC, 
           "[cli][text]") {
   std::string out = cli::render_list(hostile_table(), true);
   auto j = nlohmann::json::parse(out);  // throws, failing the test, if not valid JSON
-  CHECK(j["mappings"][0]["description"] == "a\xef\xbf\xbd" "b\x1b[2Jc\nd");
+  CHECK(j["mappings"][0]["description"] ==
+        "a\xef\xbf\xbd"
+        "b\x1b[2Jc\nd");
   CHECK(j["complete"] == true);
   CHECK(out.find('\x1b') == std::string::npos);  // written as \u001b
 }
@@ -95,7 +99,8 @@ TEST_CASE("the library refuses a bad description before it sends anything", "[te
   HoldRequest hold_req;
   req.description = "a\nb";
   hold_req.mappings.push_back(req);
-  auto held = hold(options, hold_req, [](const HoldEvent&) {}, -1);
+  auto held = hold(
+      options, hold_req, [](const HoldEvent&) {}, -1);
   REQUIRE_FALSE(held.ok());
   CHECK(held.error().code == Errc::usage);
   CHECK(held.error().message.find("control character") != std::string::npos);

@@ -58,8 +58,8 @@ TEST_CASE("serve: the rendezvous is on unless --no-rendezvous, and its table siz
   REQUIRE(r.invocation);
   CHECK(r.invocation->serve.rendezvous);
   CHECK(r.invocation->serve.rendezvous_max_peers == 10000);
-  r = parse({"serve", "--listen", "198.51.100.12", "--no-rendezvous",
-             "--rendezvous-max-peers", "50"});
+  r = parse(
+      {"serve", "--listen", "198.51.100.12", "--no-rendezvous", "--rendezvous-max-peers", "50"});
   REQUIRE(r.invocation);
   CHECK_FALSE(r.invocation->serve.rendezvous);
   CHECK(r.invocation->serve.rendezvous_max_peers == 50);
@@ -72,13 +72,14 @@ TEST_CASE("serve: the rendezvous is on unless --no-rendezvous, and its table siz
 }
 
 TEST_CASE("serve: bad addresses are usage errors", "[cli][serve]") {
-  for (auto args : std::vector<std::vector<std::string>>{
-           {"serve"},
-           {"serve", "--listen", "stun.example.net"},
-           {"serve", "--listen", "198.51.100.12:0"},
-           {"serve", "--listen", "198.51.100.12:70000"},
-           {"serve", "--listen", "198.51.100.12", "--alt-listen", "nowhere"},
-           {"serve", "--listen", ""}}) {
+  for (auto args :
+       std::vector<std::vector<std::string>>{{"serve"},
+                                             {"serve", "--listen", "stun.example.net"},
+                                             {"serve", "--listen", "198.51.100.12:0"},
+                                             {"serve", "--listen", "198.51.100.12:70000"},
+                                             {"serve", "--listen", "198.51.100.12", "--alt-listen",
+                                              "nowhere"},
+                                             {"serve", "--listen", ""}}) {
     auto r = parse(args);
     INFO(args.back());
     CHECK_FALSE(r.invocation);

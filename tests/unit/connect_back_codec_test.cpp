@@ -43,8 +43,8 @@ TEST_CASE("connect-back request: what is refused, with a reason", "[connect_back
       "PORTHOLE/1 CONNECT 1.2.3.4 65536 0123456789abcdef\n",
       "PORTHOLE/1 CONNECT 1.2.3.4 080 0123456789abcdef\n",
       "PORTHOLE/1 CONNECT 1.2.3.4 -1 0123456789abcdef\n",
-      "PORTHOLE/1 CONNECT 1.2.3.4 80 0123456789abcde\n",       // 15 digits
-      "PORTHOLE/1 CONNECT 1.2.3.4 80 0123456789ABCDEF\n",      // uppercase
+      "PORTHOLE/1 CONNECT 1.2.3.4 80 0123456789abcde\n",   // 15 digits
+      "PORTHOLE/1 CONNECT 1.2.3.4 80 0123456789ABCDEF\n",  // uppercase
       "PORTHOLE/1 CONNECT 1.2.3.4 80 0123456789abcdeg\n",
       "PORTHOLE/1 CONNECT 1.2.3.4 80 0123456789abcdef extra\n",
       "PORTHOLE/1  CONNECT 1.2.3.4 80 0123456789abcdef\n",
@@ -58,17 +58,16 @@ TEST_CASE("connect-back request: what is refused, with a reason", "[connect_back
   }
   CHECK_FALSE(cb::decode_request("PORTHOLE/1 CONNECT 1.2.3.4 80 " + std::string(65, 'a')).ok());
   CHECK_FALSE(cb::decode_request(std::string(cb::kMaxLine + 1, 'a')).ok());
-  CHECK_FALSE(cb::decode_request(std::string("PORTHOLE/1 CONNECT 1.2.3.4 80 ") + kToken +
-                                 '\0' + "\n").ok());
-  CHECK_FALSE(cb::decode_request(std::string("PORTHOLE/1 CONNECT 1.2.3.4 80 \xff") +
-                                 kToken).ok());
+  CHECK_FALSE(
+      cb::decode_request(std::string("PORTHOLE/1 CONNECT 1.2.3.4 80 ") + kToken + '\0' + "\n")
+          .ok());
+  CHECK_FALSE(cb::decode_request(std::string("PORTHOLE/1 CONNECT 1.2.3.4 80 \xff") + kToken).ok());
   CHECK_FALSE(cb::encode_request({ip("1.2.3.4"), 0, kToken}).ok());
   CHECK_FALSE(cb::encode_request({ip("2001:db8::1"), 80, kToken}).ok());  // IPv4 only
   CHECK_FALSE(cb::encode_request({ip("1.2.3.4"), 80, "short"}).ok());
 }
 
-TEST_CASE("connect-back: the token line is always shorter than the request",
-          "[connect_back]") {
+TEST_CASE("connect-back: the token line is always shorter than the request", "[connect_back]") {
   // No amplification: what the server sends to the target is smaller than what the
   // requester had to send, for the shortest request and the longest token.
   for (std::size_t n : {cb::kMinToken, cb::kMaxToken}) {
@@ -117,8 +116,7 @@ TEST_CASE("connect-back: line_end finds the first newline only", "[connect_back]
   CHECK(cb::line_end("\n") == 0u);
 }
 
-TEST_CASE("TCP table: a connection is found by local port and remote endpoint",
-          "[tcp_table]") {
+TEST_CASE("TCP table: a connection is found by local port and remote endpoint", "[tcp_table]") {
   // Captured format of /proc/net/tcp: 192.168.1.100:41000 <- 198.51.100.10:40001
   // established (01), and a listener (0A) on 41000.
   const std::string table =

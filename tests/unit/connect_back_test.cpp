@@ -133,18 +133,16 @@ TEST_CASE("connect-back: any address but the requester's is denied", "[connect_b
   CHECK(server.counters().connected == 0);
 }
 
-TEST_CASE("connect-back: garbage gets bad-request and the server carries on",
-          "[connect_back]") {
+TEST_CASE("connect-back: garbage gets bad-request and the server carries on", "[connect_back]") {
   ConnectBackConfig config;
   config.request_timeout = milliseconds{300};
   RunningServer server(config);
   CHECK(raw_exchange(server.port(), "GET / HTTP/1.1\r\n\r\n")
             .rfind("PORTHOLE/1 bad-request 127.0.0.1 ", 0) == 0);
-  CHECK(raw_exchange(server.port(), std::string(300, 'x')).rfind("PORTHOLE/1 bad-request", 0) ==
-        0);
+  CHECK(raw_exchange(server.port(), std::string(300, 'x')).rfind("PORTHOLE/1 bad-request", 0) == 0);
   // Truncated: half a request, then silence until the request deadline.
-  CHECK(raw_exchange(server.port(), "PORTHOLE/1 CONNECT 127.0.0.1").rfind(
-            "PORTHOLE/1 bad-request", 0) == 0);
+  CHECK(raw_exchange(server.port(), "PORTHOLE/1 CONNECT 127.0.0.1")
+            .rfind("PORTHOLE/1 bad-request", 0) == 0);
   CHECK(server.counters().bad_requests == 3);
   const std::uint16_t port = free_port();
   auto r = connect_back_check({ip("127.0.0.1"), server.port(), ip("127.0.0.1"), port, port, {}},
@@ -192,8 +190,7 @@ TEST_CASE("connect-back: checks at once from one source are bounded", "[connect_
   CHECK(server.counters().connected == 0);
 }
 
-TEST_CASE("connect-back: a new source gets a slot while another holds them all",
-          "[connect_back]") {
+TEST_CASE("connect-back: a new source gets a slot while another holds them all", "[connect_back]") {
   ConnectBackConfig config;
   config.max_sessions = 2;
   config.max_per_source = 2;

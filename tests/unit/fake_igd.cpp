@@ -91,8 +91,7 @@ bool parse_port(std::string_view s, std::uint16_t& out) {
 
 // The arguments of SOAP action `action` in `body`: the child elements of <u:action ...>,
 // written by miniupnpc as <Name>value</Name> (flat, no attributes, no escaping).
-std::map<std::string, std::string> soap_arguments(std::string_view body,
-                                                  std::string_view action) {
+std::map<std::string, std::string> soap_arguments(std::string_view body, std::string_view action) {
   std::map<std::string, std::string> args;
   std::size_t pos = body.find(fmt::format(":{}", action));  // <u:AddPortMapping xmlns:u=...>
   if (pos == std::string_view::npos) pos = body.find(fmt::format("<{}", action));
@@ -133,10 +132,11 @@ const char* soap_error_name(int code) {
 }
 
 std::string http_response(std::string_view status, std::string_view body) {
-  return fmt::format("HTTP/1.1 {}\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n"
-                     "Connection: close\r\nServer: FakeIgd UPnP/1.1\r\n"
-                     "Content-Length: {}\r\n\r\n{}",
-                     status, body.size(), body);
+  return fmt::format(
+      "HTTP/1.1 {}\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n"
+      "Connection: close\r\nServer: FakeIgd UPnP/1.1\r\n"
+      "Content-Length: {}\r\n\r\n{}",
+      status, body.size(), body);
 }
 
 constexpr std::string_view kEnvelopeOpen =
@@ -159,9 +159,9 @@ std::string soap_success(std::string_view action, std::string_view service,
                          const std::vector<std::pair<std::string, std::string>>& out) {
   std::string values;
   for (const auto& [name, value] : out) values += fmt::format("<{0}>{1}</{0}>", name, value);
-  return http_response("200 OK", fmt::format("{}<u:{}Response xmlns:u=\"{}\">{}</u:{}Response>{}",
-                                             kEnvelopeOpen, action, service, values, action,
-                                             kEnvelopeClose));
+  return http_response("200 OK",
+                       fmt::format("{}<u:{}Response xmlns:u=\"{}\">{}</u:{}Response>{}",
+                                   kEnvelopeOpen, action, service, values, action, kEnvelopeClose));
 }
 
 void send_all(int fd, std::string_view bytes) {
@@ -281,8 +281,7 @@ void FakeIgd::play_hostile(int fd, Hostile how, const std::string& raw) {
   const std::string chunked_head =
       "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n";
   switch (how) {
-    case Hostile::none:
-      return;
+    case Hostile::none: return;
     case Hostile::drip: {
       const std::string answer = http_response("200 OK", "<?xml version=\"1.0\"?><root/>");
       for (char c : answer)
@@ -307,15 +306,14 @@ void FakeIgd::play_hostile(int fd, Hostile how, const std::string& raw) {
       }
       return;
     case Hostile::content_length_2e9:
-      if (!hostile_send(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
-                            "Content-Length: 2000000000\r\n\r\n<"))
+      if (!hostile_send(fd,
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                        "Content-Length: 2000000000\r\n\r\n<"))
         return;
       while (hostile_send(fd, "a") && hostile_pause(fd, 100)) {
       }
       return;
-    case Hostile::raw:
-      hostile_send(fd, raw);
-      return;
+    case Hostile::raw: hostile_send(fd, raw); return;
   }
 }
 
@@ -376,10 +374,10 @@ void FakeIgd::answer_msearch(std::string_view text, const sockaddr_in& from) {
     std::lock_guard<std::mutex> lock(mutex_);
     ++msearches_;
   }
-  const std::string device =
-      fmt::format("urn:schemas-upnp-org:device:InternetGatewayDevice:{}", options_.igd_version);
-  const std::string service =
-      fmt::format("urn:schemas-upnp-org:service:WANIPConnection:{}", options_.igd_version);
+  const std::string device = fmt::format("urn:schemas-upnp-org:device:InternetGatewayDevice:{}",
+                                         options_.igd_version);
+  const std::string service = fmt::format("urn:schemas-upnp-org:service:WANIPConnection:{}",
+                                          options_.igd_version);
   std::string st(header(text, "ST"));
   if (st == "ssdp:all" || st == "upnp:rootdevice") st = device;
   if (st != device && !(options_.wan_service && st == service)) return;
@@ -460,8 +458,7 @@ std::string FakeIgd::handle_http(std::string_view method, std::string_view path,
       requests_.push_back({std::string(method), {{"path", std::string(path)}}});
     return http_response("405 Method Not Allowed", "");
   }
-  if (path != kControlPath || !options_.wan_service)
-    return http_response("404 Not Found", "");
+  if (path != kControlPath || !options_.wan_service) return http_response("404 Not Found", "");
   // SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"
   if (soap_action.size() >= 2 && soap_action.front() == '"' && soap_action.back() == '"')
     soap_action = soap_action.substr(1, soap_action.size() - 2);
@@ -477,8 +474,8 @@ std::string FakeIgd::handle_http(std::string_view method, std::string_view path,
 // The WANIPConnection actions, roughly as miniupnpd implements them. Called locked.
 std::string FakeIgd::handle_soap(const std::string& action,
                                  const std::map<std::string, std::string>& args) {
-  const std::string service =
-      fmt::format("urn:schemas-upnp-org:service:WANIPConnection:{}", options_.igd_version);
+  const std::string service = fmt::format("urn:schemas-upnp-org:service:WANIPConnection:{}",
+                                          options_.igd_version);
   auto arg = [&](const char* name) {
     auto it = args.find(name);
     return it == args.end() ? std::string() : it->second;
@@ -542,8 +539,7 @@ std::string FakeIgd::handle_soap(const std::string& action,
           "</p:NewInternalPort><p:NewInternalClient>{}</p:NewInternalClient><p:NewEnabled>1"
           "</p:NewEnabled><p:NewDescription>{}</p:NewDescription><p:NewLeaseTime>{}"
           "</p:NewLeaseTime></p:PortMappingEntry>",
-          e.external_port, e.protocol, e.internal_port, e.internal_client, e.description,
-          e.lease);
+          e.external_port, e.protocol, e.internal_port, e.internal_client, e.description, e.lease);
     }
     return soap_success(
         action, service,
@@ -558,8 +554,7 @@ std::string FakeIgd::handle_soap(const std::string& action,
     table_.erase(it);
     return soap_success(action, service, {});
   }
-  if (action == "AddPortMapping" ||
-      (action == "AddAnyPortMapping" && options_.igd_version >= 2)) {
+  if (action == "AddPortMapping" || (action == "AddAnyPortMapping" && options_.igd_version >= 2)) {
     Entry e;
     e.protocol = protocol;
     e.internal_client = arg("NewInternalClient");
@@ -621,12 +616,13 @@ std::string FakeIgd::description_xml() const {
   const int v = options_.igd_version;
   const std::string wan_service =
       options_.wan_service
-          ? fmt::format("<serviceList><service><serviceType>urn:schemas-upnp-org:service:"
-                        "WANIPConnection:{}</serviceType><serviceId>urn:upnp-org:serviceId:"
-                        "WANIPConn1</serviceId><SCPDURL>/WANIPCn.xml</SCPDURL><controlURL>{}"
-                        "</controlURL><eventSubURL>/evt/IPConn</eventSubURL></service>"
-                        "</serviceList>",
-                        v, kControlPath)
+          ? fmt::format(
+                "<serviceList><service><serviceType>urn:schemas-upnp-org:service:"
+                "WANIPConnection:{}</serviceType><serviceId>urn:upnp-org:serviceId:"
+                "WANIPConn1</serviceId><SCPDURL>/WANIPCn.xml</SCPDURL><controlURL>{}"
+                "</controlURL><eventSubURL>/evt/IPConn</eventSubURL></service>"
+                "</serviceList>",
+                v, kControlPath)
           : std::string();
   return fmt::format(
       "<?xml version=\"1.0\"?>\r\n"

@@ -33,8 +33,8 @@ namespace porthole::test {
 class FakeIgd {
  public:
   struct Options {
-    int igd_version = 2;          // 1: WANIPConnection:1 (no AddAnyPortMapping); 2: :2
-    bool wan_service = true;      // false: an IGD without WANIPConnection/WANPPPConnection
+    int igd_version = 2;      // 1: WANIPConnection:1 (no AddAnyPortMapping); 2: :2
+    bool wan_service = true;  // false: an IGD without WANIPConnection/WANPPPConnection
     std::string external_ip = "203.0.113.7";  // GetExternalIPAddress, verbatim
     int conflict_code = 718;      // AddPortMapping on a port held by another host (or 501)
     int end_of_table_code = 713;  // GetGenericPortMappingEntry past the last entry
@@ -85,19 +85,19 @@ class FakeIgd {
   // Hostile answers. The request is recorded as usual; then, instead of the
   // answer, the fake plays the router below until porthole hangs up (or the fake stops).
   enum class Hostile {
-    none,                 // back to normal
-    drip,                 // a valid answer, one byte a second
-    headers_never_end,    // a status line, then a header line every 100 ms, forever
-    endless_chunks,       // chunked, 4 KiB chunks as fast as porthole reads them, forever
-    chunk_0x80000000,     // chunked, first chunk size 80000000 (hex), then a trickle
-    content_length_2e9,   // Content-Length: 2000000000, then a trickle
-    raw,                  // `raw` verbatim, then close
+    none,                // back to normal
+    drip,                // a valid answer, one byte a second
+    headers_never_end,   // a status line, then a header line every 100 ms, forever
+    endless_chunks,      // chunked, 4 KiB chunks as fast as porthole reads them, forever
+    chunk_0x80000000,    // chunked, first chunk size 80000000 (hex), then a trickle
+    content_length_2e9,  // Content-Length: 2000000000, then a trickle
+    raw,                 // `raw` verbatim, then close
   };
   // `request` is "GET" (the description) or a SOAP action name.
   void misbehave(std::string request, Hostile how, std::string raw = {});
 
   // Observations.
-  std::vector<Request> requests() const;                        // in arrival order
+  std::vector<Request> requests() const;                         // in arrival order
   std::vector<Request> requests(std::string_view action) const;  // only this action
   std::vector<Entry> table() const;
   std::size_t msearch_count() const;

@@ -9,8 +9,7 @@
 
 namespace porthole::test {
 
-ChildResult run_forked(const std::function<std::string()>& body,
-                       std::chrono::milliseconds limit) {
+ChildResult run_forked(const std::function<std::string()>& body, std::chrono::milliseconds limit) {
   using Clock = std::chrono::steady_clock;
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("run_forked: pipe");

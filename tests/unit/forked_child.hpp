@@ -16,7 +16,6 @@ struct ChildResult {
 
 // A child that has not finished after `limit` is killed (by its PID: it is ours).
 // body runs in the child only; it must not use Catch2's assertions.
-ChildResult run_forked(const std::function<std::string()>& body,
-                       std::chrono::milliseconds limit);
+ChildResult run_forked(const std::function<std::string()>& body, std::chrono::milliseconds limit);
 
 }  // namespace porthole::test

@@ -91,24 +91,45 @@ class FakeMapper final : public PortMapper {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return maps_in_flight_ == n; });
   }
-  int maps_in_flight() { std::lock_guard lock(mu_); return maps_in_flight_; }
-  void set_silent(bool s) { std::lock_guard lock(mu_); silent_ = s; }
-  void refuse_maps(bool r) { std::lock_guard lock(mu_); refuse_maps_ = r; }
+  int maps_in_flight() {
+    std::lock_guard lock(mu_);
+    return maps_in_flight_;
+  }
+  void set_silent(bool s) {
+    std::lock_guard lock(mu_);
+    silent_ = s;
+  }
+  void refuse_maps(bool r) {
+    std::lock_guard lock(mu_);
+    refuse_maps_ = r;
+  }
   // From now on the epoch counts from `e` (a server that restarted).
   void set_epoch(std::uint32_t e) {
     std::lock_guard lock(mu_);
     epoch_ = e;
     t0_ = clock_.now();
   }
-  std::uint32_t epoch() { std::lock_guard lock(mu_); return epoch_locked(); }
-  int maps() { std::lock_guard lock(mu_); return maps_; }
-  int peak_in_flight() { std::lock_guard lock(mu_); return peak_in_flight_; }
+  std::uint32_t epoch() {
+    std::lock_guard lock(mu_);
+    return epoch_locked();
+  }
+  int maps() {
+    std::lock_guard lock(mu_);
+    return maps_;
+  }
+  int peak_in_flight() {
+    std::lock_guard lock(mu_);
+    return peak_in_flight_;
+  }
   void expect_parallel(int n, bool first_alone = false) {
     std::lock_guard lock(mu_);
     expect_parallel_ = n;
     first_alone_ = first_alone;
   }
-  int unmaps() { std::lock_guard lock(mu_); return unmaps_; }
+  int unmaps() {
+    std::lock_guard lock(mu_);
+    return unmaps_;
+  }
   void before_map(std::function<void(const MapParams&)> f) { before_map_ = std::move(f); }
   void refuse_unmap(std::vector<std::uint16_t> ports) {
     std::lock_guard lock(mu_);
@@ -272,8 +293,7 @@ TEST_CASE("keeper backs off doubling up to retry_max, then recovers", "[hold_kee
   CHECK(rig.keeper->held().front().backoff == milliseconds(0));
 }
 
-TEST_CASE("keeper: a stop ends the loop while an exchange is still in flight",
-          "[hold_keeper]") {
+TEST_CASE("keeper: a stop ends the loop while an exchange is still in flight", "[hold_keeper]") {
   Rig rig({8080}, Via::natpmp, 100);
   rig.natpmp->block_maps(true);
   bool started = false;

@@ -28,8 +28,8 @@ TEST_CASE("hold renews PCP in 1/2..5/8 of the lifetime, later retries after", "[
   std::array<double, 3> r{0.0, 0.5, 0.999};
   auto s = hold_renewal_points(Protocol::pcp, 7200, r);
   REQUIRE(s.size() == 3);
-  CHECK(s[0] == milliseconds(3600000));          // 1/2 (random 0)
-  CHECK(s[1] >= milliseconds(5400000));          // 3/4 ..
+  CHECK(s[0] == milliseconds(3600000));           // 1/2 (random 0)
+  CHECK(s[1] >= milliseconds(5400000));           // 3/4 ..
   CHECK(s[1] <= milliseconds(5400000 + 450000));  // .. 3/4 + 1/16
   CHECK(s[2] < milliseconds(7200000));
   std::array<double, 1> top{0.999};
@@ -75,10 +75,10 @@ TEST_CASE("back-off doubles from the minimum and stops at the maximum", "[hold]"
 TEST_CASE("announcements: PCP ANNOUNCE and NAT-PMP public address are recognised", "[hold]") {
   // PCP ANNOUNCE response (RFC 6887 s7.2, s14.1): version 2, R|opcode 0, result 0.
   std::vector<std::uint8_t> pcp = {
-      0x02, 0x80, 0x00, 0x00,  // version, R + ANNOUNCE, reserved, SUCCESS
-      0x00, 0x00, 0x00, 0x00,  // lifetime 0
-      0x00, 0x00, 0x00, 0x07,  // epoch 7
-      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};  // reserved (96 bits)
+      0x02, 0x80, 0x00, 0x00,                           // version, R + ANNOUNCE, reserved, SUCCESS
+      0x00, 0x00, 0x00, 0x00,                           // lifetime 0
+      0x00, 0x00, 0x00, 0x07,                           // epoch 7
+      0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0};  // reserved (96 bits)
   auto a = parse_announcement(pcp);
   REQUIRE(a);
   CHECK(a->protocol == Protocol::pcp);
@@ -86,10 +86,9 @@ TEST_CASE("announcements: PCP ANNOUNCE and NAT-PMP public address are recognised
   CHECK(!a->external_ip.has_value());
 
   // NAT-PMP public address reply (RFC 6886 s3.2): what a gateway multicasts.
-  std::vector<std::uint8_t> nat = {
-      0x00, 0x80, 0x00, 0x00,  // version 0, opcode 128, result SUCCESS
-      0x00, 0x00, 0x01, 0x00,  // epoch 256
-      203, 0, 113, 9};         // external address
+  std::vector<std::uint8_t> nat = {0x00, 0x80, 0x00, 0x00,  // version 0, opcode 128, result SUCCESS
+                                   0x00, 0x00, 0x01, 0x00,  // epoch 256
+                                   203,  0,    113,  9};    // external address
   auto b = parse_announcement(nat);
   REQUIRE(b);
   CHECK(b->protocol == Protocol::natpmp);
@@ -122,8 +121,8 @@ std::vector<HookOutcome> wait_for(HookRunner& h) {
     if (h.running()) {
       int ms = 50;
       if (auto at = h.wake_at())
-        ms = static_cast<int>(std::clamp<long>(
-            std::chrono::ceil<milliseconds>(*at - Clock::now()).count(), 0, 50));
+        ms = static_cast<int>(
+            std::clamp<long>(std::chrono::ceil<milliseconds>(*at - Clock::now()).count(), 0, 50));
       pollfd p{h.fd(), POLLIN, 0};
       ::poll(&p, h.fd() >= 0 ? 1 : 0, ms);
     }
@@ -221,16 +220,16 @@ TEST_CASE("hold arguments", "[hold][cli]") {
   CHECK(r.invocation->json);
 
   SECTION("bad input is a usage error") {
-    for (auto args : std::vector<std::vector<std::string>>{
-             {"hold"},
-             {"hold", "8080", "9090", "--external-port", "80"},
-             {"hold", "8080", "--lifetime", "-1"},
-             {"hold", "99999"},
-             {"hold", "8080", "--check-every", "-1"},
-             {"hold", "8080", "--retry-max", "0"},
-             {"hold", "8080", "--hook-timeout", "nan"},
-             {"hold", "8080", "--via", "carrier-pigeon"},
-             {"hold", "8080", "--bogus"}}) {
+    for (auto args :
+         std::vector<std::vector<std::string>>{{"hold"},
+                                               {"hold", "8080", "9090", "--external-port", "80"},
+                                               {"hold", "8080", "--lifetime", "-1"},
+                                               {"hold", "99999"},
+                                               {"hold", "8080", "--check-every", "-1"},
+                                               {"hold", "8080", "--retry-max", "0"},
+                                               {"hold", "8080", "--hook-timeout", "nan"},
+                                               {"hold", "8080", "--via", "carrier-pigeon"},
+                                               {"hold", "8080", "--bogus"}}) {
       auto bad = parse(args);
       INFO(args.size());
       CHECK_FALSE(bad.invocation);
@@ -285,7 +284,7 @@ TEST_CASE("sd_notify: one datagram to $NOTIFY_SOCKET, nothing without it", "[hol
 
   ::unsetenv("NOTIFY_SOCKET");
   porthole::cli::sd_notify_state("STOPPING=1");
-  CHECK(::recv(fd, buf, sizeof buf, 0) < 0);  // nothing was sent
+  CHECK(::recv(fd, buf, sizeof buf, 0) < 0);      // nothing was sent
   ::setenv("NOTIFY_SOCKET", "relative/path", 1);  // not a socket address systemd gives
   porthole::cli::sd_notify_state("STOPPING=1");
   CHECK(::recv(fd, buf, sizeof buf, 0) < 0);

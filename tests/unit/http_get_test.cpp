@@ -186,8 +186,8 @@ TEST_CASE("http_get refuses a huge Content-Length without allocating it", "[http
 }
 
 TEST_CASE("http_get refuses an absurd Content-Length without overflowing", "[http]") {
-  FakeHttpServer server(reply(
-      "HTTP/1.1 200 OK\r\nContent-Length: 184467440737095516160000\r\n\r\nx"));
+  FakeHttpServer server(
+      reply("HTTP/1.1 200 OK\r\nContent-Length: 184467440737095516160000\r\n\r\nx"));
   auto body = http_get(server.url(), in(5s));
   REQUIRE_FALSE(body.ok());
   CHECK(body.error().code == Errc::internal);
@@ -234,8 +234,8 @@ TEST_CASE("http_get cuts an endless body without length at max_body", "[http]") 
 }
 
 TEST_CASE("http_get accepts a body of exactly max_body", "[http]") {
-  FakeHttpServer server(reply("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" +
-                              std::string(1000, 'z')));
+  FakeHttpServer server(
+      reply("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'z')));
   auto body = http_get(server.url(), in(5s), 1000);
   REQUIRE(body.ok());
   CHECK(body->size() == 1000);
@@ -292,9 +292,8 @@ TEST_CASE("http_get reports a status other than 200", "[http]") {
 }
 
 TEST_CASE("http_get refuses what is not HTTP", "[http]") {
-  auto text = GENERATE(as<std::string>{}, "SSH-2.0-OpenSSH_9.2\r\n\r\n",
-                       "HTTP/2 200\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n",
-                       "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+  auto text = GENERATE(as<std::string>{}, "SSH-2.0-OpenSSH_9.2\r\n\r\n", "HTTP/2 200\r\n\r\n",
+                       "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
                        "HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n",
                        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",

@@ -77,12 +77,12 @@ struct Side {
   Side(IceAgent a, Endpoint local, std::map<Endpoint, Endpoint> nat, std::vector<Endpoint> at)
       : agent(std::move(a)), socket(local), mapping(std::move(nat)), reachable_at(std::move(at)) {}
   IceAgent agent;
-  Endpoint socket;                          // the local address of its one socket
-  std::map<Endpoint, Endpoint> mapping;     // destination -> source seen (NAT)
-  std::vector<Endpoint> reachable_at;       // destinations delivered to this side
-  bool filtering = false;                   // drop from sources not sent to (RFC 4787 s5)
-  std::set<Endpoint> sent_to;               // destinations it sent to (filter state)
-  bool blocked = false;                     // every packet to or from it is lost
+  Endpoint socket;                       // the local address of its one socket
+  std::map<Endpoint, Endpoint> mapping;  // destination -> source seen (NAT)
+  std::vector<Endpoint> reachable_at;    // destinations delivered to this side
+  bool filtering = false;                // drop from sources not sent to (RFC 4787 s5)
+  std::set<Endpoint> sent_to;            // destinations it sent to (filter state)
+  bool blocked = false;                  // every packet to or from it is lost
   std::vector<std::pair<Clock::time_point, IceAgent::Outgoing>> sent;  // everything sent
   Clock::time_point last_answer{};  // when a STUN success response last reached it
 
@@ -127,7 +127,8 @@ struct Network {
   }
 
   // Runs until `done` or `limit` of test time passes.
-  void run(milliseconds limit, const std::function<bool()>& done = [] { return false; }) {
+  void run(
+      milliseconds limit, const std::function<bool()>& done = [] { return false; }) {
     const auto end = now() + limit;
     for (int i = 0; i < static_cast<int>(sides.size()); ++i) collect(i);
     while (!done()) {
@@ -185,9 +186,13 @@ struct Lan {
   explicit Lan(bool a_controlling = true, bool b_controlling = false, std::uint64_t a_tie = 1,
                std::uint64_t b_tie = 2, unsigned seed = 1)
       : a{IceAgent(config(a_controlling, a_tie, kUfragA, kPassA), a_cands, seeded(seed)),
-          ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}},
+          ep("10.0.0.1:5000"),
+          {},
+          {ep("10.0.0.1:5000")}},
         b{IceAgent(config(b_controlling, b_tie, kUfragB, kPassB), b_cands, seeded(seed + 1)),
-          ep("10.0.0.2:6000"), {}, {ep("10.0.0.2:6000")}} {
+          ep("10.0.0.2:6000"),
+          {},
+          {ep("10.0.0.2:6000")}} {
     net.sides = {&a, &b};
   }
   // Both learn the other's description now; runs until both are connected (or 5 s).
@@ -267,10 +272,14 @@ TEST_CASE("ice agent: behind two filtering NATs the server-reflexive pair connec
   const auto b_cands = std::vector{candidate(ice::CandidateType::host, "10.0.2.2:6000"),
                                    candidate(ice::CandidateType::server_reflexive,
                                              "203.0.113.2:50000")};
-  Side a{IceAgent(config(true, 1, kUfragA, kPassA), a_cands, seeded(1)), ep("10.0.1.2:5000"),
-         {}, {ep("203.0.113.1:40000")}};
-  Side b{IceAgent(config(false, 2, kUfragB, kPassB), b_cands, seeded(2)), ep("10.0.2.2:6000"),
-         {}, {ep("203.0.113.2:50000")}};
+  Side a{IceAgent(config(true, 1, kUfragA, kPassA), a_cands, seeded(1)),
+         ep("10.0.1.2:5000"),
+         {},
+         {ep("203.0.113.1:40000")}};
+  Side b{IceAgent(config(false, 2, kUfragB, kPassB), b_cands, seeded(2)),
+         ep("10.0.2.2:6000"),
+         {},
+         {ep("203.0.113.2:50000")}};
   // Endpoint-independent mapping: the same public address toward every destination.
   a.mapping[ep("203.0.113.2:50000")] = ep("203.0.113.1:40000");
   a.mapping[ep("10.0.2.2:6000")] = ep("203.0.113.1:40000");
@@ -303,10 +312,14 @@ TEST_CASE("ice agent: an address-dependent NAT gives peer-reflexive candidates o
                                    candidate(ice::CandidateType::server_reflexive,
                                              "203.0.113.1:40000")};
   const auto b_cands = std::vector{candidate(ice::CandidateType::host, "198.51.100.7:6000")};
-  Side a{IceAgent(config(false, 1, kUfragA, kPassA), a_cands, seeded(1)), ep("10.0.1.2:5000"),
-         {}, {ep("203.0.113.1:40001")}};
-  Side b{IceAgent(config(true, 2, kUfragB, kPassB), b_cands, seeded(2)), ep("198.51.100.7:6000"),
-         {}, {ep("198.51.100.7:6000")}};
+  Side a{IceAgent(config(false, 1, kUfragA, kPassA), a_cands, seeded(1)),
+         ep("10.0.1.2:5000"),
+         {},
+         {ep("203.0.113.1:40001")}};
+  Side b{IceAgent(config(true, 2, kUfragB, kPassB), b_cands, seeded(2)),
+         ep("198.51.100.7:6000"),
+         {},
+         {ep("198.51.100.7:6000")}};
   a.mapping[ep("198.51.100.7:6000")] = ep("203.0.113.1:40001");
   a.filtering = true;
   net.sides = {&a, &b};
@@ -338,10 +351,14 @@ TEST_CASE("ice agent: a mapped candidate makes the path mapped") {
   const auto a_cands = std::vector{candidate(ice::CandidateType::host, "10.0.1.2:5000"),
                                    candidate(ice::CandidateType::mapped, "203.0.113.1:5000")};
   const auto b_cands = std::vector{candidate(ice::CandidateType::host, "198.51.100.7:6000")};
-  Side a{IceAgent(config(true, 1, kUfragA, kPassA), a_cands, seeded(1)), ep("10.0.1.2:5000"),
-         {}, {ep("203.0.113.1:5000")}};
-  Side b{IceAgent(config(false, 2, kUfragB, kPassB), b_cands, seeded(2)), ep("198.51.100.7:6000"),
-         {}, {ep("198.51.100.7:6000")}};
+  Side a{IceAgent(config(true, 1, kUfragA, kPassA), a_cands, seeded(1)),
+         ep("10.0.1.2:5000"),
+         {},
+         {ep("203.0.113.1:5000")}};
+  Side b{IceAgent(config(false, 2, kUfragB, kPassB), b_cands, seeded(2)),
+         ep("198.51.100.7:6000"),
+         {},
+         {ep("198.51.100.7:6000")}};
   a.mapping[ep("198.51.100.7:6000")] = ep("203.0.113.1:5000");  // the port mapping
   net.sides = {&a, &b};
   exchange(a, a_cands, b, b_cands, net.now());
@@ -367,15 +384,22 @@ TEST_CASE("ice agent: the nomination window waits for a better pair") {
     auto c = config(true, 1, kUfragA, kPassA);
     c.nomination_window = milliseconds(window);
     Side a{IceAgent(c, {candidate(ice::CandidateType::host, "10.0.0.1:5000")}, seeded(1)),
-           ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
-    Side b_host{IceAgent(config(false, 2, kUfragB, kPassB), {}, seeded(2)), ep("10.0.0.2:6000"),
-                {}, {ep("10.0.0.2:6000")}};
+           ep("10.0.0.1:5000"),
+           {},
+           {ep("10.0.0.1:5000")}};
+    Side b_host{IceAgent(config(false, 2, kUfragB, kPassB), {}, seeded(2)),
+                ep("10.0.0.2:6000"),
+                {},
+                {ep("10.0.0.2:6000")}};
     Side b_srflx{IceAgent(config(false, 2, kUfragB, kPassB), {}, seeded(3)),
-                 ep("203.0.113.2:50000"), {}, {ep("203.0.113.2:50000")}};
+                 ep("203.0.113.2:50000"),
+                 {},
+                 {ep("203.0.113.2:50000")}};
     net.sides = {&a, &b_host, &b_srflx};
     a.agent.add_remote_candidate(candidate(ice::CandidateType::host, "10.0.0.2:6000"), net.now());
-    a.agent.add_remote_candidate(
-        candidate(ice::CandidateType::server_reflexive, "203.0.113.2:50000"), net.now());
+    a.agent.add_remote_candidate(candidate(ice::CandidateType::server_reflexive,
+                                           "203.0.113.2:50000"),
+                                 net.now());
     REQUIRE(a.agent.set_remote(kUfragB, kPassB, net.now()).ok());
     REQUIRE(b_host.agent.set_remote(kUfragA, kPassA, net.now()).ok());
     REQUIRE(b_srflx.agent.set_remote(kUfragA, kPassA, net.now()).ok());
@@ -423,12 +447,16 @@ TEST_CASE("ice agent: one direction blocked until the other side sends") {
   // rendezvous): A's checks are dropped until B's first check opens B's NAT.
   Network net;
   const auto a_cands = std::vector{candidate(ice::CandidateType::host, "198.51.100.7:5000")};
-  const auto b_cands = std::vector{candidate(ice::CandidateType::server_reflexive,
-                                             "203.0.113.2:50000")};
-  Side a{IceAgent(config(true, 1, kUfragA, kPassA), a_cands, seeded(1)), ep("198.51.100.7:5000"),
-         {}, {ep("198.51.100.7:5000")}};
-  Side b{IceAgent(config(false, 2, kUfragB, kPassB), b_cands, seeded(2)), ep("10.0.2.2:6000"),
-         {}, {ep("203.0.113.2:50000")}};
+  const auto b_cands = std::vector{
+      candidate(ice::CandidateType::server_reflexive, "203.0.113.2:50000")};
+  Side a{IceAgent(config(true, 1, kUfragA, kPassA), a_cands, seeded(1)),
+         ep("198.51.100.7:5000"),
+         {},
+         {ep("198.51.100.7:5000")}};
+  Side b{IceAgent(config(false, 2, kUfragB, kPassB), b_cands, seeded(2)),
+         ep("10.0.2.2:6000"),
+         {},
+         {ep("203.0.113.2:50000")}};
   b.mapping[ep("198.51.100.7:5000")] = ep("203.0.113.2:50000");
   b.filtering = true;
   net.sides = {&a, &b};
@@ -699,8 +727,7 @@ TEST_CASE("ice agent: several local candidates on one socket check each remote a
                          clock.now());
   // A repeat of an address (a mapped candidate the NAT also reports) is one pair, and
   // an IPv6 candidate has no IPv4 socket to be checked from.
-  a.add_remote_candidate(candidate(ice::CandidateType::mapped, "203.0.113.2:50000"),
-                         clock.now());
+  a.add_remote_candidate(candidate(ice::CandidateType::mapped, "203.0.113.2:50000"), clock.now());
   a.add_remote_candidate(candidate(ice::CandidateType::host, "[2001:db8::2]:6000"), clock.now());
   REQUIRE(a.set_remote(kUfragB, kPassB, clock.now()).ok());
   std::vector<Endpoint> first_round;
@@ -769,9 +796,9 @@ TEST_CASE("ice agent: checks from ever new addresses learn a bounded number of c
 
 TEST_CASE("ice agent: with the candidates given to set_remote the best pair is checked first") {
   TestClock clock;
-  const std::vector<rv::Candidate> remote{
-      candidate(ice::CandidateType::server_reflexive, "203.0.113.2:50000"),
-      candidate(ice::CandidateType::host, "10.0.2.2:6000")};
+  const std::vector<rv::Candidate> remote{candidate(ice::CandidateType::server_reflexive,
+                                                    "203.0.113.2:50000"),
+                                          candidate(ice::CandidateType::host, "10.0.2.2:6000")};
   IceAgent a(config(true, 1, kUfragA, kPassA),
              {candidate(ice::CandidateType::host, "10.0.1.2:5000")}, seeded(1));
   REQUIRE(a.set_remote(kUfragB, kPassB, remote, clock.now()).ok());
@@ -817,8 +844,8 @@ IceAgentConfig signed_config(bool controlling, std::uint64_t tie, const char* uf
                              const char* password, const ed::KeyPair& mine,
                              const ed::PublicKey& peer) {
   auto c = config(controlling, tie, ufrag, password);
-  c.sign = [mine](std::span<const std::uint8_t> bytes)
-      -> porthole::Result<std::vector<std::uint8_t>> {
+  c.sign =
+      [mine](std::span<const std::uint8_t> bytes) -> porthole::Result<std::vector<std::uint8_t>> {
     auto sig = mine.sign(bytes);
     if (!sig) return sig.error();
     return std::vector<std::uint8_t>(sig->begin(), sig->end());
@@ -840,16 +867,17 @@ bool has_signature(const Bytes& bytes) {
 
 // A success response to `id` as the peer `key` would sign it, but with the signature
 // `signature_of` (the one it made for that other transaction) when given.
-Bytes signed_answer(const stun::TransactionId& id, const Endpoint& mapped,
-                    const ed::KeyPair& key, const char* password,
+Bytes signed_answer(const stun::TransactionId& id, const Endpoint& mapped, const ed::KeyPair& key,
+                    const char* password,
                     std::optional<stun::TransactionId> signature_of = std::nullopt) {
   auto build = [&](const stun::TransactionId& tid, const std::vector<std::uint8_t>* sig) {
     stun::MessageWriter w(stun::method::binding, stun::MessageClass::success_response, tid);
     w.add_xor_address(stun::attr::xor_mapped_address, mapped);
     std::vector<std::uint8_t> own;
     if (!sig) {
-      const auto s = *key.sign(porthole::detail::ice_signing_input(
-          porthole::detail::kIceAnswerSignatureLabel, w.covered_by_next(64)));
+      const auto s = *key.sign(
+          porthole::detail::ice_signing_input(porthole::detail::kIceAnswerSignatureLabel,
+                                              w.covered_by_next(64)));
       own.assign(s.begin(), s.end());
       sig = &own;
     }
@@ -873,12 +901,15 @@ TEST_CASE("ice agent: signed: two agents with each other's keys connect, every m
   Network net;
   const auto a_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.1:5000")};
   const auto b_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.2:6000")};
-  Side a{IceAgent(signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key()), a_cands,
-                  seeded(1)),
-         ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
+  Side a{IceAgent(signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key()), a_cands, seeded(1)),
+         ep("10.0.0.1:5000"),
+         {},
+         {ep("10.0.0.1:5000")}};
   Side b{IceAgent(signed_config(false, 2, kUfragB, kPassB, kb, ka.public_key()), b_cands,
                   seeded(2)),
-         ep("10.0.0.2:6000"), {}, {ep("10.0.0.2:6000")}};
+         ep("10.0.0.2:6000"),
+         {},
+         {ep("10.0.0.2:6000")}};
   net.sides = {&a, &b};
   exchange(a, a_cands, b, b_cands, net.now());
   net.run(milliseconds(2000), [&] { return connected(a) && connected(b); });
@@ -926,16 +957,18 @@ TEST_CASE("ice agent: signed: an attacker who knows the ufrag and password is ne
   const auto km = test_key(0x33);
   Network net;
   const auto a_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.1:5000")};
-  const auto b_claimed = std::vector{
-      candidate(ice::CandidateType::host, "10.0.0.2:6000"),
-      candidate(ice::CandidateType::server_reflexive, "198.51.100.66:7000")};
+  const auto b_claimed = std::vector{candidate(ice::CandidateType::host, "10.0.0.2:6000"),
+                                     candidate(ice::CandidateType::server_reflexive,
+                                               "198.51.100.66:7000")};
   std::vector<std::string> log;
   auto ca = signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key());
   ca.log = [&log](porthole::LogLevel, std::string_view line) { log.emplace_back(line); };
   Side a{IceAgent(ca, a_cands, seeded(1)), ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
   Side m{IceAgent(signed_config(false, 2, kUfragB, kPassB, km, ka.public_key()),
                   {candidate(ice::CandidateType::host, "198.51.100.66:7000")}, seeded(3)),
-         ep("198.51.100.66:7000"), {}, {ep("198.51.100.66:7000")}};
+         ep("198.51.100.66:7000"),
+         {},
+         {ep("198.51.100.66:7000")}};
   net.sides = {&a, &m};
   for (const auto& c : b_claimed) a.agent.add_remote_candidate(c, net.now());
   REQUIRE(a.agent.set_remote(kUfragB, kPassB, net.now()).ok());
@@ -963,11 +996,9 @@ TEST_CASE("ice agent: signed: an attacker who knows the ufrag and password is ne
     if (stun::decode(out.bytes)->message_class == stun::MessageClass::request) ++m_requests;
   CHECK(m_requests >= 1);
   CHECK(std::count(log.begin(), log.end(),
-                   "ice: dropped an answer from 198.51.100.66:7000: no valid peer SIGNATURE") >=
-        1);
+                   "ice: dropped an answer from 198.51.100.66:7000: no valid peer SIGNATURE") >= 1);
   CHECK(std::count(log.begin(), log.end(),
-                   "ice: dropped a check from 198.51.100.66:7000: no valid peer SIGNATURE") >=
-        1);
+                   "ice: dropped a check from 198.51.100.66:7000: no valid peer SIGNATURE") >= 1);
   CHECK_FALSE(connected(m));
 }
 
@@ -987,8 +1018,8 @@ TEST_CASE("ice agent: signed: a valid peer signature for another transaction is 
   earlier[0] ^= 0xff;
   const Endpoint b_addr = ep("10.0.0.2:6000");
   // B's signature made for another check, pasted into an answer to this one.
-  a.on_datagram(signed_answer(req.transaction_id, ep("10.0.0.1:5000"), kb, kPassB, earlier),
-                b_addr, clock.now());
+  a.on_datagram(signed_answer(req.transaction_id, ep("10.0.0.1:5000"), kb, kPassB, earlier), b_addr,
+                clock.now());
   CHECK(a.report()[0].answers == 0);
   // B's genuine answer to that other check: no such transaction.
   a.on_datagram(signed_answer(earlier, ep("10.0.0.1:5000"), kb, kPassB), b_addr, clock.now());
@@ -1009,7 +1040,8 @@ TEST_CASE("ice agent: signed: a valid peer signature for another transaction is 
   CHECK(has_signature(out[0].bytes));
 }
 
-TEST_CASE("ice agent: signed: unsigned or replayed USE-CANDIDATE does not connect the controlled side") {
+TEST_CASE(
+    "ice agent: signed: unsigned or replayed USE-CANDIDATE does not connect the controlled side") {
   TestClock clock;
   const auto ka = test_key(0x11);
   const auto kb = test_key(0x22);

@@ -52,15 +52,14 @@ TEST_CASE("ICE pair priority: 2^32 min + 2 max + (G > D)") {
 }
 
 TEST_CASE("ICE pair order: decreasing priority, same list on both sides, stable on ties") {
-  const std::vector<std::uint32_t> a = {
-      ice::candidate_priority(CandidateType::host, 65535, 1),
-      ice::candidate_priority(CandidateType::server_reflexive, 65535, 1),
-      ice::candidate_priority(CandidateType::relayed, 65535, 1)};
-  const std::vector<std::uint32_t> b = {
-      ice::candidate_priority(CandidateType::mapped, 65535, 1),
-      ice::candidate_priority(CandidateType::host, 65535, 1)};
-  auto on_a = ice::ordered_pairs(a, b, true);    // A controlling
-  auto on_b = ice::ordered_pairs(b, a, false);   // B controlled
+  const std::vector<std::uint32_t> a = {ice::candidate_priority(CandidateType::host, 65535, 1),
+                                        ice::candidate_priority(CandidateType::server_reflexive,
+                                                                65535, 1),
+                                        ice::candidate_priority(CandidateType::relayed, 65535, 1)};
+  const std::vector<std::uint32_t> b = {ice::candidate_priority(CandidateType::mapped, 65535, 1),
+                                        ice::candidate_priority(CandidateType::host, 65535, 1)};
+  auto on_a = ice::ordered_pairs(a, b, true);   // A controlling
+  auto on_b = ice::ordered_pairs(b, a, false);  // B controlled
   REQUIRE(on_a.size() == 6);
   REQUIRE(on_b.size() == 6);
   for (std::size_t i = 0; i + 1 < on_a.size(); ++i) CHECK(on_a[i].priority >= on_a[i + 1].priority);

@@ -56,9 +56,12 @@ const std::string kSignature2 =
 }  // namespace
 
 TEST_CASE("Ed25519 known answers: RFC 8032 s7.1 tests 1 and 2, byte for byte") {
-  struct Vector { std::string seed, pub, sig; Bytes message; };
-  for (const auto& v : {Vector{kSeed1, kPublic1, kSignature1, {}},
-                        Vector{kSeed2, kPublic2, kSignature2, {0x72}}}) {
+  struct Vector {
+    std::string seed, pub, sig;
+    Bytes message;
+  };
+  for (const auto& v :
+       {Vector{kSeed1, kPublic1, kSignature1, {}}, Vector{kSeed2, kPublic2, kSignature2, {0x72}}}) {
     auto id = Identity::from_seed(hex_bytes(v.seed));
     REQUIRE(id.ok());
     CHECK(Bytes(id->id().key.begin(), id->id().key.end()) == hex_bytes(v.pub));
@@ -156,8 +159,8 @@ TEST_CASE("peer ID: each rejection says what is wrong") {
   const std::string text = id->id().to_string();
   auto short_id = parse_peer_id(text.substr(0, 54));
   REQUIRE_FALSE(short_id.ok());
-  CHECK_THAT(short_id.error().message, Catch::Contains("54 characters") &&
-                                           Catch::Contains("1 missing"));
+  CHECK_THAT(short_id.error().message,
+             Catch::Contains("54 characters") && Catch::Contains("1 missing"));
   auto long_id = parse_peer_id(text + "aa");
   REQUIRE_FALSE(long_id.ok());
   CHECK_THAT(long_id.error().message, Catch::Contains("2 too many"));
@@ -167,8 +170,8 @@ TEST_CASE("peer ID: each rejection says what is wrong") {
   zero[3] = '0';
   auto alpha = parse_peer_id(zero);
   REQUIRE_FALSE(alpha.ok());
-  CHECK_THAT(alpha.error().message, Catch::Contains("'0' at position 4") &&
-                                        Catch::Contains("did you mean 'o'"));
+  CHECK_THAT(alpha.error().message,
+             Catch::Contains("'0' at position 4") && Catch::Contains("did you mean 'o'"));
   std::string one = text;
   one[0] = '1';
   CHECK_THAT(parse_peer_id(one).error().message, Catch::Contains("'l' or 'i'"));
@@ -192,7 +195,7 @@ TEST_CASE("identity file: made once with mode 0600, then loaded, never replaced"
   REQUIRE(first.ok());
   std::string file = dir + "/" + Identity::kKeyFileName;
   CHECK(first->key_file() == file);
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::lstat(file.c_str(), &st) == 0);
   CHECK(S_ISREG(st.st_mode));
   CHECK((st.st_mode & 07777) == 0600);
@@ -236,8 +239,8 @@ TEST_CASE("identity file: refusals name the file and leave it unchanged") {
   SECTION("corrupt") {
     std::string corrupt = pem;
     corrupt[40] = corrupt[40] == 'A' ? 'B' : 'A';
-    for (const std::string& text : {corrupt, std::string(), std::string("hello\n"),
-                                    std::string(5000, 'x')}) {
+    for (const std::string& text :
+         {corrupt, std::string(), std::string("hello\n"), std::string(5000, 'x')}) {
       write_file(file, text, 0600);
       auto r = Identity::load_or_create(dir);
       REQUIRE_FALSE(r.ok());
@@ -254,7 +257,7 @@ TEST_CASE("identity file: refusals name the file and leave it unchanged") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Errc::state);
     CHECK_THAT(r.error().message, Catch::Contains("symbolic link"));
-    struct stat st{};
+    struct stat st {};
     REQUIRE(::lstat(file.c_str(), &st) == 0);
     CHECK(S_ISLNK(st.st_mode));
     CHECK(read_file(target) == pem);
@@ -266,7 +269,7 @@ TEST_CASE("identity file: refusals name the file and leave it unchanged") {
     auto r = Identity::load_or_create(dir);
     REQUIRE_FALSE(r.ok());
     CHECK_THAT(r.error().message, Catch::Contains("symbolic link"));
-    struct stat st{};
+    struct stat st {};
     CHECK(::lstat(target.c_str(), &st) != 0);
   }
   SECTION("a directory") {

@@ -26,7 +26,8 @@ std::string description(std::string_view service, std::string_view control_url,
   std::string base = url_base.empty() ? "" : "<URLBase>" + std::string(url_base) + "</URLBase>";
   return "<?xml version=\"1.0\"?>\n"
          "<root xmlns=\"urn:schemas-upnp-org:device-1-0\" configId=\"1337\">"
-         "<specVersion><major>1</major><minor>1</minor></specVersion>" + base +
+         "<specVersion><major>1</major><minor>1</minor></specVersion>" +
+         base +
          "<device><deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:2</deviceType>"
          "<serviceList><service>"
          "<serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1</serviceType>"
@@ -38,8 +39,11 @@ std::string description(std::string_view service, std::string_view control_url,
          "<controlURL>/ctl/CmnIfCfg</controlURL></service></serviceList>"
          "<deviceList><device>"
          "<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:2</deviceType>"
-         "<serviceList><service><serviceType>" + std::string(service) + "</serviceType>"
-         "<SCPDURL>/WANIPCn.xml</SCPDURL><controlURL>" + std::string(control_url) +
+         "<serviceList><service><serviceType>" +
+         std::string(service) +
+         "</serviceType>"
+         "<SCPDURL>/WANIPCn.xml</SCPDURL><controlURL>" +
+         std::string(control_url) +
          "</controlURL><eventSubURL>/evt/IPConn</eventSubURL></service></serviceList>"
          "</device></deviceList></device></deviceList>"
          "<presentationURL>http://192.168.1.1/</presentationURL></device></root>";
@@ -89,8 +93,7 @@ TEST_CASE("read_igd_description refuses control URLs off the gateway", "[upnp]")
   }
 }
 
-TEST_CASE("read_igd_description: a control URL elsewhere on the LAN only when allowed",
-          "[upnp]") {
+TEST_CASE("read_igd_description: a control URL elsewhere on the LAN only when allowed", "[upnp]") {
   const char* const kWanIp = "urn:schemas-upnp-org:service:WANIPConnection:1";
   auto xml = description(kWanIp, "http://192.168.1.7:5000/ctl/IPConn");
   auto strict = read(xml);
@@ -111,8 +114,8 @@ TEST_CASE("read_igd_description: a control URL elsewhere on the LAN only when al
 }
 
 TEST_CASE("read_igd_description: no WAN connection service, or broken XML", "[upnp]") {
-  const std::string good =
-      description("urn:schemas-upnp-org:service:WANIPConnection:2", "/ctl/IPConn");
+  const std::string good = description("urn:schemas-upnp-org:service:WANIPConnection:2",
+                                       "/ctl/IPConn");
   const std::string kBroken[] = {
       description("urn:schemas-upnp-org:service:Layer3Forwarding:1", "/ctl/L3F"),
       "",
@@ -137,8 +140,8 @@ TEST_CASE("read_igd_description keeps miniupnpc inside the description's bytes",
   const long page = ::sysconf(_SC_PAGESIZE);
   REQUIRE(page > 0);
   const std::size_t page_size = static_cast<std::size_t>(page);
-  void* mem = ::mmap(nullptr, 2 * page_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem = ::mmap(nullptr, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
   REQUIRE(mem != MAP_FAILED);
   char* base = static_cast<char*>(mem);
   REQUIRE(::mprotect(base + page_size, page_size, PROT_NONE) == 0);

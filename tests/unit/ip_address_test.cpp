@@ -49,8 +49,7 @@ TEST_CASE("IpAddress refuses what is not exactly an address", "[ip_address]") {
   for (const char* bad : {"", " 192.0.2.1", "192.0.2.1 ", "192.0.2", "192.0.2.1.5", "256.0.0.1",
                           "01.2.3.4", "192.0.2.1/24", "1.2.3.4:80", "[::1]", "::1%lo",
                           "fe80::1%eth0", "2001:db8:::1", "2001:db8::1::2", "12345::",
-                          "1:2:3:4:5:6:7:8:9", "localhost", "0x7f.0.0.1",
-                          "::ffff:1.2.3.400"}) {
+                          "1:2:3:4:5:6:7:8:9", "localhost", "0x7f.0.0.1", "::ffff:1.2.3.400"}) {
     INFO("'" << bad << "'");
     auto r = IpAddress::parse(bad);
     REQUIRE_FALSE(r.ok());
@@ -64,9 +63,9 @@ TEST_CASE("IpAddress refuses what is not exactly an address", "[ip_address]") {
 
 TEST_CASE("IpAddress formats IPv6 as RFC 5952 says", "[ip_address]") {
   CHECK(reformatted("2001:0DB8:0000:0000:0000:0000:0000:0001") == "2001:db8::1");  // s4.1, s4.3
-  CHECK(reformatted("2001:db8:0:0:1:0:0:1") == "2001:db8::1:0:0:1");  // s4.2.3: first run
+  CHECK(reformatted("2001:db8:0:0:1:0:0:1") == "2001:db8::1:0:0:1");     // s4.2.3: first run
   CHECK(reformatted("2001:db8:0:1:1:1:1:1") == "2001:db8:0:1:1:1:1:1");  // s4.2.2: one group
-  CHECK(reformatted("2001:0:0:1:0:0:0:1") == "2001:0:0:1::1");  // s4.2.3: longest run
+  CHECK(reformatted("2001:0:0:1:0:0:0:1") == "2001:0:0:1::1");           // s4.2.3: longest run
   CHECK(reformatted("0:0:0:0:0:0:0:0") == "::");
   CHECK(reformatted("0:0:0:0:0:0:0:1") == "::1");
   CHECK(reformatted("1:0:0:0:0:0:0:0") == "1::");
@@ -96,11 +95,11 @@ TEST_CASE("IpAddress from bytes, classification and order", "[ip_address]") {
   CHECK(ip("::ffff:127.0.0.1").unmapped().is_loopback());
   CHECK(ip("::ffff:127.0.0.1").unmapped() == ip("127.0.0.1"));
   CHECK(ip("2001:db8::1").unmapped() == ip("2001:db8::1"));
-  for (const char* p : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-                        "100.64.0.1", "100.127.255.255", "fd00::1", "fc00::"})
+  for (const char* p : {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1",
+                        "100.127.255.255", "fd00::1", "fc00::"})
     CHECK(ip(p).is_private());
-  for (const char* p : {"172.32.0.1", "172.15.0.1", "100.128.0.1", "192.0.2.1", "fe00::1",
-                        "8.8.8.8"})
+  for (const char* p :
+       {"172.32.0.1", "172.15.0.1", "100.128.0.1", "192.0.2.1", "fe00::1", "8.8.8.8"})
     CHECK_FALSE(ip(p).is_private());
   CHECK(ip("169.254.3.4").is_link_local());
   CHECK(ip("fe80::1").is_link_local());
@@ -115,7 +114,7 @@ TEST_CASE("IpAddress from bytes, classification and order", "[ip_address]") {
 
   CHECK(ip("1.2.3.4") < ip("1.2.3.5"));
   CHECK(ip("9.0.0.0") < ip("10.0.0.0"));
-  CHECK(ip("255.255.255.255") < ip("::"));  // IPv4 first
+  CHECK(ip("255.255.255.255") < ip("::"));       // IPv4 first
   CHECK(ip("::ffff:1.2.3.4") != ip("1.2.3.4"));  // different families
   CHECK(ip("2001:db8::1") == ip("2001:0db8:0:0::1"));
 }
@@ -135,12 +134,28 @@ TEST_CASE("Endpoint parses and formats IP:PORT and [IPv6]:PORT", "[ip_address]")
   CHECK(zero->port == 0);
   CHECK(Endpoint::parse("[::ffff:192.0.2.1]:1")->to_string() == "[::ffff:192.0.2.1]:1");
 
-  for (const char* bad : {"", ":", "192.0.2.1", "192.0.2.1:", "192.0.2.1:65536",
-                          "192.0.2.1:99999", "192.0.2.1:-1", "192.0.2.1:+80", "192.0.2.1: 80",
-                          "192.0.2.1:80 ", "192.0.2.1:0x50", "192.0.2.1:123456", "::1:80",
-                          "2001:db8::1", "[2001:db8::1]", "[2001:db8::1]80",
-                          "[2001:db8::1:80", "[192.0.2.1]:80", "[]:80", "host:80",
-                          "[::1]:80:80", "192.0.2.1:80:80"}) {
+  for (const char* bad : {"",
+                          ":",
+                          "192.0.2.1",
+                          "192.0.2.1:",
+                          "192.0.2.1:65536",
+                          "192.0.2.1:99999",
+                          "192.0.2.1:-1",
+                          "192.0.2.1:+80",
+                          "192.0.2.1: 80",
+                          "192.0.2.1:80 ",
+                          "192.0.2.1:0x50",
+                          "192.0.2.1:123456",
+                          "::1:80",
+                          "2001:db8::1",
+                          "[2001:db8::1]",
+                          "[2001:db8::1]80",
+                          "[2001:db8::1:80",
+                          "[192.0.2.1]:80",
+                          "[]:80",
+                          "host:80",
+                          "[::1]:80:80",
+                          "192.0.2.1:80:80"}) {
     INFO("'" << bad << "'");
     auto r = Endpoint::parse(bad);
     REQUIRE_FALSE(r.ok());
@@ -174,6 +189,7 @@ TEST_CASE("Endpoint round-trips through sockaddr", "[ip_address]") {
   CHECK_FALSE(Endpoint::from_sockaddr(nullptr, 0).ok());
   sockaddr_storage unix_family{};
   unix_family.ss_family = AF_UNIX;
-  CHECK_FALSE(Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&unix_family),
-                                      sizeof(unix_family)).ok());
+  CHECK_FALSE(
+      Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&unix_family), sizeof(unix_family))
+          .ok());
 }

@@ -128,8 +128,8 @@ class FakePcpServer {
 
 // A response built from the request the way miniupnpd does it: the request buffer with
 // the R bit, result, lifetime, epoch, and for MAP the assigned port and address.
-Bytes answer(const Bytes& request, std::uint8_t result, std::uint32_t lifetime,
-             std::uint32_t epoch, std::uint16_t external_port = 0,
+Bytes answer(const Bytes& request, std::uint8_t result, std::uint32_t lifetime, std::uint32_t epoch,
+             std::uint16_t external_port = 0,
              std::array<std::uint8_t, 4> external_ip = {203, 0, 113, 9}) {
   Bytes b = request;
   b[1] = static_cast<std::uint8_t>(b[1] | 0x80);
@@ -355,8 +355,7 @@ TEST_CASE("PcpClient: ICMP port unreachable is no_service at once", "[pcp][clien
   CHECK(ms_since(start) < 1000);
 }
 
-TEST_CASE("PcpClient: UNSUPP_VERSION means no PCP here (fall back to NAT-PMP)",
-          "[pcp][client]") {
+TEST_CASE("PcpClient: UNSUPP_VERSION means no PCP here (fall back to NAT-PMP)", "[pcp][client]") {
   SECTION("a NAT-PMP-only router's version-0 reply") {
     FakePcpServer server([](const Bytes&, int) {
       return std::vector<Reply>{{Bytes{0x00, 0x80, 0x00, 0x01, 0x00, 0x00, 0x10, 0x00}, false}};
@@ -426,8 +425,7 @@ TEST_CASE("PcpClient map: result codes become refused errors", "[pcp][client]") 
     CHECK(mapped.error().code == Errc::refused);
     CHECK(mapped.error().protocol_code == 8);
     CHECK_THAT(mapped.error().message, Catch::Contains("NO_RESOURCES") &&
-                                           Catch::Contains("CGNAT") &&
-                                           Catch::Contains("30 s"));
+                                           Catch::Contains("CGNAT") && Catch::Contains("30 s"));
   }
   SECTION("NOT_AUTHORIZED") {
     FakePcpServer server([](const Bytes& req, int) {

@@ -20,8 +20,7 @@ using std::chrono::seconds;
 
 namespace {
 
-const pcp::Nonce kNonce = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
-                           0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c};
+const pcp::Nonce kNonce = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c};
 
 pcp::MapRequest sample_request() {
   pcp::MapRequest r;
@@ -187,7 +186,7 @@ TEST_CASE("PCP response: decode an ANNOUNCE answer and an error result", "[pcp]"
       0x02, 0x80, 0x00, 0x00,  // version 2 | R=1, opcode 0 | reserved | SUCCESS
       0x00, 0x00, 0x00, 0x00,  // lifetime 0
       0x00, 0x01, 0x00, 0x00,  // epoch 65536
-      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // reserved
+      0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0,  // reserved
   };
   auto a = pcp::decode_response(announce);
   REQUIRE(a.ok());
@@ -390,9 +389,10 @@ TEST_CASE("PCP result codes: names and explanations", "[pcp]") {
   }
   CHECK_FALSE(pcp::is_known_result(14));
   CHECK_FALSE(pcp::is_known_result(255));
-  CHECK_THAT(pcp::describe_result(8), Catch::Contains("NO_RESOURCES (8)") &&
-                                          Catch::Contains("upstream NAT / CGNAT"));
-  CHECK_THAT(pcp::describe_result(12), Catch::Contains("a NAT between this host and the PCP server"));
+  CHECK_THAT(pcp::describe_result(8),
+             Catch::Contains("NO_RESOURCES (8)") && Catch::Contains("upstream NAT / CGNAT"));
+  CHECK_THAT(pcp::describe_result(12),
+             Catch::Contains("a NAT between this host and the PCP server"));
   CHECK(pcp::describe_result(42) == "unknown PCP result code 42");
   CHECK(pcp::is_short_lifetime_error(7));
   CHECK(pcp::is_short_lifetime_error(8));

@@ -42,7 +42,7 @@ TEST_CASE("host candidates: IPv4, up, not loopback or link-local, each once", "[
       {"eth1", ip("169.254.3.4"), true, false},
       {"eth2", ip("192.168.5.2"), false, false},  // down
       {"eth3", ip("172.16.0.9"), true, false},
-      {"eth3", ip("10.0.1.10"), true, false},     // the same address twice
+      {"eth3", ip("10.0.1.10"), true, false},  // the same address twice
       {"eth4", ip("2001:db8::5"), true, false},
   };
   auto hosts = host_addresses(list);
@@ -106,19 +106,16 @@ TEST_CASE("NAT mapping from what the servers saw", "[punch]") {
   CHECK(nat_mapping_from(none, hosts) == NatMapping::unknown);
   std::vector<ReflexiveObservation> one = {{ep("198.51.100.12:3478"), ep("203.0.113.5:40000")}};
   CHECK(nat_mapping_from(one, hosts) == NatMapping::unknown);
-  std::vector<ReflexiveObservation> same = {
-      {ep("198.51.100.12:3478"), ep("203.0.113.5:40000")},
-      {ep("198.51.100.13:3478"), ep("203.0.113.5:40000")}};
+  std::vector<ReflexiveObservation> same = {{ep("198.51.100.12:3478"), ep("203.0.113.5:40000")},
+                                            {ep("198.51.100.13:3478"), ep("203.0.113.5:40000")}};
   CHECK(nat_mapping_from(same, hosts) == NatMapping::endpoint_independent);
-  std::vector<ReflexiveObservation> differ = {
-      {ep("198.51.100.12:3478"), ep("203.0.113.5:40000")},
-      {ep("198.51.100.12:3479"), ep("203.0.113.5:40007")}};
+  std::vector<ReflexiveObservation> differ = {{ep("198.51.100.12:3478"), ep("203.0.113.5:40000")},
+                                              {ep("198.51.100.12:3479"), ep("203.0.113.5:40007")}};
   CHECK(nat_mapping_from(differ, hosts) == NatMapping::address_and_port_dependent);
   // One server address, two ports, one mapping: an address-dependent NAT would do that
   // too, so nothing is proven.
-  std::vector<ReflexiveObservation> one_ip = {
-      {ep("198.51.100.12:3478"), ep("203.0.113.5:40000")},
-      {ep("198.51.100.12:3479"), ep("203.0.113.5:40000")}};
+  std::vector<ReflexiveObservation> one_ip = {{ep("198.51.100.12:3478"), ep("203.0.113.5:40000")},
+                                              {ep("198.51.100.12:3479"), ep("203.0.113.5:40000")}};
   CHECK(nat_mapping_from(one_ip, hosts) == NatMapping::unknown);
   std::vector<ReflexiveObservation> open = {{ep("198.51.100.12:3478"), ep("10.0.1.10:40000")}};
   CHECK(nat_mapping_from(open, hosts) == NatMapping::endpoint_independent);
@@ -145,14 +142,13 @@ TEST_CASE("the hint names the side behind symmetric NAT", "[punch]") {
   CHECK(punch_hint(NatMapping::address_and_port_dependent, NatMapping::address_dependent)
             .find("both sides") != std::string::npos);
   CHECK(punch_hint(NatMapping::endpoint_independent, NatMapping::unknown).empty());
-  CHECK(punch_hint(NatMapping::unknown, std::nullopt).find("no description") !=
-        std::string::npos);
+  CHECK(punch_hint(NatMapping::unknown, std::nullopt).find("no description") != std::string::npos);
 }
 
 TEST_CASE("punch command line: options and defaults", "[cli][punch]") {
   const std::string id = key_id(0x42).to_string();
-  auto r = parse({"punch", id, "--rendezvous", "198.51.100.12:3479", "--port", "40000",
-                  "--no-map", "--wait", "2.5", "--exec", "cat <&3", "--stun", "198.51.100.13"});
+  auto r = parse({"punch", id, "--rendezvous", "198.51.100.12:3479", "--port", "40000", "--no-map",
+                  "--wait", "2.5", "--exec", "cat <&3", "--stun", "198.51.100.13"});
   REQUIRE(r.invocation);
   const auto& inv = *r.invocation;
   CHECK(inv.command == cli::Command::punch);
@@ -232,8 +228,8 @@ TEST_CASE("punch output: one line, or the JSON scripts read", "[cli][punch]") {
   CHECK(j["candidates"][1]["outcome"] == "nominated");
 
   PunchReport failed;
-  failed.pairs = {{ep("10.0.1.10:40000"), ep("203.0.113.9:41000"), "server-reflexive",
-                   PairOutcome::failed}};
+  failed.pairs = {
+      {ep("10.0.1.10:40000"), ep("203.0.113.9:41000"), "server-reflexive", PairOutcome::failed}};
   failed.hint = "peer behind symmetric NAT: needs port prediction or a relay";
   auto text = cli::render_punch_failure(make_error(Errc::punch_failed, "no path"), failed);
   CHECK(text.find("porthole: no path\n") == 0);

@@ -139,7 +139,10 @@ TEST_CASE("reactor dispatches readable and writable descriptors", "[reactor]") {
   notify_fd(efd);
   int first = 0;
   const int a = std::min(p[0], efd), b = std::max(p[0], efd);
-  r.watch(a, true, false, [&](bool, bool) { ++first; r.unwatch(b); });
+  r.watch(a, true, false, [&](bool, bool) {
+    ++first;
+    r.unwatch(b);
+  });
   r.watch(b, true, false, [&](bool, bool) { FAIL("unwatched during the turn, still ran"); });
   REQUIRE(r.run_ready().ok());
   CHECK(first == 1);

@@ -101,7 +101,8 @@ std::vector<RendezvousEvent> events(RendezvousClient& c) {
   return out;
 }
 
-RendezvousClient make_client(const Identity& who, Clock::time_point deadline = Clock::time_point::max()) {
+RendezvousClient make_client(const Identity& who,
+                             Clock::time_point deadline = Clock::time_point::max()) {
   return RendezvousClient(who, kServer, deadline, counter_random());
 }
 
@@ -110,8 +111,9 @@ struct OneClient {
   Net net;
   Identity a = alice();
   RendezvousClient ca;
-  explicit OneClient(std::function<bool(int)> drop = [](int) { return false; },
-                     Clock::time_point deadline = Clock::time_point::max())
+  explicit OneClient(
+      std::function<bool(int)> drop = [](int) { return false; },
+      Clock::time_point deadline = Clock::time_point::max())
       : ca(make_client(a, deadline)) {
     net.drop = std::move(drop);
     net.clients[kA] = &ca;
@@ -317,16 +319,19 @@ struct LoopbackPeer {
     REQUIRE(s.ok());
     return std::move(*s);
   }
-  Endpoint local() const { return Endpoint{*porthole::IpAddress::parse("127.0.0.1"), socket.local_port()}; }
+  Endpoint local() const {
+    return Endpoint{*porthole::IpAddress::parse("127.0.0.1"), socket.local_port()};
+  }
   void step() {
     client.on_timer(Clock::now());
-    for (auto& bytes : client.take_outgoing())
-      CHECK(socket.send_to(bytes, client.server()).ok());
-    if (auto d = socket.receive(Clock::now() + milliseconds{20})) client.on_datagram(d->bytes, d->from, Clock::now());
+    for (auto& bytes : client.take_outgoing()) CHECK(socket.send_to(bytes, client.server()).ok());
+    if (auto d = socket.receive(Clock::now() + milliseconds{20}))
+      client.on_datagram(d->bytes, d->from, Clock::now());
     while (auto e = client.next_event()) got.push_back(std::move(*e));
   }
   bool has(Type t) const {
-    return std::any_of(got.begin(), got.end(), [t](const RendezvousEvent& e) { return e.type == t; });
+    return std::any_of(got.begin(), got.end(),
+                       [t](const RendezvousEvent& e) { return e.type == t; });
   }
 };
 

@@ -100,8 +100,9 @@ const Bytes kOffer = {
     0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,  //
     0x04, 'a', 'b', 'c', 'd',                        // ufrag: length 4, "abcd"
     0x16, '0', '1', '2', '3', '4', '5', '6', '7',    // password: length 22
-    '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l',
-    0x00, 0x11, 0x01, 0x01,  // candidate: host, UDP (17), IPv4, foundation length 1
+    '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 0x00, 0x11, 0x01,
+    0x01,                    // candidate: host, UDP (17), IPv4, foundation
+                             // length 1
     0x1f, 0x90,              //   port 8080
     0x7e, 0xff, 0xff, 0xff,  //   priority (host, local preference 65535, component 1)
     0xc0, 0xa8, 0x01, 0x0a,  //   192.168.1.10
@@ -202,8 +203,8 @@ TEST_CASE("rendezvous registration: the signature binds key, challenge and addre
   CHECK_FALSE(rv::verify_registration(identity(kSeedB).id(), challenge, seen, *sig));
   CHECK_FALSE(rv::verify_registration(a.id(), Bytes(15, 0x42), seen, *sig));
   // A description signature is no registration signature (domain separation).
-  auto desc_sig = a.sign(rv::description_signing_input(
-      rv::registration_signing_input(a.id(), challenge, seen)));
+  auto desc_sig = a.sign(
+      rv::description_signing_input(rv::registration_signing_input(a.id(), challenge, seen)));
   REQUIRE(desc_sig.ok());
   CHECK_FALSE(rv::verify_registration(a.id(), challenge, seen, *desc_sig));
   // Through the wire: a Register request with the proof.
@@ -274,19 +275,18 @@ TEST_CASE("rendezvous signed offer: any changed byte or wrong party is refused")
         Errc::refused);
   // ... or signs the offer with its own key while claiming to be A.
   const Identity mallory = identity(Bytes(32, 0x77));
-  CHECK_FALSE(rv::open_description(sign(mallory, offer_a_to_b()), a.id(), b.id(),
-                                   rv::Kind::offer).ok());
+  CHECK_FALSE(
+      rv::open_description(sign(mallory, offer_a_to_b()), a.id(), b.id(), rv::Kind::offer).ok());
   // Signed by A, but for someone else, or an answer taken for an offer.
   auto r = rv::open_description(s, a.id(), mallory.id(), rv::Kind::offer);
   CHECK_THAT(r.error().message, Catch::Contains("not for us"));
-  CHECK(rv::open_description(s, a.id(), b.id(), rv::Kind::answer).error().code ==
-        Errc::refused);
+  CHECK(rv::open_description(s, a.id(), b.id(), rv::Kind::answer).error().code == Errc::refused);
   // A signed description whose sender field is not its signer.
   auto wrong_sender = offer_a_to_b();
   wrong_sender.sender = mallory.id();
-  CHECK_THAT(rv::open_description(sign(a, wrong_sender), a.id(), b.id(), rv::Kind::offer)
-                 .error().message,
-             Catch::Contains("another sender"));
+  CHECK_THAT(
+      rv::open_description(sign(a, wrong_sender), a.id(), b.id(), rv::Kind::offer).error().message,
+      Catch::Contains("another sender"));
   // Truncated signature.
   auto short_sig = s;
   short_sig.signature.pop_back();
@@ -422,7 +422,8 @@ TEST_CASE("rendezvous description: the largest offer fits one IPv6 minimum-MTU d
   auto back = rv::decode(*bytes);
   REQUIRE(back.ok());
   CHECK(rv::open_description(*back->signed_description(), identity(kSeedA).id(),
-                             identity(kSeedB).id(), rv::Kind::offer).ok());
+                             identity(kSeedB).id(), rv::Kind::offer)
+            .ok());
 }
 
 TEST_CASE("rendezvous messages: what each method and class needs") {
@@ -504,23 +505,25 @@ TEST_CASE("rendezvous decode: refusals and unknown attributes (RFC 8489 s6.3, s7
   auto with_peer = [&](stun::MessageWriter& w) { w.add(rv::attr::peer_id, key); };
   using C = stun::MessageClass;
   CHECK(rv::decode(write(rv::method::register_peer, C::request, with_peer)).ok());
-  CHECK_THAT(rv::decode(write(rv::method::register_peer, C::request, with_peer, false))
-                 .error().message,
-             Catch::Contains("without FINGERPRINT"));
+  CHECK_THAT(
+      rv::decode(write(rv::method::register_peer, C::request, with_peer, false)).error().message,
+      Catch::Contains("without FINGERPRINT"));
   CHECK_THAT(rv::decode(write(stun::method::binding, C::request, with_peer)).error().message,
              Catch::Contains("not a rendezvous method"));
-  CHECK_THAT(rv::decode(write(rv::method::register_peer, C::request,
-                              [&](stun::MessageWriter& w) {
-                                w.add(rv::attr::peer_id, Bytes(31, 1));
-                              })).error().message,
+  CHECK_THAT(rv::decode(
+                 write(rv::method::register_peer, C::request,
+                       [&](stun::MessageWriter& w) { w.add(rv::attr::peer_id, Bytes(31, 1)); }))
+                 .error()
+                 .message,
              Catch::Contains("PEER-ID of 31 bytes"));
   CHECK_THAT(rv::decode(write(rv::method::connect, C::request,
                               [&](stun::MessageWriter& w) {
                                 w.add(rv::attr::target_peer_id, Bytes(33, 1));
-                              })).error().message,
+                              }))
+                 .error()
+                 .message,
              Catch::Contains("TARGET-PEER-ID of 33 bytes"));
-  CHECK_THAT(rv::decode(write(rv::method::register_peer, C::request, [](auto&) {}))
-                 .error().message,
+  CHECK_THAT(rv::decode(write(rv::method::register_peer, C::request, [](auto&) {})).error().message,
              Catch::Contains("without PEER-ID"));
   // An unknown comprehension-required attribute: a request comes back with it listed
   // (the server answers 420), anything else is refused.
@@ -532,8 +535,7 @@ TEST_CASE("rendezvous decode: refusals and unknown attributes (RFC 8489 s6.3, s7
   auto req = rv::decode(write(rv::method::register_peer, C::request, with_unknown));
   REQUIRE(req.ok());
   CHECK(req->unknown_required == std::vector<std::uint16_t>{0x7F7F, 0x0099});
-  CHECK_THAT(rv::decode(write(rv::method::connect, C::indication, with_unknown))
-                 .error().message,
+  CHECK_THAT(rv::decode(write(rv::method::connect, C::indication, with_unknown)).error().message,
              Catch::Contains("unknown comprehension-required attribute 0x7f7f"));
   // MESSAGE-INTEGRITY is not part of this protocol: comprehension-required, unknown.
   auto with_integrity = [&](stun::MessageWriter& w) {
@@ -553,11 +555,11 @@ TEST_CASE("rendezvous decode: refusals and unknown attributes (RFC 8489 s6.3, s7
   auto opt = rv::decode(write(rv::method::register_peer, C::request, with_optional));
   REQUIRE(opt.ok());
   CHECK(opt->unknown_required.empty());
-  CHECK(opt->peer_id->key == std::array<std::uint8_t, 32>{
-                                 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
-                                 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
-                                 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
-                                 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11});
+  CHECK(opt->peer_id->key == std::array<std::uint8_t, 32>{0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                                          0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                                          0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                                          0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                                          0x11, 0x11, 0x11, 0x11});
   // Every truncation and every flipped bit of a golden message is refused (the
   // FINGERPRINT, if nothing else, catches it).
   for (std::size_t n = 0; n < kRegisterChallenge.size(); ++n)

@@ -53,8 +53,9 @@ std::uint32_t go_online(RendezvousResponder& r, const Identity& who, const Endpo
   REQUIRE(error_code(challenge) == 401);
   REQUIRE(challenge.challenge);
   REQUIRE(challenge.xor_mapped_address == at);
-  auto ok = only_answer(
-      r.handle(register_signed(who, who.id(), *challenge.challenge, at, lifetime), at, now), at);
+  auto ok = only_answer(r.handle(register_signed(who, who.id(), *challenge.challenge, at, lifetime),
+                                 at, now),
+                        at);
   REQUIRE(ok.message_class == stun::MessageClass::success_response);
   REQUIRE(ok.xor_mapped_address == at);
   REQUIRE(ok.lifetime);
@@ -100,9 +101,9 @@ TEST_CASE("rendezvous server: a signature by another key is refused", "[rendezvo
   const auto a = alice();
   const auto m = bob();  // signs for Alice's ID
   auto challenge = r.challenge_for(kMallory, t0());
-  auto refused =
-      only_answer(r.handle(register_signed(m, a.id(), challenge, kMallory), kMallory, t0()),
-                  kMallory);
+  auto refused = only_answer(r.handle(register_signed(m, a.id(), challenge, kMallory), kMallory,
+                                      t0()),
+                             kMallory);
   CHECK(error_code(refused) == kRendezvousForbidden);
   CHECK_FALSE(r.address_of(a.id(), t0()));
   CHECK(r.counters().refused == 1);
@@ -141,8 +142,8 @@ TEST_CASE("rendezvous server: challenges of the current and the previous window 
   const auto a = alice();
   const Bytes old = r.challenge_for(kA, t0());
   const auto later = t0() + seconds{30};  // the next window: still accepted
-  CHECK(only_answer(r.handle(register_signed(a, a.id(), old, kA), kA, later), kA)
-            .message_class == stun::MessageClass::success_response);
+  CHECK(only_answer(r.handle(register_signed(a, a.id(), old, kA), kA, later), kA).message_class ==
+        stun::MessageClass::success_response);
   const auto much_later = t0() + seconds{60};  // two windows on: a new challenge
   auto stale = only_answer(r.handle(register_signed(a, a.id(), old, kA), kA, much_later), kA);
   CHECK(error_code(stale) == 401);
@@ -171,8 +172,9 @@ TEST_CASE("rendezvous server: LIFETIME clamped, expiry, going offline, moving",
 
   // LIFETIME 0: offline at once.
   auto challenge = r.challenge_for(kB, t0() + seconds{101});
-  auto bye = only_answer(
-      r.handle(register_signed(a, a.id(), challenge, kB, 0), kB, t0() + seconds{101}), kB);
+  auto bye = only_answer(r.handle(register_signed(a, a.id(), challenge, kB, 0), kB,
+                                  t0() + seconds{101}),
+                         kB);
   CHECK(bye.lifetime == 0u);
   CHECK_FALSE(r.address_of(a.id(), t0() + seconds{101}));
   CHECK(r.counters().unregistered == 1);
@@ -182,9 +184,9 @@ TEST_CASE("rendezvous server: Connect to a peer that is not online: 404 at once"
           "[rendezvous_server]") {
   Online o(config(), false);
   auto& [r, a, b] = o;
-  auto out = r.handle(
-      relay_request(rv::method::connect, b.id(), description(a, b.id(), rv::Kind::offer)), kA,
-      t0());
+  auto out = r.handle(relay_request(rv::method::connect, b.id(),
+                                    description(a, b.id(), rv::Kind::offer)),
+                      kA, t0());
   CHECK(error_code(only_answer(out, kA)) == 404);
   CHECK(r.counters().not_online == 1);
   CHECK(r.counters().forwarded == 0);
@@ -266,8 +268,9 @@ TEST_CASE("rendezvous server: a full table refuses newcomers until entries expir
   const Endpoint kC = endpoint("198.51.100.8:1234");
   go_online(r, a, kA, t0(), 30);
   go_online(r, b, kB, t0(), 60);
-  auto full = only_answer(
-      r.handle(register_signed(carl, carl.id(), r.challenge_for(kC, t0()), kC), kC, t0()), kC);
+  auto full = only_answer(r.handle(register_signed(carl, carl.id(), r.challenge_for(kC, t0()), kC),
+                                   kC, t0()),
+                          kC);
   CHECK(error_code(full) == kRendezvousFull);
   CHECK(r.online() == 2);
   // A refresh of someone already in is fine.
@@ -386,12 +389,15 @@ TEST_CASE("rendezvous server: which datagrams serve hands to the rendezvous",
           "[rendezvous_server]") {
   using porthole::detail::is_rendezvous_datagram;
   CHECK(is_rendezvous_datagram(register_hello(alice().id())));
-  CHECK(is_rendezvous_datagram(
-      relay_request(rv::method::answer, bob().id(), description(alice(), bob().id(), rv::Kind::answer))));
+  CHECK(is_rendezvous_datagram(relay_request(rv::method::answer, bob().id(),
+                                             description(alice(), bob().id(), rv::Kind::answer))));
   // A Binding request is the STUN responder's.
   Bytes binding(20, 0);
   binding[1] = 0x01;
-  binding[4] = 0x21; binding[5] = 0x12; binding[6] = 0xa4; binding[7] = 0x42;
+  binding[4] = 0x21;
+  binding[5] = 0x12;
+  binding[6] = 0xa4;
+  binding[7] = 0x42;
   CHECK_FALSE(is_rendezvous_datagram(binding));
   Bytes no_cookie = register_hello(alice().id());
   no_cookie[4] = 0;

@@ -60,15 +60,14 @@ TEST_CASE("SOAP request: values and the service type are escaped", "[soap]") {
   REQUIRE(r.ok());
   CHECK(r->body.find("xmlns:u=\"urn:x&amp;y&lt;z&gt;&apos;\">") != std::string::npos);
   CHECK(r->body.find("<NewPortMappingDescription>a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
-                     "&lt;/u:AddPortMapping&gt;</NewPortMappingDescription>") !=
-        std::string::npos);
+                     "&lt;/u:AddPortMapping&gt;</NewPortMappingDescription>") != std::string::npos);
   CHECK(xml_escape("plain text 1.2.3.4") == "plain text 1.2.3.4");
 }
 
-TEST_CASE("SOAP request: what cannot go into a header or an element name is refused",
-          "[soap]") {
+TEST_CASE("SOAP request: what cannot go into a header or an element name is refused", "[soap]") {
   // The service type comes from the device: a CR LF in it would add header lines.
-  for (const char* service : {"", "urn:a\r\nX-Evil: 1", "urn:\"quoted\"", "urn:\x7f", "urn:\xc3\xa9"}) {
+  for (const char* service :
+       {"", "urn:a\r\nX-Evil: 1", "urn:\"quoted\"", "urn:\x7f", "urn:\xc3\xa9"}) {
     INFO(service);
     auto r = build_soap_request(service, "GetExternalIPAddress", {});
     REQUIRE_FALSE(r.ok());

@@ -56,8 +56,9 @@ TEST_CASE("a real miniupnpd answer parses", "[ssdp]") {
   REQUIRE(r.ok());
   CHECK(r->location == "http://192.168.1.1:5000/rootDesc.xml");
   CHECK(r->st == "urn:schemas-upnp-org:device:InternetGatewayDevice:2");
-  CHECK(r->usn == "uuid:aabbccdd-1111-2222-3333-444455556666::urn:schemas-upnp-org:device:"
-                  "InternetGatewayDevice:2");
+  CHECK(r->usn ==
+        "uuid:aabbccdd-1111-2222-3333-444455556666::urn:schemas-upnp-org:device:"
+        "InternetGatewayDevice:2");
   CHECK(r->server == "Debian/12 UPnP/1.1 MiniUPnPd/2.3.1");
   CHECK(ssdp::denotes_igd(*r));
 }
@@ -146,8 +147,7 @@ TEST_CASE("oversized datagrams and lines are refused", "[ssdp]") {
   CHECK_THAT(l.error().message, Catch::Contains("line"));
 
   // At the line limit exactly: accepted.
-  std::string at_limit =
-      head + "X-Long: " + std::string(ssdp::kMaxLine - 8, 'a') + "\r\n\r\n";
+  std::string at_limit = head + "X-Long: " + std::string(ssdp::kMaxLine - 8, 'a') + "\r\n\r\n";
   CHECK(ssdp::parse_search_response(at_limit).ok());
 }
 
@@ -160,25 +160,27 @@ TEST_CASE("NUL and control bytes are refused", "[ssdp]") {
                   "HTTP/1.1 200 OK\r\nSERVER: x\x1b[31mred\r\nLOCATION: http://10.0.0.1/\r\n")
                   .ok());
   // A lone CR inside a line is a control byte too (it could hide a second header).
-  CHECK_FALSE(ssdp::parse_search_response(
-                  "HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/\rST: x\r\n\r\n")
-                  .ok());
+  CHECK_FALSE(
+      ssdp::parse_search_response("HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/\rST: x\r\n\r\n")
+          .ok());
 }
 
 TEST_CASE("malformed or ambiguous header lines are refused", "[ssdp]") {
+  CHECK_FALSE(
+      ssdp::parse_search_response("HTTP/1.1 200 OK\r\nLOCATION http://10.0.0.1/a.xml\r\n\r\n")
+          .ok());
+  CHECK_FALSE(
+      ssdp::parse_search_response("HTTP/1.1 200 OK\r\n: http://10.0.0.1/a.xml\r\n\r\n").ok());
   CHECK_FALSE(ssdp::parse_search_response(
-                  "HTTP/1.1 200 OK\r\nLOCATION http://10.0.0.1/a.xml\r\n\r\n").ok());
-  CHECK_FALSE(ssdp::parse_search_response(
-                  "HTTP/1.1 200 OK\r\n: http://10.0.0.1/a.xml\r\n\r\n").ok());
-  CHECK_FALSE(ssdp::parse_search_response(
-                  "HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/a.xml\r\n  folded\r\n\r\n").ok());
+                  "HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/a.xml\r\n  folded\r\n\r\n")
+                  .ok());
   auto two = ssdp::parse_search_response(
       "HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/a.xml\r\nlocation: http://127.0.0.1/\r\n\r\n");
   REQUIRE_FALSE(two.ok());
   CHECK_THAT(two.error().message, Catch::Contains("two different"));
   // The same value twice is merely redundant.
-  CHECK(ssdp::parse_search_response(
-            "HTTP/1.1 200 OK\r\nLOCATION: http://10.0.0.1/a.xml\r\nLOCATION: http://10.0.0.1/a.xml\r\n")
+  CHECK(ssdp::parse_search_response("HTTP/1.1 200 OK\r\nLOCATION: "
+                                    "http://10.0.0.1/a.xml\r\nLOCATION: http://10.0.0.1/a.xml\r\n")
             .ok());
 }
 
@@ -201,8 +203,7 @@ TEST_CASE("classify_target knows the IGD types, v1 and v2", "[ssdp]") {
         TargetKind::other);
   CHECK(ssdp::classify_target("urn:schemas-upnp-org:device:InternetGatewayDevice:") ==
         TargetKind::other);
-  CHECK(ssdp::classify_target("urn:schemas-upnp-org:device:MediaRenderer:1") ==
-        TargetKind::other);
+  CHECK(ssdp::classify_target("urn:schemas-upnp-org:device:MediaRenderer:1") == TargetKind::other);
   CHECK(ssdp::classify_target("upnp:rootdevice") == TargetKind::other);
   CHECK(ssdp::classify_target("ssdp:all") == TargetKind::other);
   CHECK(ssdp::classify_target("uuid:aabbccdd-1111") == TargetKind::other);

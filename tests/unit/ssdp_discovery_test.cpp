@@ -227,9 +227,9 @@ TEST_CASE("discovery sends M-SEARCH for IGD:1, IGD:2 and WANIPConnection:1/2",
 TEST_CASE("discovery accepts an answer from another IP when LOCATION is on the gateway",
           "[ssdp][discovery]") {
   // An HA router pair: the standby answers, the description lives on the gateway.
-  FakeSsdpResponder fake({{answer("urn:schemas-upnp-org:service:WANIPConnection:1",
-                                  "http://127.0.0.1:49000/igd.xml"),
-                           "127.0.0.2"}});
+  FakeSsdpResponder fake(
+      {{answer("urn:schemas-upnp-org:service:WANIPConnection:1", "http://127.0.0.1:49000/igd.xml"),
+        "127.0.0.2"}});
   auto found = discover_igd(fake.gateway(), in(5s));
   REQUIRE(found.ok());
   CHECK(found->from_ip == ip("127.0.0.2"));
@@ -238,17 +238,17 @@ TEST_CASE("discovery accepts an answer from another IP when LOCATION is on the g
 }
 
 TEST_CASE("discovery accepts LF-only answers with mixed-case headers", "[ssdp][discovery]") {
-  FakeSsdpResponder fake({{"HTTP/1.1 200 OK\n"
-                           "location: http://127.0.0.1:1780/desc.xml\n"
-                           "St: urn:schemas-upnp-org:device:InternetGatewayDevice:1\n"
-                           "\n"}});
+  FakeSsdpResponder fake(
+      {{"HTTP/1.1 200 OK\n"
+        "location: http://127.0.0.1:1780/desc.xml\n"
+        "St: urn:schemas-upnp-org:device:InternetGatewayDevice:1\n"
+        "\n"}});
   auto found = discover_igd(fake.gateway(), in(5s));
   REQUIRE(found.ok());
   CHECK(found->location == "http://127.0.0.1:1780/desc.xml");
 }
 
-TEST_CASE("discovery with only hostile answers times out naming the refusal",
-          "[ssdp][discovery]") {
+TEST_CASE("discovery with only hostile answers times out naming the refusal", "[ssdp][discovery]") {
   FakeSsdpResponder fake({{answer(kIgd2, "http://[::1]:5000/rootDesc.xml")}});
   auto start = Clock::now();
   auto found = discover_igd(fake.gateway(), in(400ms));
@@ -293,8 +293,7 @@ TEST_CASE("discovery with only other devices says they were ignored", "[ssdp][di
   CHECK_THAT(found.error().message, Catch::Contains("2 from other device types"));
 }
 
-TEST_CASE("a flood of answers cannot stretch discovery past the deadline",
-          "[ssdp][discovery]") {
+TEST_CASE("a flood of answers cannot stretch discovery past the deadline", "[ssdp][discovery]") {
   FakeSsdpResponder fake({}, /*flood=*/true);
   LogLines log;
   auto start = Clock::now();

@@ -97,8 +97,7 @@ TEST_CASE("upsert keeps one record per internal port, remove drops it", "[state]
   CHECK_FALSE(store->remove(ip("192.168.1.1"), ip("192.168.1.100"), Transport::udp, 51820));
 }
 
-TEST_CASE("a corrupt state file is an error naming the file, and is left untouched",
-          "[state]") {
+TEST_CASE("a corrupt state file is an error naming the file, and is left untouched", "[state]") {
   const char* bodies[] = {
       "",  // a power cut right after a write
       "{ not json",
@@ -170,7 +169,7 @@ TEST_CASE("save leaves no temporary file behind and writes mode 0600", "[state]"
   REQUIRE(store.ok());
   store->upsert(sample_pcp());
   REQUIRE(store->save().ok());
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat((dir + "/mappings.json").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(::access((dir + "/mappings.json.tmp." + std::to_string(::getpid())).c_str(), F_OK) != 0);
@@ -188,7 +187,7 @@ std::string outside_file(const std::string& text) {
 }
 
 bool is_symlink(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
 }
 
@@ -218,8 +217,7 @@ TEST_CASE("save never writes through links planted at temporary names", "[state]
   CHECK(slurp(victim) == "precious\n");
 }
 
-TEST_CASE("a symlink as state file or lock file is refused, and its target untouched",
-          "[state]") {
+TEST_CASE("a symlink as state file or lock file is refused, and its target untouched", "[state]") {
   for (const char* name : {"mappings.json", "lock"}) {
     std::string dir = temp_dir();
     std::string victim = outside_file("{\"version\":1,\"mappings\":[]}\n");
@@ -232,8 +230,10 @@ TEST_CASE("a symlink as state file or lock file is refused, and its target untou
   }
 }
 
-TEST_CASE("a state directory writable by group or others, or owned by another user, is "
-          "refused", "[state]") {
+TEST_CASE(
+    "a state directory writable by group or others, or owned by another user, is "
+    "refused",
+    "[state]") {
   std::string dir = temp_dir();
   REQUIRE(::chmod(dir.c_str(), 0770) == 0);
   auto group = StateStore::open(dir, soon());
@@ -252,8 +252,7 @@ TEST_CASE("a state directory writable by group or others, or owned by another us
   CHECK_THAT(other.error().message, Catch::Contains("owned by uid"));
 }
 
-TEST_CASE("temporary files a killed writer left are removed, links and others are not",
-          "[state]") {
+TEST_CASE("temporary files a killed writer left are removed, links and others are not", "[state]") {
   std::string dir = temp_dir();
   std::string victim = outside_file("keep\n");
   { std::ofstream(dir + "/mappings.json.tmp.0123456789abcdef") << "half"; }
@@ -277,9 +276,8 @@ TEST_CASE("a waiting opener gets the lock once the holder lets it go", "[state]"
   (*first)->upsert(sample_pcp());
   REQUIRE((*first)->save().ok());
   std::optional<Result<StateStore>> second;
-  std::thread waiter([&] {
-    second.emplace(StateStore::open(dir, Clock::now() + std::chrono::seconds(30)));
-  });
+  std::thread waiter(
+      [&] { second.emplace(StateStore::open(dir, Clock::now() + std::chrono::seconds(30))); });
   first.reset();  // releases the lock; the waiter must wake, not give up
   waiter.join();
   REQUIRE(second->ok());
@@ -296,7 +294,8 @@ TEST_CASE("a pending record round-trips", "[state]") {
   CHECK_FALSE((*parsed)[1].pending);
   auto bad = StateStore::parse(R"({"version":1,"mappings":[{"gateway":"192.168.1.1",
     "protocol":"natpmp","transport":"tcp","internal_ip":"192.168.1.100","internal_port":1,
-    "external_ip":"","external_port":1,"lifetime":0,"expires_at":0,"pending":"yes"}]})", "f");
+    "external_ip":"","external_port":1,"lifetime":0,"expires_at":0,"pending":"yes"}]})",
+                               "f");
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.error().message, Catch::Contains("pending"));
 }

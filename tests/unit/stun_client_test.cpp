@@ -127,8 +127,8 @@ class FakeStunServer {
       Bytes buf(2048);
       sockaddr_in from{};
       socklen_t len = sizeof(from);
-      ssize_t n = ::recvfrom(fds_[0], buf.data(), buf.size(), 0,
-                             reinterpret_cast<sockaddr*>(&from), &len);
+      ssize_t n = ::recvfrom(fds_[0], buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),
+                             &len);
       if (n < 0) continue;
       buf.resize(static_cast<std::size_t>(n));
       auto source = porthole::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from),
@@ -202,9 +202,10 @@ std::vector<Reply> silent(const FakeStunServer&, const Request&, int) { return {
 
 TEST_CASE("STUN schedule: RFC 8489 s6.2.1 defaults", "[stun_client]") {
   const auto at = porthole::detail::stun_schedule({});
-  const std::vector<milliseconds> expected = {
-      milliseconds{0},     milliseconds{500},   milliseconds{1500},  milliseconds{3500},
-      milliseconds{7500},  milliseconds{15500}, milliseconds{31500}, milliseconds{39500}};
+  const std::vector<milliseconds> expected = {milliseconds{0},     milliseconds{500},
+                                              milliseconds{1500},  milliseconds{3500},
+                                              milliseconds{7500},  milliseconds{15500},
+                                              milliseconds{31500}, milliseconds{39500}};
   CHECK(at == expected);
 }
 
@@ -251,8 +252,7 @@ TEST_CASE("STUN client: a plain answer gives our mapped address", "[stun_client]
   CHECK(id_of(requests[0]) != id_of(requests[1]));
 }
 
-TEST_CASE("STUN client: hostile datagrams are dropped, the real answer accepted",
-          "[stun_client]") {
+TEST_CASE("STUN client: hostile datagrams are dropped, the real answer accepted", "[stun_client]") {
   FakeStunServer server([&](const FakeStunServer& self, const Request& r, int) {
     const Bytes good = answer(self, r, primary);
     std::vector<Reply> replies;
@@ -301,8 +301,7 @@ TEST_CASE("STUN client: hostile datagrams are dropped, the real answer accepted"
   CHECK(log.count("not a Binding response") == 1);
 }
 
-TEST_CASE("STUN client: only junk from the server is a timeout with the reason",
-          "[stun_client]") {
+TEST_CASE("STUN client: only junk from the server is a timeout with the reason", "[stun_client]") {
   FakeStunServer server([&](const FakeStunServer&, const Request&, int) {
     return std::vector<Reply>{{Bytes(24, 0x41), primary}};
   });
@@ -315,8 +314,10 @@ TEST_CASE("STUN client: only junk from the server is a timeout with the reason",
   CHECK(b.error().message.find("top two bits") != std::string::npos);
 }
 
-TEST_CASE("STUN client: silence ends at the caller's deadline, retransmissions repeat "
-          "the request", "[stun_client]") {
+TEST_CASE(
+    "STUN client: silence ends at the caller's deadline, retransmissions repeat "
+    "the request",
+    "[stun_client]") {
   FakeStunServer server(silent);
   StunClientOptions options;
   options.initial_rto = milliseconds{50};  // sends at 0, 50, 150, 350 ms
@@ -357,8 +358,7 @@ TEST_CASE("STUN client: the full schedule, Rc = 7 then Rm * RTO, before the dead
   for (const auto& r : requests) CHECK(r.bytes == requests[0].bytes);
 }
 
-TEST_CASE("STUN client: a late answer to a retransmitted request is accepted",
-          "[stun_client]") {
+TEST_CASE("STUN client: a late answer to a retransmitted request is accepted", "[stun_client]") {
   FakeStunServer server([&](const FakeStunServer& self, const Request& r, int index) {
     if (index < 2) return std::vector<Reply>{};  // the first two are "lost"
     return std::vector<Reply>{{answer(self, r, primary), primary}};
@@ -382,8 +382,10 @@ TEST_CASE("STUN client: error responses and answers that make no sense", "[stun_
     });
     StunClient client;
     // The error comes from the address asked, not the other one: accepted all the same.
-    StunBindingQuery q{server.address(primary), stun::ChangeRequest{true, true},
-                       server.address(other_both), {}};
+    StunBindingQuery q{server.address(primary),
+                       stun::ChangeRequest{true, true},
+                       server.address(other_both),
+                       {}};
     auto b = client.binding(q, in(milliseconds{2000}));
     REQUIRE_FALSE(b.ok());
     CHECK(b.error().code == Errc::refused);
@@ -423,12 +425,30 @@ TEST_CASE("STUN client: error responses and answers that make no sense", "[stun_
       const auto p = r.from.port;
       const auto q = self.address(other_both).port;
       const Bytes attributes = {
-          0x00, 0x01, 0x00, 0x08,  // MAPPED-ADDRESS, length 8
-          0x00, 0x01, static_cast<std::uint8_t>(p >> 8), static_cast<std::uint8_t>(p & 0xff),
-          127, 0, 0, 1,            //   127.0.0.1
-          0x00, 0x05, 0x00, 0x08,  // CHANGED-ADDRESS, length 8
-          0x00, 0x01, static_cast<std::uint8_t>(q >> 8), static_cast<std::uint8_t>(q & 0xff),
-          127, 0, 0, 2,            //   127.0.0.2
+          0x00,
+          0x01,
+          0x00,
+          0x08,  // MAPPED-ADDRESS, length 8
+          0x00,
+          0x01,
+          static_cast<std::uint8_t>(p >> 8),
+          static_cast<std::uint8_t>(p & 0xff),
+          127,
+          0,
+          0,
+          1,  //   127.0.0.1
+          0x00,
+          0x05,
+          0x00,
+          0x08,  // CHANGED-ADDRESS, length 8
+          0x00,
+          0x01,
+          static_cast<std::uint8_t>(q >> 8),
+          static_cast<std::uint8_t>(q & 0xff),
+          127,
+          0,
+          0,
+          2,  //   127.0.0.2
       };
       b.insert(b.end(), attributes.begin(), attributes.end());
       b[3] = 24;
@@ -445,8 +465,7 @@ TEST_CASE("STUN client: error responses and answers that make no sense", "[stun_
   }
 }
 
-TEST_CASE("STUN client: CHANGE-REQUEST answers must come from the other address",
-          "[stun_client]") {
+TEST_CASE("STUN client: CHANGE-REQUEST answers must come from the other address", "[stun_client]") {
   std::atomic<bool> honour{true};
   FakeStunServer server([&](const FakeStunServer& self, const Request& r, int) {
     auto m = stun::decode(r.bytes);
@@ -463,8 +482,8 @@ TEST_CASE("STUN client: CHANGE-REQUEST answers must come from the other address"
     bool ip, port;
     Role from;
   };
-  for (Case c : {Case{true, true, other_both}, Case{true, false, other_ip},
-                 Case{false, true, other_port}}) {
+  for (Case c :
+       {Case{true, true, other_both}, Case{true, false, other_ip}, Case{false, true, other_port}}) {
     StunBindingQuery q{server.address(primary), stun::ChangeRequest{c.ip, c.port}, other, {}};
     auto b = client.binding(q, in(milliseconds{2000}));
     INFO((b.ok() ? "" : b.error().message));

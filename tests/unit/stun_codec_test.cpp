@@ -336,8 +336,8 @@ TEST_CASE("Receive checks: each failure is a drop with its reason", "[stun]") {
   }
   SECTION("ERROR-CODE, CHANGE-REQUEST, UNKNOWN-ATTRIBUTES, MESSAGE-INTEGRITY sizes") {
     const Bytes base = stun::encode_binding_request({kId, {}, "", false});
-    CHECK(drop_reason(with_attribute(base, stun::attr::error_code, {0, 0, 2, 0}))
-              .find("class 2") != std::string::npos);
+    CHECK(drop_reason(with_attribute(base, stun::attr::error_code, {0, 0, 2, 0})).find("class 2") !=
+          std::string::npos);
     CHECK(drop_reason(with_attribute(base, stun::attr::error_code, {0, 0, 4, 100}))
               .find("number 100") != std::string::npos);
     CHECK(drop_reason(with_attribute(base, stun::attr::error_code, {0, 0, 4}))
@@ -383,9 +383,9 @@ TEST_CASE("Attribute rules: padding, duplicates, MESSAGE-INTEGRITY, unknown type
     b = with_attribute(b, stun::attr::response_address, {0, 1, 0, 80, 192, 0, 2, 1});
     b = with_attribute(b, 0x7777, {2});
     b = with_attribute(b, stun::attr::response_port, {0x1f, 0x90, 0, 0});
-    CHECK(decoded(b).unknown_required ==
-          std::vector<std::uint16_t>{0x7777, stun::attr::response_address,
-                                     stun::attr::response_port});
+    CHECK(decoded(b).unknown_required == std::vector<std::uint16_t>{0x7777,
+                                                                    stun::attr::response_address,
+                                                                    stun::attr::response_port});
   }
   SECTION("RFC 3489 / RFC 5780 address attributes") {
     Bytes b = plain_response();
@@ -591,7 +591,8 @@ namespace {
 const stun::TransactionId kLongTermId = {0x78, 0xad, 0x34, 0x33, 0xc6, 0xad,
                                          0x72, 0xc0, 0x29, 0xda, 0x41, 0x2e};
 // RFC 5769 s2.4 and RFC 8489 Appendix B.1: the username is six katakana (UTF-8).
-const std::string kKatakanaUser = "\xe3\x83\x9e\xe3\x83\x88\xe3\x83\xaa\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xb9";
+const std::string kKatakanaUser =
+    "\xe3\x83\x9e\xe3\x83\x88\xe3\x83\xaa\xe3\x83\x83\xe3\x82\xaf\xe3\x82\xb9";
 
 stun::IntegrityKey short_term(const std::string& password) {
   auto k = stun::IntegrityKey::short_term(password);
@@ -622,8 +623,7 @@ porthole::Endpoint endpoint(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("RFC 5769 s2.1: the raw attribute list, ICE fields, short-term integrity",
-          "[stun]") {
+TEST_CASE("RFC 5769 s2.1: the raw attribute list, ICE fields, short-term integrity", "[stun]") {
   auto m = decoded(kSampleRequest);
   std::vector<std::uint16_t> types;
   std::vector<std::size_t> offsets;
@@ -717,11 +717,11 @@ TEST_CASE("RFC 5769 s2.4: long-term credentials, key MD5(user:realm:password)", 
     CHECK_FALSE(stun::check_integrity(b, *tampered, key).ok());
   }
   CHECK_FALSE(stun::check_integrity(kLongTermRequest, m,
-                                    long_term(kKatakanaUser, "example.com", "TheMatrIX")).ok());
+                                    long_term(kKatakanaUser, "example.com", "TheMatrIX"))
+                  .ok());
 }
 
-TEST_CASE("RFC 8489 Appendix B.1: MESSAGE-INTEGRITY-SHA256 with USERHASH, SHA-256 key",
-          "[stun]") {
+TEST_CASE("RFC 8489 Appendix B.1: MESSAGE-INTEGRITY-SHA256 with USERHASH, SHA-256 key", "[stun]") {
   // The appendix's parameters: username six katakana, password "TheMatrIX" (after
   // OpaqueString), realm "example.org", PASSWORD-ALGORITHM SHA-256. The USERHASH
   // (SHA-256 of username ":" realm, s14.4) and the HMAC are the appendix's values.
@@ -781,7 +781,8 @@ TEST_CASE("Integrity: both attributes, truncated SHA256, after-integrity attribu
     Bytes in = b;
     in[3] = static_cast<std::uint8_t>(in.size() - 20 + 20);
     const auto mac = porthole::detail::hmac_sha256(key.bytes, in);
-    b = with_attribute(b, stun::attr::message_integrity_sha256, Bytes(mac.begin(), mac.begin() + 16));
+    b = with_attribute(b, stun::attr::message_integrity_sha256,
+                       Bytes(mac.begin(), mac.begin() + 16));
     auto t = decoded(b);
     CHECK(stun::check_integrity(b, t, key).ok());
     b[b.size() - 1] ^= 1;
@@ -865,16 +866,19 @@ TEST_CASE("General writer and decoder: TURN and ICE attributes round trip", "[st
   CHECK(text.find("XOR-PEER-ADDRESS [2001:db8::9]:5000") != std::string::npos);
   CHECK(text.find("CHANNEL-NUMBER 0x4001") != std::string::npos);
   CHECK(stun::attribute_name(stun::attr::requested_transport) == "REQUESTED-TRANSPORT");
-  const std::uint16_t turn[] = {stun::attr::xor_relayed_address, stun::attr::xor_peer_address,
-                                stun::attr::lifetime, stun::attr::requested_transport,
-                                stun::attr::channel_number, stun::attr::data,
-                                stun::attr::priority, stun::attr::use_candidate};
+  const std::uint16_t turn[] = {stun::attr::xor_relayed_address,
+                                stun::attr::xor_peer_address,
+                                stun::attr::lifetime,
+                                stun::attr::requested_transport,
+                                stun::attr::channel_number,
+                                stun::attr::data,
+                                stun::attr::priority,
+                                stun::attr::use_candidate};
   CHECK_FALSE(m.unknown_required.empty());
   CHECK(m.unknown_required_except(turn).empty());
 }
 
-TEST_CASE("General decoder: malformed TURN and ICE values stay out of the typed fields",
-          "[stun]") {
+TEST_CASE("General decoder: malformed TURN and ICE values stay out of the typed fields", "[stun]") {
   Bytes b = stun::encode_binding_request({kId, {}, "", false});
   b = with_attribute(b, stun::attr::lifetime, {0, 0, 1});
   b = with_attribute(b, stun::attr::priority, {1, 2});

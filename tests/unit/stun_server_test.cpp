@@ -88,11 +88,11 @@ TEST_CASE("STUN responder, one address: Binding answered to the source", "[stun_
   CHECK(m.message_class == stun::MessageClass::success_response);
   CHECK(m.transaction_id == kId);
   CHECK(*m.xor_mapped_address == kClient);
-  CHECK_FALSE(m.mapped_address);    // RFC 8489 clients read XOR-MAPPED-ADDRESS
-  CHECK_FALSE(m.other_address);     // no second address: no RFC 5780 attributes
+  CHECK_FALSE(m.mapped_address);  // RFC 8489 clients read XOR-MAPPED-ADDRESS
+  CHECK_FALSE(m.other_address);   // no second address: no RFC 5780 attributes
   CHECK_FALSE(m.response_origin);
   CHECK_FALSE(m.software);
-  CHECK_FALSE(m.has_fingerprint);   // the request had none
+  CHECK_FALSE(m.has_fingerprint);  // the request had none
   CHECK(reply->bytes.size() == 32);
 
   auto with_fp = r.handle(request({}, true), 0, kClient, t0());
@@ -172,8 +172,7 @@ TEST_CASE("STUN responder: nothing is ever sent anywhere but the source", "[stun
   CHECK_FALSE(r.handle(request(), 0, {ip("198.51.100.7"), 0}, t0()));
 }
 
-TEST_CASE("STUN responder: malformed and non-request datagrams are dropped",
-          "[stun_server]") {
+TEST_CASE("STUN responder: malformed and non-request datagrams are dropped", "[stun_server]") {
   StunResponder r(kFour, StunServerConfig{});
   const Bytes good = request();
   std::vector<Bytes> junk;
@@ -251,8 +250,7 @@ TEST_CASE("STUN responder: the total rate caps many sources together", "[stun_se
   CHECK(answered == 50);
 }
 
-TEST_CASE("STUN rate limiter: memory bounded, least recently seen forgotten",
-          "[stun_server]") {
+TEST_CASE("STUN rate limiter: memory bounded, least recently seen forgotten", "[stun_server]") {
   SourceRateLimiter limiter(1.0, 2.0, 64);
   for (int i = 0; i < 10000; ++i)
     limiter.allow(fmt::format("10.{}.{}.{}", i >> 16, (i >> 8) & 0xff, i & 0xff), t0());
@@ -327,8 +325,7 @@ Clock::time_point in(milliseconds ms) { return Clock::now() + ms; }
 
 }  // namespace
 
-TEST_CASE("STUN server on loopback: RFC 5780 with 127.0.0.1 and 127.0.0.2",
-          "[stun_server]") {
+TEST_CASE("STUN server on loopback: RFC 5780 with 127.0.0.1 and 127.0.0.2", "[stun_server]") {
   StunServerConfig config;
   config.listen = {ip("127.0.0.1"), 0};
   config.alt_listen = stun::Endpoint{ip("127.0.0.2"), 0};
@@ -376,8 +373,7 @@ TEST_CASE("STUN server on loopback: RFC 5780 with 127.0.0.1 and 127.0.0.2",
   CHECK(results[3]->other_address == a[0]);
 }
 
-TEST_CASE("STUN server on loopback: one address refuses CHANGE-REQUEST with 420",
-          "[stun_server]") {
+TEST_CASE("STUN server on loopback: one address refuses CHANGE-REQUEST with 420", "[stun_server]") {
   StunServerConfig config;
   config.listen = {ip("127.0.0.1"), 0};
   RunningServer server(config);
@@ -444,10 +440,11 @@ TEST_CASE("STUN responder: RFC 3489 clients (no magic cookie) get an RFC 3489 an
   StunResponder r(kFour, StunServerConfig{});
   // A classic Binding request as Debian's `stun` sends it: 128-bit transaction ID,
   // CHANGE-REQUEST (change IP and port), no FINGERPRINT.
-  Bytes classic = {0x00, 0x01, 0x00, 0x08,                          // Binding, length 8
-                   0xa1, 0xb2, 0xc3, 0xd4, 1, 2, 3, 4, 5, 6, 7, 8,  // transaction ID
-                   9, 10, 11, 12,
-                   0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x00, 0x06};  // CHANGE-REQUEST ip port
+  Bytes classic = {0x00, 0x01, 0x00, 0x08,  // Binding, length 8
+                   0xa1, 0xb2, 0xc3, 0xd4, 1,    2,
+                   3,    4,    5,    6,    7,    8,  // transaction ID
+                   9,    10,   11,   12,   0x00, 0x03,
+                   0x00, 0x04, 0x00, 0x00, 0x00, 0x06};  // CHANGE-REQUEST ip port
   auto reply = r.handle(classic, 0, kClient, t0());
   REQUIRE(reply);
   CHECK(reply->from == 3);  // the other IP and the other port
@@ -471,8 +468,8 @@ TEST_CASE("STUN responder: RFC 3489 clients (no magic cookie) get an RFC 3489 an
   // RESPONSE-ADDRESS would aim the answer at someone else: silence.
   Bytes redirect = classic;
   redirect[3] = 0x14;
-  redirect.insert(redirect.end(), {0x00, 0x02, 0x00, 0x08, 0x00, 0x01, 0x0d, 0x96,
-                                   198, 51, 100, 99});
+  redirect.insert(redirect.end(),
+                  {0x00, 0x02, 0x00, 0x08, 0x00, 0x01, 0x0d, 0x96, 198, 51, 100, 99});
   CHECK_FALSE(r.handle(redirect, 0, kClient, t0()));
   // One address only: a classic CHANGE-REQUEST cannot be honoured, and is not answered.
   StunResponder single({{ip("203.0.113.1"), 3478}}, StunServerConfig{});

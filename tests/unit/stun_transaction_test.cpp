@@ -66,7 +66,8 @@ TEST_CASE("STUN transaction: the full RFC 8489 s6.2.1 schedule, then timeout",
 
 TEST_CASE("STUN transaction: every transmission is the same request", "[stun_transaction]") {
   const Bytes bytes = request();
-  StunTransaction tx(kId, bytes, StunRetransmission{milliseconds(10), 3, 2}, kT0 + milliseconds(999));
+  StunTransaction tx(kId, bytes, StunRetransmission{milliseconds(10), 3, 2},
+                     kT0 + milliseconds(999));
   auto first = tx.due(kT0);
   REQUIRE(first);
   CHECK(Bytes(first->begin(), first->end()) == bytes);

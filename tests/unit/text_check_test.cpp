@@ -11,22 +11,25 @@ TEST_CASE("is_valid_utf8 takes well-formed UTF-8 only (RFC 3629 s4)", "[text]") 
   CHECK(is_valid_utf8(""));
   CHECK(is_valid_utf8("porthole"));
   CHECK(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // é € 😀
-  CHECK(is_valid_utf8("\xf4\x8f\xbf\xbf"));                          // U+10FFFF
+  CHECK(is_valid_utf8("\xf4\x8f\xbf\xbf"));                           // U+10FFFF
   CHECK_FALSE(is_valid_utf8("\xff"));
-  CHECK_FALSE(is_valid_utf8("a\x80"));                  // lone continuation byte
-  CHECK_FALSE(is_valid_utf8("\xc3"));                   // cut short
-  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));               // overlong '/'
-  CHECK_FALSE(is_valid_utf8("\xe0\x80\xaf"));           // overlong, 3 bytes
-  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));           // surrogate U+D800
-  CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));       // above U+10FFFF
-  CHECK_FALSE(is_valid_utf8("\xf0\x9f\x98"));           // 4-byte form cut short
+  CHECK_FALSE(is_valid_utf8("a\x80"));             // lone continuation byte
+  CHECK_FALSE(is_valid_utf8("\xc3"));              // cut short
+  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  CHECK_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong, 3 bytes
+  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate U+D800
+  CHECK_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  CHECK_FALSE(is_valid_utf8("\xf0\x9f\x98"));      // 4-byte form cut short
 }
 
 TEST_CASE("check_description refuses invalid UTF-8, control characters and length", "[text]") {
   CHECK(check_description("porthole").ok());
   CHECK(check_description("").ok());
   CHECK(check_description("WireGuard \xe2\x80\x94 caf\xc3\xa9").ok());
-  struct Case { std::string text; const char* says; };
+  struct Case {
+    std::string text;
+    const char* says;
+  };
   const Case cases[] = {
       {"\xff", "not valid UTF-8"},
       {"ok\xc3", "not valid UTF-8"},
@@ -72,7 +75,10 @@ TEST_CASE("escape_text writes control bytes and invalid UTF-8 as escapes", "[tex
 
 TEST_CASE("replace_invalid_utf8 puts U+FFFD for each invalid byte", "[text]") {
   CHECK(replace_invalid_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
-  CHECK(replace_invalid_utf8("a\xff" "b") == "a\xef\xbf\xbd" "b");
+  CHECK(replace_invalid_utf8("a\xff"
+                             "b") ==
+        "a\xef\xbf\xbd"
+        "b");
   CHECK(replace_invalid_utf8("\xc0\xaf") == "\xef\xbf\xbd\xef\xbf\xbd");
   CHECK(replace_invalid_utf8("\x1b") == "\x1b");  // valid: JSON escapes it itself
   CHECK(is_valid_utf8(replace_invalid_utf8("\xff\xfe\xed\xa0\x80\xf4\x90\x80\x80\xe2")));

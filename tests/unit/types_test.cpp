@@ -28,14 +28,23 @@ TEST_CASE("PORT accepts N, N/tcp and N/udp", "[args]") {
 }
 
 TEST_CASE("PORT rejects what is not a port, with a usage error saying why", "[args]") {
-  struct Case { const char* text; const char* says; };
+  struct Case {
+    const char* text;
+    const char* says;
+  };
   const Case cases[] = {
-      {"0", "out of range"},        {"70000", "out of range"},
-      {"65536", "out of range"},    {"abc", "is not a port"},
-      {"", "is not a port"},        {"80a", "is not a port"},
-      {"-1", "is not a port"},      {"8080/sctp", "transport must be tcp or udp"},
-      {"8080/", "transport must be tcp or udp"}, {"/tcp", "is not a port"},
-      {"99999999999999999999", "out of range"},  {" 80", "is not a port"},
+      {"0", "out of range"},
+      {"70000", "out of range"},
+      {"65536", "out of range"},
+      {"abc", "is not a port"},
+      {"", "is not a port"},
+      {"80a", "is not a port"},
+      {"-1", "is not a port"},
+      {"8080/sctp", "transport must be tcp or udp"},
+      {"8080/", "transport must be tcp or udp"},
+      {"/tcp", "is not a port"},
+      {"99999999999999999999", "out of range"},
+      {" 80", "is not a port"},
   };
   for (const auto& c : cases) {
     INFO(c.text);
@@ -76,8 +85,8 @@ TEST_CASE("HOST[:PORT] for --stun", "[args]") {
   REQUIRE(with_port);
   CHECK(with_port->host == "198.51.100.10");
   CHECK(with_port->port == 3479);
-  for (const char* bad : {"", ":3478", "host:", "host:0", "host:65536", "host:12x",
-                          "bad host", "host/path:1", "a\x01b"}) {
+  for (const char* bad : {"", ":3478", "host:", "host:0", "host:65536", "host:12x", "bad host",
+                          "host/path:1", "a\x01b"}) {
     INFO(bad);
     auto r = parse_host_port(bad, 3478);
     REQUIRE_FALSE(r);
@@ -90,8 +99,7 @@ TEST_CASE("default STUN servers come from $PORTHOLE_STUN, else a built-in list",
   auto builtin = default_stun_servers();
   CHECK_FALSE(builtin.empty());
   ::setenv("PORTHOLE_STUN", "198.51.100.10:3478, 198.51.100.11,,", 1);
-  CHECK(default_stun_servers() ==
-        std::vector<std::string>{"198.51.100.10:3478", "198.51.100.11"});
+  CHECK(default_stun_servers() == std::vector<std::string>{"198.51.100.10:3478", "198.51.100.11"});
   ::setenv("PORTHOLE_STUN", " , ", 1);
   CHECK(default_stun_servers() == builtin);
   ::unsetenv("PORTHOLE_STUN");
@@ -106,7 +114,7 @@ TEST_CASE("external addresses routers report are classified", "[ipv4]") {
   CHECK(is_unusable_external_ip("239.255.255.250"));
   CHECK_FALSE(is_unusable_external_ip("8.8.8.8"));
   CHECK(is_reserved_ipv4("10.1.2.3"));
-  CHECK(is_reserved_ipv4("100.64.0.1"));   // CGNAT shared space
+  CHECK(is_reserved_ipv4("100.64.0.1"));  // CGNAT shared space
   CHECK(is_reserved_ipv4("172.31.255.255"));
   CHECK(is_reserved_ipv4("192.168.0.1"));
   CHECK(is_reserved_ipv4("203.0.113.2"));  // RFC 5737: the lab's WAN
@@ -127,13 +135,14 @@ TEST_CASE("error codes are the documented exit statuses", "[errors]") {
   CHECK(std::string(errc_name(Errc::refused)) == "refused");
 }
 
-TEST_CASE("$PORTHOLE_STUN: surrounding white space (a trailing newline) is trimmed, a huge "
-          "bad value is not echoed whole", "[args]") {
+TEST_CASE(
+    "$PORTHOLE_STUN: surrounding white space (a trailing newline) is trimmed, a huge "
+    "bad value is not echoed whole",
+    "[args]") {
   ::setenv("PORTHOLE_STUN", "198.51.100.10:3478\n", 1);
   CHECK(default_stun_servers() == std::vector<std::string>{"198.51.100.10:3478"});
   ::setenv("PORTHOLE_STUN", "\t 198.51.100.10\r\n198.51.100.11 \n", 1);
-  CHECK(default_stun_servers() ==
-        std::vector<std::string>{"198.51.100.10", "198.51.100.11"});
+  CHECK(default_stun_servers() == std::vector<std::string>{"198.51.100.10", "198.51.100.11"});
   const std::string huge = std::string(100000, 'a') + ":0";
   ::setenv("PORTHOLE_STUN", huge.c_str(), 1);
   auto r = porthole::detail::configured_stun_servers(Options{});

@@ -73,8 +73,7 @@ TEST_CASE("UDP mux: STUN with and without FINGERPRINT", "[udp_mux]") {
   CHECK(kind(truncated_attribute) == DatagramKind::quic);
 }
 
-TEST_CASE("UDP mux: QUIC with the fixed bit cleared is not taken for STUN or TURN",
-          "[udp_mux]") {
+TEST_CASE("UDP mux: QUIC with the fixed bit cleared is not taken for STUN or TURN", "[udp_mux]") {
   for (std::uint8_t first : {std::uint8_t{0x21}, std::uint8_t{0x00}, std::uint8_t{0x01},
                              std::uint8_t{0x03}, std::uint8_t{0x3f}, std::uint8_t{0x41},
                              std::uint8_t{0x4f}, std::uint8_t{0x80}, std::uint8_t{0xc3}}) {
@@ -114,8 +113,7 @@ TEST_CASE("UDP mux: short and garbage datagrams", "[udp_mux]") {
   CHECK(kind(header_only) == DatagramKind::stun);  // a bare header is a valid message
 }
 
-TEST_CASE("UDP mux over loopback: two users and the TURN server share one socket",
-          "[udp_mux]") {
+TEST_CASE("UDP mux over loopback: two users and the TURN server share one socket", "[udp_mux]") {
   auto socket = porthole::detail::open_bound_udp_socket("127.0.0.1", 0);
   REQUIRE(socket.ok());
   porthole::detail::UdpMux mux(std::move(*socket));

@@ -32,9 +32,7 @@ Deadline soon() { return Clock::now() + 10s; }
 struct Rig {
   explicit Rig(FakeIgd::Options options = {})
       : igd(std::move(options)),
-        client(igd.gateway([this](LogLevel, std::string_view line) {
-          log.emplace_back(line);
-        })) {}
+        client(igd.gateway([this](LogLevel, std::string_view line) { log.emplace_back(line); })) {}
 
   std::size_t log_lines_containing(std::string_view needle) const {
     return static_cast<std::size_t>(std::count_if(log.begin(), log.end(), [&](const auto& l) {
@@ -115,8 +113,7 @@ TEST_CASE("UPnP: a lease refused with 725 or 402 is retried as permanent, with a
   CHECK(out->mapping.lifetime == 0);
   CHECK(out->mapping.expires_at == 0);
   REQUIRE(out->warnings.size() == 1);
-  CHECK_THAT(out->warnings[0], Catch::Contains("3600 s lease") &&
-                                   Catch::Contains("permanent") &&
+  CHECK_THAT(out->warnings[0], Catch::Contains("3600 s lease") && Catch::Contains("permanent") &&
                                    Catch::Contains(std::to_string(code)));
 
   auto adds = rig.igd.requests("AddPortMapping");
@@ -159,14 +156,13 @@ TEST_CASE("UPnP: a conflict on IGDv2 is solved with AddAnyPortMapping", "[upnp][
 
 TEST_CASE("UPnP: a conflict on IGDv1 walks to the next free port", "[upnp][fake_igd]") {
   Rig rig(igd_v1());
-  rig.igd.reserve_port("TCP", 5000);   // AddPortMapping answers 718
-  rig.igd.add_entry(foreign(5001));    // visible: must be skipped without an add
+  rig.igd.reserve_port("TCP", 5000);  // AddPortMapping answers 718
+  rig.igd.add_entry(foreign(5001));   // visible: must be skipped without an add
   auto out = rig.client.map(wanted(Transport::tcp, 5000), soon());
   REQUIRE(out.ok());
   CHECK(out->mapping.external_port == 5002);
 
-  CHECK(args_of(rig.igd.requests("AddPortMapping"), "NewExternalPort") ==
-        Strings{"5000", "5002"});
+  CHECK(args_of(rig.igd.requests("AddPortMapping"), "NewExternalPort") == Strings{"5000", "5002"});
   CHECK(rig.igd.requests("AddAnyPortMapping").empty());
   auto looked = args_of(rig.igd.requests("GetSpecificPortMappingEntry"), "NewExternalPort");
   CHECK(std::count(looked.begin(), looked.end(), "5001") >= 1);
@@ -177,8 +173,7 @@ TEST_CASE("UPnP: a conflict on IGDv1 walks to the next free port", "[upnp][fake_
   CHECK(table[1].internal_client == "127.0.0.1");
 }
 
-TEST_CASE("UPnP: 501 from a router with an external address is a conflict",
-          "[upnp][fake_igd]") {
+TEST_CASE("UPnP: 501 from a router with an external address is a conflict", "[upnp][fake_igd]") {
   FakeIgd::Options o = igd_v1();
   o.conflict_code = 501;  // some routers say Action Failed for a taken port
   Rig rig(o);
@@ -226,8 +221,8 @@ TEST_CASE("UPnP: 501 without an external address stops the search for another po
   CHECK(out.error().code == Errc::refused);
   CHECK(out.error().protocol_code == 501);
   CHECK_THAT(out.error().message, Catch::Contains("upstream NAT"));
-  CHECK(rig.igd.requests("AddPortMapping").size() + rig.igd.requests("AddAnyPortMapping").size()
-        == 1);
+  CHECK(rig.igd.requests("AddPortMapping").size() + rig.igd.requests("AddAnyPortMapping").size() ==
+        1);
 }
 
 TEST_CASE("UPnP: 606 Action not authorized is a refusal with its code", "[upnp][fake_igd]") {

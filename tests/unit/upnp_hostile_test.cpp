@@ -36,7 +36,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kDeadline = 1500ms;
-constexpr auto kMargin = 1000ms;     // scheduling on a loaded 2-core CI machine
+constexpr auto kMargin = 1000ms;  // scheduling on a loaded 2-core CI machine
 constexpr long kMaxGrowthKib = 32 * 1024;
 
 long status_kib(const char* field) {
@@ -129,14 +129,13 @@ struct HostileCase {
 
 // The hostile HTTP answers, and what porthole must say to each (max_body: the bound).
 std::vector<HostileCase> hostile_http_cases(std::size_t max_body) {
-  return {
-      {Hostile::drip, Errc::timeout, "cut off at the deadline"},
-      {Hostile::headers_never_end, Errc::timeout, "header block incomplete"},
-      {Hostile::endless_chunks, Errc::internal,
-       fmt::format("chunked body longer than {} bytes", max_body)},
-      {Hostile::chunk_0x80000000, Errc::internal, "0x80000000 or more"},
-      {Hostile::content_length_2e9, Errc::internal,
-       fmt::format("Content-Length 2000000000 is more than the {} bytes allowed", max_body)}};
+  return {{Hostile::drip, Errc::timeout, "cut off at the deadline"},
+          {Hostile::headers_never_end, Errc::timeout, "header block incomplete"},
+          {Hostile::endless_chunks, Errc::internal,
+           fmt::format("chunked body longer than {} bytes", max_body)},
+          {Hostile::chunk_0x80000000, Errc::internal, "0x80000000 or more"},
+          {Hostile::content_length_2e9, Errc::internal,
+           fmt::format("Content-Length 2000000000 is more than the {} bytes allowed", max_body)}};
 }
 
 }  // namespace
@@ -204,16 +203,15 @@ TEST_CASE("hostile IGD: malformed and truncated SOAP XML gives no external addre
           "[upnp][hostile]") {
   const std::string inner = GENERATE(
       as<std::string>{},
-      "<NewExternalIPAddress><![CDATA[",                        // CDATA at the end
-      "<NewExternalIPAddress><![CDATA[203.0.113.7",             // CDATA never closed
-      "<a:",                                                    // a prefix, then the end
-      "<NewExternalIPAddress",                                  // a name, then the end
+      "<NewExternalIPAddress><![CDATA[",             // CDATA at the end
+      "<NewExternalIPAddress><![CDATA[203.0.113.7",  // CDATA never closed
+      "<a:",                                         // a prefix, then the end
+      "<NewExternalIPAddress",                       // a name, then the end
       "<" + std::string(200, 'N') + ">203.0.113.7</" + std::string(200, 'N') + ">",
       "<NewExternalIPAddress>" + std::string(5000, '9') + "</NewExternalIPAddress>",
       "<NewExternalIPAddress>127.0.0.1</NewExternalIPAddress>",  // loopback
       "<NewExternalIPAddress>0.0.0.0</NewExternalIPAddress>",
-      "<NewExternalIPAddress>203.0.113.7\x1b[2J</NewExternalIPAddress>",
-      std::string(60000, '<'));
+      "<NewExternalIPAddress>203.0.113.7\x1b[2J</NewExternalIPAddress>", std::string(60000, '<'));
   INFO(inner.substr(0, 80));
   FakeIgd igd;
   igd.misbehave("GetExternalIPAddress", Hostile::raw, ip_answer(inner));
@@ -225,8 +223,7 @@ TEST_CASE("hostile IGD: malformed and truncated SOAP XML gives no external addre
   CHECK(!info->external_ip.has_value());
 }
 
-TEST_CASE("hostile IGD: SOAP faults that are not UPnP errors are clear errors",
-          "[upnp][hostile]") {
+TEST_CASE("hostile IGD: SOAP faults that are not UPnP errors are clear errors", "[upnp][hostile]") {
   struct Case {
     std::string answer;
     Errc code;
@@ -311,9 +308,11 @@ TEST_CASE("read_soap_reply: miniupnpd's answers, and faults as routers write the
       "envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body>";
   const std::string close = "</s:Body></s:Envelope>\r\n";
   auto ok = read_soap_reply(
-      open + "<u:GetExternalIPAddressResponse xmlns:u=\"urn:schemas-upnp-org:service:"
-             "WANIPConnection:2\"><NewExternalIPAddress>203.0.113.2</NewExternalIPAddress>"
-             "</u:GetExternalIPAddressResponse>" + close,
+      open +
+          "<u:GetExternalIPAddressResponse xmlns:u=\"urn:schemas-upnp-org:service:"
+          "WANIPConnection:2\"><NewExternalIPAddress>203.0.113.2</NewExternalIPAddress>"
+          "</u:GetExternalIPAddressResponse>" +
+          close,
       200);
   REQUIRE(ok.ok());
   CHECK(ok->fault == 0);
@@ -322,10 +321,13 @@ TEST_CASE("read_soap_reply: miniupnpd's answers, and faults as routers write the
 
   const std::string code = GENERATE(as<std::string>{}, "718", " 718 ", "\r\n718\t");
   auto fault = read_soap_reply(
-      open + "<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring>"
-             "<detail><UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>" +
-          code + "</errorCode><errorDescription>ConflictInMappingEntry</errorDescription>"
-                 "</UPnPError></detail></s:Fault>" + close,
+      open +
+          "<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring>"
+          "<detail><UPnPError xmlns=\"urn:schemas-upnp-org:control-1-0\"><errorCode>" +
+          code +
+          "</errorCode><errorDescription>ConflictInMappingEntry</errorDescription>"
+          "</UPnPError></detail></s:Fault>" +
+          close,
       500);
   REQUIRE(fault.ok());
   CHECK(fault->fault == 718);

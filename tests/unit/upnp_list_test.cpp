@@ -50,7 +50,9 @@ const std::string kLabUdpHostileRow =
     "tion-v2.xsd\"><p:PortMappingEntry><p:NewRemoteHost></p:NewRemoteHost><p:NewExternalPo"
     "rt>40002</p:NewExternalPort><p:NewProtocol>UDP</p:NewProtocol><p:NewInternalPort>4000"
     "2</p:NewInternalPort><p:NewInternalClient>192.168.1.101</p:NewInternalClient><p:NewEn"
-    "abled>1</p:NewEnabled><p:NewDescription>h\xff""\x1b""[31mX\nY</p:NewDescription><p:Ne"
+    "abled>1</p:NewEnabled><p:NewDescription>h\xff"
+    "\x1b"
+    "[31mX\nY</p:NewDescription><p:Ne"
     "wLeaseTime>604782</p:NewLeaseTime></p:PortMappingEntry></p:PortMappingList>]]></NewPo"
     "rtListing></u:GetListOfPortMappingsResponse></s:Body></s:Envelope>\r\n";
 
@@ -104,8 +106,7 @@ TEST_CASE("read_port_listing: miniupnpd's PortMappingList, in document order", "
   CHECK(rows[1].enabled);
 }
 
-TEST_CASE("read_port_listing keeps a hostile description's bytes as they came",
-          "[upnp][soap]") {
+TEST_CASE("read_port_listing keeps a hostile description's bytes as they came", "[upnp][soap]") {
   auto rows = listing_of(kLabUdpHostileRow);
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].transport == Transport::udp);

@@ -60,8 +60,7 @@ TEST_CASE("UPnP port policy: a free wanted port is taken as it is", "[upnp][poli
   auto grant = choose_upnp_port(router, wanted(5000), true, false, Clock::now() + 10s, {});
   REQUIRE(grant.ok());
   CHECK(grant->external_port == 5000);
-  CHECK(router.calls == std::vector<std::string>{"find 5000", "AddPortMapping 5000",
-                                                 "find 5000"});
+  CHECK(router.calls == std::vector<std::string>{"find 5000", "AddPortMapping 5000", "find 5000"});
 }
 
 TEST_CASE("UPnP port policy: IGDv1 walks up from a port in conflict (718)", "[upnp][policy]") {

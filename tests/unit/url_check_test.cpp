@@ -22,10 +22,10 @@ TEST_CASE("parse_ipv4_strict accepts dotted quads only", "[url]") {
   CHECK(parse_ipv4_strict("192.168.1.1") == 0xc0a80101u);
   CHECK(parse_ipv4_strict("0.0.0.0") == 0u);
   CHECK(parse_ipv4_strict("255.255.255.255") == 0xffffffffu);
-  const char* const kBad[] = {"",          "1.2.3",      "1.2.3.4.5",  "256.1.1.1",
-                              "0177.0.0.1", "01.2.3.4",  "0x7f.0.0.1", "2130706433",
-                              "127.1",     "1.2.3.4 ",   " 1.2.3.4",   "1..2.3",
-                              "1.2.3.",    "1.2.3.-4",   "1.2.3.4/24", "1111.1.1.1"};
+  const char* const kBad[] = {"",           "1.2.3",    "1.2.3.4.5",  "256.1.1.1",
+                              "0177.0.0.1", "01.2.3.4", "0x7f.0.0.1", "2130706433",
+                              "127.1",      "1.2.3.4 ", " 1.2.3.4",   "1..2.3",
+                              "1.2.3.",     "1.2.3.-4", "1.2.3.4/24", "1111.1.1.1"};
   for (const char* text : kBad) {
     INFO(text);
     CHECK_FALSE(parse_ipv4_strict(text).has_value());
@@ -70,25 +70,25 @@ TEST_CASE("parse_http_url refuses what is not http://IPv4[:port]/path", "[url]")
       "http://user@192.168.1.1/x",         // userinfo
       "http://user:pw@192.168.1.1/x",      //
       "http://192.168.1.1:5000@127.0.0.1/x",
-      "http://router.lan:5000/x",          // DNS name
-      "http://localhost/x",                //
-      "http://2130706433/x",               // integer form of 127.0.0.1
-      "http://0177.0.0.1/x",               // octal form
-      "http://127.1/x",                    // short form
-      "http://192.168.1.1:/x",             // empty port
-      "http://192.168.1.1:0/x",            // zero port
-      "http://192.168.1.1:65536/x",        // port too large
-      "http://192.168.1.1:123456/x",       //
-      "http://192.168.1.1:50a0/x",         // garbage port
-      "http://192.168.1.1:-1/x",           //
-      "http://192.168.1.1:80:81/x",        //
-      "http://192.168.1.1/x#frag",         // fragment
-      "http://192.168.1.1/a b",            // space
+      "http://router.lan:5000/x",            // DNS name
+      "http://localhost/x",                  //
+      "http://2130706433/x",                 // integer form of 127.0.0.1
+      "http://0177.0.0.1/x",                 // octal form
+      "http://127.1/x",                      // short form
+      "http://192.168.1.1:/x",               // empty port
+      "http://192.168.1.1:0/x",              // zero port
+      "http://192.168.1.1:65536/x",          // port too large
+      "http://192.168.1.1:123456/x",         //
+      "http://192.168.1.1:50a0/x",           // garbage port
+      "http://192.168.1.1:-1/x",             //
+      "http://192.168.1.1:80:81/x",          //
+      "http://192.168.1.1/x#frag",           // fragment
+      "http://192.168.1.1/a b",              // space
       "http://192.168.1.1/a\r\nHost: evil",  // header injection
-      "http://192.168.1.1\\@127.0.0.1/",   // backslash
-      "http://192.168.1.1/\xc3\xa9",       // non-ASCII
-      "garbage",                           //
-      "",                                  //
+      "http://192.168.1.1\\@127.0.0.1/",     // backslash
+      "http://192.168.1.1/\xc3\xa9",         // non-ASCII
+      "garbage",                             //
+      "",                                    //
   };
   for (const char* url : kBad) {
     INFO(url);
@@ -128,8 +128,8 @@ TEST_CASE("check_device_url refuses hostile hosts", "[url]") {
       {"http://[::1]:5000/x", "IPv6"},
       {"http://[::ffff:127.0.0.1]:5000/x", "IPv6"},
       {"http://router.example.com/x", "not an IPv4 literal"},
-      {"http://203.0.113.7/x", "not on the gateway"},      // a public host
-      {"http://192.168.2.1/x", "not on the gateway"},      // another subnet
+      {"http://203.0.113.7/x", "not on the gateway"},        // a public host
+      {"http://192.168.2.1/x", "not on the gateway"},        // another subnet
       {"http://192.168.1.50:8080/x", "not on the gateway"},  // the LAN, not allowed here
       {"http://169.254.169.254/latest/meta-data", "link-local"},
       {"http://0.0.0.0:5000/x", "0.0.0.0"},
@@ -184,8 +184,7 @@ TEST_CASE("a loopback gateway (a test fake) is accepted only as itself", "[url]"
   auto other = check_device_url("http://127.0.0.2:4000/x", "127.0.0.1", false, "127.0.0.1", 8);
   REQUIRE_FALSE(other.ok());
   CHECK_THAT(other.error().message, Catch::Contains("loopback"));
-  CHECK_FALSE(
-      check_device_url("http://127.0.0.2:4000/x", "127.0.0.1", true, "127.0.0.1", 8).ok());
+  CHECK_FALSE(check_device_url("http://127.0.0.2:4000/x", "127.0.0.1", true, "127.0.0.1", 8).ok());
 }
 
 TEST_CASE("a gateway that is no single host never matches", "[url]") {

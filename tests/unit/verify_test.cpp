@@ -77,8 +77,7 @@ Mapping mapping(Transport t, std::uint16_t port,
 
 }  // namespace
 
-TEST_CASE("verify UDP: the mapped endpoint and an answer from the other address",
-          "[verify]") {
+TEST_CASE("verify UDP: the mapped endpoint and an answer from the other address", "[verify]") {
   LoopbackServe server(true);
   const std::uint16_t port = free_port();
   auto v = verify(server.options(), mapping(Transport::udp, port));
@@ -97,8 +96,7 @@ TEST_CASE("verify UDP: another external address is the double-NAT verdict", "[ve
   CHECK(v->explanation.find("inner router") != std::string::npos);
 }
 
-TEST_CASE("verify UDP: a server with one address cannot prove inbound traffic",
-          "[verify]") {
+TEST_CASE("verify UDP: a server with one address cannot prove inbound traffic", "[verify]") {
   LoopbackServe server(false);
   auto v = verify(server.options(), mapping(Transport::udp, free_port()));
   REQUIRE(v.ok());
@@ -131,8 +129,7 @@ TEST_CASE("verify TCP: a server that is not a porthole serve", "[verify]") {
   CHECK(v->explanation.find("porthole serve") != std::string::npos);
 }
 
-TEST_CASE("verify: servers that cannot do the check are passed over for the next one",
-          "[verify]") {
+TEST_CASE("verify: servers that cannot do the check are passed over for the next one", "[verify]") {
   LoopbackServe one(false);
   LoopbackServe two(true);
   Options o = two.options();
