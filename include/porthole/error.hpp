@@ -17,7 +17,7 @@ enum class Errc : int {
   refused = 4,       // the gateway answered and refused (conflict, not authorized, ...)
   timeout = 5,       // a service answered, then the deadline ran out
   not_verified = 6,  // open --verify: no proof from outside (the mapping stays)
-  punch_failed = 7,  // reserved: hole punching failed
+  punch_failed = 7,  // hole punching found no path (or the peer was not online)
   state = 8,         // the state directory or file is unusable or corrupt
 };
 
