@@ -65,14 +65,10 @@ std::string private_loopback() {
 
 // A NAT-PMP reply (RFC 6886 s3.2, s3.3) to the request `req`, big-endian fields.
 Bytes reply_to(const Bytes& req, std::uint16_t result, std::array<std::uint8_t, 4> ip) {
-  Bytes b = {0,
-             static_cast<std::uint8_t>(128 + req[1]),
-             static_cast<std::uint8_t>(result >> 8),
-             static_cast<std::uint8_t>(result & 0xff),
-             0,
-             0,
-             0x10,
-             0};  // epoch 4096
+  // clang-format off
+  Bytes b = {0, static_cast<std::uint8_t>(128 + req[1]), static_cast<std::uint8_t>(result >> 8),
+             static_cast<std::uint8_t>(result & 0xff), 0, 0, 0x10, 0};  // epoch 4096
+  // clang-format on
   if (req[1] == 0) {
     b.insert(b.end(), ip.begin(), ip.end());
   } else {

@@ -424,32 +424,16 @@ TEST_CASE("STUN client: error responses and answers that make no sense", "[stun_
       b[0] = 0x01;  // success response
       const auto p = r.from.port;
       const auto q = self.address(other_both).port;
+      // clang-format off
       const Bytes attributes = {
-          0x00,
-          0x01,
-          0x00,
-          0x08,  // MAPPED-ADDRESS, length 8
-          0x00,
-          0x01,
-          static_cast<std::uint8_t>(p >> 8),
-          static_cast<std::uint8_t>(p & 0xff),
-          127,
-          0,
-          0,
-          1,  //   127.0.0.1
-          0x00,
-          0x05,
-          0x00,
-          0x08,  // CHANGED-ADDRESS, length 8
-          0x00,
-          0x01,
-          static_cast<std::uint8_t>(q >> 8),
-          static_cast<std::uint8_t>(q & 0xff),
-          127,
-          0,
-          0,
-          2,  //   127.0.0.2
+          0x00, 0x01, 0x00, 0x08,  // MAPPED-ADDRESS, length 8
+          0x00, 0x01, static_cast<std::uint8_t>(p >> 8), static_cast<std::uint8_t>(p & 0xff),
+          127, 0, 0, 1,            //   127.0.0.1
+          0x00, 0x05, 0x00, 0x08,  // CHANGED-ADDRESS, length 8
+          0x00, 0x01, static_cast<std::uint8_t>(q >> 8), static_cast<std::uint8_t>(q & 0xff),
+          127, 0, 0, 2,            //   127.0.0.2
       };
+      // clang-format on
       b.insert(b.end(), attributes.begin(), attributes.end());
       b[3] = 24;
       return std::vector<Reply>{{b, primary}};
