@@ -1,21 +1,9 @@
 #include "net/ipv4_class.hpp"
 
-#include <arpa/inet.h>
-
 #include <cstdint>
-#include <string>
 
 namespace porthole::detail {
 namespace {
-
-bool parse(std::string_view ip, std::uint32_t& out) {
-  if (ip.empty() || ip.size() > 15) return false;
-  std::string s(ip);
-  in_addr a{};
-  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
-  out = ntohl(a.s_addr);
-  return true;
-}
 
 bool parse(const IpAddress& ip, std::uint32_t& out) {
   if (!ip.is_v4()) return false;
@@ -51,8 +39,8 @@ bool reserved(std::uint32_t a) {
 }  // namespace
 
 bool is_unusable_external_ip(std::string_view ip) {
-  std::uint32_t a = 0;
-  return !parse(ip, a) || unusable(a);
+  const auto parsed = IpAddress::parse(ip);
+  return !parsed.ok() || is_unusable_external_ip(*parsed);
 }
 
 bool is_unusable_external_ip(const IpAddress& ip) {
@@ -61,8 +49,8 @@ bool is_unusable_external_ip(const IpAddress& ip) {
 }
 
 bool is_reserved_ipv4(std::string_view ip) {
-  std::uint32_t a = 0;
-  return !parse(ip, a) || reserved(a);
+  const auto parsed = IpAddress::parse(ip);
+  return !parsed.ok() || is_reserved_ipv4(*parsed);
 }
 
 bool is_reserved_ipv4(const IpAddress& ip) {

@@ -10,7 +10,7 @@ namespace porthole::detail {
 // Empty, not a dotted quad, 0.0.0.0, loopback, multicast or broadcast: an "external
 // address" like that is garbage and is refused: no one could reach a mapping there
 // (routers without a WAN address report 0.0.0.0 or an empty NewExternalIPAddress).
-bool is_unusable_external_ip(std::string_view ip);
+bool is_unusable_external_ip(std::string_view ip);  // text: parsed first, unparsable is unusable
 // The same for a parsed address; any IPv6 address counts as unusable here.
 bool is_unusable_external_ip(const IpAddress& ip);
 
