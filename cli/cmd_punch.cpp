@@ -4,7 +4,6 @@
 #include "cmd_punch.hpp"
 
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 
 #include "cli_output.hpp"
 #include "command.hpp"
+#include "stop_signal.hpp"
 
 namespace porthole::cli {
 namespace {
@@ -113,16 +113,13 @@ json pairs_json(const std::vector<PairReport>& pairs) {
 
 // SIGINT / SIGTERM: before CMD runs they end the punch (the stop eventfd); while it
 // runs they go to CMD, and porthole exits with its status.
-int g_stop_fd = -1;
 volatile sig_atomic_t g_child = 0;
 extern "C" void on_punch_signal(int sig) {
   const int saved = errno;
   if (g_child > 0) {
     ::kill(static_cast<pid_t>(g_child), sig);
   } else {
-    const std::uint64_t one = 1;
-    ssize_t n = ::write(g_stop_fd, &one, sizeof(one));  // async-signal-safe
-    (void)n;
+    notify_stop();
   }
   errno = saved;
 }
@@ -223,20 +220,10 @@ int run_punch(const Invocation& inv) {
   options.log = inv.options.log;
   if (inv.timeout_given) options.timeout = inv.options.timeout;
 
-  g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (g_stop_fd < 0) {
-    fmt::print(stderr, "porthole: eventfd: {}\n", std::strerror(errno));
-    return static_cast<int>(Errc::internal);
-  }
-  struct sigaction sa {};
-  sa.sa_handler = on_punch_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  if (install_stop_signals(on_punch_signal) < 0) return static_cast<int>(Errc::internal);
 
   PunchReport report;
-  auto r = punch(options, inv.punch_peer, g_stop_fd, &report);
+  auto r = punch(options, inv.punch_peer, stop_fd(), &report);
   if (!r) {
     print_failure(r.error(), report, inv);
     return static_cast<int>(r.error().code);

@@ -1,7 +1,6 @@
 // `porthole serve`: the public-side server, STUN (RFC 8489, RFC 5780), the rendezvous
 // of `porthole punch` (docs/rendezvous.md) and the TCP connect-back check of
 // `open --verify`, in the foreground until SIGTERM or SIGINT; log lines on stderr.
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -12,6 +11,7 @@
 
 #include "cli_output.hpp"
 #include "command.hpp"
+#include "stop_signal.hpp"
 
 namespace porthole::cli {
 namespace {
@@ -38,14 +38,6 @@ Status parse_serve_addresses(const std::string& listen, const std::string& alt, 
   out.alt_ip = *alt_ip;
   out.alt_port = b->port;
   return ok_status();
-}
-
-// SIGTERM / SIGINT write to this eventfd, which serve()'s reactor watches.
-int g_stop_fd = -1;
-extern "C" void on_stop_signal(int) {
-  const std::uint64_t one = 1;
-  ssize_t n = ::write(g_stop_fd, &one, sizeof(one));  // async-signal-safe
-  (void)n;
 }
 
 std::string utc_now() {
@@ -103,18 +95,10 @@ int run_serve(const Invocation& inv) {
     if (verbosity < 0 || (level == LogLevel::debug && verbosity < 1)) return;
     fmt::print(stderr, "{} porthole serve: {}\n", utc_now(), text);
   };
-  g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (g_stop_fd < 0) {
-    fmt::print(stderr, "porthole: eventfd failed\n");
-    return static_cast<int>(Errc::internal);
-  }
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-  auto st = serve(options, g_stop_fd);
+  // SIGTERM / SIGINT notify the stop eventfd, which serve()'s reactor watches.
+  const int stop = install_stop_signals();
+  if (stop < 0) return static_cast<int>(Errc::internal);
+  auto st = serve(options, stop);
   if (!st) {
     fmt::print(stderr, "porthole: {}\n", st.error().message);
     return static_cast<int>(st.error().code);
