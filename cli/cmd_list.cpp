@@ -35,6 +35,8 @@ std::string render_list(const ListResult& r, bool as_json) {
     json arr = json::array();
     for (const auto& lm : r.mappings) {
       json j = mapping_json(lm.mapping);
+      if (!lm.internal_client_text.empty())
+        j["internal_ip"] = replace_invalid_utf8(lm.internal_client_text);
       j["owner"] = lm.ours ? "self" : "other";
       j["confirmed"] = lm.confirmed ? json(*lm.confirmed) : json(nullptr);
       arr.push_back(std::move(j));
@@ -53,7 +55,11 @@ std::string render_list(const ListResult& r, bool as_json) {
     const char* mark = lm.confirmed == false ? "?" : lm.ours ? "*" : " ";
     out += fmt::format("{} {:<22} {:<4} {:<21} {:<7} {:<12} {}\n", mark, external_text(m),
                        transport_name(m.transport),
-                       fmt::format("{}:{}", m.internal_ip.to_string(), m.internal_port),
+                       fmt::format("{}:{}",
+                                   lm.internal_client_text.empty()
+                                       ? m.internal_ip.to_string()
+                                       : escape_text(lm.internal_client_text),
+                                   m.internal_port),
                        protocol_name(m.protocol),
                        m.lifetime ? fmt::format("{} s", m.lifetime) : "permanent",
                        escape_text(m.description));

@@ -97,6 +97,9 @@ struct ListedMapping {
   // Whether the router's table shows it: false for a record of ours the router does
   // not confirm; unset when the table could not be read.
   std::optional<bool> confirmed;
+  // The router's NewInternalClient as it sent it, when that is not an IP address
+  // (mapping.internal_ip is then 0.0.0.0); empty otherwise. Untrusted text.
+  std::string internal_client_text;
 };
 struct ListResult {
   std::vector<ListedMapping> mappings;

@@ -61,6 +61,7 @@ Result<ListResult> list(const Options& options) {
       lm.ours = e.internal_ip == me.to_string();
       lm.confirmed = true;
       lm.mapping = e.mapping();
+      if (!IpAddress::parse(e.internal_ip)) lm.internal_client_text = e.internal_ip;
       Mapping& m = lm.mapping;
       m.lifetime = e.lease;
       m.expires_at = e.lease ? now + e.lease : 0;

@@ -60,6 +60,18 @@ TEST_CASE("list JSON output stays valid with a router description of 0xff, ESC, 
   CHECK(out.find('\x1b') == std::string::npos);  // written as \u001b
 }
 
+TEST_CASE("list shows a router's internal client that is no IP address as the router sent it",
+          "[cli][text]") {
+  ListResult r = hostile_table();
+  r.mappings[0].mapping.internal_ip = IpAddress{};
+  r.mappings[0].internal_client_text = "nas\x1b.lan";
+  const std::string text = cli::render_list(r, false);
+  CHECK(text.find("nas\\x1b.lan:4000") != std::string::npos);
+  CHECK(text.find("0.0.0.0:4000") == std::string::npos);
+  CHECK(nlohmann::json::parse(cli::render_list(r, true))["mappings"][0]["internal_ip"] ==
+        "nas\x1b.lan");
+}
+
 TEST_CASE("list output says when the table is incomplete", "[cli][text]") {
   ListResult r = hostile_table();
   r.complete = false;
