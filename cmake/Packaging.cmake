@@ -10,7 +10,8 @@
 # ---- porthole.pc
 # What libporthole.a needs at link time, the one place to extend it: pkg-config
 # modules in PORTHOLE_PC_REQUIRES, plain -l flags (no .pc file) in PORTHOLE_PC_LIBS.
-# (Add ngtcp2's modules here once the tunnel layer links it.)
+# (Once the tunnel layer links ngtcp2: "libngtcp2 libngtcp2_crypto_gnutls" here, and
+# libngtcp2-dev, libngtcp2-crypto-gnutls-dev in porthole_dev_depends below.)
 set(PORTHOLE_PC_REQUIRES "miniupnpc gnutls nettle")
 set(PORTHOLE_PC_LIBS "-lnatpmp -pthread")
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")

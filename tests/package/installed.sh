@@ -14,20 +14,27 @@ cli=$dir/porthole_${version}_${arch}.deb
 dev=$dir/libporthole-dev_${version}_${arch}.deb
 base=${PORTHOLE_LAB_PREFIX:-phpkg}
 [ "$(id -u)" -eq 0 ] || { echo "installed.sh: needs root (dpkg -i, the lab)" >&2; exit 1; }
+# A package of ours already here (installed, or its conffiles left) would be purged.
 for p in porthole libporthole-dev; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'installed'; then
-    echo "installed.sh: $p is already installed here; this test would purge it" >&2
-    exit 1
-  fi
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case $status in
+    ''|*not-installed) ;;
+    *) echo "installed.sh: $p is on this machine ($status); this test would purge it" >&2
+       exit 1 ;;
+  esac
 done
 rm -rf "$scratch"; mkdir -p "$scratch"
 
+# On any exit: labs down, packages purged. Nothing in here may stop it half-way.
 cleanup() {
   local rc=$?
-  for sfx in i c p; do
-    [ -x /usr/bin/porthole-lab ] && PORTHOLE_LAB_PREFIX=$base$sfx porthole-lab down >/dev/null 2>&1
-  done
-  dpkg --purge libporthole-dev porthole >/dev/null 2>&1 || true
+  set +e
+  if [ -x /usr/bin/porthole-lab ]; then
+    for sfx in i c p; do
+      PORTHOLE_LAB_PREFIX=$base$sfx /usr/bin/porthole-lab down >/dev/null 2>&1
+    done
+  fi
+  dpkg --purge libporthole-dev porthole >/dev/null 2>&1
   exit $rc
 }
 trap cleanup EXIT
