@@ -117,15 +117,15 @@ set(CPACK_DEBIAN_CLI_PACKAGE_SECTION net)
 # with PORTHOLE_STATIC_CLI=OFF: Debian wants no copies of miniupnpc, GnuTLS, gmp ...
 # inside a binary (lintian: embedded-library), so their security updates reach it. porthole-lab runs the lab, whose programs are
 # plain run-time dependencies: ip (iproute2), nft (nftables), conntrack, miniupnpd
-# with its nftables backend, stund (stun-server), bash and procps (pkill-free process
-# bookkeeping reads /proc, but `ps` output helps in status), python3 for labkit.py.
+# with its nftables backend, stund (stun-server), sysctl (procps); python3 for
+# labkit.py, the lab's Python helpers.
 # They are Recommends, not Depends: porthole itself (open, hold, serve, punch) needs
 # none of them, and miniupnpd's own postinst asks debconf questions and may start a
 # daemon in the root namespace, which no one installing a port-mapping client wants
 # forced on them. miniupnpc and natpmpc are what a user's lab tests typically run.
 set(CPACK_DEBIAN_CLI_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_CLI_PACKAGE_RECOMMENDS
-    "iproute2, nftables, conntrack, miniupnpd, miniupnpd-nftables, stun-server, python3, procps, psmisc, miniupnpc, natpmpc")
+    "iproute2, nftables, conntrack, miniupnpd, miniupnpd-nftables, stun-server, procps, python3, miniupnpc, natpmpc")
 set(CPACK_DEBIAN_CLI_DESCRIPTION
 "open ports on a home router over PCP, NAT-PMP and UPnP IGD
 porthole installs port-forwarding rules over PCP (RFC 6887), NAT-PMP
