@@ -12,3 +12,4 @@ cmake --build "$scratch/build" >/dev/null
 test -f "$scratch/prefix/share/man/man1/porthole.1"
 test -x "$scratch/prefix/bin/porthole"
 "$scratch/prefix/bin/porthole" --version
+"$scratch/prefix/bin/porthole-lab" --help | grep -q "^usage: porthole-lab COMMAND"

@@ -25,6 +25,8 @@ RUN_DIR=${PORTHOLE_LAB_DIR:-/tmp/porthole-lab-$PREFIX}
 READY_TIMEOUT=${PORTHOLE_LAB_READY_TIMEOUT:-10}
 [[ $READY_TIMEOUT =~ ^[0-9]+$ ]] || { echo "lab.sh: PORTHOLE_LAB_READY_TIMEOUT must be whole seconds" >&2; exit 2; }
 MARKER=.porthole-lab          # proves a run dir is ours before we rm -rf it
+# The name messages use: `porthole-lab` (the installed wrapper) sets it.
+ME=${PORTHOLE_LAB_NAME:-lab.sh}
 
 # Short names of every namespace, in creation order.
 ALL_NS=(inet r1 r2 lan1 lan1b lan2)
@@ -58,7 +60,7 @@ PCP_PORT=5351
 # external one they are silently moved to the first allowed port (80 -> 1024).
 ALLOWED_PORTS=1024-65535
 
-die() { echo "lab.sh: $*" >&2; exit 1; }
+die() { echo "$ME: $*" >&2; exit 1; }
 ns() { echo "$PREFIX-$1"; }
 nsx() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 ns_exists() { [ -e "/run/netns/$(ns "$1")" ]; }
@@ -787,7 +789,7 @@ cmd_up_double_nat() {
 
 usage() {
   cat <<EOF
-usage: lab.sh COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB_DIR=$RUN_DIR)
+usage: $ME COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB_DIR=$RUN_DIR)
   up                         build namespaces, start stund + miniupnpd in r1 and r2 (tears down first)
   down                       stop daemons, delete namespaces and the run dir (never fails)
   exec NS CMD [ARGS...]      run CMD in namespace NS: ${ALL_NS[*]}
