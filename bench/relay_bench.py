@@ -129,7 +129,7 @@ def run_pair(bin_, ids, states, blast, turn: bool):
         if p.returncode != 0:
             return None, f"{ns}: exit {p.returncode}: {outs[ns][1].strip()[-300:]}"
         try:
-            j = json.loads(next(ln for ln in lines if ln.startswith("{")))
+            j = json.loads("\n".join(ln for ln in lines if not ln.startswith("blast: ")))
             blast_out[ns] = json.loads(next(ln for ln in lines if ln.startswith("blast: "))[7:])
         except (StopIteration, ValueError):
             return None, f"{ns}: no result: {outs[ns][0][-300:]}"
