@@ -81,7 +81,8 @@ void RelayLoop::run() {
       switch (e->type) {
         case detail::TurnEvent::Type::data:
           if (e->peer != peer_) break;  // only the peer's datagrams reach the user
-          if (::send(ours_.get(), e->data.data(), e->data.size(), MSG_DONTWAIT) < 0 &&
+          if (::send(ours_.get(), e->data.data(), e->data.size(), MSG_DONTWAIT | MSG_NOSIGNAL) <
+                  0 &&
               errno != EAGAIN && errno != EWOULDBLOCK) {
             say(LogLevel::debug,
                 fmt::format("the socket's user is gone ({})", std::strerror(errno)));
