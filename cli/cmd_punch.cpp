@@ -34,8 +34,12 @@ checks it; PORTHOLE_PEER=ip:port, PORTHOLE_PEER_ID); porthole sends
 nothing on the socket after that, so CMD's own traffic must keep the path open (NATs
 forget idle UDP mappings, often within 30 s). porthole waits for CMD, removes the
 gateway mapping it made, and exits with CMD's status.
+--turn turn:HOST[:PORT] adds a TURN relay (RFC 8656, UDP, long-term credentials) as the
+last resort: --turn-user and --turn-password, or $PORTHOLE_TURN naming a mode-0600 file
+of lines user=NAME and password=SECRET. A relayed path's fd 3 is a connected AF_UNIX
+datagram socket that porthole relays until CMD ends; the allocation is deleted then.
 Exit status: 0 ok (or CMD's), 2 usage, 3 rendezvous unreachable, 7 punch failed or peer
-not online, 8 identity key unusable. See porthole(1).)";
+not online, 8 identity key or TURN credentials file unusable. See porthole(1).)";
 
 class PunchCommandOptions : public CommandOptions {
  public:
@@ -66,6 +70,16 @@ class PunchCommandOptions : public CommandOptions {
             "Run CMD with the connected socket as fd 3 (--json: the result is printed first)")
         ->type_name("CMD")
         ->each([this](const std::string&) { exec_given_ = true; });
+    punch
+        ->add_option("--turn", turn_,
+                     "A TURN relay for when no direct path works, turn:HOST[:PORT] (port 3478)")
+        ->type_name("turn:HOST[:PORT]");
+    punch->add_option("--turn-user", turn_user_, "TURN user name (else from $PORTHOLE_TURN)")
+        ->type_name("NAME");
+    punch
+        ->add_option("--turn-password", turn_password_,
+                     "TURN password (else from $PORTHOLE_TURN; visible to other local users)")
+        ->type_name("SECRET");
     punch->footer(kPunchFooter);
     return punch;
   }
@@ -88,6 +102,22 @@ class PunchCommandOptions : public CommandOptions {
     if (exec_given_ && exec_.find_first_not_of(" \t\n") == std::string::npos)
       return "--exec: give a command to run";
     inv.punch_exec = exec_;
+    if (turn_.empty()) {
+      if (!turn_user_.empty() || !turn_password_.empty())
+        return "--turn-user and --turn-password need --turn turn:HOST[:PORT]";
+      return {};
+    }
+    std::string server = turn_;
+    if (server.rfind("turns:", 0) == 0)
+      return "--turn " + turn_ + ": TURN over TLS is not supported";
+    if (server.rfind("turn:", 0) == 0) server = server.substr(5);
+    if (server.find('?') != std::string::npos)
+      return "--turn " + turn_ + ": no ?transport= (porthole speaks TURN over UDP only)";
+    auto thp = parse_host_port(server, 3478);
+    if (!thp) return "--turn " + thp.error().message;
+    if (turn_user_.empty() != turn_password_.empty())
+      return "--turn-user and --turn-password go together (or neither: $PORTHOLE_TURN)";
+    p.turn = TurnServer{server, turn_user_, turn_password_};
     return {};
   }
 
@@ -99,7 +129,25 @@ class PunchCommandOptions : public CommandOptions {
   double wait_ = 5.0;
   std::string exec_;
   bool exec_given_ = false;
+  std::string turn_;
+  std::string turn_user_;
+  std::string turn_password_;
 };
+
+// --turn without --turn-user/--turn-password: the file $PORTHOLE_TURN names.
+Status fill_turn_credentials(PunchOptions& options) {
+  if (!options.turn || !options.turn->user.empty()) return ok_status();
+  const char* file = std::getenv("PORTHOLE_TURN");
+  if (file == nullptr || *file == '\0')
+    return make_error(Errc::usage,
+                      "--turn needs --turn-user and --turn-password, or $PORTHOLE_TURN naming a "
+                      "credentials file");
+  auto creds = load_turn_credentials(file);
+  if (!creds) return creds.error();
+  options.turn->user = creds->user;
+  options.turn->password = creds->password;
+  return ok_status();
+}
 
 json pairs_json(const std::vector<PairReport>& pairs) {
   json out = json::array();
@@ -219,6 +267,10 @@ int run_punch(const Invocation& inv) {
   options.upnp_allow_lan = inv.options.upnp_allow_lan;
   options.log = inv.options.log;
   if (inv.timeout_given) options.timeout = inv.options.timeout;
+  if (auto st = fill_turn_credentials(options); !st) {
+    print_failure(st.error(), PunchReport{}, inv);
+    return static_cast<int>(st.error().code);
+  }
 
   if (install_stop_signals(on_punch_signal) < 0) return static_cast<int>(Errc::internal);
 
@@ -229,6 +281,8 @@ int run_punch(const Invocation& inv) {
     return static_cast<int>(r.error().code);
   }
   int code = 0;
+  if (!r->report.relay_error.empty() && inv.verbosity >= 0)
+    fmt::print(stderr, "porthole: warning: no TURN relay: {}\n", r->report.relay_error);
   if (!inv.punch_exec.empty()) {
     // The result first (--json: on stdout, before anything CMD prints), so a script can
     // read the path and then CMD's own output.
@@ -254,13 +308,16 @@ int run_punch(const Invocation& inv) {
 
 std::string render_punch(const PunchResult& r, bool as_json) {
   if (as_json)
-    return dump({{"path", path_kind_name(r.path)},
-                 {"local", r.local.to_string()},
-                 {"local_seen", r.local_seen.to_string()},
-                 {"peer", r.peer.to_string()},
-                 {"peer_id", r.peer_id.to_string()},
-                 {"elapsed_ms", r.elapsed.count()},
-                 {"candidates", pairs_json(r.report.pairs)}});
+    return dump(
+        {{"path", path_kind_name(r.path)},
+         {"local", r.local.to_string()},
+         {"local_seen", r.local_seen.to_string()},
+         {"peer", r.peer.to_string()},
+         {"peer_id", r.peer_id.to_string()},
+         {"elapsed_ms", r.elapsed.count()},
+         {"strategy", r.report.strategy},
+         {"relay_error", r.report.relay_error.empty() ? json(nullptr) : json(r.report.relay_error)},
+         {"candidates", pairs_json(r.report.pairs)}});
   return fmt::format("punched {} path: {} -> {} in {} ms\n", path_kind_name(r.path),
                      r.local.to_string(), r.peer.to_string(), r.elapsed.count());
 }

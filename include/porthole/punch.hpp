@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,13 @@
 #include "porthole/types.hpp"
 
 namespace porthole {
+
+// A TURN relay (RFC 8656 over UDP, long-term credentials) for the last resort.
+struct TurnServer {
+  std::string server;  // HOST[:PORT] (port 3478); the CLI takes turn:HOST[:PORT]
+  std::string user;
+  std::string password;
+};
 
 struct PunchOptions {
   std::string rendezvous;                    // HOST[:PORT] of a `porthole serve` (port 3478)
@@ -38,13 +46,19 @@ struct PunchOptions {
   std::uint16_t pcp_port = 5351;
   std::uint16_t ssdp_port = 1900;
   bool upnp_allow_lan = false;
+  // With a relay: an allocation is made from the punch socket and its relayed address
+  // is a candidate of the lowest priority (RFC 8445 s5.1.2.2: type preference 0), so a
+  // direct pair wins whenever one works; the relayed pair is nominated only after a
+  // short grace for a direct one. An allocation not used is deleted at once.
+  std::optional<TurnServer> turn;
 };
 
 // How the proven path runs, from this side's view: through a gateway port mapping of
 // either side, between two host addresses (one LAN), to an address the peer's checks
 // revealed (peer-reflexive, RFC 8445 s7.2.5.3.1), or through both NATs' mappings as
-// STUN saw them (server-reflexive).
-enum class PathKind { host, server_reflexive, peer_reflexive, mapped };
+// STUN saw them (server-reflexive), or through a TURN relay (relayed: ours, or the
+// peer's relayed candidate).
+enum class PathKind { host, server_reflexive, peer_reflexive, mapped, relayed };
 const char* path_kind_name(PathKind kind) noexcept;  // "host", "server-reflexive", ...
 
 // What happened to one candidate pair (this socket to one remote candidate).
@@ -69,6 +83,12 @@ struct PunchReport {
   // On failure, what would help (e.g. "peer behind symmetric NAT: needs port prediction
   // or a relay"); empty when nothing is known.
   std::string hint;
+  // How the path was found: "direct" (ICE checks between the candidates), "relay"
+  // (through a TURN relay, either side's); empty on failure.
+  std::string strategy;
+  // With PunchOptions::turn: why the relay could not be used (wrong credentials, no
+  // answer, ...); empty when it could or none was asked for.
+  std::string relay_error;
   std::chrono::milliseconds elapsed{0};
 };
 
@@ -92,6 +112,9 @@ class OwnedFd {
   int fd_ = -1;
 };
 
+// The relay thread of a relayed PunchResult (src/core/punch.cpp).
+class RelayLoop;
+
 struct PunchResult {
   OwnedFd socket;  // UDP, bound to `local`, connect(2)ed to `peer`
   PathKind path = PathKind::server_reflexive;
@@ -104,6 +127,14 @@ struct PunchResult {
   // The gateway mapping made for the socket's port, when one was (a mapped candidate).
   // It stays until release_punch_mapping(): call that once the socket is done with.
   std::optional<Mapping> mapping;
+  // PathKind::relayed through this side's own allocation: `socket` is then one end of
+  // an AF_UNIX SOCK_DGRAM socketpair, connected, one datagram per peer datagram; the
+  // other end is served by a thread of porthole's that relays through the TURN server
+  // (ChannelData, with the allocation, permission and channel kept alive: RFC 8656 s7.2,
+  // s9, s12). It runs while this handle lives (every copy of it) and until sending to
+  // `socket`'s end fails; when it ends, the allocation is deleted (Refresh LIFETIME 0).
+  // Keep it as long as the socket is used. Empty for every other path.
+  std::shared_ptr<RelayLoop> relay;
 };
 
 // Punches a path to `peer`. `stop_fd` (-1: none): when it becomes readable (an eventfd
@@ -117,6 +148,13 @@ struct PunchResult {
 // timeout; stopped), Errc::refused (the peer's description failed its signature).
 Result<PunchResult> punch(const PunchOptions& options, const PeerId& peer, int stop_fd = -1,
                           PunchReport* report = nullptr);
+
+// Reads a TURN credentials file ($PORTHOLE_TURN): lines `user=NAME` and
+// `password=SECRET` (both required), optionally `server=HOST[:PORT]`; blank lines and
+// lines starting with '#' are skipped. The file must be a regular file owned by us and
+// readable by no one else (mode 0600), like the identity key: anything else is
+// Errc::state naming the file and the fix.
+Result<TurnServer> load_turn_credentials(const std::string& file);
 
 // Removes the gateway mapping a punch made (PunchResult::mapping), bounded by `timeout`.
 Status release_punch_mapping(const PunchOptions& options, const Mapping& mapping,

@@ -94,6 +94,10 @@ void CandidateList::add_server_reflexive(const Endpoint& mapped) {
   add(ice::CandidateType::server_reflexive, mapped, 65535);
 }
 
+void CandidateList::add_relayed(const Endpoint& relayed) {
+  add(ice::CandidateType::relayed, relayed, 65535);
+}
+
 std::vector<rendezvous::Candidate> CandidateList::candidates(std::size_t limit) const {
   std::vector<rendezvous::Candidate> out = list_;
   std::stable_sort(out.begin(), out.end(),

@@ -55,6 +55,8 @@ class CandidateList {
   // What a STUN server or the rendezvous saw. Ignored when it equals a candidate
   // already there (s5.1.3: a reflexive address that is a host address adds nothing).
   void add_server_reflexive(const Endpoint& mapped);
+  // A TURN allocation's relayed address (RFC 8445 s5.1.1.2): type preference 0.
+  void add_relayed(const Endpoint& relayed);
 
   // What goes into the description: at most `limit` candidates (the codec's bound),
   // highest priority first.

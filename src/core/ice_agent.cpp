@@ -41,9 +41,12 @@ bool same_family(const Endpoint& a, const Endpoint& b) noexcept {
   return a.ip.is_v4() == b.ip.is_v4();
 }
 
-// The path kind from this side's view: a mapped candidate at either end decides it,
-// then host at both ends, then an address one side learned from the other's packets.
-PathKind path_kind(CandidateType remote, std::optional<CandidateType> local) {
+// The path kind from this side's view: a relay at either end decides it, then a mapped
+// candidate at either end, then host at both ends, then an address one side learned from
+// the other's packets.
+PathKind path_kind(CandidateType remote, std::optional<CandidateType> local, bool via_relay) {
+  if (via_relay || remote == CandidateType::relayed || local == CandidateType::relayed)
+    return PathKind::relayed;
   if (remote == CandidateType::mapped || local == CandidateType::mapped) return PathKind::mapped;
   if (remote == CandidateType::peer_reflexive || local == CandidateType::peer_reflexive)
     return PathKind::peer_reflexive;
@@ -74,6 +77,7 @@ const char* path_kind_name(PathKind kind) noexcept {
     case PathKind::server_reflexive: return "server-reflexive";
     case PathKind::peer_reflexive: return "peer-reflexive";
     case PathKind::mapped: return "mapped";
+    case PathKind::relayed: return "relayed";
   }
   return "host";
 }
@@ -137,7 +141,8 @@ Status IceAgent::set_remote(std::string ufrag, const std::string& password, Cloc
   std::vector<EarlyCheck> early;
   early.swap(early_);
   for (const EarlyCheck& e : early)
-    if (e.remote_ufrag == remote_ufrag_) on_peer_check(e.from, e.priority, e.use_candidate, now);
+    if (e.remote_ufrag == remote_ufrag_)
+      on_peer_check(e.from, e.relayed, e.priority, e.use_candidate, now);
   run(now);
   return ok_status();
 }
@@ -177,15 +182,15 @@ void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate, Cloc
 }
 
 void IceAgent::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from,
-                           Clock::time_point now) {
+                           Clock::time_point now, bool relayed) {
   if (quiesced_ || state_ == State::failed || !local_key_) return;
   if (bytes.size() > stun::kMaxDatagramSize) return;
   auto m = stun::decode(bytes);
   if (!m || m->method != stun::method::binding) return;
   if (m->message_class == stun::MessageClass::request)
-    handle_request(*m, bytes, from, now);
+    handle_request(*m, bytes, from, relayed, now);
   else if (m->message_class != stun::MessageClass::indication)
-    handle_response(*m, bytes, from, now);
+    handle_response(*m, bytes, from, relayed, now);
   run(now);
 }
 
@@ -207,7 +212,7 @@ void IceAgent::quiesce() {
 // --- incoming checks (RFC 8445 s7.3) ---
 
 void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
-                              const Endpoint& from, Clock::time_point now) {
+                              const Endpoint& from, bool relayed, Clock::time_point now) {
   // s7.2.2 and s7.3: a check carries FINGERPRINT, USERNAME "our-ufrag:their-ufrag" and
   // MESSAGE-INTEGRITY under our password. Anything else is not for us, or a forgery: it
   // is dropped without an answer, so a guesser learns nothing.
@@ -239,18 +244,18 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
                                                rendezvous::attr::signature};
   const auto unknown = m.unknown_required_except(std::span(ice_attrs).first(signing() ? 3 : 2));
   if (!unknown.empty()) {  // RFC 8489 s6.3.1
-    answer(m, from, 420, unknown);
+    answer(m, from, relayed, 420, unknown);
     return;
   }
   if (!m.priority) {  // s7.1.1: PRIORITY is required
-    answer(m, from, 400, {});
+    answer(m, from, relayed, 400, {});
     return;
   }
   // s7.3.1.1: both sides think they have the same role; the larger tie-breaker
   // controls.
   if (config_.controlling && m.ice_controlling) {
     if (config_.tie_breaker >= *m.ice_controlling) {
-      answer(m, from, 487, {});
+      answer(m, from, relayed, 487, {});
       return;
     }
     switch_role(now);
@@ -258,38 +263,42 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
     if (config_.tie_breaker >= *m.ice_controlled) {
       switch_role(now);
     } else {
-      answer(m, from, 487, {});
+      answer(m, from, relayed, 487, {});
       return;
     }
   }
-  answer(m, from, 0, {});
+  answer(m, from, relayed, 0, {});
   if (!remote_known_) {
     // Answered at once (the peer may have our description before we have its), acted
     // on once set_remote() says who the peer is.
-    auto same = std::find_if(early_.begin(), early_.end(),
-                             [&](const EarlyCheck& e) { return e.from == from; });
+    auto same = std::find_if(early_.begin(), early_.end(), [&](const EarlyCheck& e) {
+      return e.from == from && e.relayed == relayed;
+    });
     if (same != early_.end()) {
       same->priority = *m.priority;
       same->use_candidate = same->use_candidate || m.use_candidate;
       same->remote_ufrag = std::move(their_ufrag);
     } else if (early_.size() < kMaxEarlyChecks) {
-      early_.push_back({from, std::move(their_ufrag), *m.priority, m.use_candidate});
+      early_.push_back({from, relayed, std::move(their_ufrag), *m.priority, m.use_candidate});
     }
     return;
   }
-  on_peer_check(from, *m.priority, m.use_candidate, now);
+  on_peer_check(from, relayed, *m.priority, m.use_candidate, now);
 }
 
-void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority, bool use_candidate,
-                             Clock::time_point now) {
+void IceAgent::on_peer_check(const Endpoint& from, bool relayed, std::uint32_t priority,
+                             bool use_candidate, Clock::time_point now) {
   if (state_ != State::checking) return;  // answered; nothing more to learn
-  auto found = pair_for(from);
+  auto found = pair_for(from, relayed);
   // s7.3.1.3: an address not among the peer's candidates is a peer-reflexive candidate,
   // with the priority the check carried.
   if (!found && remotes_.size() >= kMaxRemotes) return;
   const std::size_t p = found ? *found
-                              : add_remote(from, CandidateType::peer_reflexive, priority, true);
-  if (!found) debug(fmt::format("learned peer-reflexive candidate {}", from.to_string()));
+                              : add_remote(from, CandidateType::peer_reflexive, priority, true,
+                                           relayed);
+  if (!found)
+    debug(fmt::format("learned peer-reflexive candidate {}{}", from.to_string(),
+                      relayed ? " (via the relay)" : ""));
   Pair& pair = pairs_[p];
   // s7.3.1.5: the controlled side takes the nomination. The controlling side sends
   // USE-CANDIDATE only on a pair its own check proved, so this check's arrival (and our
@@ -316,7 +325,7 @@ void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority, bool 
         if (c.pair == p && c.kind == CheckKind::ordinary && !c.expedited) {
           c.expedited = true;
           ++pair.checks_sent;
-          outgoing_.push_back({remotes_[pair.remote].address, c.bytes});
+          send_to_pair(p, c.bytes);
           break;
         }
       return;
@@ -333,8 +342,8 @@ void IceAgent::on_peer_check(const Endpoint& from, std::uint32_t priority, bool 
   }
 }
 
-void IceAgent::answer(const stun::Message& request, const Endpoint& from, int error_code,
-                      const std::vector<std::uint16_t>& unknown) {
+void IceAgent::answer(const stun::Message& request, const Endpoint& from, bool relayed,
+                      int error_code, const std::vector<std::uint16_t>& unknown) {
   if (quiesced_) return;
   stun::MessageWriter w(stun::method::binding,
                         error_code == 0 ? stun::MessageClass::success_response
@@ -359,13 +368,13 @@ void IceAgent::answer(const stun::Message& request, const Endpoint& from, int er
   }
   w.add_message_integrity(*local_key_);
   auto bytes = w.finish(true);
-  if (bytes) outgoing_.push_back({from, std::move(*bytes)});
+  if (bytes) outgoing_.push_back({from, std::move(*bytes), relayed});
 }
 
 // --- answers to our checks (RFC 8445 s7.2.5) ---
 
 void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
-                               const Endpoint& from, Clock::time_point now) {
+                               const Endpoint& from, bool relayed, Clock::time_point now) {
   auto it = std::find_if(checks_.begin(), checks_.end(),
                          [&](const Check& c) { return c.id == m.transaction_id; });
   if (it == checks_.end() || !remote_key_) return;
@@ -373,7 +382,7 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
   // s7.2.5.2.1: the answer must come from where the check went; s7.2.5.1 (and RFC 8489
   // s9.1.4): with MESSAGE-INTEGRITY under the peer's password. Else it is dropped and
   // the check keeps waiting for the real answer.
-  if (from != remotes_[pairs_[p].remote].address) {
+  if (from != remotes_[pairs_[p].remote].address || relayed != remotes_[pairs_[p].remote].relayed) {
     debug(fmt::format("dropped an answer from {}: the check went to {}", from.to_string(),
                       remotes_[pairs_[p].remote].address.to_string()));
     return;
@@ -441,10 +450,15 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
     connect(p, now);
     return;
   }
-  if (config_.controlling && !nominate_at_ &&
-      std::none_of(checks_.begin(), checks_.end(),
-                   [](const Check& c) { return c.kind == CheckKind::nomination; }))
-    nominate_at_ = now + config_.nomination_window;
+  if (config_.controlling && std::none_of(checks_.begin(), checks_.end(), [](const Check& c) {
+        return c.kind == CheckKind::nomination;
+      })) {
+    // A relayed pair waits a little for a direct one (which, succeeding, ends the wait:
+    // the nomination then picks the best valid pair, the direct one).
+    const auto wait = relayed_pair(p) ? std::max(config_.nomination_window, config_.relay_grace)
+                                      : config_.nomination_window;
+    if (!nominate_at_ || now + wait < *nominate_at_) nominate_at_ = now + wait;
+  }
 }
 
 // --- the clock ---
@@ -533,7 +547,7 @@ void IceAgent::send_due(Clock::time_point now) {
     if (c.sent + 1 >= c.schedule.size() || now < c.first_sent + c.schedule[c.sent]) continue;
     ++c.sent;
     ++pairs_[c.pair].checks_sent;
-    outgoing_.push_back({remotes_[pairs_[c.pair].remote].address, c.bytes});
+    send_to_pair(c.pair, c.bytes);
   }
 }
 
@@ -564,7 +578,7 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
   // with the peer-reflexive type preference); the role and tie-breaker; USE-CANDIDATE
   // when nominating; MESSAGE-INTEGRITY under their password; FINGERPRINT.
   std::uint32_t local_priority = 0;
-  if (auto l = best_local_for(remote.address)) local_priority = local_[*l].priority;
+  if (auto l = best_local_for(remote.address, remote.relayed)) local_priority = local_[*l].priority;
   const std::uint32_t priority = ice::candidate_priority(CandidateType::peer_reflexive,
                                                          (local_priority >> 8) & 0xffff,
                                                          256 - (local_priority & 0xff));
@@ -592,7 +606,7 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
                     : kind == CheckKind::consent  ? "consent check"
                                                   : "check",
                     remote.address.to_string()));
-  outgoing_.push_back({remote.address, c.bytes});
+  send_to_pair(p, c.bytes);
   checks_.push_back(std::move(c));
 }
 
@@ -664,8 +678,8 @@ std::optional<Clock::time_point> IceAgent::next_wakeup() const {
 // --- pairs and candidates ---
 
 std::size_t IceAgent::add_remote(const Endpoint& address, CandidateType type,
-                                 std::uint32_t priority, bool learned) {
-  remotes_.push_back({address, type, priority, learned});
+                                 std::uint32_t priority, bool learned, bool relayed) {
+  remotes_.push_back({address, type, priority, learned, relayed});
   Pair pair;
   pair.remote = remotes_.size() - 1;
   pairs_.push_back(pair);
@@ -679,25 +693,38 @@ void IceAgent::recompute_priorities() {
   for (Pair& pair : pairs_) {
     const Remote& r = remotes_[pair.remote];
     std::uint32_t local = 0;
-    if (auto l = best_local_for(r.address)) local = local_[*l].priority;
+    if (auto l = best_local_for(r.address, r.relayed)) local = local_[*l].priority;
     pair.priority = config_.controlling ? ice::pair_priority(local, r.priority)
                                         : ice::pair_priority(r.priority, local);
   }
 }
 
-std::optional<std::size_t> IceAgent::pair_for(const Endpoint& remote) const {
+std::optional<std::size_t> IceAgent::pair_for(const Endpoint& remote, bool relayed) const {
   for (std::size_t p = 0; p < pairs_.size(); ++p)
-    if (remotes_[pairs_[p].remote].address == remote) return p;
+    if (remotes_[pairs_[p].remote].address == remote &&
+        remotes_[pairs_[p].remote].relayed == relayed)
+      return p;
   return std::nullopt;
 }
 
-std::optional<std::size_t> IceAgent::best_local_for(const Endpoint& remote) const {
+std::optional<std::size_t> IceAgent::best_local_for(const Endpoint& remote, bool relayed) const {
   std::optional<std::size_t> best;
   for (std::size_t i = 0; i < local_.size(); ++i)
     if (same_family(local_[i].address, remote) &&
+        (local_[i].type == CandidateType::relayed) == relayed &&
         (!best || local_[i].priority > local_[*best].priority))
       best = i;
   return best;
+}
+
+bool IceAgent::relayed_pair(std::size_t p) const {
+  const Remote& r = remotes_[pairs_[p].remote];
+  return r.relayed || (!r.learned && r.type == CandidateType::relayed);
+}
+
+void IceAgent::send_to_pair(std::size_t p, const std::vector<std::uint8_t>& bytes) {
+  const Remote& r = remotes_[pairs_[p].remote];
+  outgoing_.push_back({r.address, bytes, r.relayed});
 }
 
 std::optional<std::size_t> IceAgent::local_matching(const Endpoint& seen) const {
@@ -774,10 +801,11 @@ std::optional<SelectedPath> IceAgent::selected() const {
       s.local = *pair.local_seen;
     }
     s.local_type = *local_type;
-  } else if (auto l = best_local_for(r.address)) {
+  } else if (auto l = best_local_for(r.address, r.relayed)) {
     s.local = local_[*l].address;
   }
-  s.kind = path_kind(s.remote_type, local_type);
+  s.via_relay = r.relayed;
+  s.kind = path_kind(s.remote_type, local_type, r.relayed);
   s.elapsed = connected_at_ - started_;
   return s;
 }
@@ -801,10 +829,11 @@ std::vector<PairReport> IceAgent::report() const {
     rep.remote = r.address;
     rep.remote_type = r.learned ? CandidateType::peer_reflexive : r.type;
     rep.remote_learned = r.learned;
+    rep.via_relay = r.relayed;
     if (pair.local_seen) {
       auto l = local_matching(*pair.local_seen);
       rep.local = l ? local_[*l].address : *pair.local_seen;
-    } else if (auto l = best_local_for(r.address)) {
+    } else if (auto l = best_local_for(r.address, r.relayed)) {
       rep.local = local_[*l].address;
     }
     rep.checks_sent = pair.checks_sent;

@@ -9,6 +9,11 @@
 // same local port seen from different places), so pairs are pruned to one per remote
 // address (RFC 8445 s6.1.2.4: same base, same remote candidate): a check goes out once
 // and the answer's XOR-MAPPED-ADDRESS says which of our candidates the peer saw.
+//
+// A relayed candidate (our TURN allocation, RFC 8656) has another base, the relay: a
+// remote reached through it is a pair of its own ("via relay"), fed with what the TURN
+// client unwrapped (on_datagram's `relayed`) and answered the same way
+// (Outgoing::relayed), with the relayed candidate's priority, the lowest (s5.1.2.2).
 #pragma once
 
 #include <chrono>
@@ -68,6 +73,9 @@ struct IceAgentConfig {
   // After the first pair succeeds the controlling side waits this long for a better one
   // before it nominates the best valid pair (s8.1.1); 0 nominates the first at once.
   std::chrono::milliseconds nomination_window{0};
+  // A relayed pair that succeeds first waits this long for a direct one before it is
+  // nominated (a direct pair that succeeds meanwhile is nominated at once instead).
+  std::chrono::milliseconds relay_grace{1000};
   // How long after selection the caller should keep feeding the agent before handing
   // the socket away, so the peer's retransmitted checks are still answered.
   std::chrono::milliseconds linger{500};
@@ -92,7 +100,7 @@ struct IceAgentConfig {
 Status check_ice_credentials(const std::string& ufrag, const std::string& password);
 
 // Whose view of the path: this side's (the shared rule of `porthole punch --json`).
-enum class PathKind : std::uint8_t { host, server_reflexive, peer_reflexive, mapped };
+enum class PathKind : std::uint8_t { host, server_reflexive, peer_reflexive, mapped, relayed };
 const char* path_kind_name(PathKind kind) noexcept;  // "host", "server-reflexive", ...
 
 struct SelectedPath {
@@ -107,6 +115,8 @@ struct SelectedPath {
   ice::CandidateType local_type = ice::CandidateType::host;
   Endpoint local;  // that candidate's address, or local_seen when it is none of ours
   PathKind kind = PathKind::host;
+  // Through our own TURN allocation: what goes to `remote` must be relayed.
+  bool via_relay = false;
   Clock::duration elapsed{};  // from set_remote() (when checks began) to selection
 };
 
@@ -123,6 +133,7 @@ struct PairReport {
   Endpoint remote;
   ice::CandidateType remote_type{};
   bool remote_learned = false;  // peer-reflexive: learned from an incoming check
+  bool via_relay = false;       // through our TURN allocation (local: the relayed address)
   int checks_sent = 0;          // requests sent on the pair, retransmissions included
   int answers = 0;              // authenticated answers accepted
   PairOutcome outcome = PairOutcome::not_tried;
@@ -145,6 +156,7 @@ class IceAgent {
   struct Outgoing {
     Endpoint to;
     std::vector<std::uint8_t> bytes;
+    bool relayed = false;  // send through our TURN allocation to `to`
   };
 
   // `local`: this side's candidates (all on the one socket). A config whose credentials
@@ -161,9 +173,10 @@ class IceAgent {
   // A candidate of the peer (trickle-friendly: before or after set_remote). Candidates
   // of an address family none of ours has are ignored, as are repeats of an address.
   void add_remote_candidate(const rendezvous::Candidate& candidate, Clock::time_point now);
-  // A STUN datagram that arrived on the socket from `from`. Anything else is dropped.
-  void on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from,
-                   Clock::time_point now);
+  // A STUN datagram that arrived on the socket from `from` (`relayed`: through our TURN
+  // allocation, `from` the peer address the relay saw). Anything else is dropped.
+  void on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from, Clock::time_point now,
+                   bool relayed = false);
   void on_timer(Clock::time_point now);
 
   // What to send now, in order; the queue is emptied.
@@ -189,6 +202,7 @@ class IceAgent {
     ice::CandidateType type{};
     std::uint32_t priority = 0;
     bool learned = false;
+    bool relayed = false;  // reached through our TURN allocation
   };
   enum class PairState { waiting, in_progress, succeeded, failed };
   struct Pair {
@@ -215,6 +229,7 @@ class IceAgent {
   };
   struct EarlyCheck {  // answered before set_remote(): acted on once the peer is known
     Endpoint from;
+    bool relayed = false;
     std::string remote_ufrag;
     std::uint32_t priority = 0;
     bool use_candidate = false;
@@ -228,19 +243,23 @@ class IceAgent {
   void connect(std::size_t pair, Clock::time_point now);
   void fail(std::string why);
   void handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
-                      const Endpoint& from, Clock::time_point now);
+                      const Endpoint& from, bool relayed, Clock::time_point now);
   void handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
-                       const Endpoint& from, Clock::time_point now);
-  void on_peer_check(const Endpoint& from, std::uint32_t priority, bool use_candidate,
+                       const Endpoint& from, bool relayed, Clock::time_point now);
+  void on_peer_check(const Endpoint& from, bool relayed, std::uint32_t priority, bool use_candidate,
                      Clock::time_point now);
-  void answer(const stun::Message& request, const Endpoint& from, int error_code,
+  void answer(const stun::Message& request, const Endpoint& from, bool relayed, int error_code,
               const std::vector<std::uint16_t>& unknown);
   void switch_role(Clock::time_point now);
   void recompute_priorities();
   std::size_t add_remote(const Endpoint& address, ice::CandidateType type, std::uint32_t priority,
-                         bool learned);
-  std::optional<std::size_t> pair_for(const Endpoint& remote) const;
-  std::optional<std::size_t> best_local_for(const Endpoint& remote) const;
+                         bool learned, bool relayed = false);
+  std::optional<std::size_t> pair_for(const Endpoint& remote, bool relayed = false) const;
+  // Our best candidate for pairs to `remote`: the relayed one for pairs via the relay,
+  // else the best of the others.
+  std::optional<std::size_t> best_local_for(const Endpoint& remote, bool relayed = false) const;
+  bool relayed_pair(std::size_t pair) const;  // either end a relay
+  void send_to_pair(std::size_t pair, const std::vector<std::uint8_t>& bytes);
   std::optional<std::size_t> local_matching(const Endpoint& seen) const;
   bool pair_busy(std::size_t pair) const;
   bool signing() const noexcept { return config_.sign && config_.verify_peer; }

@@ -25,12 +25,14 @@
 #include "core/candidate_gathering.hpp"
 #include "core/ice_agent.hpp"
 #include "core/punch_rules.hpp"
+#include "core/relay_loop.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
 #include "net/resolve.hpp"
 #include "net/udp_mux.hpp"
 #include "proto/rendezvous_client.hpp"
 #include "proto/stun_transaction.hpp"
+#include "proto/turn_client.hpp"
 
 namespace porthole {
 namespace {
@@ -96,6 +98,7 @@ PairOutcome public_outcome(detail::PairOutcome o, bool punched) {
 
 PathKind public_path(detail::PathKind k) {
   static_assert(static_cast<int>(detail::PathKind::mapped) == static_cast<int>(PathKind::mapped));
+  static_assert(static_cast<int>(detail::PathKind::relayed) == static_cast<int>(PathKind::relayed));
   return static_cast<PathKind>(k);
 }
 
@@ -197,6 +200,13 @@ class Punch {
                                    const std::array<std::uint8_t, rdv::kSessionIdSize>& session);
   void send(std::span<const std::uint8_t> bytes, const Endpoint& to);
   void flush_agent();
+  // TURN (options_.turn): the allocation from the punch socket, its events, and what
+  // it sends; permissions for the peer's candidates; the relayed path's end.
+  Status start_turn();
+  void drain_turn();
+  void permit_peer(const std::vector<rdv::Candidate>& candidates);
+  void on_connected(Clock::time_point now);
+  std::string relay_failure() const;
   void schedule();
   void finish(Error e) {
     if (!outcome_) outcome_ = std::move(e);
@@ -240,6 +250,11 @@ class Punch {
   std::string ufrag_ = random_ice_chars(8);
   std::string password_ = random_ice_chars(24);
   std::unique_ptr<IceAgent> agent_;
+  std::optional<Endpoint> turn_server_;
+  std::unique_ptr<detail::TurnClient> turn_;
+  bool turn_settled_ = true;  // allocated, failed, or the gathering budget spent
+  bool relayed_candidate_ = false;
+  std::optional<Error> turn_error_;
   std::optional<rdv::NatMapping> peer_nat_;
   std::optional<Error> outcome_;
   bool punched_ = false;
@@ -292,7 +307,7 @@ void Punch::start_stun(const std::vector<Endpoint>& servers) {
 
 bool Punch::gathering_done() const {
   if (!registered_) return false;
-  if (!mapping_settled_) return false;
+  if (!mapping_settled_ || !turn_settled_) return false;
   for (const auto& s : stun_)
     if (!s.transaction.settled()) return false;
   return true;
@@ -389,6 +404,7 @@ void Punch::answer_offer(const rdv::Description& offer) {
     return;
   }
   for (const auto& c : offer.candidates) agent_->add_remote_candidate(c, now);
+  permit_peer(offer.candidates);
   log(LogLevel::info, fmt::format("answering {}'s offer ({} candidates)", peer_.to_string(),
                                   offer.candidates.size()));
   rendezvous_client_->answer(peer_, *our_answer_, now);
@@ -442,6 +458,7 @@ void Punch::on_answer(const rdv::SignedDescription& sd) {
     return;
   }
   for (const auto& c : answer->candidates) agent_->add_remote_candidate(c, now);
+  permit_peer(answer->candidates);
   log(LogLevel::info, fmt::format("answer from {} ({} candidates): checking", peer_.to_string(),
                                   answer->candidates.size()));
 }
@@ -523,7 +540,105 @@ void Punch::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& fro
 
 void Punch::flush_agent() {
   if (!agent_) return;
-  for (auto& out : agent_->take_outgoing()) send(out.bytes, out.to);
+  for (auto& out : agent_->take_outgoing()) {
+    if (!out.relayed) {
+      send(out.bytes, out.to);
+    } else if (turn_ && turn_->send(out.to, out.bytes)) {
+      drain_turn();
+    }
+  }
+}
+
+Status Punch::start_turn() {
+  detail::TurnClientConfig config;
+  config.server = *turn_server_;
+  config.username = options_.turn->user;
+  config.password = options_.turn->password;
+  config.log = options_.log;
+  turn_ = std::make_unique<detail::TurnClient>(config, [](std::span<std::uint8_t> out) {
+    fill_random(out);
+  });
+  if (auto st = turn_->start(reactor_.now()); !st) return st;
+  turn_settled_ = false;
+  // TURN traffic is told apart by its source, the server (net/udp_mux.hpp).
+  mux_->add_turn_server(*turn_server_);
+  mux_->on_turn([this](std::span<const std::uint8_t> b, const Endpoint&) {
+    if (turn_) turn_->on_datagram(b, reactor_.now());
+    drain_turn();
+  });
+  drain_turn();
+  return ok_status();
+}
+
+void Punch::drain_turn() {
+  if (!turn_) return;
+  while (auto e = turn_->next_event()) {
+    switch (e->type) {
+      case detail::TurnEvent::Type::allocated:
+        // RFC 8445 s5.1.1.2: the relayed address is a candidate; the server's view of
+        // our socket is one more server-reflexive observation.
+        candidates_.add_relayed(e->relayed);
+        relayed_candidate_ = true;
+        if (e->mapped.port != 0) {
+          candidates_.add_server_reflexive(e->mapped);
+          observations_.push_back({*turn_server_, e->mapped});
+        }
+        turn_settled_ = true;
+        log(LogLevel::info,
+            fmt::format("TURN allocation at {}: relayed {}, {} s", options_.turn->server,
+                        e->relayed.to_string(), e->lifetime));
+        break;
+      case detail::TurnEvent::Type::failed:
+        turn_settled_ = true;
+        turn_error_ = e->error;
+        log(LogLevel::warning, "TURN: " + e->error.message);
+        break;
+      case detail::TurnEvent::Type::data:
+        if (agent_) agent_->on_datagram(e->data, e->peer, reactor_.now(), true);
+        break;
+      case detail::TurnEvent::Type::deallocated:
+        log(LogLevel::debug, "TURN allocation deleted (not needed)");
+        break;
+    }
+  }
+  for (const auto& bytes : turn_->take_outgoing()) send(bytes, *turn_server_);
+  flush_agent();
+}
+
+void Punch::permit_peer(const std::vector<rdv::Candidate>& candidates) {
+  if (!turn_) return;
+  // RFC 8656 s9: datagrams from a peer pass the relay only with a permission for its IP.
+  // The address the peer's checks come from (its NAT's mapping towards the relay) has
+  // the IP of its server-reflexive candidates; a private one is refused by the server
+  // and forgotten.
+  for (const auto& c : candidates)
+    if (c.address.ip.is_v4()) turn_->permit(c.address.ip, reactor_.now());
+  drain_turn();
+}
+
+void Punch::on_connected(Clock::time_point now) {
+  auto selected = agent_->selected();
+  if (!turn_ || !selected) return;
+  if (selected->via_relay) {
+    // ChannelData from now: 4 bytes of overhead instead of a Send indication's 36.
+    turn_->bind_channel(selected->remote, now);
+  } else if (turn_->state() == detail::TurnClient::State::allocated ||
+             turn_->state() == detail::TurnClient::State::allocating) {
+    // A direct pair (or the peer's relay) won: ours is not needed. The answer comes
+    // within the linger, while the reactor still reads the socket.
+    turn_->deallocate(now);
+  }
+  drain_turn();
+}
+
+std::string Punch::relay_failure() const {
+  if (!options_.turn) return {};
+  if (relayed_candidate_) return {};
+  if (turn_error_)
+    return fmt::format("; a relay was needed, but TURN {}: {}", options_.turn->server,
+                       turn_error_->message);
+  return fmt::format("; a relay was needed, but TURN {} gave no allocation in time",
+                     options_.turn->server);
 }
 
 void Punch::fill_report(bool punched) {
@@ -541,6 +656,9 @@ void Punch::fill_report(bool punched) {
   if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed)
     report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
                                       peer_nat_);
+  report_.relay_error = turn_error_ ? turn_error_->message : "";
+  if (punched && agent_ && agent_->selected())
+    report_.strategy = agent_->selected()->kind == detail::PathKind::relayed ? "relay" : "direct";
   const auto end = punched && connected_at_ ? *connected_at_ : reactor_.now();
   report_.elapsed = std::chrono::duration_cast<milliseconds>(end - start_);
 }
@@ -558,6 +676,10 @@ void Punch::schedule() {
   flush_rendezvous();
   for (auto& s : stun_)
     if (auto bytes = s.transaction.due(now)) send(*bytes, s.server);
+  if (turn_) {
+    turn_->on_timer(now);
+    drain_turn();
+  }
   if (mapping_ && !mapping_settled_ && mapping_->finished()) {
     mapping_->join();
     mapping_settled_ = true;
@@ -574,6 +696,7 @@ void Punch::schedule() {
   if (now >= gather_until_) {
     // Budget spent: go on with what there is (the mapping thread is waited for at the end).
     mapping_settled_ = true;
+    turn_settled_ = true;  // no relayed candidate, unless it comes before the offer goes
     for (auto& s : stun_)
       if (!s.transaction.settled()) s.transaction.abandon();
   }
@@ -596,6 +719,7 @@ void Punch::schedule() {
       if (!linger_until_) {
         linger_until_ = agent_->linger_until().value_or(now);
         connected_at_ = now;
+        on_connected(now);
       }
       if (now >= *linger_until_) {
         punched_ = true;
@@ -603,8 +727,8 @@ void Punch::schedule() {
         return;
       }
     } else if (agent_->state() == IceAgent::State::failed) {
-      finish(make_error(Errc::punch_failed,
-                        fmt::format("no path to {}: {}", peer_.to_string(), agent_->failure())));
+      finish(make_error(Errc::punch_failed, fmt::format("no path to {}: {}{}", peer_.to_string(),
+                                                        agent_->failure(), relay_failure())));
       return;
     }
   }
@@ -616,9 +740,9 @@ void Punch::schedule() {
     return;
   }
   if (now >= deadline_) {
-    finish(
-        make_error(Errc::punch_failed, fmt::format("no path to {} within {} ms", peer_.to_string(),
-                                                   options_.timeout.count())));
+    finish(make_error(Errc::punch_failed,
+                      fmt::format("no path to {} within {} ms{}", peer_.to_string(),
+                                  options_.timeout.count(), relay_failure())));
     return;
   }
   // The next moment anything is due.
@@ -632,6 +756,7 @@ void Punch::schedule() {
   earlier(not_online_until_);
   earlier(linger_until_);
   if (agent_) earlier(agent_->next_wakeup());
+  if (turn_) earlier(turn_->next_wakeup());
   if (timer_ != 0) reactor_.cancel(timer_);
   timer_ = reactor_.add_timer(std::max(next, now), [this] {
     timer_ = 0;
@@ -662,7 +787,19 @@ Result<PunchResult> Punch::run() {
     }
     stun_servers.push_back(Endpoint{*sip, shp->port});
   }
+  if (options_.turn) {
+    auto thp = parse_host_port(options_.turn->server, detail::stun::kDefaultPort);
+    if (!thp) return make_error(Errc::usage, "--turn " + thp.error().message);
+    auto tip = detail::resolve_ipv4(thp->host);
+    if (tip)
+      turn_server_ = Endpoint{*tip, thp->port};
+    else
+      turn_error_ = make_error(Errc::no_service,
+                               fmt::format("{}: {}", options_.turn->server, tip.error().message));
+  }
   if (auto st = open_socket(); !st) return st.error();
+  if (turn_server_)
+    if (auto st = start_turn(); !st) return st.error();
   gather_host();
   start_stun(stun_servers);
   if (options_.map) {
@@ -694,6 +831,12 @@ Result<PunchResult> Punch::run() {
   }
   const std::optional<Mapping> made = mapping_ ? mapping_->mapping() : std::nullopt;
   fill_report(punched_);
+  if (!punched_ && turn_) {
+    // Nothing to relay: the allocation goes (one Refresh LIFETIME 0; its answer is not
+    // waited for).
+    turn_->deallocate(reactor_.now());
+    for (const auto& bytes : turn_->take_outgoing()) send(bytes, *turn_server_);
+  }
   if (!punched_) {
     if (made) {
       if (auto rs = release_punch_mapping(options_, *made); !rs)
@@ -713,6 +856,19 @@ Result<PunchResult> Punch::run() {
   result.elapsed = report_.elapsed;
   result.report = report_;
   result.mapping = made;
+  if (selected->via_relay && turn_ && turn_->state() == detail::TurnClient::State::allocated) {
+    // Through our own allocation: the relay thread takes the socket and the TURN
+    // client, the user gets a socketpair end (include/porthole/punch.hpp).
+    reactor_.unwatch(mux_->fd());
+    result.local = selected->local;
+    log(LogLevel::info, fmt::format("relayed path to {} through {}", result.peer.to_string(),
+                                    options_.turn->server));
+    auto loop = RelayLoop::start(std::move(mux_), std::move(turn_), result.peer, options_.log,
+                                 result.socket);
+    if (!loop) return loop.error();
+    result.relay = std::move(*loop);
+    return result;
+  }
   // The mux keeps its socket until it is destroyed: hand out a duplicate, connected.
   int fd = ::fcntl(mux_->fd(), F_DUPFD_CLOEXEC, 3);
   if (fd < 0) return make_error(Errc::internal, fmt::format("dup: {}", std::strerror(errno)));

@@ -45,6 +45,8 @@ STUN1=198.51.100.10 STUN2=198.51.100.11 STUN_PORT=3478 STUN_PORT2=3479
 # A second public-side server for porthole's own checks (`serve-start`): `porthole
 # serve` (STUN + TCP connect-back) on two more addresses of inet's lo.
 SERVE1=198.51.100.12 SERVE2=198.51.100.13
+# coturn, a TURN relay with long-term credentials (`turn-start`), on one more address.
+TURN1=198.51.100.14 TURN_PORT=3478 TURN_USER=porthole-lab TURN_PASSWORD=lab-relay-secret-1
 # Which program answers miniupnpd's STUN self-test on $STUN1/$STUN2: Debian's stund
 # (default) or `porthole serve` (PORTHOLE_LAB_STUN=porthole, needs PORTHOLE_BIN).
 LAB_STUN=${PORTHOLE_LAB_STUN:-stund}
@@ -195,6 +197,7 @@ build_topology() {
     echo "addr add $STUN2/32 dev lo"
     echo "addr add $SERVE1/32 dev lo"
     echo "addr add $SERVE2/32 dev lo"
+    echo "addr add $TURN1/32 dev lo"
     for n in "${PUBLIC_HOSTS[@]}"; do echo "addr add $n/32 dev lo"; done
     echo "route add 203.0.113.0/25 dev r1 src ${PUBLIC_HOSTS[0]}"
     echo "route add 203.0.113.128/25 dev r2 src ${PUBLIC_HOSTS[0]}"
@@ -466,6 +469,7 @@ cmd_down() {
   stop_daemon stund inet
   stop_daemon porthole-stun inet
   stop_daemon porthole-serve inet
+  stop_daemon coturn inet
   down_double_nat
   for n in "${ALL_NS[@]}"; do delete_ns "$n"; done
   if [ -e "$RUN_DIR/$MARKER" ]; then rm -rf "$RUN_DIR"; fi
@@ -628,6 +632,28 @@ cmd_serve_start() {
   die "porthole serve did not start"
 }
 cmd_serve_stop() { need_root; stop_daemon porthole-serve inet; }
+
+# coturn on $TURN1:$TURN_PORT (UDP) in inet with long-term credentials; the user and
+# password are also in $RUN_DIR/turn-credentials (mode 600, the format $PORTHOLE_TURN
+# reads). -n: no config file; its user database in the run dir (else it opens
+# /var/lib/turn/turndb); the allowed peer ranges undo its built-in refusal of the
+# documentation ranges the lab's internet lives in. Ready when its log says
+# "Total General servers" (LAB.md).
+cmd_turn_start() {
+  need_root
+  ns_exists inet || die "lab is not up"
+  command -v turnserver >/dev/null || die "coturn is not installed (scripts/install-deps.sh)"
+  stop_daemon coturn inet
+  rm -f "$RUN_DIR/turndb"
+  (umask 077; printf 'user=%s\npassword=%s\n' "$TURN_USER" "$TURN_PASSWORD" >"$RUN_DIR/turn-credentials")
+  start_daemon coturn inet turnserver -n --listening-ip="$TURN1" --relay-ip="$TURN1" \
+    --listening-port="$TURN_PORT" --lt-cred-mech --user="$TURN_USER:$TURN_PASSWORD" --realm=lab \
+    --no-tls --no-dtls --no-cli --no-tcp-relay --log-file=stdout --simple-log --verbose \
+    --userdb="$RUN_DIR/turndb" --pidfile="$RUN_DIR/coturn.own.pid" \
+    --allowed-peer-ip=203.0.113.0-203.0.113.255 --allowed-peer-ip=198.51.100.0-198.51.100.255
+  wait_log "$RUN_DIR/coturn.log" "Total General servers" "$(<"$RUN_DIR/coturn.pid")"
+}
+cmd_turn_stop() { need_root; stop_daemon coturn inet; }
 # Swap the STUN server on $STUN1/$STUN2 (stund or porthole). Routers ask it only when
 # they start: follow with router-reboot.
 cmd_stun_server() {
@@ -671,6 +697,11 @@ LAB_STUN_PORT=$STUN_PORT
 LAB_STUN_PORT2=$STUN_PORT2
 LAB_SERVE1=$SERVE1
 LAB_SERVE2=$SERVE2
+LAB_TURN1=$TURN1
+LAB_TURN_PORT=$TURN_PORT
+LAB_TURN_USER=$TURN_USER
+LAB_TURN_PASSWORD=$TURN_PASSWORD
+LAB_TURN_CREDENTIALS=$RUN_DIR/turn-credentials
 LAB_PUBLIC_HOSTS="${PUBLIC_HOSTS[*]}"
 LAB_HTTP_PORT=$HTTP_PORT
 LAB_PCP_PORT=$PCP_PORT
@@ -809,6 +840,9 @@ usage: $ME COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB
   down-double-nat            remove r3, lan3 and stun3 again (down does it too)
   serve-start                \$PORTHOLE_BIN serve on $SERVE1 + $SERVE2 in inet (log porthole-serve.log)
   serve-stop                 stop it
+  turn-start                 coturn on $TURN1:$TURN_PORT in inet, user $TURN_USER (log coturn.log,
+                             credentials file turn-credentials)
+  turn-stop                  stop it
   stun-server stund|porthole which program answers on $STUN1/$STUN2 (then router-reboot)
   (PORTHOLE_LAB_STUN=porthole with up: porthole serve instead of stund there from the start)
 EOF
@@ -837,6 +871,8 @@ main() {
     upnp-table) cmd_upnp_table "$@" ;;
     serve-start) cmd_serve_start ;;
     serve-stop) cmd_serve_stop ;;
+    turn-start) cmd_turn_start ;;
+    turn-stop) cmd_turn_stop ;;
     stun-server) cmd_stun_server "$@" ;;
     help|-h|--help) usage ;;
     *) usage >&2; exit 2 ;;

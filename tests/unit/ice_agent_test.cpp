@@ -1108,3 +1108,112 @@ TEST_CASE("ice agent: signed and unsigned peers do not connect") {
     for (const auto& r : signer.agent.report()) CHECK(r.answers == 0);
   }
 }
+
+// A TURN relay by hand: A's relayed candidate R stands for A's allocation; what B sends
+// to R reaches A's agent as relayed, from B's address as the relay saw it (Bv), and what
+// A's agent sends relayed to Bv reaches B from R. Nothing else connects them (both NATs
+// symmetric): the relayed pair must connect both ways, A's side marked via the relay.
+TEST_CASE("ice agent: a relayed candidate connects where nothing direct does") {
+  TestClock clock;
+  const Endpoint relayed = ep("198.51.100.14:50000");
+  const Endpoint b_seen_by_relay = ep("203.0.113.130:61000");
+  IceAgent a(config(false, 1, kUfragA, kPassA),
+             {candidate(ice::CandidateType::server_reflexive, "203.0.113.2:40000"),
+              candidate(ice::CandidateType::relayed, "198.51.100.14:50000")},
+             seeded(1));
+  auto bc = config(true, 2, kUfragB, kPassB);
+  bc.relay_grace = milliseconds(300);
+  IceAgent b(bc, {candidate(ice::CandidateType::server_reflexive, "203.0.113.130:40000")},
+             seeded(2));
+  const auto a_candidates = std::vector<rv::Candidate>{
+      candidate(ice::CandidateType::server_reflexive, "203.0.113.2:40000"),
+      candidate(ice::CandidateType::relayed, "198.51.100.14:50000")};
+  REQUIRE(a.set_remote(kUfragB, kPassB,
+                       std::vector<rv::Candidate>{
+                           candidate(ice::CandidateType::server_reflexive, "203.0.113.130:40000")},
+                       clock.now())
+              .ok());
+  REQUIRE(b.set_remote(kUfragA, kPassA, a_candidates, clock.now()).ok());
+  int relayed_out = 0;
+  std::optional<Clock::time_point> b_first_success;
+  for (int step = 0;
+       step < 400 && !(a.state() == State::connected && b.state() == State::connected); ++step) {
+    clock.advance(milliseconds(5));
+    a.on_timer(clock.now());
+    b.on_timer(clock.now());
+    for (auto& out : a.take_outgoing()) {
+      if (!out.relayed) continue;  // direct: B's NAT drops it
+      ++relayed_out;
+      CHECK(out.to == b_seen_by_relay);
+      b.on_datagram(out.bytes, relayed, clock.now());
+    }
+    for (auto& out : b.take_outgoing()) {
+      CHECK_FALSE(out.relayed);
+      if (out.to == relayed) a.on_datagram(out.bytes, b_seen_by_relay, clock.now(), true);
+    }
+    if (!b_first_success)
+      for (const auto& p : b.report())
+        if (p.outcome == PairOutcome::succeeded) b_first_success = clock.now();
+  }
+  REQUIRE(a.state() == State::connected);
+  REQUIRE(b.state() == State::connected);
+  CHECK(relayed_out > 0);
+  auto sa = a.selected();
+  auto sb = b.selected();
+  CHECK(sa->via_relay);
+  CHECK(sa->remote == b_seen_by_relay);
+  CHECK(sa->kind == PathKind::relayed);
+  CHECK(sb->remote == relayed);
+  CHECK(sb->kind == PathKind::relayed);
+  CHECK_FALSE(sb->via_relay);
+  // The controlling side waited the relay grace before nominating the relayed pair.
+  REQUIRE(b_first_success);
+  CHECK(clock.now() - *b_first_success >= milliseconds(300));
+}
+
+// The relay grace ends when a direct pair succeeds: the direct pair is nominated.
+TEST_CASE("ice agent: a direct pair that succeeds during the relay grace wins") {
+  TestClock clock;
+  IceAgent a(config(false, 1, kUfragA, kPassA),
+             {candidate(ice::CandidateType::host, "192.168.1.100:40000"),
+              candidate(ice::CandidateType::relayed, "198.51.100.14:50000")},
+             seeded(3));
+  auto bc = config(true, 2, kUfragB, kPassB);
+  bc.relay_grace = milliseconds(5000);
+  IceAgent b(bc, {candidate(ice::CandidateType::host, "192.168.1.101:40000")}, seeded(4));
+  REQUIRE(a.set_remote(kUfragB, kPassB,
+                       std::vector<rv::Candidate>{
+                           candidate(ice::CandidateType::host, "192.168.1.101:40000")},
+                       clock.now())
+              .ok());
+  REQUIRE(b.set_remote(kUfragA, kPassA,
+                       std::vector<rv::Candidate>{
+                           candidate(ice::CandidateType::relayed, "198.51.100.14:50000"),
+                           candidate(ice::CandidateType::host, "192.168.1.100:40000")},
+                       clock.now())
+              .ok());
+  // The direct path works only after 200 ms (its first checks are lost); the relay at once.
+  const auto direct_from = clock.now() + milliseconds(200);
+  for (int step = 0; step < 400 && b.state() != State::connected; ++step) {
+    clock.advance(milliseconds(5));
+    a.on_timer(clock.now());
+    b.on_timer(clock.now());
+    const bool direct_up = clock.now() >= direct_from;
+    for (auto& out : a.take_outgoing()) {
+      if (out.relayed)
+        b.on_datagram(out.bytes, ep("198.51.100.14:50000"), clock.now());
+      else if (direct_up)
+        b.on_datagram(out.bytes, ep("192.168.1.100:40000"), clock.now());
+    }
+    for (auto& out : b.take_outgoing()) {
+      if (out.to == ep("198.51.100.14:50000"))
+        a.on_datagram(out.bytes, ep("192.168.1.101:40000"), clock.now(), true);
+      else if (direct_up)
+        a.on_datagram(out.bytes, ep("192.168.1.101:40000"), clock.now());
+    }
+  }
+  REQUIRE(b.state() == State::connected);
+  CHECK(b.selected()->kind == PathKind::host);
+  CHECK(b.selected()->remote == ep("192.168.1.100:40000"));
+  CHECK(clock.now() < direct_from + milliseconds(5000));
+}

@@ -34,9 +34,11 @@ s.settimeout(0.05)
 got, heard_us, deadline = None, False, time.monotonic() + limit
 def connected():
     try:
-        return s.getpeername()[1] != 0
+        peer = s.getpeername()
     except OSError:
         return False
+    # A relayed punch hands over an AF_UNIX socketpair end: its peer has no name.
+    return peer[1] != 0 if isinstance(peer, tuple) else s.family == socket.AF_UNIX
 def line(heard):
     return f"porthole-lab {name} heard={int(heard)}\n".encode()
 while time.monotonic() < deadline and not (got and heard_us):
