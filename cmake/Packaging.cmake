@@ -123,7 +123,10 @@ set(CPACK_DEBIAN_CLI_PACKAGE_SECTION net)
 # none of them, and miniupnpd's own postinst asks debconf questions and may start a
 # daemon in the root namespace, which no one installing a port-mapping client wants
 # forced on them. miniupnpc and natpmpc are what a user's lab tests typically run.
+# coturn only for `porthole-lab turn-start` (the lab's TURN relay): a server a user of
+# the lab rarely wants, so Suggests.
 set(CPACK_DEBIAN_CLI_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_CLI_PACKAGE_SUGGESTS "coturn")
 set(CPACK_DEBIAN_CLI_PACKAGE_RECOMMENDS
     "iproute2, nftables, conntrack, miniupnpd, miniupnpd-nftables, stun-server, procps, python3, miniupnpc, natpmpc")
 set(CPACK_DEBIAN_CLI_DESCRIPTION
