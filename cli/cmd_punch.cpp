@@ -252,6 +252,9 @@ void print_failure(const Error& error, const PunchReport& report, const Invocati
     json j = {{"error", error_json(error)}};
     if (error.code == Errc::punch_failed) {
       j["candidates"] = pairs_json(report.pairs);
+      j["strategy"] = report.strategy;
+      j["packets_sent"] = report.packets_sent;
+      j["sockets_opened"] = report.sockets_opened;
       if (!report.hint.empty()) j["hint"] = report.hint;
     }
     fmt::print("{}", dump(j));
@@ -316,10 +319,17 @@ std::string render_punch(const PunchResult& r, bool as_json) {
          {"peer_id", r.peer_id.to_string()},
          {"elapsed_ms", r.elapsed.count()},
          {"strategy", r.report.strategy},
+         {"packets_sent", r.report.packets_sent},
+         {"sockets_opened", r.report.sockets_opened},
          {"relay_error", r.report.relay_error.empty() ? json(nullptr) : json(r.report.relay_error)},
          {"candidates", pairs_json(r.report.pairs)}});
-  return fmt::format("punched {} path: {} -> {} in {} ms\n", path_kind_name(r.path),
-                     r.local.to_string(), r.peer.to_string(), r.elapsed.count());
+  // A strategy beyond the plain checks is named, with what it cost.
+  std::string how;
+  if (r.report.strategy != "direct")
+    how = fmt::format(" ({}: {} packets, {} extra sockets)", r.report.strategy,
+                      r.report.packets_sent, r.report.sockets_opened);
+  return fmt::format("punched {} path: {} -> {} in {} ms{}\n", path_kind_name(r.path),
+                     r.local.to_string(), r.peer.to_string(), r.elapsed.count(), how);
 }
 
 std::string render_punch_failure(const Error& error, const PunchReport& report) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -83,13 +84,20 @@ struct PunchReport {
   // On failure, what would help (e.g. "peer behind symmetric NAT: needs port prediction
   // or a relay"); empty when nothing is known.
   std::string hint;
-  // How the path was found: "direct" (ICE checks between the candidates), "relay"
-  // (through a TURN relay, either side's); empty on failure.
-  std::string strategy;
   // With PunchOptions::turn: why the relay could not be used (wrong credentials, no
   // answer, ...); empty when it could or none was asked for.
   std::string relay_error;
   std::chrono::milliseconds elapsed{0};
+  // How the punch went about it, from both sides' NAT behaviour: "direct" (plain ICE
+  // checks), "prediction" (probes to the ports a sequential or port-preserving
+  // symmetric NAT gives next), "birthday" (the symmetric side opens up to 256 extra
+  // sockets, the other side probes up to 2048 random ports of its address, one every
+  // 2 ms), "relay" (both sides symmetric: only a relay can help; a path through a TURN
+  // relay, either side's, is "relay" too). Probes go only to the address the peer's
+  // signed description names.
+  std::string strategy = "direct";
+  std::size_t packets_sent = 0;    // probes and extra sockets' checks of this attempt
+  std::size_t sockets_opened = 0;  // extra sockets opened (birthday, symmetric side)
 };
 
 // A file descriptor that is closed with its owner.

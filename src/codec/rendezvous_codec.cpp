@@ -61,11 +61,34 @@ Status check_candidate(const Candidate& c, std::size_t index, Errc code) {
   return check_text(what + "'s foundation", c.foundation, 1, kFoundationMax, code);
 }
 
+// Byte 2 of a description (docs/rendezvous.md): the mapping in bits 0-1, the port
+// allocation in bits 2-3, a sequential allocation's step (4-bit two's complement) in
+// bits 4-7. After check_description().
+std::uint8_t nat_byte(const Description& d) {
+  const auto step = static_cast<std::uint8_t>(static_cast<unsigned>(d.port_step) & 0xf);
+  return static_cast<std::uint8_t>(static_cast<unsigned>(d.nat_mapping) |
+                                   (static_cast<unsigned>(d.allocation) << 2) | (step << 4));
+}
+
 Status check_description(const Description& d, Errc code) {
   if (d.kind != Kind::offer && d.kind != Kind::answer)
     return bad(code, "description: unknown kind");
   if (static_cast<std::uint8_t>(d.nat_mapping) > 3)
     return bad(code, "description: unknown NAT mapping behaviour");
+  if (static_cast<std::uint8_t>(d.allocation) > 3)
+    return bad(code, "description: unknown port allocation");
+  // The allocation is what predicting a dependent mapping needs; with no such mapping
+  // it is left unknown.
+  if (d.allocation != PortAllocation::unknown && d.nat_mapping != NatMapping::address_dependent &&
+      d.nat_mapping != NatMapping::address_and_port_dependent)
+    return bad(code, "description: a port allocation without a dependent NAT mapping");
+  const bool step_ok = d.allocation == PortAllocation::sequential
+                           ? d.port_step != 0 && d.port_step >= -kMaxPortStep &&
+                                 d.port_step <= kMaxPortStep
+                           : d.port_step == 0;
+  if (!step_ok)
+    return bad(code, fmt::format("description: port step {} with that allocation",
+                                 static_cast<int>(d.port_step)));
   if (auto st = check_text("ICE ufrag", d.ufrag, kUfragMin, kUfragMax, code); !st) return st;
   if (auto st = check_text("ICE password", d.password, kPasswordMin, kPasswordMax, code); !st)
     return st;
@@ -137,7 +160,7 @@ Result<std::vector<std::uint8_t>> encode_description(const Description& d) {
   out.reserve(kMaxDescriptionSize);
   out.push_back(kDescriptionVersion);
   out.push_back(static_cast<std::uint8_t>(d.kind));
-  out.push_back(static_cast<std::uint8_t>(d.nat_mapping));
+  out.push_back(nat_byte(d));
   out.push_back(static_cast<std::uint8_t>(d.candidates.size()));
   append(out, d.sender.key);
   append(out, d.receiver.key);
@@ -174,11 +197,17 @@ Result<Description> decode_description(std::span<const std::uint8_t> bytes) {
     return bad(kWire, fmt::format("description version {}, this porthole reads {}", version,
                                   kDescriptionVersion));
   if (kind != 1 && kind != 2) return bad(kWire, fmt::format("description kind {}", kind));
-  if (nat > 3) return bad(kWire, fmt::format("description: NAT mapping behaviour {}", nat));
+  // The NAT byte: mapping in bits 0-1, allocation in bits 2-3, the step in bits 4-7.
+  d.nat_mapping = static_cast<NatMapping>(nat & 3);
+  d.allocation = static_cast<PortAllocation>((nat >> 2) & 3);
+  const int step = nat >> 4;
+  d.port_step = static_cast<std::int8_t>(
+      step >= 8
+          ? step - 16
+          : step);  // (check_description() below refuses a step that does not fit the allocation.)
   if (count > kMaxCandidates)
     return bad(kWire, fmt::format("description: {} candidates, at most {}", count, kMaxCandidates));
   d.kind = static_cast<Kind>(kind);
-  d.nat_mapping = static_cast<NatMapping>(nat);
   if (!r.take(32, b)) return bad(kWire, "description truncated in the sender's key");
   d.sender = peer_from(b);
   if (!r.take(32, b)) return bad(kWire, "description truncated in the receiver's key");

@@ -74,6 +74,20 @@ enum class NatMapping : std::uint8_t {
   address_and_port_dependent = 3,
 };
 
+// How the sender's NAT picks the external port of a new mapping, as its STUN answers
+// showed (RFC 4787 s4.2.1 port preservation; the rest is what port prediction needs):
+// unknown, the internal port kept, each new mapping `port_step` after the last
+// (sequential), or no pattern seen (random). Only with a dependent mapping (with an
+// endpoint-independent one nothing needs predicting): otherwise unknown.
+enum class PortAllocation : std::uint8_t {
+  unknown = 0,
+  preserving = 1,
+  sequential = 2,
+  random = 3
+};
+// |port_step| of a sequential allocation: 1..kMaxPortStep.
+inline constexpr int kMaxPortStep = 7;
+
 struct Candidate {
   ice::CandidateType type = ice::CandidateType::host;
   std::uint8_t transport = stun::kTransportUdp;  // IANA protocol number; UDP only for now
@@ -90,8 +104,10 @@ struct Description {
   PeerId receiver;
   std::array<std::uint8_t, kSessionIdSize> session_id{};  // the offer's, echoed by the answer
   NatMapping nat_mapping = NatMapping::unknown;
-  std::string ufrag;     // ice-chars (ALPHA / DIGIT / "+" / "/")
-  std::string password;  // ice-chars
+  PortAllocation allocation = PortAllocation::unknown;
+  std::int8_t port_step = 0;  // sequential: -kMaxPortStep..kMaxPortStep, not 0; else 0
+  std::string ufrag;          // ice-chars (ALPHA / DIGIT / "+" / "/")
+  std::string password;       // ice-chars
   std::vector<Candidate> candidates;
   friend bool operator==(const Description&, const Description&) = default;
 };

@@ -181,17 +181,26 @@ void IceAgent::add_remote_candidate(const rendezvous::Candidate& candidate, Cloc
   if (remote_known_) run(now);
 }
 
-void IceAgent::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from,
+bool IceAgent::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from,
                            Clock::time_point now, bool relayed) {
-  if (quiesced_ || state_ == State::failed || !local_key_) return;
-  if (bytes.size() > stun::kMaxDatagramSize) return;
+  if (quiesced_ || state_ == State::failed || !local_key_) return false;
+  if (bytes.size() > stun::kMaxDatagramSize) return false;
   auto m = stun::decode(bytes);
-  if (!m || m->method != stun::method::binding) return;
+  if (!m || m->method != stun::method::binding) return false;
+  bool peers = false;
   if (m->message_class == stun::MessageClass::request)
-    handle_request(*m, bytes, from, relayed, now);
+    peers = handle_request(*m, bytes, from, relayed, now);
   else if (m->message_class != stun::MessageClass::indication)
-    handle_response(*m, bytes, from, relayed, now);
+    peers = handle_response(*m, bytes, from, relayed, now);
   run(now);
+  return peers;
+}
+
+std::optional<std::vector<std::uint8_t>> IceAgent::probe_check(const Endpoint& to) {
+  if (!remote_key_ || quiesced_ || state_ != State::checking) return std::nullopt;
+  auto bytes = encode_check(new_transaction_id(), to, false, false);
+  if (bytes) ++probes_;
+  return bytes;
 }
 
 void IceAgent::on_timer(Clock::time_point now) { run(now); }
@@ -211,31 +220,31 @@ void IceAgent::quiesce() {
 
 // --- incoming checks (RFC 8445 s7.3) ---
 
-void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
+bool IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
                               const Endpoint& from, bool relayed, Clock::time_point now) {
   // s7.2.2 and s7.3: a check carries FINGERPRINT, USERNAME "our-ufrag:their-ufrag" and
   // MESSAGE-INTEGRITY under our password. Anything else is not for us, or a forgery: it
   // is dropped without an answer, so a guesser learns nothing.
-  if (!m.has_fingerprint || !m.has_message_integrity || !m.username) return;
+  if (!m.has_fingerprint || !m.has_message_integrity || !m.username) return false;
   const std::string& user = *m.username;
   const auto colon = user.find(':');
   if (colon == std::string::npos || user.compare(0, colon, config_.local_ufrag) != 0 ||
       colon != config_.local_ufrag.size() || colon + 1 == user.size())
-    return;
+    return false;
   if (!stun::check_integrity(bytes, m, *local_key_)) {
     debug(fmt::format("dropped a check from {}: wrong MESSAGE-INTEGRITY", from.to_string()));
-    return;
+    return false;
   }
   std::string their_ufrag = user.substr(colon + 1);
   if (remote_known_ && their_ufrag != remote_ufrag_) {  // another session's
     debug(fmt::format("dropped a check from {}: USERNAME of another session", from.to_string()));
-    return;
+    return false;
   }
   // Signed checks: whoever read the descriptions can compute MESSAGE-INTEGRITY; only
   // the named peer can sign. Dropped unanswered, like a wrong MESSAGE-INTEGRITY.
   if (signing() && !peer_signed(m, bytes, kIceCheckSignatureLabel)) {
     debug(fmt::format("dropped a check from {}: no valid peer SIGNATURE", from.to_string()));
-    return;
+    return false;
   }
   debug(
       fmt::format("check from {}{}", from.to_string(), m.use_candidate ? " (USE-CANDIDATE)" : ""));
@@ -245,18 +254,18 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
   const auto unknown = m.unknown_required_except(std::span(ice_attrs).first(signing() ? 3 : 2));
   if (!unknown.empty()) {  // RFC 8489 s6.3.1
     answer(m, from, relayed, 420, unknown);
-    return;
+    return true;
   }
   if (!m.priority) {  // s7.1.1: PRIORITY is required
     answer(m, from, relayed, 400, {});
-    return;
+    return true;
   }
   // s7.3.1.1: both sides think they have the same role; the larger tie-breaker
   // controls.
   if (config_.controlling && m.ice_controlling) {
     if (config_.tie_breaker >= *m.ice_controlling) {
       answer(m, from, relayed, 487, {});
-      return;
+      return true;
     }
     switch_role(now);
   } else if (!config_.controlling && m.ice_controlled) {
@@ -264,7 +273,7 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
       switch_role(now);
     } else {
       answer(m, from, relayed, 487, {});
-      return;
+      return true;
     }
   }
   answer(m, from, relayed, 0, {});
@@ -281,9 +290,10 @@ void IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
     } else if (early_.size() < kMaxEarlyChecks) {
       early_.push_back({from, relayed, std::move(their_ufrag), *m.priority, m.use_candidate});
     }
-    return;
+    return true;
   }
   on_peer_check(from, relayed, *m.priority, m.use_candidate, now);
+  return true;
 }
 
 void IceAgent::on_peer_check(const Endpoint& from, bool relayed, std::uint32_t priority,
@@ -373,11 +383,11 @@ void IceAgent::answer(const stun::Message& request, const Endpoint& from, bool r
 
 // --- answers to our checks (RFC 8445 s7.2.5) ---
 
-void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
+bool IceAgent::handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
                                const Endpoint& from, bool relayed, Clock::time_point now) {
   auto it = std::find_if(checks_.begin(), checks_.end(),
                          [&](const Check& c) { return c.id == m.transaction_id; });
-  if (it == checks_.end() || !remote_key_) return;
+  if (it == checks_.end() || !remote_key_) return false;
   const std::size_t p = it->pair;
   // s7.2.5.2.1: the answer must come from where the check went; s7.2.5.1 (and RFC 8489
   // s9.1.4): with MESSAGE-INTEGRITY under the peer's password. Else it is dropped and
@@ -385,17 +395,17 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
   if (from != remotes_[pairs_[p].remote].address || relayed != remotes_[pairs_[p].remote].relayed) {
     debug(fmt::format("dropped an answer from {}: the check went to {}", from.to_string(),
                       remotes_[pairs_[p].remote].address.to_string()));
-    return;
+    return false;
   }
   if (!m.has_message_integrity || !stun::check_integrity(bytes, m, *remote_key_)) {
     debug(fmt::format("dropped an answer from {}: wrong MESSAGE-INTEGRITY", from.to_string()));
-    return;
+    return false;
   }
   // Signed: the answer must carry the peer's signature over this transaction's ID (a
   // signed answer to another check, replayed, does not verify).
   if (signing() && !peer_signed(m, bytes, kIceAnswerSignatureLabel)) {
     debug(fmt::format("dropped an answer from {}: no valid peer SIGNATURE", from.to_string()));
-    return;
+    return false;
   }
   const CheckKind kind = it->kind;
   checks_.erase(it);
@@ -405,7 +415,7 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
   if (m.message_class == stun::MessageClass::error_response) {
     const int code = m.error_code ? m.error_code->code : 400;
     debug(fmt::format("error {} from {}", code, from.to_string()));
-    if (kind == CheckKind::consent) return;  // consent_until_ is not moved
+    if (kind == CheckKind::consent) return true;  // consent_until_ is not moved
     if (code == 487 && state_ == State::checking) {
       // s7.2.5.1: the peer says we have its role: take the other one, check again.
       switch_role(now);
@@ -414,22 +424,22 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
         pair.queued = true;
         triggered_.push_back(p);
       }
-      return;
+      return true;
     }
     if (!pair_busy(p) && pair.state != PairState::succeeded) {
       pair.state = PairState::failed;
       pair.error_code = code;
     }
-    return;
+    return true;
   }
 
   if (kind == CheckKind::consent) {  // RFC 7675 s5.1: consent refreshed
     consent_until_ = now + config_.consent_timeout;
-    return;
+    return true;
   }
   const std::array<std::uint16_t, 1> signature_attr{rendezvous::attr::signature};
   if (!m.unknown_required_except(std::span(signature_attr).first(signing() ? 1 : 0)).empty())
-    return;  // RFC 8489 s6.3.3: not acted on
+    return true;  // RFC 8489 s6.3.3: not acted on
   if (m.xor_mapped_address) pair.local_seen = *m.xor_mapped_address;
   pair.state = PairState::succeeded;  // s7.2.5.3.2: the pair is valid
   debug(fmt::format("answer from {}: it sees us as {}", from.to_string(),
@@ -441,14 +451,14 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
                                  return c.pair == p && c.kind == CheckKind::ordinary;
                                }),
                 checks_.end());
-  if (state_ != State::checking) return;
+  if (state_ != State::checking) return true;
   if (signing() && !config_.controlling && pair.use_candidate_seen) {
     connect(p, now);  // the nomination that waited for this proof (on_peer_check)
-    return;
+    return true;
   }
   if (kind == CheckKind::nomination) {  // s8.1.1: answered USE-CANDIDATE: selected
     connect(p, now);
-    return;
+    return true;
   }
   if (config_.controlling && std::none_of(checks_.begin(), checks_.end(), [](const Check& c) {
         return c.kind == CheckKind::nomination;
@@ -459,6 +469,7 @@ void IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
                                       : config_.nomination_window;
     if (!nominate_at_ || now + wait < *nominate_at_) nominate_at_ = now + wait;
   }
+  return true;
 }
 
 // --- the clock ---
@@ -500,9 +511,10 @@ void IceAgent::run(Clock::time_point now) {
         next_paced_ = now + config_.pacing;
       }
     }
-    if (!pairs_.empty() && checks_.empty() && triggered_.empty() && !nominate_at_ &&
-        std::all_of(pairs_.begin(), pairs_.end(),
-                    [](const Pair& p) { return p.state == PairState::failed; }))
+    if (!config_.keep_checking && !pairs_.empty() && checks_.empty() && triggered_.empty() &&
+        !nominate_at_ && std::all_of(pairs_.begin(), pairs_.end(), [](const Pair& p) {
+          return p.state == PairState::failed;
+        }))
       fail("every candidate pair failed");
   } else if (state_ == State::connected && now >= next_consent_) {
     if (std::none_of(checks_.begin(), checks_.end(),
@@ -564,6 +576,31 @@ void IceAgent::maybe_nominate(Clock::time_point now) {
   if (best) start_check(*best, CheckKind::nomination, now);
 }
 
+std::optional<std::vector<std::uint8_t>> IceAgent::encode_check(const stun::TransactionId& id,
+                                                                const Endpoint& remote,
+                                                                bool relayed, bool use_candidate) {
+  // s7.2.2: USERNAME "their-ufrag:our-ufrag"; s7.1.1: PRIORITY is what a peer-reflexive
+  // candidate learned from this check would get (our best candidate's local preference
+  // with the peer-reflexive type preference); the role and tie-breaker; USE-CANDIDATE
+  // when nominating; MESSAGE-INTEGRITY under their password; FINGERPRINT.
+  std::uint32_t local_priority = 0;
+  if (auto l = best_local_for(remote, relayed)) local_priority = local_[*l].priority;
+  const std::uint32_t priority = ice::candidate_priority(CandidateType::peer_reflexive,
+                                                         (local_priority >> 8) & 0xffff,
+                                                         256 - (local_priority & 0xff));
+  stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, id);
+  w.add_text(attr::username, remote_ufrag_ + ":" + config_.local_ufrag);
+  w.add_priority(priority);
+  w.add_u64(config_.controlling ? attr::ice_controlling : attr::ice_controlled,
+            config_.tie_breaker);
+  if (use_candidate) w.add_use_candidate();
+  const bool signed_ok = add_signature(w, kIceCheckSignatureLabel);
+  w.add_message_integrity(*remote_key_);
+  auto bytes = w.finish(true);
+  if (!bytes || !signed_ok) return std::nullopt;
+  return std::move(*bytes);
+}
+
 void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now) {
   Pair& pair = pairs_[p];
   const Remote& remote = remotes_[pair.remote];
@@ -573,26 +610,9 @@ void IceAgent::start_check(std::size_t p, CheckKind kind, Clock::time_point now)
   c.id = new_transaction_id();
   c.schedule = retransmission_schedule(config_.retransmission);
   c.first_sent = now;
-  // s7.2.2: USERNAME "their-ufrag:our-ufrag"; s7.1.1: PRIORITY is what a peer-reflexive
-  // candidate learned from this check would get (our best candidate's local preference
-  // with the peer-reflexive type preference); the role and tie-breaker; USE-CANDIDATE
-  // when nominating; MESSAGE-INTEGRITY under their password; FINGERPRINT.
-  std::uint32_t local_priority = 0;
-  if (auto l = best_local_for(remote.address, remote.relayed)) local_priority = local_[*l].priority;
-  const std::uint32_t priority = ice::candidate_priority(CandidateType::peer_reflexive,
-                                                         (local_priority >> 8) & 0xffff,
-                                                         256 - (local_priority & 0xff));
-  stun::MessageWriter w(stun::method::binding, stun::MessageClass::request, c.id);
-  w.add_text(attr::username, remote_ufrag_ + ":" + config_.local_ufrag);
-  w.add_priority(priority);
-  w.add_u64(config_.controlling ? attr::ice_controlling : attr::ice_controlled,
-            config_.tie_breaker);
-  if (kind == CheckKind::nomination) w.add_use_candidate();
-  const bool signed_ok = add_signature(w, kIceCheckSignatureLabel);
-  w.add_message_integrity(*remote_key_);
-  auto bytes = w.finish(true);
-  if (!bytes || !signed_ok) {  // a signer's failure, or cannot happen with checked
-                               // credentials; never leave the pair due
+  auto bytes = encode_check(c.id, remote.address, remote.relayed, kind == CheckKind::nomination);
+  if (!bytes) {  // a signer's failure, or cannot happen with checked credentials;
+                 // never leave the pair due
     pair.state = PairState::failed;
     return;
   }

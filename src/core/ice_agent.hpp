@@ -94,6 +94,10 @@ struct IceAgentConfig {
   // Either unset: unsigned checks, MESSAGE-INTEGRITY only.
   IceSignFn sign;
   IceVerifyFn verify_peer;
+  // True: every pair failing does not end the checks, only the deadline does (port
+  // prediction and the birthday method: the peer's checks may still find a way in
+  // through a probed port, src/core/punch_strategy.hpp).
+  bool keep_checking = false;
 };
 
 // Errc::usage naming the field when a ufrag or password breaks RFC 8445 s5.3's bounds.
@@ -175,8 +179,20 @@ class IceAgent {
   void add_remote_candidate(const rendezvous::Candidate& candidate, Clock::time_point now);
   // A STUN datagram that arrived on the socket from `from` (`relayed`: through our TURN
   // allocation, `from` the peer address the relay saw). Anything else is dropped.
-  void on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from, Clock::time_point now,
+  // True when it was the peer's: a check or an answer that passed MESSAGE-INTEGRITY
+  // (and, signing, the peer's SIGNATURE).
+  bool on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from, Clock::time_point now,
                    bool relayed = false);
+  // A probe (port prediction, the birthday method): one check, as an ordinary one
+  // would be, for an address the peer may have that no pair has. It is sent once and
+  // never retransmitted, and its answer is not waited for: when it gets through, the
+  // peer's triggered check back (RFC 8445 s7.3.1.4) makes the pair. Empty before
+  // set_remote() or when signing fails. `to`: where it goes (never through a relay).
+  std::optional<std::vector<std::uint8_t>> probe_check(const Endpoint& to);
+  std::size_t probes() const noexcept { return probes_; }  // probe_check()s made
+  // IceAgentConfig::keep_checking, once the strategy is known (after the peer's
+  // description, when the agent already runs).
+  void set_keep_checking(bool on) noexcept { config_.keep_checking = on; }
   void on_timer(Clock::time_point now);
 
   // What to send now, in order; the queue is emptied.
@@ -237,14 +253,20 @@ class IceAgent {
 
   void run(Clock::time_point now);
   void start_check(std::size_t pair, CheckKind kind, Clock::time_point now);
+  // A check's bytes (s7.2.2), for `remote` (`relayed`: through our TURN allocation);
+  // empty when signing fails.
+  std::optional<std::vector<std::uint8_t>> encode_check(const stun::TransactionId& id,
+                                                        const Endpoint& remote, bool relayed,
+                                                        bool use_candidate);
   void send_due(Clock::time_point now);
   void settle_timeouts(Clock::time_point now);
   void maybe_nominate(Clock::time_point now);
   void connect(std::size_t pair, Clock::time_point now);
   void fail(std::string why);
-  void handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
+  // Both: true when `m` was the peer's (authenticated).
+  bool handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
                       const Endpoint& from, bool relayed, Clock::time_point now);
-  void handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
+  bool handle_response(const stun::Message& m, std::span<const std::uint8_t> bytes,
                        const Endpoint& from, bool relayed, Clock::time_point now);
   void on_peer_check(const Endpoint& from, bool relayed, std::uint32_t priority, bool use_candidate,
                      Clock::time_point now);
@@ -291,6 +313,7 @@ class IceAgent {
   State state_ = State::waiting;
   std::string failure_;
   bool quiesced_ = false;
+  std::size_t probes_ = 0;
   Clock::time_point started_{};
   Clock::time_point next_paced_{};  // no new check before this
   std::optional<Clock::time_point> nominate_at_;

@@ -26,6 +26,7 @@
 #include "core/ice_agent.hpp"
 #include "core/punch_rules.hpp"
 #include "core/relay_loop.hpp"
+#include "core/punch_strategy.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
 #include "net/resolve.hpp"
@@ -207,6 +208,14 @@ class Punch {
   void permit_peer(const std::vector<rdv::Candidate>& candidates);
   void on_connected(Clock::time_point now);
   std::string relay_failure() const;
+  // The strategy (core/punch_strategy.hpp), once the peer's description is in.
+  detail::NatProfile local_profile() const;
+  void start_strategy(const rdv::Description& peer);
+  void open_birthday_sockets();
+  void on_extra_datagram(std::size_t index, std::span<const std::uint8_t> bytes,
+                         const Endpoint& from);
+  void close_extra_sockets();
+  void send_probes(Clock::time_point now);
   void schedule();
   void finish(Error e) {
     if (!outcome_) outcome_ = std::move(e);
@@ -264,6 +273,26 @@ class Punch {
   // linger that only answers the peer's retransmissions.
   std::optional<Clock::time_point> connected_at_;
   detail::Reactor::TimerId timer_ = 0;
+
+  // Port prediction and the birthday method (core/punch_strategy.hpp).
+  detail::StrategyPlan plan_;
+  std::optional<IpAddress> probe_ip_;       // the peer's address from its description
+  std::vector<std::uint16_t> predicted_;    // prediction: the ports probed, round robin
+  std::vector<std::uint8_t> random_ports_;  // birthday: two random bytes per probe
+  std::vector<std::uint8_t> probe_bytes_;   // one signed check, sent to every port
+  std::optional<Clock::time_point> next_probe_;
+  // Birthday, the symmetric side: when the extra sockets open, and toward what.
+  std::optional<Clock::time_point> birthday_at_;
+  std::vector<Endpoint> birthday_targets_;
+  std::size_t probes_sent_ = 0;
+  std::size_t extra_packets_ = 0;
+  std::size_t sockets_opened_ = 0;
+  // The birthday side's extra sockets; the first one the peer's check reaches becomes
+  // the punch socket (`promoted_`), and the agent's packets to `promoted_to_` leave
+  // through it from then on.
+  std::vector<std::unique_ptr<detail::UdpMux>> extra_;
+  std::unique_ptr<detail::UdpMux> promoted_;
+  std::optional<Endpoint> promoted_to_;
 };
 
 Status Punch::open_socket() {
@@ -325,7 +354,10 @@ rdv::Description Punch::own_description(
   d.sender = identity_.id();
   d.receiver = peer_;
   d.session_id = session;
-  d.nat_mapping = detail::nat_mapping_from(observations_, host_ips_);
+  const detail::NatProfile profile = local_profile();
+  d.nat_mapping = profile.mapping;
+  d.allocation = profile.allocation;
+  d.port_step = static_cast<std::int8_t>(profile.port_step);
   d.ufrag = ufrag_;
   d.password = password_;
   d.candidates = candidates_.candidates();
@@ -407,6 +439,7 @@ void Punch::answer_offer(const rdv::Description& offer) {
   permit_peer(offer.candidates);
   log(LogLevel::info, fmt::format("answering {}'s offer ({} candidates)", peer_.to_string(),
                                   offer.candidates.size()));
+  start_strategy(offer);
   rendezvous_client_->answer(peer_, *our_answer_, now);
 }
 
@@ -461,6 +494,7 @@ void Punch::on_answer(const rdv::SignedDescription& sd) {
   permit_peer(answer->candidates);
   log(LogLevel::info, fmt::format("answer from {} ({} candidates): checking", peer_.to_string(),
                                   answer->candidates.size()));
+  start_strategy(*answer);
 }
 
 void Punch::on_rendezvous_event(const detail::RendezvousEvent& e) {
@@ -541,11 +575,16 @@ void Punch::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& fro
 void Punch::flush_agent() {
   if (!agent_) return;
   for (auto& out : agent_->take_outgoing()) {
-    if (!out.relayed) {
-      send(out.bytes, out.to);
-    } else if (turn_ && turn_->send(out.to, out.bytes)) {
-      drain_turn();
+    if (out.relayed) {
+      if (turn_ && turn_->send(out.to, out.bytes)) drain_turn();
+      continue;
     }
+    if (promoted_ && promoted_to_ && out.to == *promoted_to_) {
+      if (auto st = promoted_->send_to(out.bytes, out.to); !st)
+        log(LogLevel::debug, fmt::format("send to {}: {}", out.to.to_string(), st.error().message));
+      continue;
+    }
+    send(out.bytes, out.to);
   }
 }
 
@@ -641,6 +680,168 @@ std::string Punch::relay_failure() const {
                      options_.turn->server);
 }
 
+detail::NatProfile Punch::local_profile() const {
+  detail::NatProfile p;
+  p.mapping = detail::nat_mapping_from(observations_, host_ips_);
+  // The mappings were made in the order the first requests left: the rendezvous's,
+  // then the --stun servers' in their order (schedule() sends them so).
+  std::vector<std::uint16_t> ports;
+  auto seen_by = [&](const Endpoint& server) {
+    for (const auto& o : observations_)
+      if (o.server == server) ports.push_back(o.mapped.port);
+  };
+  seen_by(rendezvous_);
+  for (const auto& s : stun_) seen_by(s.server);
+  const auto a = detail::port_allocation_from(p.mapping, ports, mux_->local_port());
+  p.allocation = a.allocation;
+  p.port_step = a.port_step;
+  return p;
+}
+
+void Punch::start_strategy(const rdv::Description& peer) {
+  const detail::NatProfile local = local_profile();
+  const detail::NatProfile remote{peer.nat_mapping, peer.allocation, peer.port_step};
+  plan_ = detail::choose_strategy(local, remote);
+  report_.strategy = detail::strategy_name(plan_.strategy);
+  agent_->set_keep_checking(plan_.keep_checking);
+  log(LogLevel::info, fmt::format("strategy {} (this side {}, the peer {})", report_.strategy,
+                                  detail::nat_mapping_name(local.mapping),
+                                  detail::nat_mapping_name(remote.mapping)));
+  if (plan_.probe_peer) {
+    // Only ever toward the address the peer's signed description names.
+    probe_ip_ = detail::probe_address(peer.candidates);
+    if (!probe_ip_) {
+      log(LogLevel::info, "no server-reflexive candidate of the peer's to probe");
+    } else if (plan_.strategy == detail::Strategy::prediction) {
+      std::vector<std::uint16_t> observed;
+      for (const auto& c : peer.candidates)
+        if (c.type == detail::ice::CandidateType::server_reflexive && c.address.ip == *probe_ip_)
+          observed.push_back(c.address.port);
+      predicted_ = detail::predicted_ports(remote, observed);
+      next_probe_ = reactor_.now();
+    } else {
+      random_ports_.resize(2 * detail::kMaxProbes);
+      fill_random(random_ports_);
+      next_probe_ = reactor_.now();
+    }
+  }
+  if (plan_.open_sockets) {
+    for (const auto& c : peer.candidates)
+      if (c.type == detail::ice::CandidateType::server_reflexive && c.address.ip.is_v4())
+        birthday_targets_.push_back(c.address);
+    // The plain checks first: against a NAT that filters by address only, or not at
+    // all, they need no extra socket, and extra sockets' checks reaching it would
+    // compete with the path they find.
+    if (!birthday_targets_.empty()) birthday_at_ = reactor_.now() + detail::kBirthdayDelay;
+  }
+}
+
+void Punch::open_birthday_sockets() {
+  const std::vector<Endpoint>& targets = birthday_targets_;
+  if (targets.empty() || !agent_ || agent_->state() != IceAgent::State::checking) return;
+  auto bytes = agent_->probe_check(targets.front());
+  if (!bytes) return;
+  for (std::size_t i = 0; i < detail::kBirthdaySockets; ++i) {
+    auto sock = detail::open_bound_udp_socket("0.0.0.0", 0);
+    if (!sock) {
+      log(LogLevel::debug, "birthday: no more sockets: " + sock.error().message);
+      break;
+    }
+    auto mux = std::make_unique<detail::UdpMux>(std::move(*sock));
+    mux->on_stun([this, i](std::span<const std::uint8_t> b, const Endpoint& from) {
+      on_extra_datagram(i, b, from);
+    });
+    for (const auto& to : targets) {
+      // Each send makes a new mapping on this side's NAT, open to the peer's endpoint.
+      if (mux->send_to(*bytes, to)) ++extra_packets_;
+    }
+    detail::UdpMux* raw = mux.get();
+    reactor_.watch(raw->fd(), true, false, [this, raw](bool, bool) {
+      auto r = raw->on_readable();
+      if (!r) log(LogLevel::debug, "birthday socket: " + r.error().message);
+      schedule();
+    });
+    extra_.push_back(std::move(mux));
+    ++sockets_opened_;
+  }
+  log(LogLevel::debug, fmt::format("birthday: {} extra sockets, {} checks toward {}",
+                                   sockets_opened_, extra_packets_, targets.front().to_string()));
+}
+
+void Punch::on_extra_datagram(std::size_t index, std::span<const std::uint8_t> bytes,
+                              const Endpoint& from) {
+  if (!agent_) return;
+  if (promoted_) {
+    // The others are closed: only the promoted socket still delivers, and what reaches
+    // it is the path's.
+    agent_->on_datagram(bytes, from, reactor_.now());
+    return;
+  }
+  if (index >= extra_.size() || !extra_[index]) return;
+  if (!agent_->on_datagram(bytes, from, reactor_.now())) return;
+  // A path the punch socket already proved stays: moving the traffic to another
+  // socket now would leave the peer's nomination on the old one unanswered.
+  const auto pairs = agent_->report();
+  if (agent_->state() != IceAgent::State::checking ||
+      std::any_of(pairs.begin(), pairs.end(), [&](const detail::PairReport& p) {
+        return p.remote == from && (p.outcome == detail::PairOutcome::succeeded ||
+                                    p.outcome == detail::PairOutcome::nominated);
+      }))
+    return;
+  // The first socket the peer's own check reached is the way through: it becomes the
+  // punch socket, and every other extra socket is closed at once.
+  promoted_ = std::move(extra_[index]);
+  promoted_to_ = from;
+  log(LogLevel::debug, fmt::format("birthday: socket on port {} reached by {} ({} probes of ours)",
+                                   promoted_->local_port(), from.to_string(), extra_packets_));
+  close_extra_sockets();
+}
+
+void Punch::close_extra_sockets() {
+  for (auto& m : extra_)
+    if (m) reactor_.unwatch(m->fd());
+  extra_.clear();
+}
+
+void Punch::send_probes(Clock::time_point now) {
+  if (!next_probe_ || !probe_ip_ || !agent_) return;
+  if (agent_->state() != IceAgent::State::checking || probes_sent_ >= detail::kMaxProbes) {
+    if (probes_sent_ >= detail::kMaxProbes)
+      log(LogLevel::debug,
+          fmt::format("{}: probe cap of {} reached", report_.strategy, detail::kMaxProbes));
+    next_probe_.reset();
+    return;
+  }
+  const bool birthday = plan_.strategy == detail::Strategy::birthday;
+  const auto interval = birthday ? detail::kBirthdayProbeInterval
+                                 : detail::kPredictionProbeInterval;
+  if (birthday ? random_ports_.size() < 2 * detail::kMaxProbes : predicted_.empty()) {
+    next_probe_.reset();
+    return;
+  }
+  while (*next_probe_ <= now && probes_sent_ < detail::kMaxProbes) {
+    std::uint16_t port = birthday ? detail::probe_port(random_ports_[2 * probes_sent_],
+                                                       random_ports_[2 * probes_sent_ + 1])
+                                  : predicted_[probes_sent_ % predicted_.size()];
+    const Endpoint to{*probe_ip_, port};
+    // One signed check serves every probe: it proves the peer's key, not where it is
+    // from, and only one probe is meant to arrive.
+    if (probe_bytes_.empty()) {
+      auto bytes = agent_->probe_check(to);
+      if (!bytes) {
+        next_probe_.reset();
+        return;
+      }
+      probe_bytes_ = std::move(*bytes);
+    }
+    send(probe_bytes_, to);
+    ++probes_sent_;
+    *next_probe_ += interval;
+  }
+  // A late wake-up does not make a burst: the pace restarts from now.
+  if (*next_probe_ < now) *next_probe_ = now + interval;
+}
+
 void Punch::fill_report(bool punched) {
   report_.peer_id = peer_.to_string();
   report_.pairs.clear();
@@ -653,12 +854,20 @@ void Punch::fill_report(bool punched) {
         detail::nat_mapping_from(observations_, host_ips_));
   report_.peer_nat = peer_nat_ ? detail::nat_mapping_name(*peer_nat_) : "";
   // A hint is about the NATs: only when the checks (or the peer) were the trouble.
-  if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed)
+  report_.packets_sent = probes_sent_ + extra_packets_;
+  report_.sockets_opened = sockets_opened_;
+  if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed) {
     report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
                                       peer_nat_);
+    const std::string tried = detail::strategy_hint(plan_, probes_sent_ + extra_packets_,
+                                                    sockets_opened_);
+    if (!tried.empty()) report_.hint += (report_.hint.empty() ? "" : "; ") + tried;
+  }
   report_.relay_error = turn_error_ ? turn_error_->message : "";
-  if (punched && agent_ && agent_->selected())
-    report_.strategy = agent_->selected()->kind == detail::PathKind::relayed ? "relay" : "direct";
+  if (punched && agent_ && agent_->selected() &&
+      agent_->selected()->kind == detail::PathKind::relayed)
+    report_.strategy = "relay";
+  if (report_.strategy.empty()) report_.strategy = "direct";
   const auto end = punched && connected_at_ ? *connected_at_ : reactor_.now();
   report_.elapsed = std::chrono::duration_cast<milliseconds>(end - start_);
 }
@@ -715,6 +924,12 @@ void Punch::schedule() {
   if (agent_) {
     agent_->on_timer(now);
     flush_agent();
+    send_probes(now);
+    if (birthday_at_ && now >= *birthday_at_) {
+      birthday_at_.reset();
+      open_birthday_sockets();
+      flush_agent();
+    }
     if (agent_->state() == IceAgent::State::connected) {
       if (!linger_until_) {
         linger_until_ = agent_->linger_until().value_or(now);
@@ -755,6 +970,8 @@ void Punch::schedule() {
   if (!gathering_done()) earlier(gather_until_);
   earlier(not_online_until_);
   earlier(linger_until_);
+  earlier(next_probe_);
+  earlier(birthday_at_);
   if (agent_) earlier(agent_->next_wakeup());
   if (turn_) earlier(turn_->next_wakeup());
   if (timer_ != 0) reactor_.cancel(timer_);
@@ -837,6 +1054,11 @@ Result<PunchResult> Punch::run() {
     turn_->deallocate(reactor_.now());
     for (const auto& bytes : turn_->take_outgoing()) send(bytes, *turn_server_);
   }
+  close_extra_sockets();  // whatever the outcome, only the punch socket stays
+  if (promoted_ && (!punched_ || !promoted_to_ || agent_->selected()->remote != *promoted_to_)) {
+    reactor_.unwatch(promoted_->fd());
+    promoted_.reset();
+  }
   if (!punched_) {
     if (made) {
       if (auto rs = release_punch_mapping(options_, *made); !rs)
@@ -870,7 +1092,9 @@ Result<PunchResult> Punch::run() {
     return result;
   }
   // The mux keeps its socket until it is destroyed: hand out a duplicate, connected.
-  int fd = ::fcntl(mux_->fd(), F_DUPFD_CLOEXEC, 3);
+  // The birthday side's path may run from the extra socket the peer's check reached.
+  const detail::UdpMux& chosen = promoted_ ? *promoted_ : *mux_;
+  int fd = ::fcntl(chosen.fd(), F_DUPFD_CLOEXEC, 3);
   if (fd < 0) return make_error(Errc::internal, fmt::format("dup: {}", std::strerror(errno)));
   result.socket = OwnedFd(fd);
   sockaddr_storage sa{};
@@ -885,6 +1109,7 @@ Result<PunchResult> Punch::run() {
       result.local = *e;
   }
   reactor_.unwatch(mux_->fd());
+  if (promoted_) reactor_.unwatch(promoted_->fd());
   return result;
 }
 

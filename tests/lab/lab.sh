@@ -743,20 +743,36 @@ EOF
 }
 
 # nat-mode ROUTER MODE: eim (what `up` sets: plain masquerade, port-restricted cone),
-# symmetric (masquerade random), fullcone, restricted. Rewrites the masquerade rule in
-# place, replaces table lab_nat_mode and the forward accept for its DNATs, then flushes
-# the router's conntrack table (old entries keep old mappings).
+# symmetric (masquerade random: a random port per destination), symmetric-seq (UDP from
+# the LAN gets port 40000 + a counter that goes up by one with each new mapping, mod 256:
+# a predictable symmetric NAT; other traffic is masqueraded as in eim), fullcone,
+# restricted. Rewrites the masquerade rule in place (symmetric-seq adds its snat rule
+# before it), replaces table lab_nat_mode and the forward accept for its DNATs, then
+# flushes the router's conntrack table (old entries keep old mappings).
 cmd_nat_mode() {
   need_root
   local r mode=${2:-} handle masq rule
   r=$(router_arg "${1:-}")
-  case $mode in eim|symmetric|fullcone|restricted) ;; *) die "usage: lab.sh nat-mode ROUTER eim|symmetric|fullcone|restricted" ;; esac
+  case $mode in eim|symmetric|symmetric-seq|fullcone|restricted) ;; *) die "usage: lab.sh nat-mode ROUTER eim|symmetric|symmetric-seq|fullcone|restricted" ;; esac
   ns_exists "$r" || die "router $r is not up"
   handle=$(nsx "$r" nft -a list chain inet filter postrouting | awk '/masquerade/ { print $NF }')
   [[ $handle =~ ^[0-9]+$ ]] || die "no masquerade rule in $r's postrouting chain"
   masq="oifname \"wan\" ip saddr $(lan_net "$r") masquerade"
   [ "$mode" = symmetric ] && masq="$masq random"
   nsx "$r" nft replace rule inet filter postrouting handle "$handle" "$masq"
+  for rule in $(nsx "$r" nft -a list chain inet filter postrouting | awk '/lab-nat-seq/ { print $NF }'); do
+    nsx "$r" nft delete rule inet filter postrouting handle "$rule"
+  done
+  if [ "$mode" = symmetric-seq ]; then
+    # The nat chain sees a connection's first packet only: one counter step per mapping.
+    # Through a map (typed ports): numgen's raw value would be taken in network byte
+    # order (40000, 40001 became 16540, 16796).
+    local ports
+    ports=$(for i in $(seq 0 255); do printf '%d : %d, ' "$i" $((40000 + i)); done)
+    nsx "$r" nft insert rule inet filter postrouting position "$handle" oifname '"wan"' ip saddr \
+      "$(lan_net "$r")" meta l4proto udp snat ip to "$(wan_ip "$r")" : numgen inc mod 256 map "{ ${ports%, } }" \
+      comment '"lab-nat-seq"'
+  fi
   nsx "$r" nft delete table inet lab_nat_mode 2>/dev/null || true
   for rule in $(nsx "$r" nft -a list chain inet filter forward | awk '/lab-nat-mode/ { print $NF }'); do
     nsx "$r" nft delete rule inet filter forward handle "$rule"
@@ -835,7 +851,7 @@ usage: $ME COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB
   wan-address IP|default [R] [silent]  give R another WAN address (203.0.113.N), SIGUSR1 miniupnpd
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
-  nat-mode R MODE            NAT behaviour of router R: eim (default), symmetric, fullcone, restricted
+  nat-mode R MODE            NAT behaviour of router R: eim (default), symmetric, symmetric-seq, fullcone, restricted
   up-double-nat              add r3 behind r1 (WAN $R3_WAN, LAN $R3_NET, host lan3 $LAN3) and its STUN server stun3
   down-double-nat            remove r3, lan3 and stun3 again (down does it too)
   serve-start                \$PORTHOLE_BIN serve on $SERVE1 + $SERVE2 in inet (log porthole-serve.log)

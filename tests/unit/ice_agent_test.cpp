@@ -1217,3 +1217,107 @@ TEST_CASE("ice agent: a direct pair that succeeds during the relay grace wins") 
   CHECK(b.selected()->remote == ep("192.168.1.100:40000"));
   CHECK(clock.now() < direct_from + milliseconds(5000));
 }
+
+TEST_CASE("ice agent: keep_checking holds the checks open until the deadline") {
+  TestClock clock;
+  auto c = config(true, 1, kUfragA, kPassA);
+  c.keep_checking = true;
+  c.deadline = clock.now() + milliseconds(8000);
+  IceAgent a(c, {candidate(ice::CandidateType::host, "10.0.0.1:5000")}, seeded(1));
+  a.add_remote_candidate(candidate(ice::CandidateType::host, "10.0.0.2:6000"), clock.now());
+  REQUIRE(a.set_remote(kUfragB, kPassB, clock.now()).ok());
+  a.take_outgoing();
+  while (auto w = a.next_wakeup()) {
+    if (*w >= c.deadline) break;
+    clock.set(*w);
+    a.on_timer(clock.now());
+    a.take_outgoing();
+  }
+  CHECK(a.state() == State::checking);  // every pair failed, but not the deadline
+  CHECK(a.next_wakeup() == std::optional<Clock::time_point>(c.deadline));
+  REQUIRE(a.report().size() == 1);
+  CHECK(a.report()[0].outcome == PairOutcome::failed);
+  clock.set(c.deadline);
+  a.on_timer(clock.now());
+  CHECK(a.state() == State::failed);
+  CHECK(a.failure() == "no candidate pair succeeded before the deadline");
+}
+
+TEST_CASE("ice agent: signed: a probe to a predicted port lets the hard side in") {
+  // B sits behind a destination-dependent NAT: toward A its packets come from
+  // 203.0.113.2:40007, a port no description names (it told 40001). A's NAT and B's
+  // filter: only from where each has sent. Without a probe nothing connects; A's one
+  // probe to 40007 gets B's answer and triggered check through.
+  const auto ka = test_key(0x11);
+  const auto kb = test_key(0x22);
+  for (const bool probe : {false, true}) {
+    Network net;
+    const auto a_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.1:5000")};
+    const auto b_cands = std::vector{candidate(ice::CandidateType::host, "10.0.0.2:6000"),
+                                     candidate(ice::CandidateType::server_reflexive,
+                                               "203.0.113.2:40001")};
+    auto ca = signed_config(true, 1, kUfragA, kPassA, ka, kb.public_key());
+    auto cb = signed_config(false, 2, kUfragB, kPassB, kb, ka.public_key());
+    ca.keep_checking = cb.keep_checking = true;
+    ca.deadline = cb.deadline = net.now() + milliseconds(6000);
+    Side a{IceAgent(ca, a_cands, seeded(1)), ep("10.0.0.1:5000"), {}, {ep("10.0.0.1:5000")}};
+    Side b{IceAgent(cb, b_cands, seeded(2)),
+           ep("10.0.0.2:6000"),
+           {{ep("10.0.0.1:5000"), ep("203.0.113.2:40007")}},
+           {ep("203.0.113.2:40007")}};
+    a.filtering = b.filtering = true;
+    net.sides = {&a, &b};
+    exchange(a, a_cands, b, b_cands, net.now());
+    net.run(milliseconds(4500));  // every ordinary pair has failed by now
+    CHECK_FALSE(connected(a));
+    CHECK(a.agent.state() == State::checking);
+    if (probe) {
+      const auto to = ep("203.0.113.2:40007");
+      auto bytes = a.agent.probe_check(to);
+      REQUIRE(bytes);
+      CHECK(has_signature(*bytes));
+      CHECK(a.agent.probes() == 1);
+      a.sent_to.insert(to);
+      net.flight.push_back({net.now() + net.delay, 1, a.socket, *bytes});
+    }
+    net.run(milliseconds(1000), [&] { return connected(a) && connected(b); });
+    CHECK(connected(a) == probe);
+    CHECK(connected(b) == probe);
+    if (probe) {
+      CHECK(a.agent.selected()->remote == ep("203.0.113.2:40007"));
+      CHECK(a.agent.selected()->remote_type == ice::CandidateType::peer_reflexive);
+      CHECK(b.agent.selected()->remote == ep("10.0.0.1:5000"));
+    }
+  }
+}
+
+TEST_CASE("ice agent: on_datagram tells the peer's messages from everything else") {
+  TestClock clock;
+  IceAgent b(config(false, 2, kUfragB, kPassB),
+             {candidate(ice::CandidateType::host, "10.0.0.2:6000")}, seeded(2));
+  REQUIRE(b.set_remote(kUfragA, kPassA, clock.now()).ok());
+  const auto from = ep("10.0.0.1:5000");
+  CHECK(b.on_datagram(check("bbbb:aaaa", kPassB, true, 1), from, clock.now()));
+  CHECK_FALSE(b.on_datagram(check("bbbb:aaaa", "wrongpasswordBBBBBBBBBBB", true, 1, false, 8), from,
+                            clock.now()));
+  CHECK_FALSE(b.on_datagram(Bytes{1, 2, 3}, from, clock.now()));
+  // An answer to no check of ours.
+  IceAgent a(config(true, 1, kUfragA, kPassA),
+             {candidate(ice::CandidateType::host, "10.0.0.1:5000")}, seeded(1));
+  CHECK_FALSE(a.probe_check(ep("10.0.0.2:6000")));  // no remote description yet
+  REQUIRE(a.set_remote(kUfragB, kPassB, clock.now()).ok());
+  auto probe = a.probe_check(ep("10.0.0.2:6000"));
+  REQUIRE(probe);
+  CHECK(a.take_outgoing().empty());  // the caller sends a probe itself
+  CHECK(b.on_datagram(*probe, from, clock.now()));
+  bool answered = false;
+  for (auto& o : b.take_outgoing()) {
+    auto m = stun::decode(o.bytes);
+    if (m && m->message_class == stun::MessageClass::success_response) {
+      answered = true;
+      CHECK(o.to == from);
+      CHECK_FALSE(a.on_datagram(o.bytes, ep("10.0.0.2:6000"), clock.now()));  // not waited for
+    }
+  }
+  CHECK(answered);
+}

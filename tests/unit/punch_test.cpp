@@ -237,3 +237,24 @@ TEST_CASE("punch output: one line, or the JSON scripts read", "[cli][punch]") {
         std::string::npos);
   CHECK(text.find("hint: peer behind symmetric NAT") != std::string::npos);
 }
+
+TEST_CASE("punch output: the strategy and what it sent", "[cli][punch]") {
+  PunchResult r;
+  r.path = PathKind::peer_reflexive;
+  r.local = ep("10.0.1.10:40000");
+  r.peer = ep("203.0.113.9:41000");
+  r.elapsed = std::chrono::milliseconds(812);
+  auto j = nlohmann::json::parse(cli::render_punch(r, true));
+  CHECK(j["strategy"] == "direct");
+  CHECK(j["packets_sent"] == 0);
+  r.report.strategy = "birthday";
+  r.report.packets_sent = 345;
+  r.report.sockets_opened = 0;
+  CHECK(cli::render_punch(r, false) ==
+        "punched peer-reflexive path: 10.0.1.10:40000 -> 203.0.113.9:41000 in 812 ms "
+        "(birthday: 345 packets, 0 extra sockets)\n");
+  j = nlohmann::json::parse(cli::render_punch(r, true));
+  CHECK(j["strategy"] == "birthday");
+  CHECK(j["packets_sent"] == 345);
+  CHECK(j["sockets_opened"] == 0);
+}

@@ -570,3 +570,42 @@ TEST_CASE("rendezvous decode: refusals and unknown attributes (RFC 8489 s6.3, s7
     CHECK_FALSE(rv::decode(b).ok());
   }
 }
+
+TEST_CASE("rendezvous description: the NAT byte carries the port allocation and its step") {
+  rv::Description d = offer_a_to_b();
+  d.nat_mapping = rv::NatMapping::address_and_port_dependent;
+  d.allocation = rv::PortAllocation::sequential;
+  d.port_step = -3;
+  auto bytes = rv::encode_description(d);
+  REQUIRE(bytes.ok());
+  // Mapping 3 in bits 0-1, sequential (2) in bits 2-3, -3 as the nibble 0xd in bits 4-7.
+  CHECK((*bytes)[2] == 0xdb);
+  auto back = rv::decode_description(*bytes);
+  REQUIRE(back.ok());
+  CHECK(*back == d);
+
+  d.allocation = rv::PortAllocation::random;
+  d.port_step = 0;
+  bytes = rv::encode_description(d);
+  REQUIRE(bytes.ok());
+  CHECK((*bytes)[2] == 0x0f);
+  CHECK(rv::decode_description(*bytes).value() == d);
+
+  // A step without a sequential allocation, a sequential one without a step or beyond
+  // the bound, and an allocation with an endpoint-independent mapping are refused.
+  d.port_step = 2;
+  CHECK_THAT(rv::encode_description(d).error().message, Catch::Contains("port step 2"));
+  d.allocation = rv::PortAllocation::sequential;
+  d.port_step = 0;
+  CHECK_FALSE(rv::encode_description(d).ok());
+  d.port_step = 8;
+  CHECK_FALSE(rv::encode_description(d).ok());
+  d.port_step = 1;
+  d.nat_mapping = rv::NatMapping::endpoint_independent;
+  CHECK_THAT(rv::encode_description(d).error().message, Catch::Contains("NAT mapping"));
+  Bytes wire = kOffer;
+  wire[2] = 0x89;  // EIM, sequential, step -8: beyond the bound
+  CHECK_FALSE(rv::decode_description(wire).ok());
+  wire[2] = 0x1b;  // dependent, sequential, step 1
+  CHECK(rv::decode_description(wire).value().port_step == 1);
+}
