@@ -231,6 +231,9 @@ std::string config_blame(const std::string& message, const Cli& cli,
       return fmt::format("{} (in {})", message, files.back());
     const std::string name = key.substr(key.rfind('.') == std::string::npos ? 0
                                                                             : key.rfind('.') + 1);
+    if (name == "++")
+      return fmt::format("{}:{}: unknown section [{}]: no command '{}'", where.file, where.line,
+                         where.section, where.section);
     std::string why;
     if (where.section.empty())
       why = fmt::format(

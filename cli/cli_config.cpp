@@ -69,6 +69,9 @@ bool locate_config_key(const std::vector<std::string>& files, const std::string&
                        const std::string& section, ConfigLocation& where) {
   // The file read last wins (CLI11 reads them from the last one back and keeps the
   // first value it sees), so it is the one to blame.
+  // CLI11 names a section it cannot place "SECTION.++" (its opening): find its header.
+  const bool header = key.size() > 3 && key.compare(key.size() - 3, 3, ".++") == 0;
+  const std::string header_of = header ? key.substr(0, key.size() - 3) : std::string();
   for (auto f = files.rbegin(); f != files.rend(); ++f) {
     std::ifstream in(*f);
     std::string raw;
@@ -76,7 +79,12 @@ bool locate_config_key(const std::vector<std::string>& files, const std::string&
     int number = 0;
     while (std::getline(in, raw)) {
       ++number;
+      const std::string before = current;
       const std::string full = line_key(raw, current);
+      if (header && full.empty() && current == header_of && before != current) {
+        where = {*f, number, header_of};
+        return true;
+      }
       if (full.empty()) continue;
       const bool dotted = key.find('.') != std::string::npos;
       const bool hit = dotted ? full == key
