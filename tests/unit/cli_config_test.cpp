@@ -65,7 +65,8 @@ TEST_CASE("config: no file, no change", "[cli][config]") {
   CHECK(r.invocation->options.timeout == std::chrono::milliseconds(5000));
 }
 
-TEST_CASE("config: system, then user, then --config; the command line over all", "[cli][config]") {
+TEST_CASE("config: system, then user, then --config, and the command line over all",
+          "[cli][config]") {
   ConfigDir d;
   ConfigDir::write(d.system(), "timeout = 2\ngateway = \"192.168.1.1\"\n[open]\nlifetime = 100\n");
   CHECK(default_config_files() == std::vector<std::string>{d.system()});
