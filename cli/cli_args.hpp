@@ -21,7 +21,8 @@ struct Invocation {
   Options options;  // log is set later by main
   OpenRequest open;
   CloseRequest close;
-  bool verify = false;  // open --verify
+  bool close_all = false;  // close --all (close.via is its --via)
+  bool verify = false;     // open --verify
   ServeOptions serve;
   HoldRequest hold;
   PunchOptions punch;          // punch: rendezvous, --port, --wait, ... (the rest from options)

@@ -1,6 +1,7 @@
 // `porthole serve`: the public-side server, STUN (RFC 8489, RFC 5780), the rendezvous
 // of `porthole punch` (docs/rendezvous.md) and the TCP connect-back check of
-// `open --verify`, in the foreground until SIGTERM or SIGINT; log lines on stderr.
+// `open --verify`, in the foreground until SIGTERM or SIGINT; log lines on stderr, or
+// with --json one JSON object per line on stdout (serve_log_line).
 #include <unistd.h>
 
 #include <csignal>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli_output.hpp"
+#include "cmd_serve.hpp"
 #include "command.hpp"
 #include "stop_signal.hpp"
 
@@ -86,28 +88,50 @@ class ServeCommandOptions : public CommandOptions {
   std::size_t max_peers_ = 10000;
 };
 
+// One log line to its stream: the JSON lines are the output of `serve --json`.
+void print_log(bool as_json, LogLevel level, std::string_view text) {
+  const std::string line = serve_log_line(utc_now(), level, text, as_json);
+  if (as_json) {
+    fmt::print("{}", line);
+    std::fflush(stdout);  // a reader of the pipe gets each event as it happens
+  } else {
+    fmt::print(stderr, "{}", line);
+  }
+}
+
 int run_serve(const Invocation& inv) {
   ServeOptions options = inv.serve;
   const int verbosity = inv.verbosity;
+  const bool as_json = inv.json;
   // One line per notable event (start, each connect-back); -v adds every request,
   // -q keeps only errors.
-  options.log = [verbosity](LogLevel level, std::string_view text) {
+  options.log = [verbosity, as_json](LogLevel level, std::string_view text) {
     if (verbosity < 0 || (level == LogLevel::debug && verbosity < 1)) return;
-    fmt::print(stderr, "{} porthole serve: {}\n", utc_now(), text);
+    print_log(as_json, level, text);
   };
   // SIGTERM / SIGINT notify the stop eventfd, which serve()'s reactor watches.
   const int stop = install_stop_signals();
   if (stop < 0) return static_cast<int>(Errc::internal);
   auto st = serve(options, stop);
-  if (!st) {
-    fmt::print(stderr, "porthole: {}\n", st.error().message);
-    return static_cast<int>(st.error().code);
-  }
-  if (verbosity >= 0) fmt::print(stderr, "{} porthole serve: stopped\n", utc_now());
+  if (!st) return fail(st.error(), as_json);
+  if (verbosity >= 0) print_log(as_json, LogLevel::info, "stopped");
   return 0;
 }
 
 }  // namespace
+
+std::string serve_log_line(std::string_view time, LogLevel level, std::string_view text,
+                           bool as_json) {
+  if (!as_json) return fmt::format("{} porthole serve: {}\n", time, text);
+  const char* name = level == LogLevel::debug  ? "debug"
+                     : level == LogLevel::info ? "info"
+                                               : "warning";
+  // One line per object: dump() without indentation; text that is not UTF-8 (a peer's
+  // bytes quoted in a message) is replaced rather than thrown on.
+  return nlohmann::json{{"time", time}, {"level", name}, {"message", text}}.dump(
+             -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
 
 CommandSpec serve_command() {
   return {Command::serve, make_options<ServeCommandOptions>, run_serve};

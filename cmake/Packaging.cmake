@@ -72,16 +72,10 @@ else()
   set(porthole_sysconfdir ${CMAKE_INSTALL_SYSCONFDIR})
 endif()
 install(FILES dist/default/porthole DESTINATION ${porthole_sysconfdir}/default COMPONENT cli)
-set(porthole_conffiles /etc/default/porthole)
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/dist/porthole.conf)
-  install(FILES dist/porthole.conf DESTINATION ${porthole_sysconfdir}/porthole
-          COMPONENT cli)
-  list(APPEND porthole_conffiles /etc/porthole/porthole.conf)
-endif()
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/dist/bash-completion/porthole)
-  install(FILES dist/bash-completion/porthole
-          DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions COMPONENT cli)
-endif()
+install(FILES dist/porthole.conf DESTINATION ${porthole_sysconfdir}/porthole COMPONENT cli)
+set(porthole_conffiles /etc/default/porthole /etc/porthole/porthole.conf)
+install(FILES dist/bash-completion/porthole dist/bash-completion/porthole-lab
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions COMPONENT cli)
 
 # ---- Debian's documentation files: copyright, and the Debian changelog (a native
 # package's changelog.gz; the changes themselves are in CHANGELOG.md) gzipped.

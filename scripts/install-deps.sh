@@ -4,7 +4,8 @@
 # GnuTLS's archive needs when the CLI links it statically. openssl: the lab's lying
 # rendezvous signs with a key of its own (openssl pkeyutl). libnice-dev: the reference
 # ICE client bench/punch_bench.py compiles. clang-format-14: scripts/format.sh and the
-# build.format test. coturn: the lab's TURN relay (lab.sh turn-start).
+# build.format test. coturn: the lab's TURN relay (lab.sh turn-start). strace: the
+# cli.version test (GnuTLS stays uninitialised).
 # python3-pytest: the pytest fixture example (examples/pytest-fixture). lintian, man-db
 # (man -w) and dpkg-dev (dpkg-buildflags, dpkg-shlibdeps): scripts/package.sh and the
 # package tests.
@@ -18,7 +19,7 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
             libminiupnpc-dev libnatpmp-dev libcli11-dev libfmt-dev catch2 nlohmann-json3-dev
-            nettle-dev libgnutls28-dev libunistring-dev ccache clang-format-14)
+            nettle-dev libgnutls28-dev libunistring-dev ccache clang-format-14 strace)
 lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc natpmpc
           stun-server stun-client python3 procps psmisc openssl python3-pytest coturn)
 bench_pkgs=(hyperfine libnice-dev gcc)

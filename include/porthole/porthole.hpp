@@ -83,6 +83,10 @@ Result<OpenResult> open(const Options& options, const OpenRequest& request);
 struct CloseRequest {
   PortSpec port;                               // internal port and transport
   std::optional<std::uint16_t> external_port;  // narrow to one external port
+  // Only a mapping made with this protocol. A recorded mapping made with another one is
+  // left alone (Errc::usage, nothing sent); with no record, only Via::upnp (and
+  // automatic) look for this host's rows in the router's UPnP table.
+  Via via = Via::automatic;
 };
 
 struct CloseResult {
@@ -90,6 +94,24 @@ struct CloseResult {
   std::vector<std::string> warnings;
 };
 Result<CloseResult> close(const Options& options, const CloseRequest& request);
+
+// `close --all`: every mapping the state records for this host on the current gateway
+// (made with `via`'s protocol unless automatic), each closed as close() does.
+struct CloseAllRequest {
+  Via via = Via::automatic;
+};
+struct CloseAllItem {
+  PortSpec port;                // internal port and transport, as recorded
+  Protocol protocol;            // the protocol it was made with
+  std::uint16_t external_port;  // as recorded
+  Result<CloseResult> outcome;  // what close() said for it
+};
+struct CloseAllResult {
+  std::string state_file;             // where the mappings were read from
+  std::vector<CloseAllItem> items;    // empty: nothing recorded (not an error)
+  std::vector<std::string> warnings;  // e.g. mappings recorded on another gateway, left alone
+};
+Result<CloseAllResult> close_all(const Options& options, const CloseAllRequest& request);
 
 struct ListedMapping {
   Mapping mapping;

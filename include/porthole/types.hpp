@@ -20,6 +20,7 @@ const char* protocol_name(Protocol p) noexcept;    // "pcp", "natpmp", "upnp"
 const char* transport_name(Transport t) noexcept;  // "tcp", "udp"
 std::optional<Protocol> parse_protocol(std::string_view s);
 Result<Via> parse_via(std::string_view s);  // "auto" | "pcp" | "natpmp" | "upnp"
+const char* via_name(Via v) noexcept;       // the same words back
 
 // PORT as the user writes it: "N", "N/tcp" or "N/udp" (default tcp), 1..65535.
 struct PortSpec {

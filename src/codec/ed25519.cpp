@@ -196,4 +196,9 @@ Status random_bytes(std::span<std::uint8_t> out) noexcept {
   return ok_status();
 }
 
+std::string_view tls_library_version() noexcept {
+  const char* v = gnutls_check_version(nullptr);
+  return v != nullptr ? std::string_view(v) : std::string_view("unknown");
+}
+
 }  // namespace porthole::detail::ed25519

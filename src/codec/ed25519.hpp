@@ -61,4 +61,8 @@ bool verify(const PublicKey& key, std::span<const std::uint8_t> message,
 // Errc::internal if it fails.
 Status random_bytes(std::span<std::uint8_t> out) noexcept;
 
+// The version of the GnuTLS library running (gnutls_check_version(NULL)); it does not
+// initialise GnuTLS, so `porthole --version` stays as cheap as before.
+std::string_view tls_library_version() noexcept;
+
 }  // namespace porthole::detail::ed25519

@@ -199,4 +199,6 @@ Result<IgdDescription> read_igd_description(std::string_view xml, std::string_vi
   return out;
 }
 
+std::string_view miniupnpc_version() noexcept { return MINIUPNPC_VERSION; }
+
 }  // namespace porthole::detail

@@ -138,4 +138,8 @@ struct UpnpTable {
 // when the text is no PortMappingList at all.
 Result<std::vector<UpnpEntry>> read_port_listing(std::string_view document);
 
+// The miniupnpc version whose headers (and, in a static build, archive) this library
+// was built with (MINIUPNPC_VERSION).
+std::string_view miniupnpc_version() noexcept;
+
 }  // namespace porthole::detail

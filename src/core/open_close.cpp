@@ -7,6 +7,7 @@
 #include "codec/ip_address_format.hpp"
 #include "porthole/text.hpp"
 
+#include "core/close_all.hpp"
 #include "core/session.hpp"
 #include "net/ipv4_class.hpp"
 #include "core/state_intent.hpp"
@@ -295,6 +296,22 @@ Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   const auto& prior = view->prior;
   const IpAddress& me = s.gateway.local_ip;
   CloseResult result;
+  // --via names the protocol the mapping was made with; another one's mapping stays
+  // (its record is what lets us remove it: a PCP nonce, a NAT-PMP lease).
+  if (prior && !detail::via_selects(req.via, prior->mapping.protocol))
+    return make_error(Errc::usage,
+                      fmt::format("{}/{} was mapped via {}, not {}: left alone (close it with "
+                                  "--via {} or without --via)",
+                                  req.port.port, transport_name(req.port.transport),
+                                  protocol_name(prior->mapping.protocol), via_name(req.via),
+                                  protocol_name(prior->mapping.protocol)));
+  if (!prior && req.via != Via::automatic && req.via != Via::upnp) {
+    // Only UPnP has a table to look in for a mapping we have no record of.
+    result.warnings.push_back(
+        fmt::format("no mapping of this host via {} is recorded for {}/{}: nothing to close",
+                    via_name(req.via), req.port.port, transport_name(req.port.transport)));
+    return result;
+  }
 
   if (prior && (!req.external_port || prior->mapping.external_port == *req.external_port)) {
     // The intent first: the entry becomes "not confirmed", so a kill after the delete

@@ -28,6 +28,16 @@ std::optional<Protocol> parse_protocol(std::string_view s) {
   return std::nullopt;
 }
 
+const char* via_name(Via v) noexcept {
+  switch (v) {
+    case Via::automatic: return "auto";
+    case Via::pcp: return "pcp";
+    case Via::natpmp: return "natpmp";
+    case Via::upnp: return "upnp";
+  }
+  return "?";
+}
+
 Result<Via> parse_via(std::string_view s) {
   if (s == "auto") return Via::automatic;
   if (s == "pcp") return Via::pcp;

@@ -35,7 +35,7 @@ field "$dev" Depends | grep -q libminiupnpc-dev || bad "libporthole-dev: Depends
 ctl=$(mktemp -d); trap 'rm -rf "$ctl"' EXIT
 dpkg-deb -e "$cli" "$ctl/cli"; dpkg-deb -e "$dev" "$ctl/dev"
 want_conf=/etc/default/porthole
-[ -f "$src/dist/porthole.conf" ] && want_conf+=$'\n'/etc/porthole/porthole.conf
+want_conf+=$'\n'/etc/porthole/porthole.conf
 got_conf=$(sort "$ctl/cli/conffiles" 2>/dev/null || true)
 [ "$got_conf" = "$(sort <<<"$want_conf")" ] || bad "porthole: conffiles are '$got_conf', want '$want_conf'"
 for s in preinst postinst prerm postrm; do
@@ -61,12 +61,9 @@ has "$ctl/cli.list" -rw-r--r-- /usr/lib/systemd/system/porthole@.service
 has "$ctl/cli.list" -rw-r--r-- /etc/default/porthole
 has "$ctl/cli.list" -rw-r--r-- /usr/share/doc/porthole/copyright
 has "$ctl/cli.list" -rw-r--r-- /usr/share/doc/porthole/changelog.gz
-if [ -f "$src/dist/bash-completion/porthole" ]; then
-  has "$ctl/cli.list" -rw-r--r-- /usr/share/bash-completion/completions/porthole
-fi
-if [ -f "$src/dist/porthole.conf" ]; then
-  has "$ctl/cli.list" -rw-r--r-- /etc/porthole/porthole.conf
-fi
+has "$ctl/cli.list" -rw-r--r-- /usr/share/bash-completion/completions/porthole
+has "$ctl/cli.list" -rw-r--r-- /usr/share/bash-completion/completions/porthole-lab
+has "$ctl/cli.list" -rw-r--r-- /etc/porthole/porthole.conf
 has "$ctl/dev.list" -rw-r--r-- /usr/include/porthole/porthole.hpp
 has "$ctl/dev.list" -rw-r--r-- "/usr/lib/$multiarch/libporthole.a"
 has "$ctl/dev.list" -rw-r--r-- "/usr/lib/$multiarch/pkgconfig/porthole.pc"

@@ -14,6 +14,7 @@
 #include "cli_args.hpp"
 #include "parse_command_line.hpp"
 #include "cmd_open.hpp"
+#include "cmd_serve.hpp"
 #include "ip_literal.hpp"
 
 using porthole::test::ip;
@@ -160,4 +161,21 @@ TEST_CASE("porthole::verify: bad input is refused before anything is sent", "[se
   r = verify(o, m);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == Errc::usage);
+}
+
+TEST_CASE("serve --json: each log line is one JSON object with the text log's content",
+          "[cli][serve]") {
+  CHECK(serve_log_line("2026-12-01T15:00:00Z", LogLevel::info, "serving on 198.51.100.12:3478",
+                       false) ==
+        "2026-12-01T15:00:00Z porthole serve: serving on 198.51.100.12:3478\n");
+  const std::string line = serve_log_line("2026-12-01T15:00:00Z", LogLevel::debug,
+                                          "a \"quoted\"\nword \xff", true);
+  REQUIRE(line.back() == '\n');
+  CHECK(line.find('\n') == line.size() - 1);  // one line, whatever the text holds
+  auto j = nlohmann::json::parse(line);
+  CHECK(j["time"] == "2026-12-01T15:00:00Z");
+  CHECK(j["level"] == "debug");
+  CHECK(j["message"] == "a \"quoted\"\nword \xef\xbf\xbd");  // invalid UTF-8 replaced
+  CHECK(nlohmann::json::parse(serve_log_line("t", LogLevel::warning, "w", true))["level"] ==
+        "warning");
 }
