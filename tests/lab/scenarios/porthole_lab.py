@@ -142,7 +142,10 @@ class RouterFilter:
     RULES = {
         "pcp": "udp dport 5351 @th,64,8 2 drop",
         "natpmp": "udp dport 5351 @th,64,8 0 drop",
-        "upnp": "udp dport 1900 drop",
+        # No UPnP at all: neither SSDP nor the HTTP server (a cached control URL must
+        # not reach it either). "ssdp" silences only the search.
+        "upnp": "udp dport 1900 drop\n    iifname \"lan\" tcp dport 5000 drop",
+        "ssdp": "udp dport 1900 drop",
         # Only the mapping requests (PCP opcode 1, NAT-PMP opcodes 1-2): the service
         # still answers probes, then goes silent.
         "pcp-map": "udp dport 5351 @th,64,8 2 @th,72,8 1 drop",
