@@ -283,11 +283,14 @@ Result<UpnpTable> UpnpClient::list(Deadline deadline) {
   if (dev_->v2()) {
     auto paged = list_in_pages(deadline);
     if (paged) return paged;
+    if (!dev_) return lost_;  // the cached device failed and discovery found none
     log_to(info_.log, LogLevel::debug,
            fmt::format("upnp    no GetListOfPortMappings ({}): reading the table row by row",
                        paged.error().message));
   }
-  return list_by_index(deadline);
+  UpnpTable table = list_by_index(deadline);
+  if (!dev_) return lost_;
+  return table;
 }
 
 // IGDv2 GetListOfPortMappings (WANIPConnection:2 s2.5.20): every row of one protocol in

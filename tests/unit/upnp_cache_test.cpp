@@ -227,13 +227,6 @@ TEST_CASE("UPnP cache: an entry is used only on its gateway, under the LOCATION 
   e.service_type = "urn:schemas-upnp-org:service:Layer3Forwarding:1";
   refused(e, "no WAN connection service");
 
-  // With --upnp-allow-lan, the same LAN allowance as a fresh LOCATION.
-  e = sample();
-  e.control_url = "http://192.168.1.7:5000/ctl/IPConn";
-  GatewayInfo lan = lan_gateway();
-  lan.upnp_allow_lan = true;
-  CHECK(cached_device(e, lan).ok());
-
   // The DSL Forum's service names are WAN connection services too; v1 is v1.
   e = sample();
   e.service_type = "urn:dslforum-org:service:WANPPPConnection:1";
