@@ -72,6 +72,7 @@ struct GlobalArgs {
   std::string state_dir;
   std::vector<std::string> stun;
   bool upnp_allow_lan = false;
+  bool no_upnp_cache = false;
 };
 
 void add_global_options(CLI::App& app, GlobalArgs& raw) {
@@ -99,6 +100,9 @@ void add_global_options(CLI::App& app, GlobalArgs& raw) {
   app.add_flag("--upnp-allow-lan", raw.upnp_allow_lan,
                "Accept a UPnP device served from another address of this host's LAN subnet "
                "(default: only from the gateway's own address)");
+  app.add_flag("--no-upnp-cache", raw.no_upnp_cache,
+               "Search for the UPnP IGD with SSDP instead of using the one remembered in the "
+               "state directory (upnp-igd.json), and remember nothing");
 }
 
 // --gateway: a unicast IPv4 address. The ones no router can have are refused before
@@ -337,6 +341,7 @@ ParseOutcome parse(int argc, const char* const* argv) {
   if (inv.options.timeout.count() == 0) inv.options.timeout = std::chrono::milliseconds(1);
   inv.options.state_dir = raw.state_dir;
   inv.options.upnp_allow_lan = raw.upnp_allow_lan;
+  inv.options.upnp_cache = !raw.no_upnp_cache;
   for (const auto& server : raw.stun) {
     auto hp = parse_host_port(server, 3478);
     if (!hp) return blame("--stun " + hp.error().message);

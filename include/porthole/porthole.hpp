@@ -34,6 +34,11 @@ struct Options {
   // host's LAN subnet (some routers serve their IGD from a second address). Off: only
   // the gateway's own address.
   bool upnp_allow_lan = false;
+  // UPnP: go straight to the IGD the last discovery found (kept in the state directory
+  // as upnp-igd.json) instead of searching with SSDP; a cached device that fails or
+  // no longer fits is searched for afresh at once. Off: always search, keep nothing.
+  // probe() always searches.
+  bool upnp_cache = true;
 };
 
 // $PORTHOLE_STATE_DIR, else /var/lib/porthole for root, else

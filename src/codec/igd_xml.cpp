@@ -163,6 +163,30 @@ Result<std::vector<UpnpEntry>> read_port_listing(std::string_view document) {
   return out;
 }
 
+bool is_wan_connection_service(std::string_view service_type) {
+  for (std::string_view ns : {"urn:schemas-upnp-org:service:", "urn:dslforum-org:service:"}) {
+    if (service_type.substr(0, ns.size()) != ns) continue;
+    const std::string_view rest = service_type.substr(ns.size());
+    return rest == "WANIPConnection:1" || rest == "WANIPConnection:2" ||
+           rest == "WANPPPConnection:1";
+  }
+  return false;
+}
+
+std::optional<std::string> read_udn(std::string_view xml) {
+  constexpr std::string_view kOpen = "<UDN>";
+  const auto start = xml.find(kOpen);
+  if (start == std::string_view::npos) return std::nullopt;
+  const auto from = start + kOpen.size();
+  const auto end = xml.find('<', from);
+  if (end == std::string_view::npos) return std::nullopt;
+  const std::string_view text = trim_xml_space(xml.substr(from, end - from));
+  if (text.empty() || text.size() > kMaxUdnLength) return std::nullopt;
+  for (char c : text)
+    if (c < 0x21 || c > 0x7e) return std::nullopt;
+  return std::string(text);
+}
+
 Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
                                             std::string_view gateway_ip, std::string_view local_ip,
                                             int prefix_len, bool allow_lan_subnet) {
@@ -196,6 +220,7 @@ Result<IgdDescription> read_igd_description(std::string_view xml, std::string_vi
   out.control_url = std::move(control);
   out.control = std::move(*ok);
   out.v2 = service.size() > 2 && service.compare(service.size() - 2, 2, ":2") == 0;
+  out.udn = read_udn(xml).value_or(std::string());
   return out;
 }
 

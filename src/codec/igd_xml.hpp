@@ -26,7 +26,22 @@ struct IgdDescription {
   std::string control_url;   // absolute, resolved against URLBase or the LOCATION
   HttpUrl control;           // control_url, checked (check_device_url)
   bool v2 = false;           // a version-2 service: AddAnyPortMapping exists
+  // The root device's UDN ("uuid:..."), printable ASCII of at most kMaxUdnLength
+  // characters; "" when the description has none we would keep.
+  std::string udn;
 };
+
+inline constexpr std::size_t kMaxUdnLength = 128;
+
+// A service type porthole can map ports with: WANIPConnection:1 or :2 or
+// WANPPPConnection:1, in the UPnP Forum's namespace (urn:schemas-upnp-org:service:) or
+// the DSL Forum's (urn:dslforum-org:service:, TR-064), which some routers publish.
+bool is_wan_connection_service(std::string_view service_type);
+
+// The text of the first <UDN> element of a device description (UDA 1.1 s2.3: the root
+// device's comes first), blanks trimmed; nullopt when there is none, or it is empty,
+// longer than kMaxUdnLength or not printable ASCII.
+std::optional<std::string> read_udn(std::string_view xml);
 
 // Parses a device description fetched from `location` with miniupnpc (parserootdesc,
 // GetUPNPUrls) and checks the control URL it yields like every URL a device hands us

@@ -8,7 +8,11 @@
 namespace porthole {
 
 Result<ProbeReport> probe(const Options& options) {
-  auto session = detail::open_session(options);
+  // probe reports what the network says now: UPnP is searched for, never taken from the
+  // cache (and nothing is written to it).
+  Options fresh = options;
+  fresh.upnp_cache = false;
+  auto session = detail::open_session(fresh);
   if (!session) return session.error();
   auto& s = *session;
   const std::vector<Protocol> all = {Protocol::pcp, Protocol::natpmp, Protocol::upnp};

@@ -8,6 +8,7 @@
 
 #include "codec/ip_address_format.hpp"
 #include "net/route.hpp"
+#include "state/igd_cache.hpp"
 
 namespace porthole::detail {
 
@@ -18,6 +19,26 @@ std::shared_ptr<PortMapper> Session::client(Protocol p) const {
     case Protocol::upnp: return upnp;
   }
   return nullptr;
+}
+
+UpnpCache upnp_cache_in(const std::string& dir, const LogFn& log) {
+  UpnpCache cache;
+  cache.load = [dir, log]() -> std::optional<UpnpCachedIgd> {
+    auto entry = load_igd_cache(dir);
+    if (entry) return *entry;
+    log_to(log, LogLevel::debug, fmt::format("upnp    cache ignored: {}", entry.error().message));
+    return std::nullopt;
+  };
+  cache.save = [dir, log](const UpnpCachedIgd& entry) {
+    if (auto st = save_igd_cache(dir, entry); !st)
+      log_to(log, LogLevel::debug, fmt::format("upnp    cache not saved: {}", st.error().message));
+  };
+  cache.forget = [dir, log] {
+    if (auto st = forget_igd_cache(dir); !st)
+      log_to(log, LogLevel::debug,
+             fmt::format("upnp    cache not removed: {}", st.error().message));
+  };
+  return cache;
 }
 
 Result<Session> open_session(const Options& options) {
@@ -45,11 +66,13 @@ Result<Session> open_session(const Options& options) {
   s.gateway.ssdp_port = options.ssdp_port;
   s.gateway.upnp_allow_lan = options.upnp_allow_lan;
   s.gateway.log = options.log;
-  s.make_client = [gateway = s.gateway](Protocol p) -> std::shared_ptr<PortMapper> {
+  UpnpCache cache = options.upnp_cache ? upnp_cache_in(state_dir_for(options), options.log)
+                                       : UpnpCache{};
+  s.make_client = [gateway = s.gateway, cache](Protocol p) -> std::shared_ptr<PortMapper> {
     switch (p) {
       case Protocol::pcp: return std::make_shared<PcpClient>(gateway);
       case Protocol::natpmp: return std::make_shared<NatpmpClient>(gateway);
-      case Protocol::upnp: return std::make_shared<UpnpClient>(gateway);
+      case Protocol::upnp: return std::make_shared<UpnpClient>(gateway, cache);
     }
     return nullptr;
   };

@@ -35,6 +35,10 @@ struct Session {
   void log(LogLevel level, std::string_view text) const { log_to(options.log, level, text); }
 };
 
+// The UPnP IGD cache in state directory `dir` (state/igd_cache.hpp), each failure a
+// debug line in `log`, never an error.
+UpnpCache upnp_cache_in(const std::string& dir, const LogFn& log);
+
 // Checks the options (a bad --gateway is a usage error before anything is sent), finds
 // the gateway and our address towards it.
 Result<Session> open_session(const Options& options);

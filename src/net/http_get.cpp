@@ -106,7 +106,9 @@ Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request, 
     return sys_fail(started.error().code == Errc::no_service ? "connect" : "socket");
   }
   const TcpSocket& sock = *started;
-  switch (wait_for(sock.fd(), POLLOUT, deadline)) {
+  const Deadline connect_deadline = request.connect_by ? std::min(deadline, *request.connect_by)
+                                                       : deadline;
+  switch (wait_for(sock.fd(), POLLOUT, connect_deadline)) {
     case Wait::timeout: return cut_off("connecting");
     case Wait::error: return sys_fail("poll");
     case Wait::ready: break;

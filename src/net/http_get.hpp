@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,6 +43,10 @@ struct HttpRequest {
   std::vector<std::pair<std::string_view, std::string_view>> headers;  // beyond Host etc.
   std::string_view body;
   bool read_500 = false;  // a 500 answer is read too (SOAP faults, UDA 1.1 s3.2.2)
+  // When set, the TCP connection must be up by then (Errc::timeout otherwise), however
+  // far off the deadline is: a URL remembered from an earlier run is given a short
+  // chance before porthole looks for the device afresh.
+  std::optional<Deadline> connect_by;
 };
 
 struct HttpAnswer {

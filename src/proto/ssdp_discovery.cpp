@@ -29,6 +29,14 @@ using std::chrono::milliseconds;
 // honours MX waits up to MX seconds before it answers, so the later rounds are spread.
 constexpr std::array<milliseconds, 3> kSendAt = {milliseconds(0), milliseconds(200),
                                                  milliseconds(600)};
+// The first round asks only for the version-1 types: a device answers a search for an
+// earlier version of its type (UDA 1.1 s1.3.2), so IGD:1 finds IGDv1 and IGDv2 devices
+// and WANIPConnection:1 a device that announces only that service. Every datagram is an
+// answer the router schedules, and the description GET that follows the first answer
+// waits behind the others: four datagrams instead of eight. The later rounds (only
+// when nothing usable came) also ask for the version-2 types, for a device that answers
+// its own version only.
+constexpr std::array<std::string_view, 2> kFirstTargets = {ssdp::kIgd1, ssdp::kWanIp1};
 constexpr std::array<std::string_view, 4> kTargets = {ssdp::kIgd1, ssdp::kIgd2, ssdp::kWanIp1,
                                                       ssdp::kWanIp2};
 // UDA 1.1 allows MX 1..5; the smallest keeps MX-honouring routers quick.
@@ -77,13 +85,15 @@ class Discovery {
       : gw_(gw), sock_(sock), multicast_(multicast), start_(start) {
     // 239.255.255.250 (ssdp::kMulticastIp), the UPnP multicast group.
     multicast_to_ = Endpoint{IpAddress::v4({239, 255, 255, 250}), ssdp::kPort};
+    for (auto target : kFirstTargets) first_requests_.push_back(ssdp::build_msearch(target, kMx));
     for (auto target : kTargets) requests_.push_back(ssdp::build_msearch(target, kMx));
   }
 
   // One round of M-SEARCHes; false if not a single datagram could be sent.
   bool send_round(std::size_t round, std::string& error) {
     bool any = false;
-    for (const auto& request : requests_) {
+    const bool first = round == 0;
+    for (const auto& request : first ? first_requests_ : requests_) {
       auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
       if (auto st = sock_.send_to(bytes, {gw_.gateway_ip, gw_.ssdp_port}); st)
         any = true;
@@ -97,8 +107,8 @@ class Discovery {
       }
     }
     log_to(gw_.log, LogLevel::debug,
-           fmt::format("ssdp -> M-SEARCH for IGD:1, IGD:2, WANIPConnection:1, :2 to {}:{}{} "
-                       "(round {}){}",
+           fmt::format("ssdp -> M-SEARCH for {} to {}:{}{} (round {}){}",
+                       first ? "IGD:1, WANIPConnection:1" : "IGD:1, IGD:2, WANIPConnection:1, :2",
                        gw_.gateway_ip, gw_.ssdp_port,
                        multicast_ ? fmt::format(" and {}:{}", ssdp::kMulticastIp, ssdp::kPort)
                                   : std::string(),
@@ -200,6 +210,7 @@ class Discovery {
   bool multicast_;
   Endpoint multicast_to_;
   Clock::time_point start_;
+  std::vector<std::string> first_requests_;
   std::vector<std::string> requests_;
   Ignored ignored_;
 };

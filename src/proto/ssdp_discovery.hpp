@@ -24,9 +24,10 @@ struct IgdLocation {
   std::chrono::milliseconds elapsed{0};  // from the first M-SEARCH to this answer
 };
 
-// Sends M-SEARCH for IGD:1, IGD:2, WANIPConnection:1 and :2 from one UDP socket, unicast
-// to gw.gateway_ip:gw.ssdp_port and multicast to 239.255.255.250:1900 (TTL 2, via
-// gw.local_ip), repeated at 0, 200, 600, 1400 and 3000 ms while time remains. Returns
+// Sends M-SEARCH from one UDP socket, unicast to gw.gateway_ip:gw.ssdp_port and
+// multicast to 239.255.255.250:1900 (TTL 2, via gw.local_ip): for IGD:1 and
+// WANIPConnection:1 at 0 ms, then for IGD:1, IGD:2, WANIPConnection:1 and :2 at 200 and
+// 600 ms while time remains. Returns
 // on the first answer that parses, denotes an IGD and whose LOCATION is on the gateway
 // (check_device_url, no LAN-subnet allowance). Answers from another source port or
 // another IP than the gateway are fine as long as LOCATION is on the gateway.

@@ -39,21 +39,92 @@ std::optional<IpAddress> usable_external_ip(std::string_view text) {
   return *ip;
 }
 
+constexpr int kInvalidAction = 401;  // UDA 1.1 s3.2.2: no such action on this service
+
 }  // namespace
+
+Result<IgdDescription> cached_device(const UpnpCachedIgd& cached, const GatewayInfo& gw) {
+  if (cached.gateway != gw.gateway_ip)
+    return make_error(Errc::no_service, fmt::format("the gateway changed (cached {}, now {})",
+                                                    cached.gateway, gw.gateway_ip));
+  if (cached.local_ip != gw.local_ip)
+    return make_error(Errc::no_service,
+                      fmt::format("this host's address changed (cached {}, now {})",
+                                  cached.local_ip, gw.local_ip));
+  if (!is_wan_connection_service(cached.service_type))
+    return make_error(Errc::no_service,
+                      fmt::format("cached service type '{}' is no WAN connection service",
+                                  printable_excerpt(cached.service_type, 80)));
+  const std::string gateway = gw.gateway_ip.to_string();
+  const std::string local = gw.local_ip.to_string();
+  const int prefix = gw.upnp_allow_lan ? prefix_length_of(gw.local_ip) : 0;
+  auto location = check_device_url(cached.location, gateway, gw.upnp_allow_lan, local, prefix,
+                                   "LOCATION");
+  if (!location) return location.error();
+  auto control = check_device_url(cached.control_url, gateway, gw.upnp_allow_lan, local, prefix,
+                                  "controlURL");
+  if (!control) return control.error();
+  IgdDescription desc;
+  desc.service_type = cached.service_type;
+  desc.control_url = cached.control_url;
+  desc.control = std::move(*control);
+  desc.v2 = cached.service_type.size() > 2 &&
+            cached.service_type.compare(cached.service_type.size() - 2, 2, ":2") == 0;
+  desc.udn = cached.udn;
+  return desc;
+}
+
+bool cache_looks_stale(const Result<SoapReply>& reply) {
+  if (!reply) return reply.error().code != Errc::usage;
+  return reply->fault == kInvalidAction;
+}
 
 struct UpnpClient::Device {
   IgdDescription desc;
   std::string location;
   std::string ext_ip;
   bool ext_ip_known = false;
+  // Taken from the cache and not yet answered: the first exchange decides whether the
+  // cache still holds (see soap()).
+  bool unconfirmed_cache = false;
   bool v2() const { return desc.v2; }
 };
 
-UpnpClient::UpnpClient(GatewayInfo info) : info_(std::move(info)) {}
+UpnpClient::UpnpClient(GatewayInfo info, UpnpCache cache)
+    : info_(std::move(info)), cache_(std::move(cache)) {}
 UpnpClient::~UpnpClient() = default;
 
 Status UpnpClient::ensure_device(Deadline deadline) {
   if (dev_) return ok_status();
+  if (use_cached_device()) return ok_status();
+  return discover_device(deadline);
+}
+
+bool UpnpClient::use_cached_device() {
+  if (!cache_.load || cached_) return false;  // no cache, or already tried in this client
+  cached_ = cache_.load();
+  if (!cached_) return false;
+  auto desc = cached_device(*cached_, info_);
+  if (!desc) {
+    log_to(info_.log, LogLevel::debug,
+           fmt::format("upnp    cached IGD not used: {}", desc.error().message));
+    if (cache_.forget) cache_.forget();
+    return false;
+  }
+  auto dev = std::make_unique<Device>();
+  dev->desc = std::move(*desc);
+  dev->location = cached_->location;
+  dev->unconfirmed_cache = true;
+  log_to(info_.log, LogLevel::debug,
+         fmt::format("upnp    cached IGD {}: control {} service {} (no SSDP)",
+                     printable_excerpt(dev->desc.udn.empty() ? "(no UDN)" : dev->desc.udn),
+                     printable_excerpt(dev->desc.control_url),
+                     printable_excerpt(dev->desc.service_type)));
+  dev_ = std::move(dev);
+  return true;
+}
+
+Status UpnpClient::discover_device(Deadline deadline) {
   auto found = discover_igd(info_, deadline);
   if (!found) return found.error();
   log_to(info_.log, LogLevel::debug,
@@ -72,6 +143,20 @@ Status UpnpClient::ensure_device(Deadline deadline) {
   log_to(info_.log, LogLevel::debug,
          fmt::format("upnp    control {} service {}", printable_excerpt(dev->desc.control_url),
                      printable_excerpt(dev->desc.service_type)));
+  if (cached_ && !cached_->udn.empty() && !dev->desc.udn.empty() && cached_->udn != dev->desc.udn)
+    log_to(info_.log, LogLevel::debug,
+           fmt::format("upnp    the gateway's IGD is another device now ({}, cached {})",
+                       printable_excerpt(dev->desc.udn), printable_excerpt(cached_->udn)));
+  if (cache_.save) {
+    UpnpCachedIgd entry;
+    entry.gateway = info_.gateway_ip;
+    entry.local_ip = info_.local_ip;
+    entry.location = dev->location;
+    entry.control_url = dev->desc.control_url;
+    entry.service_type = dev->desc.service_type;
+    entry.udn = dev->desc.udn;
+    cache_.save(entry);
+  }
   dev_ = std::move(dev);
   return ok_status();
 }
@@ -92,8 +177,36 @@ Result<std::string> UpnpClient::external_ip(Deadline deadline) {
   return dev_->ext_ip;
 }
 
+// Over a device taken from the cache, the first exchange also tests the cache: when it
+// fails as a stale entry would (cache_looks_stale), the entry is forgotten and the
+// action goes to a freshly discovered device instead, within the same deadline. The
+// cached UDN is not checked on success (that would cost a description GET on every
+// run); a device that answers there is the gateway's (the URL passed the gateway
+// policy) and did what was asked. On the way to a new device the UDNs are compared,
+// for the log.
 Result<SoapReply> UpnpClient::soap(std::string_view action, const std::vector<SoapArgument>& args,
                                    Deadline deadline) {
+  if (!dev_) return lost_;  // the cached device failed and discovery found none
+  if (!dev_->unconfirmed_cache) return soap_once(action, args, deadline);
+  auto reply = soap_once(action, args, deadline);
+  if (!cache_looks_stale(reply) || expired(deadline)) {
+    dev_->unconfirmed_cache = false;
+    return reply;
+  }
+  log_to(info_.log, LogLevel::debug,
+         fmt::format("upnp    cached IGD failed ({}): looking for it afresh",
+                     reply ? upnp_error_text(reply->fault) : reply.error().message));
+  if (cache_.forget) cache_.forget();
+  dev_.reset();
+  if (auto st = discover_device(deadline); !st) {
+    lost_ = st.error();
+    return st.error();
+  }
+  return soap_once(action, args, deadline);
+}
+
+Result<SoapReply> UpnpClient::soap_once(std::string_view action,
+                                        const std::vector<SoapArgument>& args, Deadline deadline) {
   auto request = build_soap_request(dev_->desc.service_type, action, args);
   if (!request) return request.error();
   HttpRequest post;
@@ -102,6 +215,7 @@ Result<SoapReply> UpnpClient::soap(std::string_view action, const std::vector<So
                   {"SOAPAction", request->soap_action}};
   post.body = request->body;
   post.read_500 = true;
+  if (dev_->unconfirmed_cache) post.connect_by = Clock::now() + kCachedConnectBudget;
   auto answer = http_request(dev_->desc.control, post, deadline, kMaxSoapReplyBytes);
   if (!answer) {
     Error e = std::move(answer).error();
@@ -169,11 +283,14 @@ Result<UpnpTable> UpnpClient::list(Deadline deadline) {
   if (dev_->v2()) {
     auto paged = list_in_pages(deadline);
     if (paged) return paged;
+    if (!dev_) return lost_;  // the cached device failed and discovery found none
     log_to(info_.log, LogLevel::debug,
            fmt::format("upnp    no GetListOfPortMappings ({}): reading the table row by row",
                        paged.error().message));
   }
-  return list_by_index(deadline);
+  UpnpTable table = list_by_index(deadline);
+  if (!dev_) return lost_;
+  return table;
 }
 
 // IGDv2 GetListOfPortMappings (WANIPConnection:2 s2.5.20): every row of one protocol in

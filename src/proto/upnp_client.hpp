@@ -3,7 +3,9 @@
 // discovery and our own bounded HTTP; codec/igd_xml.hpp parses what those bring back.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,9 +21,44 @@
 
 namespace porthole::detail {
 
+// What a discovery found that a later run can use without SSDP (the core keeps it in
+// the state directory, state/igd_cache.hpp). Read back, it is untrusted text: it is
+// checked again as a fresh LOCATION would be (cached_device) before anything is sent.
+struct UpnpCachedIgd {
+  IpAddress gateway;         // the gateway it was found through
+  IpAddress local_ip;        // this host's address towards it then
+  std::string location;      // the description URL (SSDP LOCATION)
+  std::string control_url;   // the WAN connection service's control URL
+  std::string service_type;  // that service's type
+  std::string udn;           // the root device's UDN ("uuid:..."), may be ""
+};
+
+// How a client reaches the cache; every member may be empty (no cache).
+struct UpnpCache {
+  std::function<std::optional<UpnpCachedIgd>()> load;
+  std::function<void(const UpnpCachedIgd&)> save;  // after a discovery
+  std::function<void()> forget;                    // the cached device was refused or failed
+};
+
+// The device a cache entry describes, if it may be used on this gateway: the same
+// gateway and local address, a WAN connection service type, and a LOCATION and control
+// URL that pass check_device_url under the same policy as a fresh discovery's.
+// Errc::no_service says why not ("the gateway changed", the URL's refusal).
+Result<IgdDescription> cached_device(const UpnpCachedIgd& cached, const GatewayInfo& gw);
+
+// Whether the first exchange with a cached device failed in a way that means the cache
+// is stale and discovery must run: the exchange itself failed (refused, reset, no
+// connection within the cached-URL budget, an HTTP error, an answer that is no SOAP
+// reply), or the device says it has no such action (UPnP 401 Invalid Action).
+bool cache_looks_stale(const Result<SoapReply>& reply);
+
+// How long a cached control URL gets to accept the TCP connection before discovery
+// runs instead (a LAN connect takes about a millisecond).
+inline constexpr std::chrono::milliseconds kCachedConnectBudget{300};
+
 class UpnpClient final : public PortMapper, public UpnpPortActions {
  public:
-  explicit UpnpClient(GatewayInfo info);
+  explicit UpnpClient(GatewayInfo info, UpnpCache cache = {});
   ~UpnpClient() override;
   Protocol protocol() const override { return Protocol::upnp; }
   // Discovery, description, GetExternalIPAddress.
@@ -47,6 +84,11 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
  private:
   struct Device;
   Status ensure_device(Deadline deadline);
+  // The cached device, when the cache has one this gateway may use.
+  bool use_cached_device();
+  Status discover_device(Deadline deadline);
+  Result<SoapReply> soap_once(std::string_view action, const std::vector<SoapArgument>& args,
+                              Deadline deadline);
   // One SOAP action on the device's WAN connection service, over http_request: bounded
   // by the deadline and kMaxSoapReplyBytes. Errors are those of the exchange itself
   // (timeout, refused connection, malformed answer); a UPnP fault is a SoapReply.
@@ -57,7 +99,10 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
   UpnpTable list_by_index(Deadline deadline);
 
   GatewayInfo info_;
+  UpnpCache cache_;
+  std::optional<UpnpCachedIgd> cached_;  // the entry in use or last refused
   std::unique_ptr<Device> dev_;
+  Error lost_;  // why dev_ is gone after a failed cached device (soap() answers it)
 };
 
 }  // namespace porthole::detail

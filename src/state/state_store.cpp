@@ -30,8 +30,10 @@ using nlohmann::json;
 constexpr int kFormatVersion = 1;
 constexpr const char* kFileName = "mappings.json";
 constexpr const char* kLockName = "lock";
-// Temporary files are "mappings.json.tmp." + 16 random hex digits.
-constexpr const char* kTempPrefix = "mappings.json.tmp.";
+// Temporary files are the file's name + ".tmp." + 16 random hex digits.
+constexpr const char* kTempInfix = ".tmp.";
+// The files whose killed writers' temporaries open() removes.
+constexpr std::array<const char*, 2> kReplacedFiles = {kFileName, kIgdCacheFileName};
 
 Error state_error(const std::string& what, const std::string& path, int err) {
   return make_error(Errc::state, fmt::format("{} {}: {}", what, path, std::strerror(err)));
@@ -128,8 +130,15 @@ void remove_stale_temps(int dir_fd) {
     ::close(fd);
     return;
   }
+  auto is_temp = [](const char* entry) {
+    for (const char* file : kReplacedFiles) {
+      const std::string prefix = std::string(file) + kTempInfix;
+      if (std::strncmp(entry, prefix.c_str(), prefix.size()) == 0) return true;
+    }
+    return false;
+  };
   while (struct dirent* e = ::readdir(d)) {
-    if (std::strncmp(e->d_name, kTempPrefix, std::strlen(kTempPrefix)) != 0) continue;
+    if (!is_temp(e->d_name)) continue;
     struct stat st {};
     if (::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
       (void)::unlinkat(dir_fd, e->d_name, 0);
@@ -137,9 +146,11 @@ void remove_stale_temps(int dir_fd) {
   ::closedir(d);
 }
 
-// The whole file, read through a descriptor that refuses a symlink.
-Result<std::optional<std::string>> read_state_file(int dir_fd, const std::string& path) {
-  int fd = ::openat(dir_fd, kFileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+}  // namespace
+
+Result<std::optional<std::string>> read_state_file(int dir_fd, const char* name,
+                                                   const std::string& path) {
+  int fd = ::openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<std::string>{};  // first run
     if (errno == ELOOP)
@@ -171,6 +182,8 @@ Result<std::optional<std::string>> read_state_file(int dir_fd, const std::string
   ::close(fd);
   return std::optional<std::string>{std::move(text)};
 }
+
+namespace {
 
 std::string hex(const Nonce& n) {
   std::string s;
@@ -238,18 +251,29 @@ Result<Nonce> StateStore::new_nonce() {
   return n;
 }
 
+Result<int> open_state_dir(const std::string& dir) {
+  if (dir.empty()) return make_error(Errc::state, "no state directory given");
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {  // first run: create the directory
+    if (auto st = mkdirs(dir); !st) return st.error();
+    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (fd < 0) return state_error("cannot open state directory", dir, errno);
+  if (auto st = check_dir(fd, dir); !st) {
+    ::close(fd);
+    return st.error();
+  }
+  return fd;
+}
+
 Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
   if (dir.empty()) return make_error(Errc::state, "no state directory given");
   StateStore store;
   store.file_ = dir + "/" + kFileName;
   std::string lock_path = dir + "/" + kLockName;
-  store.dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (store.dir_fd_ < 0 && errno == ENOENT) {  // first run: create the directory
-    if (auto st = mkdirs(dir); !st) return st.error();
-    store.dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  }
-  if (store.dir_fd_ < 0) return state_error("cannot open state directory", dir, errno);
-  if (auto st = check_dir(store.dir_fd_, dir); !st) return st.error();
+  auto dir_fd = open_state_dir(dir);
+  if (!dir_fd) return dir_fd.error();
+  store.dir_fd_ = *dir_fd;
   store.lock_fd_ = ::openat(store.dir_fd_, kLockName,
                             O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
   if (store.lock_fd_ < 0 && errno == ELOOP)
@@ -266,7 +290,7 @@ Result<StateStore> StateStore::open(const std::string& dir, Deadline deadline) {
   if (auto st = lock_until(store.lock_fd_, deadline, lock_path, dir); !st) return st.error();
   remove_stale_temps(store.dir_fd_);
 
-  auto read = read_state_file(store.dir_fd_, store.file_);
+  auto read = read_state_file(store.dir_fd_, kFileName, store.file_);
   if (!read) return read.error();
   if (!*read) return store;  // first run
   const std::string& text = **read;
@@ -429,15 +453,21 @@ Result<std::vector<StoredMapping>> StateStore::parse(const std::string& text,
 }
 
 Status StateStore::save() {
+  return replace_file(dir_fd_, file_.substr(0, file_.size() - std::strlen(kFileName)), kFileName,
+                      serialize(mappings_), "save-written");
+}
+
+Status replace_file(int dir_fd, const std::string& dir_prefix, const char* name,
+                    const std::string& text, const char* pause_step) {
   // An unpredictable name, created exclusively and never through a link: a file or
   // link planted in the directory cannot make us write anywhere else.
   std::array<std::uint8_t, 8> r{};
   if (auto st = random_bytes(r.data(), r.size()); !st) return st.error();
-  std::string name = kTempPrefix;
-  for (auto b : r) name += fmt::format("{:02x}", b);
-  std::string tmp = file_.substr(0, file_.size() - std::strlen(kFileName)) + name;
-  std::string text = serialize(mappings_);
-  int fd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+  std::string temp = std::string(name) + kTempInfix;
+  for (auto b : r) temp += fmt::format("{:02x}", b);
+  const std::string tmp = dir_prefix + temp;
+  const std::string file = dir_prefix + name;
+  int fd = ::openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     0600);
   if (fd < 0) return state_error("cannot write", tmp, errno);
   const char* p = text.data();
@@ -448,13 +478,13 @@ Status StateStore::save() {
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      ::unlinkat(dir_fd_, name.c_str(), 0);
+      ::unlinkat(dir_fd, temp.c_str(), 0);
       return state_error("cannot write", tmp, err);
     }
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  test_pause_at("save-written");
+  if (pause_step) test_pause_at(pause_step);
   // Start writing the data back now, without waiting for the disk: a blocking fsync
   // was half a millisecond, a third of a whole NAT-PMP `open`. A crash of porthole
   // cannot tear the file either way (rename below is atomic); only a power cut within
@@ -463,14 +493,14 @@ Status StateStore::save() {
   (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   if (::close(fd) != 0) {
     int err = errno;
-    ::unlinkat(dir_fd_, name.c_str(), 0);
+    ::unlinkat(dir_fd, temp.c_str(), 0);
     return state_error("cannot flush", tmp, err);
   }
-  // renameat replaces the name mappings.json itself, never what a link there points to.
-  if (::renameat(dir_fd_, name.c_str(), dir_fd_, kFileName) != 0) {
+  // renameat replaces the name itself, never what a link there points to.
+  if (::renameat(dir_fd, temp.c_str(), dir_fd, name) != 0) {
     int err = errno;
-    ::unlinkat(dir_fd_, name.c_str(), 0);
-    return state_error("cannot replace", file_, err);
+    ::unlinkat(dir_fd, temp.c_str(), 0);
+    return state_error("cannot replace", file, err);
   }
   // No fsync of the directory: the rename already makes readers see the old file or
   // the new one, never a mix; after a power cut the older state is still a valid one

@@ -31,6 +31,24 @@ struct StoredMapping {
 // test can kill it with SIGKILL between two steps. Not a user-facing setting.
 void test_pause_at(const char* step);
 
+// The UPnP IGD cache's file in the state directory (state/igd_cache.hpp).
+inline constexpr const char* kIgdCacheFileName = "upnp-igd.json";
+
+// The state directory, opened (and created 0700 on first use) and checked as
+// StateStore::open checks it (owner, no group or other write). The caller closes it.
+Result<int> open_state_dir(const std::string& dir);
+
+// Replaces `name` in the directory dir_fd (whose path is dir_prefix, ending in '/')
+// with `text`: a new temporary file (exclusive, random name, never through a link),
+// its writeback started, renamed over the old one. pause_step: see test_pause_at.
+Status replace_file(int dir_fd, const std::string& dir_prefix, const char* name,
+                    const std::string& text, const char* pause_step = nullptr);
+
+// The whole of file `name` in dir_fd (path: its name in messages), read through a
+// descriptor that refuses a symlink; nullopt when there is none.
+Result<std::optional<std::string>> read_state_file(int dir_fd, const char* name,
+                                                   const std::string& path);
+
 class StateStore {
  public:
   StateStore(StateStore&& other) noexcept;

@@ -312,7 +312,7 @@ router_conf() {
   cat <<EOF
 ext_ifname=wan
 listening_ip=lan
-http_port=$HTTP_PORT
+http_port=$(cat "$RUN_DIR/$r.http_port" 2>/dev/null || echo "$HTTP_PORT")
 enable_upnp=yes
 enable_natpmp=yes
 ipv6_disable=yes
@@ -554,6 +554,20 @@ cmd_router_min_lifetime() {
     *) echo "$s" >"$RUN_DIR/$r.min_lifetime" ;;
   esac
   router_launch "$r" stun; router_wait "$r"
+}
+
+# router-http-port PORT|default [R]: the port miniupnpd serves its description and SOAP
+# control on from its next start (router-reboot), as a router that picks a new port at
+# every boot does; default: $HTTP_PORT again.
+cmd_router_http_port() {
+  need_root
+  local p=${1:-} r; r=$(router_arg "${2:-}")
+  case $p in
+    default) rm -f "$RUN_DIR/$r.http_port" ;;
+    ''|*[!0-9]*) die "usage: lab.sh router-http-port PORT|default [ROUTER]" ;;
+    *) [ "$p" -ge 1 ] && [ "$p" -le 65535 ] || die "router-http-port: $p is not a port"
+       echo "$p" >"$RUN_DIR/$r.http_port" ;;
+  esac
 }
 
 # wan-address IP|default [R] [silent]: the ISP hands router R another WAN address. Then
@@ -847,6 +861,7 @@ usage: $ME COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB
   router-start-cgnat [R]     wipe like a reboot, start without STUN: a router behind CGNAT
   router-start-igdv1 [R]     wipe like a reboot, start as an IGDv1 device (no AddAnyPortMapping)
   router-reboot [R]          stop, flush miniupnpd's nft chains, lease file and conntrack, start
+  router-http-port PORT|default [R]  miniupnpd's HTTP port from its next start (then router-reboot)
   router-min-lifetime S|default [R]  restart miniupnpd with min_lifetime=S (not wiped)
   wan-address IP|default [R] [silent]  give R another WAN address (203.0.113.N), SIGUSR1 miniupnpd
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
@@ -878,6 +893,7 @@ main() {
     router-start-cgnat) cmd_router_start_cgnat "$@" ;;
     router-start-igdv1) cmd_router_start_igdv1 "$@" ;;
     router-reboot) cmd_router_reboot "$@" ;;
+    router-http-port) cmd_router_http_port "$@" ;;
     router-drop) cmd_router_drop "$@" ;;
     nat-mode) cmd_nat_mode "$@" ;;
     up-double-nat) cmd_up_double_nat ;;

@@ -374,13 +374,19 @@ void FakeIgd::answer_msearch(std::string_view text, const sockaddr_in& from) {
     std::lock_guard<std::mutex> lock(mutex_);
     ++msearches_;
   }
+  const int lowest = options_.answers_earlier_versions ? 1 : options_.igd_version;
+  auto has = [&](std::string_view st, std::string_view type) {
+    for (int v = lowest; v <= options_.igd_version; ++v)
+      if (st == fmt::format("{}{}", type, v)) return true;
+    return false;
+  };
   const std::string device = fmt::format("urn:schemas-upnp-org:device:InternetGatewayDevice:{}",
                                          options_.igd_version);
-  const std::string service = fmt::format("urn:schemas-upnp-org:service:WANIPConnection:{}",
-                                          options_.igd_version);
   std::string st(header(text, "ST"));
   if (st == "ssdp:all" || st == "upnp:rootdevice") st = device;
-  if (st != device && !(options_.wan_service && st == service)) return;
+  if (!has(st, "urn:schemas-upnp-org:device:InternetGatewayDevice:") &&
+      !(options_.wan_service && has(st, "urn:schemas-upnp-org:service:WANIPConnection:")))
+    return;
   std::string reply = fmt::format(
       "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: {0}\r\n"
       "USN: uuid:fa4e0000-0000-4000-8000-000000000001::{0}\r\nEXT:\r\n"

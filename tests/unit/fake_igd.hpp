@@ -38,6 +38,9 @@ class FakeIgd {
     std::string external_ip = "203.0.113.7";  // GetExternalIPAddress, verbatim
     int conflict_code = 718;      // AddPortMapping on a port held by another host (or 501)
     int end_of_table_code = 713;  // GetGenericPortMappingEntry past the last entry
+    // M-SEARCH for an earlier version of its types is answered too (UDA 1.1 s1.3.2, as
+    // miniupnpd does); false: only its own version (a device that does not).
+    bool answers_earlier_versions = true;
   };
 
   // One row of the router's table. Protocol as the router stores it ("TCP" / "UDP").

@@ -95,30 +95,34 @@ class PacketCounter:
     left out: the host's kernel sends them on its own (a port-unreachable for a late SSDP
     answer to an earlier command that has exited, a group report), never the command.
     With forwarded=True it also counts what r1 forwards from that host (to the lab's
-    internet: a rendezvous, a STUN server, a peer)."""
+    internet: a rendezvous, a STUN server, a peer). `match` narrows what is counted (nft
+    words, e.g. "udp dport 1900": only SSDP); `ns` counts in another namespace than r1."""
 
     TABLE = "porthole_count"
 
-    def __init__(self, src_ip: str, forwarded: bool = False):
+    def __init__(self, src_ip: str, forwarded: bool = False,
+                 match: str = "ip protocol { tcp, udp }", ns: str = "r1"):
         self.src_ip = src_ip
         self.hooks = ("input", "forward") if forwarded else ("input",)
+        self.match = match.split()
+        self.ns = ns
 
     def __enter__(self):
-        labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
+        labkit.run(self.ns, ["nft", "delete", "table", "inet", self.TABLE])
         cmds = [["nft", "add", "table", "inet", self.TABLE]]
         for hook in self.hooks:
             cmds += [["nft", "add", "chain", "inet", self.TABLE, hook,
                       f"{{ type filter hook {hook} priority -300 ; }}"],
                      ["nft", "add", "rule", "inet", self.TABLE, hook, "ip", "saddr", self.src_ip,
-                      "ip", "protocol", "{ tcp, udp }", "counter"]]
+                      *self.match, "counter"]]
         for c in cmds:
-            r = labkit.run("r1", c)
+            r = labkit.run(self.ns, c)
             if not r.ok:
                 raise RuntimeError(f"nft failed: {r}")
         return self
 
     def packets(self) -> int:
-        r = labkit.run("r1", ["nft", "list", "table", "inet", self.TABLE])
+        r = labkit.run(self.ns, ["nft", "list", "table", "inet", self.TABLE])
         counts = [int(w[w.index("packets") + 1])
                   for w in (line.split() for line in r.stdout.splitlines()) if "packets" in w]
         if len(counts) != len(self.hooks):
@@ -126,7 +130,7 @@ class PacketCounter:
         return sum(counts)
 
     def __exit__(self, *exc):
-        labkit.run("r1", ["nft", "delete", "table", "inet", self.TABLE])
+        labkit.run(self.ns, ["nft", "delete", "table", "inet", self.TABLE])
 
 
 class RouterFilter:
@@ -138,7 +142,10 @@ class RouterFilter:
     RULES = {
         "pcp": "udp dport 5351 @th,64,8 2 drop",
         "natpmp": "udp dport 5351 @th,64,8 0 drop",
-        "upnp": "udp dport 1900 drop",
+        # No UPnP at all: neither SSDP nor the HTTP server (a cached control URL must
+        # not reach it either). "ssdp" silences only the search.
+        "upnp": "udp dport 1900 drop\n    iifname \"lan\" tcp dport 5000 drop",
+        "ssdp": "udp dport 1900 drop",
         # Only the mapping requests (PCP opcode 1, NAT-PMP opcodes 1-2): the service
         # still answers probes, then goes silent.
         "pcp-map": "udp dport 5351 @th,64,8 2 @th,72,8 1 drop",

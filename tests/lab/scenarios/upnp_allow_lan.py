@@ -73,7 +73,7 @@ def connects() -> list:
 try:
     c.check(device.stdout.readline().strip() == "READY", "second-address IGD started on lan1b")
     threading.Thread(target=read_lines, daemon=True).start()
-    with RouterFilter("upnp"):
+    with RouterFilter("ssdp"):
         r, j = porthole_json("lan1", "probe", "--timeout", "2")
         upnp = (j or {}).get("protocols", {}).get("upnp", {})
         c.check(r.rc == 0 and upnp.get("available") is False,
