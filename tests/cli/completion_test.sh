@@ -90,10 +90,10 @@ expect_has "lab commands" up _porthole_lab "$lab" ""
 for c in $lab_cmds; do expect_has "lab command $c" "$c" _porthole_lab "$lab" ""; done
 expect "nat-mode routers" "$(printf 'r1\nr2')" _porthole_lab "$lab" nat-mode ""
 # The behaviours lab.sh nat-mode accepts (its own case pattern).
-modes=$(sed -n 's/.*case \$mode in \([a-z|]*\)).*/\1/p' "$lab" | head -1 | tr '|' '\n')
+modes=$(sed -n 's/.*case \$mode in \([a-z|-]*\)).*/\1/p' "$lab" | head -1 | tr '|' '\n')
 [ -n "$modes" ] || { echo "FAIL: nat-mode's words not found in lab.sh"; failures=$((failures + 1)); }
 expect "nat-mode words" "$modes" _porthole_lab "$lab" nat-mode r1 ""
-expect "nat-mode words starting with s" symmetric _porthole_lab "$lab" nat-mode r2 s
+expect "nat-mode words starting with s" "$(printf 'symmetric\nsymmetric-seq')" _porthole_lab "$lab" nat-mode r2 s
 
 if [ $failures -gt 0 ]; then
   echo "$failures failure(s)"

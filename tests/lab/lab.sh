@@ -242,11 +242,15 @@ build_topology() {
 # netns: bridged LAN<->LAN frames would then traverse the router's inet forward chain
 # (policy drop) and LAN hosts could not talk to each other. A home router's switch does
 # not filter, so turn it off in the routers (the sysctl is per-netns).
+# Client sockets take their ephemeral ports from 50000-60999 (per netns too): the ports
+# scenarios listen on are below, so a client connection in TIME_WAIT (its socket without
+# SO_REUSEADDR) can never hold a port a scenario is about to listen on.
 set_sysctls() {
   local n fwd
   for n in "$@"; do
     fwd=0; { [ "$n" = inet ] || is_router "$n"; } && fwd=1
     nsx "$n" sh -c "echo $fwd >/proc/sys/net/ipv4/ip_forward
+      echo '50000 60999' >/proc/sys/net/ipv4/ip_local_port_range
       for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6 \
                /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables \
                /proc/sys/net/bridge/bridge-nf-call-arptables; do

@@ -171,7 +171,7 @@ TEST_CASE("TURN Send indication: XOR-PEER-ADDRESS and padded DATA, golden bytes"
   CHECK_FALSE(turn::encode_send_indication(kId, endpoint("192.0.2.1:32853"), huge).ok());
 }
 
-TEST_CASE("TURN Data indication: the peer and its bytes; anything else is dropped", "[turn]") {
+TEST_CASE("TURN Data indication: the peer and its bytes, anything else is dropped", "[turn]") {
   const Bytes data = {
       0x00, 0x13, 0x00, 0x04,  // DATA, length 4
       0x01, 0x02, 0x03, 0x04,  //

@@ -155,7 +155,7 @@ TEST_CASE("UPnP cache file: a corrupt file is an error naming the fault", "[upnp
   }
 }
 
-TEST_CASE("UPnP cache file: saved, loaded, forgotten; corrupt or missing is no entry",
+TEST_CASE("UPnP cache file: saved, loaded, forgotten, and corrupt or missing is no entry",
           "[upnp][cache]") {
   const std::string dir = temp_dir() + "/state";  // created on first save
   auto none = load_igd_cache(dir);
@@ -250,7 +250,7 @@ TEST_CASE("UPnP cache: which first answers mean a stale entry", "[upnp][cache]")
   CHECK_FALSE(cache_looks_stale(Result<SoapReply>(no_entry)));
 }
 
-TEST_CASE("UPnP cache: a discovery is saved; the next client sends no M-SEARCH",
+TEST_CASE("UPnP cache: a discovery is saved, and the next client sends no M-SEARCH",
           "[upnp][cache][fake_igd]") {
   Rig rig;
   {
