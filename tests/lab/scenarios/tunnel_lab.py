@@ -73,7 +73,7 @@ class Tunnel:
             argv.append("--json")
         argv += ["--state-dir", str(state or state_dir(ns))]
         self.ns, self.subcommand, self.argv = ns, subcommand, argv
-        self.events, self.stderr = [], ""
+        self.events, self.stderr, self.stdout = [], "", ""
         self.lock = threading.Lock()
         self.started = time.monotonic()
         # `ip netns exec` execs porthole itself: self.proc.pid is porthole's PID.
@@ -91,6 +91,8 @@ class Tunnel:
 
     def _pump(self):
         for line in self.proc.stdout:
+            with self.lock:
+                self.stdout += line
             try:
                 e = json.loads(line)
                 if not isinstance(e, dict):
@@ -163,23 +165,40 @@ class Tunnel:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)
 
+    def objects(self) -> list:
+        """Every JSON object on stdout: the event lines and a pretty-printed error object
+        (which spans lines) alike."""
+        with self.lock:
+            text = self.stdout
+        found, decoder, pos = [], json.JSONDecoder(), text.find("{")
+        while pos >= 0:
+            try:
+                obj, end = decoder.raw_decode(text, pos)
+                found.append(obj)
+                pos = text.find("{", end)
+            except ValueError:
+                pos = text.find("{", pos + 1)
+        return [o for o in found if isinstance(o, dict)]
+
     def says(self, text: str) -> bool:
         """`text` (any case) on stderr or in a JSON error object's message or hint."""
         with self.lock:
-            where = [self.stderr] + [f"{error_of(e).get('message', '')} {e.get('hint', '')}"
-                                     for e in self.events]
+            err = self.stderr
+        where = [err] + [f"{error_of(o).get('message', '')} {o.get('hint', '')}"
+                         for o in self.objects()]
         return text.lower() in " ".join(where).lower()
 
     def error_name(self) -> str:
         """The name of the JSON error object it printed, if any ("peer-refused", ...)."""
-        with self.lock:
-            names = [error_of(e).get("name", "") for e in self.events]
+        names = [error_of(o).get("name", "") for o in self.objects()]
         return next((n for n in names if n), "")
 
     def summary(self) -> str:
         with self.lock:
             lines = [json.dumps({k: v for k, v in e.items() if k != "t"})
-                     for e in self.events[-20:]]
+                     for e in self.events[-20:] if e.get("event") != "unparsable"]
+            if any(e.get("event") == "unparsable" for e in self.events):
+                lines.append("--stdout--\n" + self.stdout[-2000:])
             err = self.stderr[-3000:]
         return f"argv: {' '.join(self.argv[4:])}\n" + "\n".join(lines) + f"\n--stderr--\n{err}"
 
