@@ -15,8 +15,8 @@ and connect with 100 TCP connections open through one tunnel (a fresh pair, meas
 while they are open). The time from starting `porthole connect` to the first byte of an
 HTTP answer through it (median of --runs, expose already running).
 
-Usage: bench/tunnel_bench.py --porthole build/porthole [--runs 3] [--seconds 5]
-                             [--json out.json]
+Usage: bench/tunnel_bench.py --porthole build/porthole [--runs 3] [--json out.json]
+(PORTHOLE_BENCH_SECONDS=N: iperf3 seconds per run, default 5)
 The lab must be up (tests/lab/lab.sh up) and otherwise idle. sshd, its host key and a
 throwaway client key live in a temporary directory and run only inside lan1's namespace;
 the mappings on r1 are removed, r2's miniupnpd started again and `porthole serve`
