@@ -8,7 +8,7 @@ the documented exit status, before anything is sent.
 - connect with a bad PEER_ID, no -L at all: exit 2, nothing sent;
 - connect with a -L whose local port is in use on lan1: exit 2 saying "in use", nothing
   sent (local ports are bound before anything goes out);
-- connect with a rendezvous where nothing listens: exit 3 naming it;
+- connect, and expose, with a rendezvous where nothing listens: exit 3 naming it;
 - expose with neither --allow nor --allow-any: exit 2 naming both options, nothing sent;
   with a bad port spec or a malformed --allow ID: exit 2;
 - expose --allow-any: a warning on stderr, and it runs (ready; SIGTERM: exit 0).
@@ -82,6 +82,13 @@ try:
             f"rendezvous {UNREACHABLE} unreachable: exit 3", r)
     c.check(says(r, UNREACHABLE.split(":")[0]), "unreachable rendezvous: the message names it",
             r.stderr)
+
+    r = run("expose", "8080", "--allow", peer, "--no-map", "--timeout", "3",
+            rendezvous=UNREACHABLE)
+    c.check(r.rc == EXIT_NO_GATEWAY and not r.timed_out,
+            f"expose: rendezvous {UNREACHABLE} unreachable: exit 3", r)
+    c.check(says(r, UNREACHABLE.split(":")[0]),
+            "expose: unreachable rendezvous: the message names it", r.stderr)
 
     ex = expose("lan1", ["8080"], (), "--allow-any", "--no-map")
     try:
