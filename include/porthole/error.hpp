@@ -19,6 +19,7 @@ enum class Errc : int {
   not_verified = 6,  // open --verify: no proof from outside (the mapping stays)
   punch_failed = 7,  // reserved: hole punching failed
   state = 8,         // the state directory or file is unusable or corrupt
+  peer_refused = 9,  // the peer refused us, or its identity did not match the ID named
 };
 
 // Human name of an error code ("refused", "no-service", ...), stable for --json.
