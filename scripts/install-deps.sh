@@ -4,9 +4,12 @@
 # GnuTLS's archive needs when the CLI links it statically. openssl: the lab's lying
 # rendezvous signs with a key of its own (openssl pkeyutl). libnice-dev: the reference
 # ICE client bench/punch_bench.py compiles. clang-format-14: scripts/format.sh and the
-# build.format test. curl: the tunnel scenarios fetch files through `porthole connect`.
-# iperf3, openssh-server/-client: bench/tunnel_bench.py compares the tunnel with `ssh -L`
-# and plain TCP (sshd runs only inside a lab namespace, started by the bench).
+# build.format test. libngtcp2-dev, libngtcp2-crypto-gnutls-dev: QUIC for the tunnel
+# (src/tunnel/quic_connection.cpp); the crypto package's -dev does not pull in
+# libngtcp2-dev, so both are named. curl: the tunnel scenarios fetch files through
+# `porthole connect`. iperf3, openssh-server/-client: bench/tunnel_bench.py compares the
+# tunnel with `ssh -L` and plain TCP (sshd runs only inside a lab namespace, started by
+# the bench).
 # Idempotent: packages already present are skipped quickly.
 #   scripts/install-deps.sh          everything (build, lab, bench)
 #   scripts/install-deps.sh --build  only what building and the unit tests need
@@ -14,7 +17,8 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
             libminiupnpc-dev libnatpmp-dev libcli11-dev libfmt-dev catch2 nlohmann-json3-dev
-            nettle-dev libgnutls28-dev libunistring-dev ccache clang-format-14)
+            nettle-dev libgnutls28-dev libunistring-dev ccache clang-format-14
+            libngtcp2-dev libngtcp2-crypto-gnutls-dev)
 lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc natpmpc
           stun-server stun-client python3 procps psmisc openssl curl)
 bench_pkgs=(hyperfine libnice-dev gcc iperf3 openssh-server openssh-client)
