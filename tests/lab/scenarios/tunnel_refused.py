@@ -108,7 +108,7 @@ try:
         co = connect("lan2", ids["lan1"], [f"{LOCAL + 1}:{NOT_EXPOSED}"], "--no-map")
         rc = co.wait(40)
         c.check(rc == EXIT_REFUSED, f"not exposed: connect exits 9 (rc={rc})", co.summary())
-        c.check(co.says(str(NOT_EXPOSED)) and co.says("not exposed"),
+        c.check(co.says(str(NOT_EXPOSED)) and co.says("not expose"),
                 f"not exposed: connect names port {NOT_EXPOSED} as not exposed", co.summary())
         c.check(not co.of("listening"), "not exposed: connect opened no local port",
                 co.summary())
