@@ -19,8 +19,9 @@ namespace {
 
 // Every command, in the order --help lists them.
 const CommandSpec kCommands[] = {
-    probe_command(), open_command(), serve_command(), close_command(), list_command(),
-    nat_command(),   hold_command(), id_command(),    punch_command(),
+    probe_command(), open_command(),   serve_command(),   close_command(),
+    list_command(),  nat_command(),    hold_command(),    id_command(),
+    punch_command(), expose_command(), connect_command(),
 };
 
 constexpr const char* kFooter = R"(Examples:
@@ -39,19 +40,23 @@ constexpr const char* kFooter = R"(Examples:
   porthole id                            this host's peer ID
   porthole punch PEER_ID --rendezvous rv.example.net
                                          a direct UDP path to that peer through both NATs
+  porthole expose 8080 --rendezvous rv.example.net --allow PEER_ID
+                                         serve local TCP 8080 to that peer (QUIC tunnel)
+  porthole connect PEER_ID --rendezvous rv.example.net -L 8080:8080
+                                         its port 8080 on 127.0.0.1:8080
 
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
-(open --verify; the mapping stays), 7 punch failed, 8 state file unusable.
-See porthole(1).)";
+(open --verify; the mapping stays), 7 punch failed, 8 state file unusable, 9 the peer
+refused us. See porthole(1).)";
 
 constexpr const char* kSubcommandFooter = R"(Global options, before or after the command:
   --gateway IP  --timeout SECONDS  --json  -v,--verbose  -q,--quiet  --state-dir DIR
   --stun HOST[:PORT]  --upnp-allow-lan  --config FILE
 Exit status: 0 ok, 1 internal error, 2 usage, 3 no port-mapping (or STUN) service answered,
 4 the gateway refused, 5 timed out after a service answered, 6 not verified
-(open --verify; the mapping stays), 7 punch failed, 8 state file unusable.
-See porthole --help and porthole(1).)";
+(open --verify; the mapping stays), 7 punch failed, 8 state file unusable, 9 the peer
+refused us. See porthole --help and porthole(1).)";
 
 // "Usage: porthole open [OPTIONS] PORT" rather than CLI11's "Usage: open ...".
 class UsageFormatter : public CLI::Formatter {

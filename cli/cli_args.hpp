@@ -10,11 +10,12 @@
 #include <porthole/hold.hpp>
 #include <porthole/porthole.hpp>
 #include <porthole/punch.hpp>
+#include <porthole/tunnel.hpp>
 #include <porthole/verify.hpp>
 
 namespace porthole::cli {
 
-enum class Command { probe, open, close, list, nat, serve, hold, id, punch };
+enum class Command { probe, open, close, list, nat, serve, hold, id, punch, expose, connect };
 
 struct Invocation {
   Command command = Command::probe;
@@ -28,6 +29,8 @@ struct Invocation {
   PunchOptions punch;          // punch: rendezvous, --port, --wait, ... (the rest from options)
   PeerId punch_peer;           // punch PEER_ID
   std::string punch_exec;      // punch --exec CMD
+  ExposeOptions expose;        // expose (its punch part from options like punch's)
+  ConnectOptions connect;      // connect
   bool timeout_given = false;  // --timeout was typed (punch's default is not the global one)
   bool json = false;
   int verbosity = 0;  // -1 quiet, 0 normal, 1 verbose

@@ -64,5 +64,7 @@ CommandSpec serve_command();
 CommandSpec hold_command();
 CommandSpec id_command();
 CommandSpec punch_command();
+CommandSpec expose_command();
+CommandSpec connect_command();
 
 }  // namespace porthole::cli

@@ -10,9 +10,8 @@
 # ---- porthole.pc
 # What libporthole.a needs at link time, the one place to extend it: pkg-config
 # modules in PORTHOLE_PC_REQUIRES, plain -l flags (no .pc file) in PORTHOLE_PC_LIBS.
-# (Once the tunnel layer links ngtcp2: "libngtcp2 libngtcp2_crypto_gnutls" here, and
-# libngtcp2-dev, libngtcp2-crypto-gnutls-dev in porthole_dev_depends below.)
-set(PORTHOLE_PC_REQUIRES "miniupnpc gnutls nettle")
+# ngtcp2's crypto helper comes before ngtcp2, and both before GnuTLS, for static links.
+set(PORTHOLE_PC_REQUIRES "libngtcp2_crypto_gnutls libngtcp2 miniupnpc gnutls nettle")
 set(PORTHOLE_PC_LIBS "-lnatpmp -pthread")
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
   set(PORTHOLE_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
@@ -145,7 +144,7 @@ set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 # portholeConfig.cmake finds (fmt, nlohmann_json). The headers need only the C++
 # standard library.
 set(porthole_dev_depends libminiupnpc-dev libnatpmp-dev libgnutls28-dev nettle-dev libfmt-dev
-    nlohmann-json3-dev)
+    nlohmann-json3-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev)
 if(PORTHOLE_STATIC_CLI)
   list(APPEND porthole_dev_depends libunistring-dev libidn2-dev libtasn1-6-dev libgmp-dev
        libp11-kit-dev)

@@ -2,7 +2,8 @@
 # The speed benchmark in the lab: porthole side by side with upnpc and natpmpc against
 # the same real miniupnpd, `porthole nat` with Debian's `stun` against the same
 # stund, open vs open --verify, and porthole punch next to a libnice reference client per
-# NAT pairing. Prints medians and ratios. Needs root. Extra
+# NAT pairing, and the expose/connect tunnel next to ssh -L and plain TCP. Prints medians
+# and ratios. Needs root. Extra
 # arguments go to
 # bench/mapping_bench.py (e.g. --runs 30 --json bench.json).
 set -euo pipefail
@@ -19,3 +20,5 @@ trap '"$root/tests/lab/lab.sh" down >/dev/null 2>&1 || true' EXIT
 /usr/bin/python3 "$root/bench/verify_bench.py" --porthole "$build/porthole"
 # porthole punch vs bench/nice_punch.c (libnice) across the lab's direct NAT pairings.
 /usr/bin/python3 "$root/bench/punch_bench.py" --porthole "$build/porthole"
+# porthole connect/expose vs ssh -L vs plain TCP (iperf3), CPU per GiB, RSS, first byte.
+/usr/bin/python3 "$root/bench/tunnel_bench.py" --porthole "$build/porthole"

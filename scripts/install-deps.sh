@@ -8,7 +8,12 @@
 # cli.version test (GnuTLS stays uninitialised).
 # python3-pytest: the pytest fixture example (examples/pytest-fixture). lintian, man-db
 # (man -w) and dpkg-dev (dpkg-buildflags, dpkg-shlibdeps): scripts/package.sh and the
-# package tests.
+# package tests. libngtcp2-dev, libngtcp2-crypto-gnutls-dev: QUIC for the tunnel
+# (src/tunnel/quic_connection.cpp); the crypto package's -dev does not pull in
+# libngtcp2-dev, so both are named. curl: the tunnel scenarios fetch files through
+# `porthole connect`. iperf3, openssh-server/-client: bench/tunnel_bench.py compares the
+# tunnel with `ssh -L` and plain TCP (sshd runs only inside a lab namespace, started by
+# the bench).
 # Idempotent: packages already present are skipped quickly.
 #   scripts/install-deps.sh            everything (build, lab, bench, packaging)
 #   scripts/install-deps.sh --build    only what building and the unit tests need
@@ -19,10 +24,11 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
             libminiupnpc-dev libnatpmp-dev libcli11-dev libfmt-dev catch2 nlohmann-json3-dev
-            nettle-dev libgnutls28-dev libunistring-dev ccache clang-format-14 strace)
+            nettle-dev libgnutls28-dev libunistring-dev ccache clang-format-14 strace
+            libngtcp2-dev libngtcp2-crypto-gnutls-dev)
 lab_pkgs=(iproute2 nftables conntrack miniupnpd miniupnpd-nftables miniupnpc natpmpc
-          stun-server stun-client python3 procps psmisc openssl python3-pytest coturn)
-bench_pkgs=(hyperfine libnice-dev gcc)
+          stun-server stun-client python3 procps psmisc openssl python3-pytest coturn curl)
+bench_pkgs=(hyperfine libnice-dev gcc iperf3 openssh-server openssh-client)
 package_pkgs=(dpkg-dev lintian man-db)
 
 # The package names in a .deb's Depends, without versions; of alternatives the first.
@@ -70,6 +76,8 @@ echo "install-deps: installing ${missing[*]}"
 # miniupnpd's postinst asks debconf questions and may try to start the daemon: we
 # run it ourselves inside the lab, never in the root namespace.
 echo 'miniupnpd miniupnpd/start_daemon boolean false' |
+  "${as_root[@]}" debconf-set-selections 2>/dev/null || true
+echo 'iperf3 iperf3/start_daemon boolean false' |
   "${as_root[@]}" debconf-set-selections 2>/dev/null || true
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \

@@ -19,6 +19,8 @@ enum class Errc : int {
   not_verified = 6,  // open --verify: no proof from outside (the mapping stays)
   punch_failed = 7,  // hole punching found no path (or the peer was not online)
   state = 8,         // the state directory or file is unusable or corrupt
+  peer_refused = 9,  // the peer refused us (our ID not allowed, a port not exposed), or
+                     // its TLS identity did not match the peer ID we named
 };
 
 // Human name of an error code ("refused", "no-service", ...), stable for --json.

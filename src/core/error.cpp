@@ -13,6 +13,7 @@ const char* errc_name(Errc code) noexcept {
     case Errc::not_verified: return "not-verified";
     case Errc::punch_failed: return "punch-failed";
     case Errc::state: return "state";
+    case Errc::peer_refused: return "peer-refused";
   }
   return "unknown";
 }

@@ -19,7 +19,6 @@
 
 #include <fmt/format.h>
 
-#include "codec/ed25519.hpp"
 #include "codec/rendezvous_codec.hpp"
 #include "codec/stun_codec.hpp"
 #include "core/candidate_gathering.hpp"
@@ -27,6 +26,7 @@
 #include "core/punch_rules.hpp"
 #include "core/relay_loop.hpp"
 #include "core/punch_strategy.hpp"
+#include "core/punch_session.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
 #include "net/resolve.hpp"
@@ -40,7 +40,10 @@ namespace {
 
 namespace rdv = detail::rendezvous;
 using detail::Clock;
+using detail::fill_random;
 using detail::IceAgent;
+using detail::random_ice_chars;
+using detail::random_transaction_id;
 using std::chrono::milliseconds;
 
 // Gathering (the gateway mapping, the --stun servers' answers) gets at most this long
@@ -48,42 +51,6 @@ using std::chrono::milliseconds;
 // NAT-PMP in milliseconds, UPnP's discovery, description and SOAP in about 60 ms in the
 // lab); one without a mapping service (the case punching is for) costs at most this.
 constexpr milliseconds kMappingBudget{500};
-// Rendezvous requests: sent at 0, 200, 600, 1400 and 3000 ms, given up at 3800 ms; an
-// offer relayed but not answered goes again after 1.5 s (a lost indication).
-detail::RendezvousClientOptions rendezvous_client_options() {
-  detail::RendezvousClientOptions o;
-  o.retransmission = {milliseconds(200), 5, 4};
-  o.reconnect_interval = milliseconds(1500);
-  return o;
-}
-
-void fill_random(std::span<std::uint8_t> out) {
-  if (detail::ed25519::random_bytes(out)) return;
-  // GnuTLS' generator failing is not expected; predictable bytes must not follow, so
-  // the kernel's generator fills in (getentropy: at most 256 bytes a call).
-  for (std::size_t done = 0; done < out.size(); done += 256)
-    if (::getentropy(out.data() + done, std::min<std::size_t>(256, out.size() - done)) != 0)
-      std::fill(out.begin(), out.end(), std::uint8_t{0});
-}
-
-// RFC 8445 s5.3: ice-chars are ALPHA / DIGIT / "+" / "/": exactly 64, so one random byte
-// gives one character without bias.
-std::string random_ice_chars(std::size_t n) {
-  static constexpr char kIceChars[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::vector<std::uint8_t> bytes(n);
-  fill_random(bytes);
-  std::string out;
-  for (auto b : bytes) out += kIceChars[b & 63];
-  return out;
-}
-
-detail::stun::TransactionId random_transaction_id() {
-  detail::stun::TransactionId id{};
-  fill_random(id);
-  return id;
-}
-
 PairOutcome public_outcome(detail::PairOutcome o, bool punched) {
   switch (o) {
     case detail::PairOutcome::not_tried: return PairOutcome::not_tried;
@@ -365,31 +332,13 @@ rdv::Description Punch::own_description(
 }
 
 Result<rdv::SignedDescription> Punch::sign(const rdv::Description& d) {
-  auto bytes = rdv::encode_description(d);
-  if (!bytes) return bytes.error();
-  auto sig = identity_.sign(rdv::description_signing_input(*bytes));
-  if (!sig) return sig.error();
-  return rdv::SignedDescription{std::move(*bytes), std::move(*sig)};
+  return detail::sign_description(identity_, d);
 }
 
 void Punch::start_agent(bool controlling) {
   if (agent_) return;
-  detail::IceAgentConfig config;
-  config.controlling = controlling;
-  fill_random(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(&config.tie_breaker),
-                                      sizeof config.tie_breaker));
-  config.local_ufrag = ufrag_;
-  config.local_password = password_;
-  config.deadline = deadline_;
-  config.log = options_.log;  // -v: checks sent, answered, dropped
-  // Signed checks (docs/rendezvous.md): the ICE password is in the descriptions, which
-  // the rendezvous reads, so only the named peer's Ed25519 signature proves a check or
-  // an answer is its. The agent lives in this object, as identity_ and peer_ do.
-  config.sign = [this](std::span<const std::uint8_t> bytes) { return identity_.sign(bytes); };
-  config.verify_peer = [this](std::span<const std::uint8_t> bytes,
-                              std::span<const std::uint8_t> signature) {
-    return verify_signature(peer_, bytes, signature);
-  };
+  auto config = detail::punch_agent_config(identity_, peer_, controlling, ufrag_, password_,
+                                           deadline_, options_.log);
   agent_ = std::make_unique<IceAgent>(config, candidates_.candidates(),
                                       [](std::span<std::uint8_t> out) { fill_random(out); });
   report_.local_nat = detail::nat_mapping_name(detail::nat_mapping_from(observations_, host_ips_));
@@ -1036,7 +985,7 @@ Result<PunchResult> Punch::run() {
   log(LogLevel::debug, fmt::format("punch socket on UDP port {}", mux_->local_port()));
   rendezvous_client_ = std::make_unique<detail::RendezvousClient>(
       identity_, rendezvous_, deadline_, [](std::span<std::uint8_t> out) { fill_random(out); },
-      rendezvous_client_options());
+      detail::punch_rendezvous_options());
   rendezvous_client_->start(reactor_.now());
   schedule();
   auto st = reactor_.run();

@@ -132,7 +132,9 @@ TEST_CASE("error codes are the documented exit statuses", "[errors]") {
   CHECK(static_cast<int>(Errc::not_verified) == 6);
   CHECK(static_cast<int>(Errc::punch_failed) == 7);
   CHECK(static_cast<int>(Errc::state) == 8);
+  CHECK(static_cast<int>(Errc::peer_refused) == 9);
   CHECK(std::string(errc_name(Errc::refused)) == "refused");
+  CHECK(std::string(errc_name(Errc::peer_refused)) == "peer-refused");
 }
 
 TEST_CASE(

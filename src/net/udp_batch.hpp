@@ -1,0 +1,54 @@
+// Many UDP datagrams per system call, for bulk QUIC over a socket the caller owns: one
+// sendto(2) per 1.4 KB packet puts most of a tunnel's CPU time in the kernel.
+//   - send: UDP generic segmentation offload (UDP_SEGMENT, Linux 4.18) hands the kernel
+//     up to 64 equal-sized datagrams (the last may be shorter) in one sendmsg(2); where
+//     the kernel or the route refuses it, sendmmsg(2) with one message per datagram.
+//   - receive: recvmmsg(2), and UDP generic receive offload (UDP_GRO, Linux 5.0) when
+//     asked, whose coalesced buffers are cut back into the datagrams they were.
+// Non-blocking sockets: a batch sends what the socket takes and says how many that was.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "net/udp_socket.hpp"
+#include "porthole/error.hpp"
+#include "porthole/ip_address.hpp"
+
+namespace porthole::detail {
+
+class UdpBatch {
+ public:
+  enum class Mode { gso, sendmmsg, single };
+  // `fd`: a UDP socket (not owned). Mode::gso falls back by itself when refused.
+  explicit UdpBatch(int fd, Mode mode = Mode::gso) : fd_(fd), mode_(mode) {}
+
+  // Sends datagrams[0..] to `to` in order; returns how many went (fewer when the socket
+  // would block: the caller keeps the rest and waits for POLLOUT). An error only when
+  // not one could be sent for another reason than EAGAIN.
+  Result<std::size_t> send(std::span<const std::vector<std::uint8_t>> datagrams,
+                           const Endpoint& to);
+  // Turns UDP_GRO on for the socket (false when the kernel has none).
+  bool enable_gro();
+  // Appends up to `max` datagrams that are waiting (none when none are: never blocks).
+  Result<std::size_t> receive(std::vector<Datagram>& out, std::size_t max = 64);
+
+  Mode mode() const noexcept { return mode_; }
+  std::uint64_t syscalls() const noexcept { return syscalls_; }
+
+ private:
+  Result<std::size_t> send_gso(std::span<const std::vector<std::uint8_t>> datagrams,
+                               const Endpoint& to);
+  Result<std::size_t> send_mmsg(std::span<const std::vector<std::uint8_t>> datagrams,
+                                const Endpoint& to);
+  int fd_;
+  Mode mode_;
+  bool gro_ = false;
+  std::uint64_t syscalls_ = 0;
+  std::vector<std::uint8_t> gso_buffer_;
+  std::vector<std::uint8_t> receive_buffer_;
+};
+
+}  // namespace porthole::detail

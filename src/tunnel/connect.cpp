@@ -1,0 +1,358 @@
+// porthole::connect_tunnel() (include/porthole/tunnel.hpp): the local listeners are
+// bound first (a port in use fails before anything is sent), then punch() finds the
+// path and hands over its connected UDP socket, on which a QUIC client connection
+// pinned to the peer's ID runs (one reactor, this thread). Once the exposed-port list
+// arrived and every forward's port is in it, the listeners are served: each accepted
+// TCP connection becomes one stream, each local UDP source one flow of datagrams.
+//
+// A path that breaks (QUIC's idle timeout, the peer closing, an ICMP error on the
+// socket) is reported and punched again through the rendezvous: a new socket and a new
+// QUIC connection, the listeners kept.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "net/bound_udp_socket.hpp"
+#include "net/reactor.hpp"
+#include "net/tcp_socket.hpp"
+#include "net/udp_socket.hpp"
+#include "porthole/tunnel.hpp"
+#include "tunnel/quic_connection.hpp"
+#include "tunnel/tunnel_link.hpp"
+
+namespace porthole {
+namespace {
+
+using detail::Clock;
+using std::chrono::milliseconds;
+
+// Between punches that found no path after a break.
+constexpr milliseconds kRepunchPause{2000};
+
+struct Listener {
+  Forward forward;
+  detail::TcpSocket tcp;
+  detail::UdpSocket udp;
+  int fd() const { return forward.proto == TunnelProto::tcp ? tcp.fd() : udp.fd(); }
+};
+
+std::string forward_text(const Forward& f) {
+  return fmt::format("{}:{}:{}{}", f.bind.to_string(), f.local, f.remote,
+                     f.proto == TunnelProto::udp ? "/udp" : "");
+}
+
+class Connector {
+ public:
+  Connector(const ConnectOptions& options, Identity identity, int stop_fd,
+            const TunnelEventFn& on_event, PunchReport* report)
+      : options_(options),
+        identity_(std::move(identity)),
+        stop_fd_(stop_fd),
+        on_event_(on_event),
+        report_(report) {}
+
+  Status run();
+
+ private:
+  void log(LogLevel level, const std::string& text) const {
+    if (options_.punch.log) options_.punch.log(level, text);
+  }
+  void emit(const TunnelEvent& e) const {
+    if (on_event_) on_event_(e);
+  }
+  Status bind_listeners();
+  // Punches and makes the QUIC connection; the result of its handshake comes later.
+  Status start_path();
+  void on_socket_readable();
+  void on_port_list(const std::vector<ExposedPort>& ports);
+  void on_closed(const Error& error, bool by_peer, std::uint64_t app_code);
+  void on_listener(std::size_t index);
+  void drop_path();
+  void finish(std::optional<Error> error) {
+    if (!outcome_) outcome_ = std::move(error);
+    done_ = true;
+    reactor_.stop();
+  }
+
+  const ConnectOptions& options_;
+  Identity identity_;
+  int stop_fd_;
+  const TunnelEventFn& on_event_;
+  PunchReport* report_;
+
+  detail::Reactor reactor_;
+  std::vector<Listener> listeners_;
+  bool listening_ = false;
+  OwnedFd socket_;
+  std::optional<PunchResult> punched_;
+  std::unique_ptr<detail::TunnelLink> link_;
+  std::vector<std::unique_ptr<detail::TunnelLink>> retired_;
+  bool reconnecting_ = false;  // the path broke: the next connection is "reconnected"
+  bool done_ = false;
+  std::optional<Error> outcome_;
+  Clock::time_point connect_started_{};
+  detail::Reactor::TimerId handshake_timer_ = 0;
+};
+
+Status Connector::bind_listeners() {
+  for (const auto& f : options_.forwards) {
+    Listener l;
+    l.forward = f;
+    if (f.proto == TunnelProto::tcp) {
+      auto s = detail::tcp_listen(f.bind.to_string(), f.local, 64);
+      if (!s)
+        return make_error(Errc::usage,
+                          fmt::format("-L {}: cannot listen on {}:{}: {}", forward_text(f),
+                                      f.bind.to_string(), f.local, s.error().message));
+      l.tcp = std::move(*s);
+    } else {
+      auto s = detail::open_bound_udp_socket(f.bind.to_string(), f.local);
+      if (!s)
+        return make_error(Errc::usage,
+                          fmt::format("-L {}: cannot bind UDP {}:{}: {}", forward_text(f),
+                                      f.bind.to_string(), f.local, s.error().message));
+      l.udp = std::move(*s);
+    }
+    listeners_.push_back(std::move(l));
+  }
+  return ok_status();
+}
+
+void Connector::on_listener(std::size_t index) {
+  Listener& l = listeners_[index];
+  if (l.forward.proto == TunnelProto::tcp) {
+    for (;;) {
+      auto conn = detail::tcp_accept(l.tcp);
+      if (!conn.valid()) break;
+      // Between paths a connection cannot be carried: it is closed, the program retries.
+      if (link_ && link_->established() && !link_->closed())
+        link_->add_tcp(std::move(conn), l.forward.remote);
+    }
+    return;
+  }
+  std::array<std::uint8_t, 65536> buf{};
+  for (;;) {
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    ssize_t n = ::recvfrom(l.udp.fd(), buf.data(), buf.size(), MSG_DONTWAIT,
+                           reinterpret_cast<sockaddr*>(&sa), &len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    auto from = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa), len);
+    if (!from || !link_ || link_->closed()) continue;
+    link_->on_local_udp(l.udp.fd(), l.forward.remote, *from,
+                        std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)));
+  }
+}
+
+void Connector::on_port_list(const std::vector<ExposedPort>& ports) {
+  for (const auto& f : options_.forwards) {
+    const ExposedPort want{f.remote, f.proto};
+    if (std::find(ports.begin(), ports.end(), want) == ports.end()) {
+      finish(make_error(Errc::peer_refused,
+                        fmt::format("-L {}: {} does not expose port {}", forward_text(f),
+                                    options_.peer.to_string(), to_string(want))));
+      return;
+    }
+  }
+  if (handshake_timer_ != 0) {
+    reactor_.cancel(handshake_timer_);
+    handshake_timer_ = 0;
+  }
+  TunnelEvent c;
+  c.type = reconnecting_ ? TunnelEventType::reconnected : TunnelEventType::connected;
+  c.peer_id = options_.peer.to_string();
+  c.path = path_kind_name(punched_->path);
+  c.peer = punched_->peer;
+  c.elapsed = std::chrono::duration_cast<milliseconds>(reactor_.now() - connect_started_);
+  emit(c);
+  reconnecting_ = false;
+  if (listening_) return;
+  listening_ = true;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    TunnelEvent e;
+    e.type = TunnelEventType::listening;
+    e.local = Endpoint{listeners_[i].forward.bind, listeners_[i].forward.local};
+    e.remote_port = listeners_[i].forward.remote;
+    e.proto = listeners_[i].forward.proto;
+    emit(e);
+    reactor_.watch(listeners_[i].fd(), true, false, [this, i](bool, bool) { on_listener(i); });
+  }
+}
+
+void Connector::drop_path() {
+  if (handshake_timer_ != 0) {
+    reactor_.cancel(handshake_timer_);
+    handshake_timer_ = 0;
+  }
+  if (socket_.valid()) reactor_.unwatch(socket_.get());
+  // The link may be the one calling: it goes at the next turn, not under its own feet.
+  if (link_) retired_.push_back(std::move(link_));
+  reactor_.add_timer(reactor_.now(), [this] { retired_.clear(); });
+  socket_ = OwnedFd();
+  if (punched_ && punched_->mapping) {
+    if (auto st = release_punch_mapping(options_.punch, *punched_->mapping); !st)
+      log(LogLevel::warning, "could not remove the gateway mapping: " + st.error().message);
+  }
+  punched_.reset();
+}
+
+void Connector::on_closed(const Error& error, bool by_peer, std::uint64_t app_code) {
+  if (!listening_) {
+    // The first connection never came up: that is the answer.
+    if (app_code == detail::kQuicCloseNotAllowed && by_peer)
+      finish(make_error(Errc::peer_refused,
+                        fmt::format("{} refused us: our ID {} is not allowed",
+                                    options_.peer.to_string(), identity_.id().to_string())));
+    else if (error.code == Errc::peer_refused)
+      finish(make_error(Errc::peer_refused, error.message));
+    else
+      finish(
+          make_error(Errc::punch_failed,
+                     fmt::format("no tunnel to {}: {}", options_.peer.to_string(),
+                                 error.message.empty() ? "the connection closed" : error.message)));
+    return;
+  }
+  if (error.code == Errc::peer_refused || (by_peer && app_code == detail::kQuicCloseNotAllowed)) {
+    finish(make_error(Errc::peer_refused,
+                      fmt::format("{} refused us: {}", options_.peer.to_string(), error.message)));
+    return;
+  }
+  std::string reason = error.code == Errc::timeout ? "idle timeout"
+                       : by_peer                   ? "closed by the peer"
+                                                   : error.message;
+  if (reason.empty()) reason = "the connection closed";
+  if (!reconnecting_) {
+    TunnelEvent e;
+    e.type = TunnelEventType::path_lost;
+    e.reason = reason;
+    emit(e);
+  }
+  reconnecting_ = true;
+  drop_path();
+  // Punch again from the loop (punch() blocks: the listeners wait meanwhile).
+  reactor_.add_timer(reactor_.now(), [this] {
+    if (done_) return;
+    if (auto st = start_path(); !st) {
+      if (st.error().code == Errc::usage || st.error().code == Errc::state ||
+          st.error().code == Errc::peer_refused) {
+        finish(st.error());
+        return;
+      }
+      if (reactor_.stopping()) return;
+      log(LogLevel::info, "no path yet: " + st.error().message);
+      reactor_.add_timer_in(kRepunchPause, [this] {
+        if (!done_ && !link_) on_closed(make_error(Errc::punch_failed, "retry"), false, 0);
+      });
+    }
+  });
+}
+
+void Connector::on_socket_readable() {
+  std::array<std::uint8_t, 65536> buf{};
+  for (;;) {
+    ssize_t n = ::recv(socket_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      // ICMP errors on the connected socket (port or host unreachable): the path is
+      // gone if they go on; QUIC's idle timeout decides, this only tells -v.
+      log(LogLevel::debug, fmt::format("tunnel socket: {}", std::strerror(errno)));
+      continue;
+    }
+    if (!link_) break;
+    link_->on_datagram(std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)),
+                       punched_->peer);
+    if (!link_) break;
+  }
+}
+
+Status Connector::start_path() {
+  connect_started_ = reactor_.now();
+  PunchReport scratch;
+  auto r = punch(options_.punch, options_.peer, stop_fd_, report_ ? report_ : &scratch);
+  if (!r) return r.error();
+  punched_ = std::move(*r);
+  socket_ = std::move(punched_->socket);
+  detail::QuicConfig config;
+  config.server = false;
+  config.identity = &identity_;
+  config.expect_peer = options_.peer;
+  config.local = punched_->local;
+  config.remote = punched_->peer;
+  auto conn = detail::QuicConnection::client(config, reactor_.now());
+  if (!conn) return conn.error();
+  detail::TunnelLinkConfig lc;
+  lc.server = false;
+  lc.udp_flow_idle = options_.udp_flow_idle;
+  lc.log = options_.punch.log;
+  detail::TunnelLink::Callbacks cb;
+  cb.port_list = [this](const std::vector<ExposedPort>& ports) { on_port_list(ports); };
+  cb.closed = [this](const Error& e, bool by_peer, std::uint64_t code) {
+    on_closed(e, by_peer, code);
+  };
+  cb.tcp_done = [this] {
+    if (options_.once) finish(std::nullopt);
+  };
+  const int fd = socket_.get();
+  link_ = std::make_unique<detail::TunnelLink>(
+      reactor_, std::move(*conn),
+      [this, fd](std::span<const std::uint8_t> bytes) {
+        if (::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+          log(LogLevel::debug, fmt::format("tunnel send: {}", std::strerror(errno)));
+      },
+      lc, cb);
+  reactor_.watch(fd, true, false, [this](bool, bool) { on_socket_readable(); });
+  // The handshake and the port list get the punch's timeout.
+  handshake_timer_ = reactor_.add_timer_in(options_.punch.timeout, [this] {
+    handshake_timer_ = 0;
+    if (link_) link_->close(detail::kQuicCloseNormal, "handshake timeout");
+    if (!listening_)
+      finish(make_error(Errc::punch_failed,
+                        fmt::format("no tunnel to {}: the QUIC handshake did not complete",
+                                    options_.peer.to_string())));
+  });
+  link_->pump();
+  return ok_status();
+}
+
+Status Connector::run() {
+  if (auto st = bind_listeners(); !st) return st;
+  if (stop_fd_ >= 0) reactor_.stop_on(stop_fd_);
+  if (auto st = start_path(); !st) return st;
+  auto st = reactor_.run();
+  if (link_ && !link_->closed()) link_->close(detail::kQuicCloseNormal, "connect stopped");
+  drop_path();
+  retired_.clear();
+  if (outcome_) return *outcome_;
+  if (!st) return st.error();
+  return ok_status();
+}
+
+}  // namespace
+
+Status connect_tunnel(const ConnectOptions& options, int stop_fd, const TunnelEventFn& on_event,
+                      PunchReport* report) {
+  if (options.forwards.empty())
+    return make_error(Errc::usage, "connect: name at least one -L [BIND:]LOCAL:REMOTE[/udp]");
+  if (options.punch.rendezvous.empty())
+    return make_error(Errc::usage, "connect: --rendezvous is required");
+  auto identity = Identity::load_or_create(options.punch.state_dir);
+  if (!identity) return identity.error();
+  if (identity->id() == options.peer)
+    return make_error(Errc::usage, "that is this host's own peer ID: name the other peer");
+  Connector c(options, std::move(*identity), stop_fd, on_event, report);
+  return c.run();
+}
+
+}  // namespace porthole

@@ -1,0 +1,485 @@
+// porthole::expose() (include/porthole/tunnel.hpp): one reactor, one UDP socket in a
+// UdpMux. On it: the rendezvous registration (docs/rendezvous.md), one ICE agent per
+// peer that offers (the agent answers that peer's checks, by the USERNAME's ufrag, and
+// proves the path), and one QUIC server connection per peer on the proven path. STUN
+// goes to the rendezvous client and the agents; everything else is QUIC, handed to the
+// connection of its source address (a new one for an Initial from a proven path).
+//
+// A peer that is not allowed is refused at the rendezvous already (its offer is not
+// answered), and again in TLS (QuicConfig::allow_peer), which is what counts: the
+// offer's sender could be anyone's claim until its key proves it.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "codec/rendezvous_codec.hpp"
+#include "codec/stun_codec.hpp"
+#include "core/candidate_gathering.hpp"
+#include "core/ice_agent.hpp"
+#include "core/punch_session.hpp"
+#include "net/bound_udp_socket.hpp"
+#include "net/reactor.hpp"
+#include "net/resolve.hpp"
+#include "net/udp_mux.hpp"
+#include "porthole/tunnel.hpp"
+#include "proto/rendezvous_client.hpp"
+#include "tunnel/gateway_keeper.hpp"
+#include "tunnel/quic_connection.hpp"
+#include "tunnel/tunnel_link.hpp"
+
+namespace porthole {
+namespace {
+
+namespace rdv = detail::rendezvous;
+using detail::Clock;
+using detail::IceAgent;
+using std::chrono::milliseconds;
+
+// A rendezvous that stopped answering is registered with again after this.
+constexpr milliseconds kRendezvousRetry{5000};
+
+struct PeerSession {
+  PeerId peer;
+  std::array<std::uint8_t, rdv::kSessionIdSize> session{};
+  std::optional<rdv::SignedDescription> answer;
+  std::string ufrag = detail::random_ice_chars(8);
+  std::string password = detail::random_ice_chars(24);
+  std::unique_ptr<IceAgent> agent;
+  std::optional<detail::SelectedPath> path;
+  std::unique_ptr<detail::TunnelLink> link;
+  bool reported_connected = false;
+  bool gone = false;  // to be removed at the next turn
+  std::string gone_reason;
+};
+
+class Exposer {
+ public:
+  Exposer(const ExposeOptions& options, Identity identity, int stop_fd,
+          const TunnelEventFn& on_event)
+      : options_(options), identity_(std::move(identity)), stop_fd_(stop_fd), on_event_(on_event) {}
+
+  Status run();
+
+ private:
+  void log(LogLevel level, const std::string& text) const {
+    if (options_.punch.log) options_.punch.log(level, text);
+  }
+  void emit(TunnelEvent e) const {
+    if (on_event_) on_event_(e);
+  }
+  void start_rendezvous();
+  void on_stun(std::span<const std::uint8_t> bytes, const Endpoint& from);
+  void on_quic(std::span<const std::uint8_t> bytes, const Endpoint& from);
+  void on_rendezvous_event(const detail::RendezvousEvent& e);
+  void on_offer(const detail::RendezvousEvent& e);
+  void refuse(const std::string& peer_id, const std::string& reason);
+  void start_link(PeerSession& s, std::span<const std::uint8_t> first, const Endpoint& from);
+  void send(std::span<const std::uint8_t> bytes, const Endpoint& to);
+  void schedule();
+  void reap();
+  void on_mapping_event(const detail::GatewayKeeperEvent& e);
+
+  const ExposeOptions& options_;
+  Identity identity_;
+  int stop_fd_;
+  const TunnelEventFn& on_event_;
+
+  detail::Reactor reactor_;
+  std::unique_ptr<detail::UdpMux> mux_;
+  Endpoint rendezvous_;
+  std::vector<IpAddress> host_ips_;
+  detail::CandidateList candidates_;
+  std::vector<detail::ReflexiveObservation> observations_;
+  std::unique_ptr<detail::RendezvousClient> rendezvous_client_;
+  std::optional<Clock::time_point> rendezvous_retry_at_;
+  bool ever_registered_ = false;
+  std::optional<Error> fatal_;
+  std::vector<std::unique_ptr<PeerSession>> sessions_;
+  std::unique_ptr<detail::GatewayKeeper> keeper_;
+  std::optional<Endpoint> mapped_;
+  detail::Reactor::TimerId timer_ = 0;
+  bool stopping_ = false;
+};
+
+void Exposer::send(std::span<const std::uint8_t> bytes, const Endpoint& to) {
+  if (auto st = mux_->send_to(bytes, to); !st)
+    log(LogLevel::debug, fmt::format("send to {}: {}", to.to_string(), st.error().message));
+}
+
+void Exposer::refuse(const std::string& peer_id, const std::string& reason) {
+  TunnelEvent e;
+  e.type = TunnelEventType::peer_refused;
+  e.peer_id = peer_id;
+  e.reason = reason;
+  emit(e);
+}
+
+void Exposer::start_rendezvous() {
+  rendezvous_client_ = std::make_unique<detail::RendezvousClient>(
+      identity_, rendezvous_, Clock::time_point::max(),
+      [](std::span<std::uint8_t> out) { detail::fill_random(out); },
+      detail::punch_rendezvous_options());
+  rendezvous_client_->start(reactor_.now());
+}
+
+void Exposer::on_offer(const detail::RendezvousEvent& e) {
+  auto claimed = rdv::decode_description(e.description.bytes);
+  if (!claimed) {
+    log(LogLevel::warning, "dropped an offer: " + claimed.error().message);
+    return;
+  }
+  const PeerId sender = claimed->sender;
+  if (!expose_allows(options_, sender)) {
+    // Not answered: the peer's punch runs into its timeout. Its claim is unproven, but
+    // an allowed peer never claims another's ID, so nothing is lost by refusing here.
+    log(LogLevel::info, fmt::format("offer from {}: not allowed", sender.to_string()));
+    refuse(sender.to_string(), "not allowed");
+    return;
+  }
+  auto offer = rdv::open_description(e.description, sender, identity_.id(), rdv::Kind::offer);
+  if (!offer) {
+    log(LogLevel::warning, "dropped an offer: " + offer.error().message);
+    return;
+  }
+  for (auto& s : sessions_) {
+    if (s->peer != sender || s->gone) continue;
+    if (s->session == offer->session_id) {
+      // Our answer was lost: the same again.
+      if (s->answer) rendezvous_client_->answer(sender, *s->answer, reactor_.now());
+      return;
+    }
+    // A new session from a peer we know: it lost its path and punches again.
+    if (s->link) s->link->close(detail::kQuicCloseNormal, "a new session");
+    s->gone = true;
+    s->gone_reason = "replaced by a new session";
+  }
+  auto s = std::make_unique<PeerSession>();
+  s->peer = sender;
+  s->session = offer->session_id;
+  const auto now = reactor_.now();
+  auto config = detail::punch_agent_config(identity_, sender, false, s->ufrag, s->password,
+                                           now + options_.punch.timeout, options_.punch.log);
+  s->agent = std::make_unique<IceAgent>(config, candidates_.candidates(),
+                                        [](std::span<std::uint8_t> out) {
+                                          detail::fill_random(out);
+                                        });
+  if (auto st = s->agent->set_remote(offer->ufrag, offer->password, offer->candidates, now); !st) {
+    log(LogLevel::warning, "dropped an offer: " + st.error().message);
+    return;
+  }
+  rdv::Description d;
+  d.kind = rdv::Kind::answer;
+  d.sender = identity_.id();
+  d.receiver = sender;
+  d.session_id = offer->session_id;
+  d.nat_mapping = detail::nat_mapping_from(observations_, host_ips_);
+  d.ufrag = s->ufrag;
+  d.password = s->password;
+  d.candidates = candidates_.candidates();
+  auto signed_answer = detail::sign_description(identity_, d);
+  if (!signed_answer) {
+    log(LogLevel::warning, "cannot sign an answer: " + signed_answer.error().message);
+    return;
+  }
+  s->answer = *signed_answer;
+  log(LogLevel::info, fmt::format("answering {}'s offer ({} candidates)", sender.to_string(),
+                                  offer->candidates.size()));
+  rendezvous_client_->answer(sender, *s->answer, now);
+  sessions_.push_back(std::move(s));
+}
+
+void Exposer::on_rendezvous_event(const detail::RendezvousEvent& e) {
+  using Type = detail::RendezvousEvent::Type;
+  switch (e.type) {
+    case Type::registered:
+      candidates_.add_server_reflexive(e.observed);
+      if (!ever_registered_) {
+        ever_registered_ = true;
+        observations_.push_back({rendezvous_, e.observed});
+        log(LogLevel::info, fmt::format("registered at {} as {}", options_.punch.rendezvous,
+                                        e.observed.to_string()));
+        TunnelEvent r;
+        r.type = TunnelEventType::ready;
+        r.peer_id = identity_.id().to_string();
+        r.ports = options_.ports;
+        r.local = Endpoint{IpAddress::v4({0, 0, 0, 0}), mux_->local_port()};
+        if (!host_ips_.empty()) r.local = Endpoint{host_ips_.front(), mux_->local_port()};
+        r.mapping = mapped_;
+        emit(r);
+      }
+      return;
+    case Type::offer_received: on_offer(e); return;
+    case Type::failed:
+      if (!ever_registered_) {
+        fatal_ = e.error;
+        reactor_.stop();
+        return;
+      }
+      log(LogLevel::warning, "rendezvous: " + e.error.message + " (trying again)");
+      rendezvous_retry_at_ = reactor_.now() + kRendezvousRetry;
+      return;
+    default: return;
+  }
+}
+
+void Exposer::on_stun(std::span<const std::uint8_t> bytes, const Endpoint& from) {
+  if (rendezvous_client_ && rendezvous_client_->on_datagram(bytes, from, reactor_.now())) {
+    while (auto e = rendezvous_client_->next_event()) on_rendezvous_event(*e);
+    schedule();
+    return;
+  }
+  auto m = detail::stun::decode(bytes);
+  if (!m) return;
+  const auto now = reactor_.now();
+  if (m->message_class == detail::stun::MessageClass::request) {
+    // USERNAME "our-ufrag:their-ufrag" (RFC 8445 s7.2.2) names the session.
+    if (!m->username) return;
+    const std::string ours = m->username->substr(0, m->username->find(':'));
+    for (auto& s : sessions_)
+      if (s->ufrag == ours && s->agent && !s->agent->quiesced()) {
+        s->agent->on_datagram(bytes, from, now);
+        break;
+      }
+  } else {
+    // An answer to one of our checks: the agent whose transaction it is takes it.
+    for (auto& s : sessions_)
+      if (s->agent && !s->agent->quiesced()) s->agent->on_datagram(bytes, from, now);
+  }
+  schedule();
+}
+
+void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
+                         const Endpoint& from) {
+  detail::QuicConfig config;
+  config.server = true;
+  config.identity = &identity_;
+  const PeerId expected = s.peer;
+  PeerSession* session = &s;
+  config.allow_peer = [this, expected, session](const PeerId& id) {
+    if (!expose_allows(options_, id)) {
+      refuse(id.to_string(), "not allowed");
+      return false;
+    }
+    if (id != expected) {
+      // The TLS key is not the one that signed the offer and the checks.
+      refuse(id.to_string(), "identity mismatch");
+      session->gone_reason = "identity mismatch";
+      return false;
+    }
+    return true;
+  };
+  // The socket is bound to every address: one fixed local address for every packet.
+  config.local = Endpoint{host_ips_.empty() ? IpAddress::v4({0, 0, 0, 0}) : host_ips_.front(),
+                          mux_->local_port()};
+  config.remote = from;
+  auto conn = detail::QuicConnection::server(config, first, reactor_.now());
+  if (!conn) {
+    log(LogLevel::debug, "QUIC: not an Initial we accept: " + conn.error().message);
+    return;
+  }
+  detail::TunnelLinkConfig lc;
+  lc.server = true;
+  lc.ports = options_.ports;
+  lc.to = IpAddress::parse(options_.to).value();
+  lc.log = options_.punch.log;
+  detail::TunnelLink::Callbacks cb;
+  cb.established = [this, session] {
+    session->reported_connected = true;
+    TunnelEvent e;
+    e.type = TunnelEventType::peer_connected;
+    e.peer_id = session->peer.to_string();
+    e.path = session->path ? detail::path_kind_name(session->path->kind) : "peer-reflexive";
+    e.peer = session->link ? std::optional<Endpoint>(session->link->remote()) : std::nullopt;
+    emit(e);
+  };
+  cb.closed = [this, session](const Error& error, bool by_peer, std::uint64_t) {
+    session->gone = true;
+    if (!session->reported_connected) return;  // refused (reported) or never made
+    TunnelEvent e;
+    e.type = TunnelEventType::peer_gone;
+    e.peer_id = session->peer.to_string();
+    if (!session->gone_reason.empty())
+      e.reason = session->gone_reason;
+    else if (error.code == Errc::timeout)
+      e.reason = "idle timeout";
+    else if (by_peer)
+      e.reason = "closed by the peer";
+    else
+      e.reason = error.message.empty() ? "closed" : error.message;
+    emit(e);
+  };
+  s.link = std::make_unique<detail::TunnelLink>(
+      reactor_, std::move(*conn),
+      [this, from](std::span<const std::uint8_t> bytes) { send(bytes, from); }, lc, cb);
+  // The QUIC connection keeps the path alive now (its PINGs), and the connecting side's
+  // agent has stopped answering: consent checks would only fail.
+  s.agent->quiesce();
+  s.link->pump();
+}
+
+void Exposer::on_quic(std::span<const std::uint8_t> bytes, const Endpoint& from) {
+  for (auto& s : sessions_)
+    if (s->link && !s->gone && s->link->remote() == from) {
+      s->link->on_datagram(bytes, from);
+      reap();
+      return;
+    }
+  // A new connection: only from where a peer's checks proved the path.
+  for (auto& s : sessions_) {
+    if (s->link || s->gone || !s->agent || s->agent->state() != IceAgent::State::connected)
+      continue;
+    auto path = s->agent->selected();
+    if (!path || path->remote != from) continue;
+    s->path = path;
+    start_link(*s, bytes, from);
+    reap();
+    return;
+  }
+  log(LogLevel::debug, fmt::format("dropped a datagram from {}: no tunnel", from.to_string()));
+}
+
+void Exposer::on_mapping_event(const detail::GatewayKeeperEvent& e) {
+  if (e.external) {
+    if (!mapped_ || *mapped_ != *e.external) candidates_.add_mapped(*e.external);
+    mapped_ = e.external;
+  } else if (e.what == "lost" || e.what == "removed") {
+    mapped_.reset();
+  }
+  if (!ever_registered_) return;  // the ready event carries it
+  TunnelEvent t;
+  t.type = TunnelEventType::mapping;
+  t.what = e.what;
+  t.mapping = e.external;
+  t.reason = e.message;
+  emit(t);
+}
+
+void Exposer::reap() {
+  sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                 [](const std::unique_ptr<PeerSession>& s) {
+                                   if (!s->gone) return false;
+                                   return !s->link || s->link->closed();
+                                 }),
+                  sessions_.end());
+}
+
+void Exposer::schedule() {
+  if (stopping_) return;
+  const auto now = reactor_.now();
+  if (rendezvous_retry_at_ && now >= *rendezvous_retry_at_) {
+    rendezvous_retry_at_.reset();
+    start_rendezvous();
+  }
+  if (rendezvous_client_) {
+    rendezvous_client_->on_timer(now);
+    while (auto e = rendezvous_client_->next_event()) on_rendezvous_event(*e);
+    for (const auto& b : rendezvous_client_->take_outgoing()) send(b, rendezvous_);
+  }
+  for (auto& s : sessions_) {
+    if (!s->agent || s->agent->quiesced()) continue;
+    s->agent->on_timer(now);
+    for (auto& out : s->agent->take_outgoing()) send(out.bytes, out.to);
+    if (s->agent->state() == IceAgent::State::failed && !s->link && !s->gone) {
+      log(LogLevel::info,
+          fmt::format("no path to {}: {}", s->peer.to_string(), s->agent->failure()));
+      s->gone = true;
+    }
+  }
+  // A peer whose path was proven but whose QUIC connection never came is dropped too.
+  reap();
+  if (fatal_) return;
+  Clock::time_point next = Clock::time_point::max();
+  auto earlier = [&](std::optional<Clock::time_point> t) {
+    if (t && *t < next) next = *t;
+  };
+  if (rendezvous_client_) earlier(rendezvous_client_->next_wakeup());
+  earlier(rendezvous_retry_at_);
+  for (auto& s : sessions_)
+    if (s->agent && !s->agent->quiesced()) earlier(s->agent->next_wakeup());
+  if (timer_ != 0) {
+    reactor_.cancel(timer_);
+    timer_ = 0;
+  }
+  if (next != Clock::time_point::max())
+    timer_ = reactor_.add_timer(std::max(next, now), [this] {
+      timer_ = 0;
+      schedule();
+    });
+}
+
+Status Exposer::run() {
+  auto hp = parse_host_port(options_.punch.rendezvous, detail::stun::kDefaultPort);
+  if (!hp) return make_error(Errc::usage, "--rendezvous " + hp.error().message);
+  auto ip = detail::resolve_ipv4(hp->host);
+  if (!ip)
+    return make_error(Errc::no_service, fmt::format("rendezvous {}: {}", options_.punch.rendezvous,
+                                                    ip.error().message));
+  rendezvous_ = Endpoint{*ip, hp->port};
+  auto sock = detail::open_bound_udp_socket("0.0.0.0", options_.punch.port);
+  if (!sock) {
+    if (options_.punch.port != 0)
+      return make_error(Errc::usage,
+                        fmt::format("--port {}: {}", options_.punch.port, sock.error().message));
+    return sock.error();
+  }
+  mux_ = std::make_unique<detail::UdpMux>(std::move(*sock));
+  mux_->on_stun([this](std::span<const std::uint8_t> b, const Endpoint& f) { on_stun(b, f); });
+  mux_->on_quic([this](std::span<const std::uint8_t> b, const Endpoint& f) { on_quic(b, f); });
+  reactor_.watch(mux_->fd(), true, false, [this](bool, bool) {
+    auto r = mux_->on_readable();
+    if (!r) log(LogLevel::warning, r.error().message);
+  });
+  auto interfaces = detail::list_interfaces();
+  if (interfaces)
+    host_ips_ = detail::host_addresses(*interfaces);
+  else
+    log(LogLevel::warning, interfaces.error().message);
+  candidates_.add_host(host_ips_, mux_->local_port());
+  if (options_.punch.map) {
+    // Mapping first: the gateway's mapping of the tunnel's port, kept as hold keeps it,
+    // is advertised before the first registration when it comes within the budget.
+    keeper_ = std::make_unique<detail::GatewayKeeper>(reactor_, options_, mux_->local_port(),
+                                                      [this](const detail::GatewayKeeperEvent& e) {
+                                                        on_mapping_event(e);
+                                                      });
+    keeper_->wait_first(std::chrono::milliseconds(1500));
+  }
+  if (stop_fd_ >= 0) reactor_.stop_on(stop_fd_);
+  start_rendezvous();
+  schedule();
+  auto st = reactor_.run();
+  if (timer_ != 0) reactor_.cancel(timer_);
+  // Stop: close every tunnel (CONNECTION_CLOSE goes out now), go offline, remove the
+  // mapping.
+  stopping_ = true;
+  for (auto& s : sessions_)
+    if (s->link) s->link->close(detail::kQuicCloseNormal, "expose stopped");
+  if (rendezvous_client_) {
+    rendezvous_client_->stop(reactor_.now());
+    for (const auto& b : rendezvous_client_->take_outgoing()) send(b, rendezvous_);
+  }
+  sessions_.clear();
+  if (keeper_) keeper_->stop();
+  if (fatal_) return *fatal_;
+  if (!st) return st.error();
+  return ok_status();
+}
+
+}  // namespace
+
+Status expose(const ExposeOptions& options, int stop_fd, const TunnelEventFn& on_event) {
+  if (auto st = check_expose_options(options); !st) return st;
+  if (options.punch.timeout.count() <= 0)
+    return make_error(Errc::usage, "the punch timeout must be above 0");
+  auto identity = Identity::load_or_create(options.punch.state_dir);
+  if (!identity) return identity.error();
+  Exposer e(options, std::move(*identity), stop_fd, on_event);
+  return e.run();
+}
+
+}  // namespace porthole

@@ -1,0 +1,149 @@
+// One tunnel: a QuicConnection (tunnel/quic_connection.hpp) and what it carries
+// (docs/tunnel.md), on the caller's reactor. The exposing side (server) relays each
+// stream to a TCP connection to `to`:port and each UDP flow to a UDP socket connected
+// to `to`:port; the connecting side (client) is handed local TCP connections and local
+// UDP datagrams by its listeners and relays them the other way. The link does not own
+// the UDP socket the QUIC packets travel on: it is given datagrams that arrived
+// (on_datagram) and sends through the caller's SendFn.
+//
+// The caller learns what happens through Callbacks, called from the reactor's thread;
+// a callback must not destroy the link (defer that to a timer).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "net/reactor.hpp"
+#include "net/tcp_socket.hpp"
+#include "net/udp_socket.hpp"
+#include "porthole/log.hpp"
+#include "porthole/tunnel.hpp"
+#include "tunnel/quic_connection.hpp"
+#include "tunnel/stream_relay.hpp"
+
+namespace porthole::detail {
+
+// Stream reset codes (docs/tunnel.md).
+inline constexpr std::uint64_t kStreamPortNotExposed = 2;
+inline constexpr std::uint64_t kStreamConnectFailed = 3;
+inline constexpr std::uint64_t kStreamTcpReset = 4;
+
+struct TunnelLinkConfig {
+  bool server = false;
+  std::vector<ExposedPort> ports;  // server: what is exposed
+  IpAddress to;                    // server: where
+  std::chrono::milliseconds udp_flow_idle{60000};
+  LogFn log;
+};
+
+class TunnelLink {
+ public:
+  // One datagram to the peer.
+  using SendFn = std::function<void(std::span<const std::uint8_t>)>;
+  struct Callbacks {
+    std::function<void()> established;  // handshake confirmed, identity checked
+    // client: the exposed-port list arrived (or was malformed: the link closes)
+    std::function<void(const std::vector<ExposedPort>&)> port_list;
+    // The connection is over (no more packets either way).
+    std::function<void(const Error&, bool by_peer, std::uint64_t app_code)> closed;
+    // A relayed TCP connection has ended both ways (client: --once).
+    std::function<void()> tcp_done;
+  };
+
+  TunnelLink(Reactor& reactor, std::unique_ptr<QuicConnection> connection, SendFn send,
+             TunnelLinkConfig config, Callbacks callbacks);
+  ~TunnelLink();
+  TunnelLink(const TunnelLink&) = delete;
+  TunnelLink& operator=(const TunnelLink&) = delete;
+
+  // A datagram from the peer (from: where it came from).
+  void on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from);
+  // Sends what is due now (after the connection was made, or after a migrate).
+  void pump();
+
+  // client: a local TCP connection for the exposed `remote_port`.
+  void add_tcp(TcpSocket socket, std::uint16_t remote_port);
+  // client: a datagram from local `source` on the UDP listener `listener_fd` for the
+  // exposed `remote_port`. Answers go back from that listener to the source.
+  void on_local_udp(int listener_fd, std::uint16_t remote_port, const Endpoint& source,
+                    std::span<const std::uint8_t> payload);
+
+  void close(std::uint64_t app_code, std::string_view reason);
+  void migrate(const Endpoint& new_local, const Endpoint& new_remote);
+  bool established() const { return connection_->established(); }
+  bool closed() const { return closed_; }
+  const PeerId* peer() const { return connection_->peer(); }
+  const Endpoint& remote() const { return connection_->remote(); }
+  std::size_t open_streams() const { return streams_.size(); }
+
+ private:
+  struct Stream {
+    Stream(std::int64_t stream, TcpSocket socket, StreamRelay r)
+        : id(stream), tcp(std::move(socket)), relay(std::move(r)) {}
+    std::int64_t id = 0;
+    TcpSocket tcp;
+    StreamRelay relay;
+    bool connecting = false;  // server: the TCP connect is in progress
+    bool port_list = false;   // client: the server's port-list stream
+    std::vector<std::uint8_t> list_bytes;
+  };
+  struct ServerFlow {  // server: one UDP socket per (port, flow ID)
+    UdpSocket socket;
+    std::uint16_t port = 0;
+    std::uint16_t flow = 0;
+    Clock::time_point last{};
+  };
+  struct ClientFlow {  // client: a local source of a UDP listener
+    int listener_fd = -1;
+    std::uint16_t remote_port = 0;
+    Endpoint source;
+    std::uint16_t flow = 0;
+    Clock::time_point last{};
+  };
+
+  void log(LogLevel level, const std::string& text) const {
+    if (config_.log) config_.log(level, text);
+  }
+  void handle(QuicEvent::Value& event);
+  void on_established();
+  void on_stream_opened(std::int64_t id);
+  void on_stream_data(QuicEvent::StreamData& data);
+  void on_port_list_data(Stream& s, std::span<const std::uint8_t> bytes, bool fin);
+  void on_stream_reset(std::int64_t id);
+  void on_quic_datagram(std::span<const std::uint8_t> bytes);
+  void on_tcp_ready(std::int64_t id, bool readable, bool writable);
+  // Moves bytes both ways as far as they go, updates the TCP watch; false when the
+  // stream is gone (finished or failed).
+  bool service(Stream& s);
+  void flush_to_stream(Stream& s);
+  void update_watch(Stream& s);
+  void drop_stream(std::int64_t id, std::optional<std::uint64_t> reset_code);
+  void on_server_flow_readable(std::size_t key);
+  void expire_flows();
+  void schedule();
+
+  Reactor& reactor_;
+  std::unique_ptr<QuicConnection> connection_;
+  SendFn send_;
+  TunnelLinkConfig config_;
+  Callbacks callbacks_;
+  std::map<std::int64_t, Stream> streams_;
+  std::map<std::size_t, ServerFlow> server_flows_;  // key: port << 16 | flow
+  std::vector<ClientFlow> client_flows_;
+  std::uint16_t next_flow_ = 0;
+  bool closed_ = false;
+  bool in_pump_ = false;
+  bool pump_again_ = false;
+  Reactor::TimerId timer_ = 0;
+  Reactor::TimerId flow_timer_ = 0;
+  std::vector<std::vector<std::uint8_t>> packets_;
+};
+
+}  // namespace porthole::detail
