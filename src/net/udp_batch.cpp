@@ -126,6 +126,11 @@ Result<std::size_t> UdpBatch::send_mmsg(std::span<const std::vector<std::uint8_t
   }
 }
 
+void UdpBatch::request_buffers(int bytes) {
+  (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  (void)::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
 bool UdpBatch::enable_gro() {
   int on = 1;
   gro_ = ::setsockopt(fd_, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
@@ -133,43 +138,54 @@ bool UdpBatch::enable_gro() {
 }
 
 Result<std::size_t> UdpBatch::receive(std::vector<Datagram>& out, std::size_t max) {
+  return receive_each(
+      [&out](std::span<const std::uint8_t> bytes, const Endpoint& from) {
+        out.push_back(Datagram{std::vector<std::uint8_t>(bytes.begin(), bytes.end()), from});
+      },
+      max);
+}
+
+Result<std::size_t> UdpBatch::receive_each(const EachFn& each, std::size_t max, std::size_t slot) {
   std::size_t count = std::clamp<std::size_t>(max, 1, kMaxMessages);
-  std::size_t slot = gro_ ? kGroBuffer : 2048;
+  if (gro_) slot = kGroBuffer;
   receive_buffer_.resize(count * slot);
-  std::vector<iovec> iov(count);
-  std::vector<mmsghdr> msgs(count);
-  std::vector<sockaddr_storage> from(count);
+  receive_iov_.resize(count);
+  receive_msgs_.assign(count, mmsghdr{});
+  receive_from_.resize(count);
   constexpr std::size_t kControl = CMSG_SPACE(sizeof(int));
-  std::vector<char> control(count * kControl);
+  receive_control_.assign(count * kControl, 0);
   for (std::size_t i = 0; i < count; ++i) {
-    iov[i] = iovec{receive_buffer_.data() + i * slot, slot};
-    msgs[i].msg_hdr.msg_name = &from[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
+    receive_iov_[i] = iovec{receive_buffer_.data() + i * slot, slot};
+    auto& h = receive_msgs_[i].msg_hdr;
+    h.msg_name = &receive_from_[i];
+    h.msg_namelen = sizeof(sockaddr_storage);
+    h.msg_iov = &receive_iov_[i];
+    h.msg_iovlen = 1;
     if (gro_) {
-      msgs[i].msg_hdr.msg_control = control.data() + i * kControl;
-      msgs[i].msg_hdr.msg_controllen = kControl;
+      h.msg_control = receive_control_.data() + i * kControl;
+      h.msg_controllen = kControl;
     }
   }
   int n;
   for (;;) {
     ++syscalls_;
-    n = ::recvmmsg(fd_, msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
-    if (n >= 0 || errno != EINTR) break;
+    n = ::recvmmsg(fd_, receive_msgs_.data(), static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
+    // EINTR, or an ICMP error queued on the socket (port unreachable: the call reports
+    // it and consumes it), then the datagrams behind it.
+    if (n >= 0 || (errno != EINTR && errno != ECONNREFUSED)) break;
   }
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return std::size_t{0};
     return make_error(Errc::internal, fmt::format("UDP receive: {}", std::strerror(errno)));
   }
-  std::size_t added = 0;
+  std::size_t seen = 0;
   for (int i = 0; i < n; ++i) {
-    auto& h = msgs[static_cast<std::size_t>(i)];
+    auto& h = receive_msgs_[static_cast<std::size_t>(i)];
     auto source = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(h.msg_hdr.msg_name),
                                           h.msg_hdr.msg_namelen);
     if (!source) continue;
     const std::uint8_t* data = receive_buffer_.data() + static_cast<std::size_t>(i) * slot;
-    std::size_t length = h.msg_len;
+    std::size_t length = std::min<std::size_t>(h.msg_len, slot);
     // GRO: one buffer holds several datagrams of gso_size bytes (the last may be shorter).
     std::size_t segment = length;
     for (cmsghdr* cm = gro_ ? CMSG_FIRSTHDR(&h.msg_hdr) : nullptr; cm;
@@ -180,13 +196,17 @@ Result<std::size_t> UdpBatch::receive(std::vector<Datagram>& out, std::size_t ma
         if (size > 0) segment = static_cast<std::size_t>(size);
       }
     }
+    if (length == 0) {  // an empty datagram is one too
+      each(std::span<const std::uint8_t>(), *source);
+      ++seen;
+      continue;
+    }
     for (std::size_t at = 0; at < length; at += segment) {
-      std::size_t len = std::min(segment, length - at);
-      out.push_back(Datagram{std::vector<std::uint8_t>(data + at, data + at + len), *source});
-      ++added;
+      each(std::span<const std::uint8_t>(data + at, std::min(segment, length - at)), *source);
+      ++seen;
     }
   }
-  return added;
+  return seen;
 }
 
 }  // namespace porthole::detail

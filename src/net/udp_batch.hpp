@@ -8,8 +8,12 @@
 // Non-blocking sockets: a batch sends what the socket takes and says how many that was.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -30,10 +34,21 @@ class UdpBatch {
   // not one could be sent for another reason than EAGAIN.
   Result<std::size_t> send(std::span<const std::vector<std::uint8_t>> datagrams,
                            const Endpoint& to);
+  // Asks for socket buffers of `bytes` each way (SO_RCVBUF, SO_SNDBUF; the kernel caps
+  // them at net.core.rmem_max / wmem_max): a GSO burst of 64 packets must not overflow
+  // the default 208 KiB at the receiver, or every overflow is a loss to QUIC's
+  // congestion control. Best effort.
+  void request_buffers(int bytes);
   // Turns UDP_GRO on for the socket (false when the kernel has none).
   bool enable_gro();
   // Appends up to `max` datagrams that are waiting (none when none are: never blocks).
   Result<std::size_t> receive(std::vector<Datagram>& out, std::size_t max = 64);
+  // The same without copies: `each` sees every datagram in the batch's own buffer (valid
+  // during the call). `slot`: the largest datagram taken whole (without GRO); a longer
+  // one is cut there, as recvfrom(2) would.
+  using EachFn = std::function<void(std::span<const std::uint8_t>, const Endpoint&)>;
+  Result<std::size_t> receive_each(const EachFn& each, std::size_t max = 64,
+                                   std::size_t slot = 2048);
 
   Mode mode() const noexcept { return mode_; }
   std::uint64_t syscalls() const noexcept { return syscalls_; }
@@ -49,6 +64,10 @@ class UdpBatch {
   std::uint64_t syscalls_ = 0;
   std::vector<std::uint8_t> gso_buffer_;
   std::vector<std::uint8_t> receive_buffer_;
+  std::vector<iovec> receive_iov_;
+  std::vector<mmsghdr> receive_msgs_;
+  std::vector<sockaddr_storage> receive_from_;
+  std::vector<char> receive_control_;
 };
 
 }  // namespace porthole::detail

@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "net/udp_batch.hpp"
 #include "net/udp_socket.hpp"
 #include "porthole/error.hpp"
 #include "porthole/ip_address.hpp"
@@ -74,7 +75,7 @@ class UdpMux {
   std::vector<Endpoint> turn_servers_;
   Handler stun_, turn_, quic_;
   std::size_t dropped_ = 0;
-  std::vector<std::uint8_t> buffer_;
+  UdpBatch batch_;  // recvmmsg(2): up to kBatch datagrams a system call
 };
 
 }  // namespace porthole::detail

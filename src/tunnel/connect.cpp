@@ -23,6 +23,7 @@
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
 #include "net/tcp_socket.hpp"
+#include "net/udp_batch.hpp"
 #include "net/udp_socket.hpp"
 #include "porthole/tunnel.hpp"
 #include "tunnel/quic_connection.hpp"
@@ -94,6 +95,8 @@ class Connector {
   OwnedFd socket_;
   std::optional<PunchResult> punched_;
   std::unique_ptr<detail::TunnelLink> link_;
+  std::unique_ptr<detail::UdpBatch> rx_;  // receives on a UDP path (not a relayed one)
+  std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(65536);  // one per read, reused
   std::vector<std::unique_ptr<detail::TunnelLink>> retired_;
   bool reconnecting_ = false;  // the path broke: the next connection is "reconnected"
   bool done_ = false;
@@ -138,7 +141,7 @@ void Connector::on_listener(std::size_t index) {
     }
     return;
   }
-  std::array<std::uint8_t, 65536> buf{};
+  auto& buf = buffer_;
   for (;;) {
     sockaddr_storage sa{};
     socklen_t len = sizeof sa;
@@ -259,7 +262,17 @@ void Connector::on_closed(const Error& error, bool by_peer, std::uint64_t app_co
 }
 
 void Connector::on_socket_readable() {
-  std::array<std::uint8_t, 65536> buf{};
+  if (rx_) {
+    // A UDP path: recvmmsg(2) batches, until the socket is drained.
+    for (;;) {
+      auto n = rx_->receive_each([this](std::span<const std::uint8_t> bytes, const Endpoint&) {
+        if (link_) link_->on_datagram(bytes, punched_->peer);
+      });
+      if (!n) log(LogLevel::debug, "tunnel socket: " + n.error().message);
+      if (!n || *n == 0 || !link_) return;
+    }
+  }
+  auto& buf = buffer_;
   for (;;) {
     ssize_t n = ::recv(socket_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n < 0) {
@@ -305,11 +318,26 @@ Status Connector::start_path() {
     if (options_.once) finish(std::nullopt);
   };
   const int fd = socket_.get();
+  // A UDP path goes out in GSO batches (net/udp_batch.hpp); a relayed one is an AF_UNIX
+  // datagram socket (punch.hpp), one send(2) a packet.
+  sockaddr_storage own{};
+  socklen_t own_len = sizeof own;
+  const bool udp = ::getsockname(fd, reinterpret_cast<sockaddr*>(&own), &own_len) == 0 &&
+                   own.ss_family != AF_UNIX;
+  auto batch = udp ? std::make_shared<detail::UdpBatch>(fd) : nullptr;
+  rx_ = udp ? std::make_unique<detail::UdpBatch>(fd) : nullptr;
+  if (rx_) rx_->request_buffers(detail::kTunnelSocketBuffer);
   link_ = std::make_unique<detail::TunnelLink>(
       reactor_, std::move(*conn),
-      [this, fd](std::span<const std::uint8_t> bytes) {
-        if (::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-          log(LogLevel::debug, fmt::format("tunnel send: {}", std::strerror(errno)));
+      [this, fd, batch, peer = punched_->peer](std::span<const std::vector<std::uint8_t>> packets) {
+        if (batch) {
+          if (auto sent = batch->send(packets, peer); !sent)
+            log(LogLevel::debug, "tunnel send: " + sent.error().message);
+          return;
+        }
+        for (const auto& p : packets)
+          if (::send(fd, p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+            log(LogLevel::debug, fmt::format("tunnel send: {}", std::strerror(errno)));
       },
       lc, cb);
   reactor_.watch(fd, true, false, [this](bool, bool) { on_socket_readable(); });

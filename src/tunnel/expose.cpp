@@ -25,6 +25,7 @@
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
 #include "net/resolve.hpp"
+#include "net/udp_batch.hpp"
 #include "net/udp_mux.hpp"
 #include "porthole/tunnel.hpp"
 #include "proto/rendezvous_client.hpp"
@@ -80,6 +81,7 @@ class Exposer {
   void refuse(const std::string& peer_id, const std::string& reason);
   void start_link(PeerSession& s, std::span<const std::uint8_t> first, const Endpoint& from);
   void send(std::span<const std::uint8_t> bytes, const Endpoint& to);
+  void send_batch(std::span<const std::vector<std::uint8_t>> packets, const Endpoint& to);
   void schedule();
   void reap();
   void on_mapping_event(const detail::GatewayKeeperEvent& e);
@@ -91,6 +93,7 @@ class Exposer {
 
   detail::Reactor reactor_;
   std::unique_ptr<detail::UdpMux> mux_;
+  std::unique_ptr<detail::UdpBatch> batch_;  // the tunnels' packets, on mux_'s socket
   Endpoint rendezvous_;
   std::vector<IpAddress> host_ips_;
   detail::CandidateList candidates_;
@@ -109,6 +112,14 @@ class Exposer {
 void Exposer::send(std::span<const std::uint8_t> bytes, const Endpoint& to) {
   if (auto st = mux_->send_to(bytes, to); !st)
     log(LogLevel::debug, fmt::format("send to {}: {}", to.to_string(), st.error().message));
+}
+
+// QUIC's packets as UDP GSO batches (net/udp_batch.hpp); what the socket would not take
+// now is lost like any datagram, and QUIC sends it again.
+void Exposer::send_batch(std::span<const std::vector<std::uint8_t>> packets, const Endpoint& to) {
+  auto sent = batch_->send(packets, to);
+  if (!sent)
+    log(LogLevel::debug, fmt::format("send to {}: {}", to.to_string(), sent.error().message));
 }
 
 void Exposer::refuse(const std::string& peer_id, const std::string& reason) {
@@ -315,7 +326,10 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
   };
   s.link = std::make_unique<detail::TunnelLink>(
       reactor_, std::move(*conn),
-      [this, from](std::span<const std::uint8_t> bytes) { send(bytes, from); }, lc, cb);
+      [this, from](std::span<const std::vector<std::uint8_t>> packets) {
+        send_batch(packets, from);
+      },
+      lc, cb);
   // The QUIC connection keeps the path alive now (its PINGs), and the connecting side's
   // agent has stopped answering: consent checks would only fail.
   s.agent->quiesce();
@@ -428,6 +442,8 @@ Status Exposer::run() {
     return sock.error();
   }
   mux_ = std::make_unique<detail::UdpMux>(std::move(*sock));
+  batch_ = std::make_unique<detail::UdpBatch>(mux_->fd());
+  batch_->request_buffers(detail::kTunnelSocketBuffer);
   mux_->on_stun([this](std::span<const std::uint8_t> b, const Endpoint& f) { on_stun(b, f); });
   mux_->on_quic([this](std::span<const std::uint8_t> b, const Endpoint& f) { on_quic(b, f); });
   reactor_.watch(mux_->fd(), true, false, [this](bool, bool) {

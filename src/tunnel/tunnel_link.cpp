@@ -32,10 +32,12 @@ TunnelLink::TunnelLink(Reactor& reactor, std::unique_ptr<QuicConnection> connect
       connection_(std::move(connection)),
       send_(std::move(send)),
       config_(std::move(config)),
-      callbacks_(std::move(callbacks)) {}
+      callbacks_(std::move(callbacks)),
+      read_buffer_(kReadChunk) {}
 
 TunnelLink::~TunnelLink() {
   if (timer_ != 0) reactor_.cancel(timer_);
+  if (pump_timer_ != 0) reactor_.cancel(pump_timer_);
   if (flow_timer_ != 0) reactor_.cancel(flow_timer_);
   for (auto& [id, s] : streams_)
     if (s.tcp.valid()) reactor_.unwatch(s.tcp.fd());
@@ -46,7 +48,18 @@ void TunnelLink::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint
   if (closed_) return;
   if (auto st = connection_->receive(bytes, from, reactor_.now()); !st)
     log(LogLevel::debug, "QUIC: dropped a datagram: " + st.error().message);
-  pump();
+  // The rest of a burst is likely waiting in the socket: pump once it is drained (a
+  // timer due now runs before the reactor polls again), or now and then meanwhile.
+  constexpr std::size_t kMaxUnpumped = 16;
+  if (++unpumped_ >= kMaxUnpumped) {
+    pump();
+    return;
+  }
+  if (pump_timer_ == 0)
+    pump_timer_ = reactor_.add_timer(reactor_.now(), [this] {
+      pump_timer_ = 0;
+      if (unpumped_ > 0) pump();
+    });
 }
 
 // Sends what QUIC has, hands its events out, until neither produces more.
@@ -56,6 +69,7 @@ void TunnelLink::pump() {
     return;
   }
   in_pump_ = true;
+  unpumped_ = 0;
   do {
     pump_again_ = false;
     while (!closed_) {
@@ -66,7 +80,7 @@ void TunnelLink::pump() {
     if (closed_) break;
     packets_.clear();
     connection_->write_packets(packets_, reactor_.now());
-    for (const auto& p : packets_) send_(p);
+    if (!packets_.empty()) send_(packets_);
     while (!closed_) {
       auto e = connection_->next_event();
       if (!e) break;
@@ -303,7 +317,7 @@ bool TunnelLink::service(Stream& s) {
   }
   // TCP -> stream, only as far as the stream takes it.
   flush_to_stream(s);
-  std::array<std::uint8_t, kReadChunk> buf{};
+  auto& buf = read_buffer_;
   while (s.relay.to_stream().empty() && s.relay.tcp_read_room() > 0) {
     ssize_t n = ::recv(s.tcp.fd(), buf.data(), std::min(buf.size(), s.relay.tcp_read_room()),
                        MSG_DONTWAIT);
@@ -378,7 +392,7 @@ void TunnelLink::on_quic_datagram(std::span<const std::uint8_t> bytes) {
 void TunnelLink::on_server_flow_readable(std::size_t key) {
   auto it = server_flows_.find(key);
   if (it == server_flows_.end()) return;
-  std::array<std::uint8_t, 65536> buf{};
+  auto& buf = read_buffer_;
   for (;;) {
     ssize_t n = ::recv(it->second.socket.fd(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n < 0) {
