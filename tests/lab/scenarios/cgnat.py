@@ -11,6 +11,9 @@ symmetric) x rc's four NAT modes:
   with a direct strategy ("direct" through two endpoint-independent NATs, "birthday"
   where either NAT in front of lanc is symmetric), bytes both ways over the punched
   socket.
+With rc in eim, `porthole nat` on lanc reports the double NAT (rc says 100.64.0.2, STUN
+sees 203.0.113.50) and the ISP's behaviour. A punch that maps its port on rc (no
+--no-map on lanc) still connects, and the mapping is gone from rc afterwards.
 Then the pairing that needs a relay: symmetric ISP box against a symmetric r2, with
 coturn (`lab.sh turn-start`): strategy relay, path relayed, bytes both ways.
 Prints pair, strategy, path kind, time and packets sent for every punch.
@@ -19,13 +22,15 @@ Prints pair, strategy, path kind, time and packets sent for every punch.
 import os
 
 from porthole_lab import finish, porthole, porthole_json
-from punch_lab import PATH_KINDS, exchanged, peer_id, punch_pair
+from punch_lab import PATH_KINDS, STUN, exchanged, peer_id, punch_pair
 import labkit  # noqa: E402
 
 SERVE = "198.51.100.12"
 ISP_PUBLIC, RC_WAN, LANC = "203.0.113.50", "100.64.0.2", "192.168.4.100"
 TURN = "turn:198.51.100.14:3478"
 ISP_MODES = ("eim", "symmetric")
+# What `porthole nat` on lanc names with rc in eim: the ISP's NAT decides.
+NAT_TYPE = {"eim": "port-restricted-cone", "symmetric": "symmetric"}
 HOME_MODES = ("eim", "symmetric", "fullcone", "restricted")
 
 c = labkit.Checker("cgnat")
@@ -64,8 +69,9 @@ def field(side, key):
     return "-" if j.get(key) is None else j.get(key)
 
 
-def punched(name: str, want: str, *args: str) -> None:
-    a, b = punch_pair("lanc", ids["lanc"], "lan2", ids["lan2"], "--no-map", *args, bound=40)
+def punched(name: str, want: str, *args: str, lanc_args=("--no-map",)):
+    a, b = punch_pair("lanc", ids["lanc"], "lan2", ids["lan2"], *args, a_args=lanc_args,
+                      b_args=("--no-map",), bound=40)
     table.append((name, a, b))
     for side in (a, b):
         c.check(side.rc == 0 and not side.timed_out, f"{name}: {side.ns} exits 0", side)
@@ -78,6 +84,18 @@ def punched(name: str, want: str, *args: str) -> None:
                     f"{name}: {side.ns} a direct path kind ({side.path or 'none'})",
                     side.stdout)
     c.check(exchanged(a, b), f"{name}: bytes both ways over the punched socket", f"{a}\n{b}")
+    return a
+
+
+def nat_seen(isp_mode: str) -> None:
+    r, j = porthole_json("lanc", "nat", "--stun", STUN.split(":")[0])
+    j = j or {}
+    c.check(r.rc == 0 and j.get("double_nat") is True
+            and j.get("gateway_external_ip") == RC_WAN and j.get("public_ip") == ISP_PUBLIC,
+            f"isp {isp_mode}: porthole nat on lanc: double NAT, rc {RC_WAN}, public {ISP_PUBLIC}",
+            r)
+    c.check(j.get("nat_type") == NAT_TYPE[isp_mode],
+            f"isp {isp_mode}: porthole nat on lanc: {NAT_TYPE[isp_mode]} ({j.get('nat_type')})", j)
 
 
 try:
@@ -104,12 +122,25 @@ try:
         for home in HOME_MODES:
             r = labkit.lab("nat-mode", "rc", home)
             c.check(r.ok, f"lab.sh nat-mode rc {home}", r)
+            if home == "eim":
+                nat_seen(isp_mode)
             name = f"isp {isp_mode} / rc {home}"
             port += 1
             verify_blocked(name, port, "tcp")
             verify_blocked(name, port, "udp")
             hard = "symmetric" in (isp_mode, home)
             punched(f"lanc({isp_mode}+{home})<->lan2(eim)", "birthday" if hard else "direct")
+
+    # Still isp symmetric, rc restricted: lanc maps its port on rc this time. The
+    # mapping cannot help (isp is in front), the punch still gets through, and the
+    # mapping is removed when it is done.
+    a = punched("lanc(symmetric+restricted, mapped on rc)<->lan2(eim)", "birthday", "-v",
+                lanc_args=())
+    c.check(f"gateway mapping {RC_WAN}:" in a.stderr, "lanc mapped its punch port on rc",
+            a.stderr)
+    c.check(labkit.wait_until(lambda: not [m for m in labkit.upnp_table("rc")
+                                           if m.int_ip == LANC and m.proto == "UDP"]),
+            "the punch's mapping is gone from rc afterwards", labkit.upnp_table("rc"))
 
     # Symmetric behind symmetric against a symmetric r2: only a relay gets through.
     r = labkit.lab("nat-mode", "rc", "eim")
@@ -122,9 +153,9 @@ try:
     del os.environ["PORTHOLE_TURN"]
 finally:
     os.environ.pop("PORTHOLE_TURN", None)
-    print(f"{'pair':40} {'strategy':9} {'path lanc / lan2':34} {'ms':>11} {'packets':>11}")
+    print(f"{'pair':52} {'strategy':9} {'path lanc / lan2':34} {'ms':>11} {'packets':>11}")
     for name, a, b in table:
-        print(f"{name:40} {field(a, 'strategy'):9} "
+        print(f"{name:52} {field(a, 'strategy'):9} "
               f"{str(field(a, 'path')) + ' / ' + str(field(b, 'path')):34} "
               f"{field(a, 'elapsed_ms'):>5} {field(b, 'elapsed_ms'):>5} "
               f"{field(a, 'packets_sent'):>5} {field(b, 'packets_sent'):>5}")
