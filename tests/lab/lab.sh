@@ -519,8 +519,8 @@ cmd_status() {
     ip -n "$(ns "$n")" -br addr show | sed 's/^/   /'
   done
   for name in stund:inet porthole-stun:inet porthole-serve:inet coturn:inet miniupnpd-r1:r1 \
-              miniupnpd-r2:r2 miniupnpd-rc:rc; do
-    [ "${name#*:}" = rc ] && ! ns_exists rc && continue
+              miniupnpd-r2:r2 stund-isp:isp miniupnpd-rc:rc; do
+    case ${name#*:} in isp|rc) ns_exists "${name#*:}" || continue ;; esac
     pid=$(cat "$RUN_DIR/${name%%:*}.pid" 2>/dev/null || true)
     st=stopped
     [ -n "$pid" ] && ours "$pid" "${name#*:}" && st="running pid $pid"
