@@ -21,6 +21,14 @@ the removal of the gateway mapping), and until both libnice components were READ
 priority has failed (here the unreachable host pair, after its retransmissions).
 A run whose path is wrong or missing is reported and left out of the medians.
 
+Then porthole alone behind carrier-grade NAT (`lab.sh cgnat-start`): lanc behind rc
+behind the ISP's NAT box isp, against lan2 behind r2 (eim), for isp eim / symmetric x
+rc eim / symmetric (--no-cgnat leaves them out), with the lab's stund as a second STUN
+server. A last table has every pairing run:
+pair, the strategy and path kind porthole used (the most frequent over the runs), the
+median time to connected (the later JSON elapsed_ms) and the median packets_sent (both
+sides: probes and extra sockets' checks beyond the plain ICE checks).
+
 Why the signalling is a fair equivalent of the rendezvous: porthole registers at
 `porthole serve` (two round trips: challenge, signed registration; they also give it
 its server-reflexive address) and exchanges offer and answer through it (one relayed
@@ -32,11 +40,12 @@ no TURN, and without its UPnP IGD client (which would hold gathering until its o
 timeout); porthole runs as a user would, mapping its port when the gateway offers (PCP
 / NAT-PMP / UPnP), unless --no-map is given here.
 
-Usage: bench/punch_bench.py --porthole build/porthole [--runs 5] [--json out.json]
+Usage: bench/punch_bench.py --porthole build/porthole [--runs 3] [--json out.json]
                             [--pairings eim-eim,fullcone-restricted,...] [--no-map]
+                            [--no-cgnat]
 The lab must be up (tests/lab/lab.sh up) and otherwise idle; gcc and libnice-dev
 (scripts/install-deps.sh) build nice_punch into a temporary directory. r1 and r2 are
-put back in eim mode and `porthole serve` is stopped at the end.
+put back in eim mode, `porthole serve` is stopped and the CGNAT corner removed at the end.
 """
 
 import argparse
@@ -62,8 +71,13 @@ RENDEZVOUS = "198.51.100.12:3478"
 # wrong server-reflexive address (no magic cookie).
 STUN_IP, STUN_PORT = "198.51.100.12", 3478
 RELAY_IP, RELAY_PORT = "198.51.100.23", 3480
-WAN = {"lan1": "203.0.113.2", "lan2": "203.0.113.130"}
+WAN = {"lan1": "203.0.113.2", "lan2": "203.0.113.130", "lanc": "203.0.113.50"}
 OTHER = {"lan1": "lan2", "lan2": "lan1"}
+# Behind carrier-grade NAT: (isp mode, rc mode), lanc against lan2 with r2 in eim.
+CGNAT = [(i, h) for i in ("eim", "symmetric") for h in ("eim", "symmetric")]
+# porthole alone there, so it also gets the lab's stund: a second view of the mapping,
+# without which it cannot tell a symmetric NAT (and picks no birthday punch).
+CGNAT_STUN = "198.51.100.10:3478"
 TIMEOUT = 15  # seconds: a bound for one run, never a figure
 
 # The signalling relay, in inet: each client sends "NAME PEER\n" and its blob up to a
@@ -105,13 +119,15 @@ def in_ns(ns: str, argv) -> list:
     return [labkit.IP, "netns", "exec", labkit.ns_name(ns), *argv]
 
 
-def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool):
-    """One punch from both sides; (ms until both exited, max JSON elapsed_ms) or an error."""
-    procs = {}
+def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool, pair=("lan1", "lan2"),
+                 extra=()):
+    """One punch from both sides of pair; ((ms until both exited, max JSON elapsed_ms),
+    {strategy, path, packets}) or (None, an error)."""
+    procs, other = {}, {pair[0]: pair[1], pair[1]: pair[0]}
     t0 = time.monotonic()
-    for ns in ("lan1", "lan2"):
-        argv = [bin_, "punch", ids[OTHER[ns]], "--rendezvous", RENDEZVOUS, "--json",
-                "--state-dir", states[ns]]
+    for ns in pair:
+        argv = [bin_, "punch", ids[other[ns]], "--rendezvous", RENDEZVOUS, "--json",
+                "--state-dir", states[ns], *extra]
         if no_map:
             argv.append("--no-map")
         procs[ns] = subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL,
@@ -124,7 +140,7 @@ def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool):
             p.kill()
             outs[ns] = p.communicate()
     wall = (time.monotonic() - t0) * 1000.0
-    elapsed = []
+    elapsed, paths, packets, strategy = [], [], 0, ""
     for ns, p in procs.items():
         try:
             j = json.loads(outs[ns][0])
@@ -132,10 +148,14 @@ def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool):
             j = None
         if p.returncode != 0 or not isinstance(j, dict):
             return None, f"porthole on {ns}: exit {p.returncode}: {outs[ns][1].strip()[-300:]}"
-        if j.get("peer", "").rpartition(":")[0] != WAN[OTHER[ns]]:
-            return None, f"porthole on {ns}: peer {j.get('peer')}, not {WAN[OTHER[ns]]}"
+        if j.get("peer", "").rpartition(":")[0] != WAN[other[ns]]:
+            return None, f"porthole on {ns}: peer {j.get('peer')}, not {WAN[other[ns]]}"
         elapsed.append(float(j.get("elapsed_ms", 0)))
-    return (wall, max(elapsed)), None
+        paths.append(str(j.get("path", "-")))
+        packets += int(j.get("packets_sent") or 0)
+        strategy = strategy or str(j.get("strategy", "-"))
+    return ((wall, max(elapsed)),
+            {"strategy": strategy, "path": " / ".join(paths), "packets": packets}), None
 
 
 def nice_run(exe: str, run_id: str):
@@ -186,10 +206,12 @@ def nice_run(exe: str, run_id: str):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--porthole", required=True, help="path to the porthole binary")
-    ap.add_argument("--runs", type=int, default=5, help="runs per tool and pairing")
+    ap.add_argument("--runs", type=int, default=3, help="runs per tool and pairing")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--pairings", help="comma-separated R1MODE-R2MODE (default: all 13)")
     ap.add_argument("--no-map", action="store_true", help="run porthole punch with --no-map")
+    ap.add_argument("--no-cgnat", action="store_true",
+                    help="leave out the pairings behind carrier-grade NAT (lab.sh cgnat-start)")
     args = ap.parse_args()
     labkit.require_lab()
     bin_ = str(Path(args.porthole).resolve())
@@ -208,7 +230,14 @@ def main() -> int:
               f"{cc.stderr}", file=sys.stderr)
         return 1
     os.environ["PORTHOLE_BIN"] = bin_
-    states = {ns: str(tmp / f"state-{ns}") for ns in ("lan1", "lan2")}
+    cgnat = [] if args.no_cgnat else CGNAT
+    hosts = ("lan1", "lan2", "lanc") if cgnat else ("lan1", "lan2")
+    if cgnat:
+        r = labkit.lab("cgnat-start")
+        if not r.ok:
+            print(f"lab.sh cgnat-start failed: {r}", file=sys.stderr)
+            return 1
+    states = {ns: str(tmp / f"state-{ns}") for ns in hosts}
     ids = {}
     for ns in states:
         r = labkit.run(ns, [bin_, "id", "--state-dir", states[ns]])
@@ -219,7 +248,7 @@ def main() -> int:
     relay = subprocess.Popen(in_ns("inet", [labkit.PYTHON, "-u", "-c", _RELAY, RELAY_IP,
                                             str(RELAY_PORT)]),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-    samples, failures = {}, []
+    samples, failures, info = {}, [], {}
     try:
         if relay.stdout.readline().strip() != "READY":
             raise RuntimeError("the signalling relay did not start")
@@ -240,8 +269,9 @@ def main() -> int:
                     if tool == "porthole":
                         got, err = porthole_run(bin_, ids, states, args.no_map)
                         if got:
-                            s["porthole_exit"].append(got[0])
-                            s["porthole_elapsed"].append(got[1])
+                            s["porthole_exit"].append(got[0][0])
+                            s["porthole_elapsed"].append(got[0][1])
+                            info.setdefault(f"{a} <-> {b}", []).append(got)
                     else:
                         got, err = nice_run(exe, f"{key}-{run}-")
                         if got:
@@ -249,10 +279,27 @@ def main() -> int:
                             s["libnice_ready"].append(got[1])
                     if err:
                         failures.append(f"{key} run {run}: {err}")
+        for router, mode in (("r1", "eim"), ("r2", "eim")):
+            labkit.lab("nat-mode", router, mode)
+        for isp_mode, home in cgnat:
+            for cmd in (("cgnat-start", isp_mode), ("nat-mode", "rc", home)):
+                r = labkit.lab(*cmd)
+                if not r.ok:
+                    raise RuntimeError(f"lab.sh {' '.join(cmd)} failed: {r}")
+            key = f"lanc({isp_mode}+{home}) <-> lan2(eim)"
+            for run in range(args.runs):
+                got, err = porthole_run(bin_, ids, states, args.no_map, ("lanc", "lan2"),
+                                        ("--stun", CGNAT_STUN))
+                if got:
+                    info.setdefault(key, []).append(got)
+                if err:
+                    failures.append(f"{key} run {run}: {err}")
     finally:
         for router in ("r1", "r2"):
             labkit.lab("nat-mode", router, "eim")
         labkit.lab("serve-stop")
+        if cgnat:
+            labkit.lab("cgnat-stop")
         relay.terminate()
         relay.wait(5)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -287,11 +334,27 @@ def main() -> int:
           "libnice: the later of the two SELECTED times (process start -> nominated pair)")
     print("porthole exit: both started -> both exited 0 (includes the 0.5 s linger and the "
           "mapping's removal); libnice READY: both started -> both components READY")
+    print()
+    print(f"porthole per pairing{flag}: most frequent strategy and path kind (lan side / "
+          f"other side), medians of {args.runs} runs")
+    print(f"{'pair':<40} {'strategy':<9} {'path kind':<36} {'connected ms':>12} {'packets':>8}")
+    table = {}
+    for key, runs in info.items():
+        def most(name):
+            return statistics.mode(x[1][name] for x in runs)
+        table[key] = {"strategy": most("strategy"), "path": most("path"),
+                      "connected_ms": med([x[0][1] for x in runs]),
+                      "packets": med([x[1]["packets"] for x in runs])}
+        t = table[key]
+        print(f"{key:<40} {t['strategy']:<9} {t['path']:<36} {t['connected_ms']:>12.1f} "
+              f"{t['packets']:>8.0f}")
+    print("connected ms: the later JSON elapsed_ms; packets: packets_sent of both sides "
+          "(probes and extra sockets' checks beyond the plain ICE checks)")
     for f in failures:
         print(f"failed: {f}")
     write_json(args.json, {"runs": args.runs, "no_map": args.no_map, "samples_ms": samples,
                            "median_ms": medians, "overall_median_ms": overall,
-                           "failures": failures})
+                           "pairings": table, "failures": failures})
     return 0 if not failures else 1
 
 

@@ -14,6 +14,9 @@
 #   lan2  192.168.2.100 ---- bridge "lan" 192.168.2.1 [r2: NAT + miniupnpd] wan 203.0.113.130/25 -+- inet
 #   inet (plain router) lo: 198.51.100.10 + .11 = STUN server (stund), .20-.29 = public hosts
 #
+# Optional corners: up-double-nat (r3 behind r1) and cgnat-start (rc behind the ISP's
+# carrier-grade NAT box isp, 203.0.113.50 on inet); see their sections below.
+#
 # Safety: nothing is ever created in the root namespace. Every veth is created directly
 # inside lab namespaces, every client runs through `ip netns exec`, and only PIDs recorded
 # in the run dir (and checked to live in our namespaces) are ever signalled.
@@ -34,7 +37,10 @@ ROUTERS=(r1 r2)
 # The double-NAT corner (`up-double-nat`): r3 behind r1, its host lan3, and stun3, a
 # STUN server on r1's LAN for r3's miniupnpd.
 DOUBLE_NS=(r3 lan3 stun3)
-EVERY_NS=("${ALL_NS[@]}" "${DOUBLE_NS[@]}")
+# The carrier-grade NAT corner (`cgnat-start`): the ISP's NAT box isp on the lab's
+# internet, a home router rc behind it (WAN in 100.64.0.0/10) and rc's host lanc.
+CGNAT_NS=(isp rc lanc)
+EVERY_NS=("${ALL_NS[@]}" "${DOUBLE_NS[@]}" "${CGNAT_NS[@]}")
 
 # Addresses. 203.0.113.0/24 and 198.51.100.0/24 are documentation ranges used as the fake
 # internet; the machine's own 192.0.2.0/24 is never used (LAB.md "Safety").
@@ -52,6 +58,11 @@ TURN1=198.51.100.14 TURN_PORT=3478 TURN_USER=porthole-lab TURN_PASSWORD=lab-rela
 LAB_STUN=${PORTHOLE_LAB_STUN:-stund}
 R3_WAN=192.168.1.2 R3_LAN=192.168.3.1 R3_NET=192.168.3.0/24 LAN3=192.168.3.100
 LANSTUN1=192.168.1.10 LANSTUN2=192.168.1.11
+# CGNAT (RFC 6598 shared address space inside the ISP): isp's public address sits in
+# r1's /25, so inet routes it as a /32 (and r1 gets a /32 route via inet for it).
+ISP_PUBLIC=203.0.113.50 ISP_INSIDE=100.64.0.1 ISP_NET=100.64.0.0/10
+ISP_STUN1=$ISP_INSIDE ISP_STUN2=100.64.0.3   # stund-isp: rc's STUN server, in isp
+RC_WAN=100.64.0.2 RC_LAN=192.168.4.1 RC_NET=192.168.4.0/24 LANC=192.168.4.100
 PUBLIC_HOSTS=(198.51.100.{20..29})
 HTTP_PORT=5000
 PCP_PORT=5351
@@ -68,11 +79,12 @@ nsx() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 ns_exists() { [ -e "/run/netns/$(ns "$1")" ]; }
 
 # Per-router facts, looked up by short name.
-wan_ip()  { case $1 in r1) echo $R1_WAN;; r2) echo $R2_WAN;; r3) echo $R3_WAN;; *) die "no router $1";; esac; }
-lan_ip()  { case $1 in r1) echo $R1_LAN;; r2) echo $R2_LAN;; r3) echo $R3_LAN;; *) die "no router $1";; esac; }
-lan_net() { case $1 in r1) echo $R1_NET;; r2) echo $R2_NET;; r3) echo $R3_NET;; *) die "no router $1";; esac; }
+# isp is no home router (no miniupnpd), but nat-mode switches its NAT like theirs.
+wan_ip()  { case $1 in r1) echo $R1_WAN;; r2) echo $R2_WAN;; r3) echo $R3_WAN;; rc) echo $RC_WAN;; isp) echo $ISP_PUBLIC;; *) die "no router $1";; esac; }
+lan_ip()  { case $1 in r1) echo $R1_LAN;; r2) echo $R2_LAN;; r3) echo $R3_LAN;; rc) echo $RC_LAN;; isp) echo $ISP_INSIDE;; *) die "no router $1";; esac; }
+lan_net() { case $1 in r1) echo $R1_NET;; r2) echo $R2_NET;; r3) echo $R3_NET;; rc) echo $RC_NET;; isp) echo $ISP_NET;; *) die "no router $1";; esac; }
 inet_ip() { case $1 in r1) echo $INET_R1;; r2) echo $INET_R2;; *) die "no router $1";; esac; }
-is_router() { [ "$1" = r1 ] || [ "$1" = r2 ] || [ "$1" = r3 ]; }
+is_router() { [ "$1" = r1 ] || [ "$1" = r2 ] || [ "$1" = r3 ] || [ "$1" = rc ]; }
 
 check_prefix() {
   # Namespace names become file names under /run/netns; interface names are fixed per
@@ -248,7 +260,7 @@ build_topology() {
 set_sysctls() {
   local n fwd
   for n in "$@"; do
-    fwd=0; { [ "$n" = inet ] || is_router "$n"; } && fwd=1
+    fwd=0; { [ "$n" = inet ] || [ "$n" = isp ] || is_router "$n"; } && fwd=1
     nsx "$n" sh -c "echo $fwd >/proc/sys/net/ipv4/ip_forward
       echo '50000 60999' >/proc/sys/net/ipv4/ip_local_port_range
       for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6 \
@@ -331,6 +343,8 @@ friendly_name=porthole lab $r
 EOF
   local stun_host=$STUN1
   [ "$r" = r3 ] && stun_host=$LANSTUN1  # r3's STUN server sits on r1's LAN (up-double-nat)
+  # rc's STUN server sits inside the carrier network, on isp's inside addresses (cgnat-start).
+  [ "$r" = rc ] && stun_host=$ISP_STUN1
   if [ "$mode" != cgnat ]; then
     printf '%s\n' ext_perform_stun=yes "ext_stun_host=$stun_host" "ext_stun_port=$STUN_PORT"
   fi
@@ -475,6 +489,7 @@ cmd_down() {
   stop_daemon porthole-serve inet
   stop_daemon coturn inet
   down_double_nat
+  down_cgnat
   for n in "${ALL_NS[@]}"; do delete_ns "$n"; done
   if [ -e "$RUN_DIR/$MARKER" ]; then rm -rf "$RUN_DIR"; fi
   echo "lab down: prefix $PREFIX"
@@ -498,7 +513,14 @@ cmd_status() {
       echo "== $n: absent"
     fi
   done
-  for name in stund:inet porthole-stun:inet porthole-serve:inet miniupnpd-r1:r1 miniupnpd-r2:r2; do
+  for n in "${CGNAT_NS[@]}"; do
+    ns_exists "$n" || continue
+    echo "== $n ($(ns "$n"))"
+    ip -n "$(ns "$n")" -br addr show | sed 's/^/   /'
+  done
+  for name in stund:inet porthole-stun:inet porthole-serve:inet coturn:inet miniupnpd-r1:r1 \
+              miniupnpd-r2:r2 stund-isp:isp miniupnpd-rc:rc; do
+    case ${name#*:} in isp|rc) ns_exists "${name#*:}" || continue ;; esac
     pid=$(cat "$RUN_DIR/${name%%:*}.pid" 2>/dev/null || true)
     st=stopped
     [ -n "$pid" ] && ours "$pid" "${name#*:}" && st="running pid $pid"
@@ -511,13 +533,13 @@ cmd_status() {
       echo "router $n: dropping PCP/NAT-PMP/SSDP/HTTP from LAN (router-drop on)"
     fi
   done
-  for n in "${ROUTERS[@]}" r3; do
+  for n in "${ROUTERS[@]}" r3 rc isp; do
     [ -f "$RUN_DIR/$n.natmode" ] && echo "router $n: NAT mode $(<"$RUN_DIR/$n.natmode")"
   done
   return 0
 }
 
-router_arg() { local r=${1:-r1}; is_router "$r" || die "unknown router '$r' (r1, r2 or r3)"; echo "$r"; }
+router_arg() { local r=${1:-r1}; is_router "$r" || die "unknown router '$r' (r1, r2, r3 or rc)"; echo "$r"; }
 
 cmd_router_stop() { need_root; local r; r=$(router_arg "${1:-}"); stop_daemon "miniupnpd-$r" "$r"; }
 cmd_router_start() {
@@ -707,6 +729,16 @@ LAB_NS_LAN3=$(ns lan3)
 LAB_R3_WAN=$R3_WAN
 LAB_R3_LAN=$R3_LAN
 LAB_LAN3=$LAN3
+LAB_NS_ISP=$(ns isp)
+LAB_NS_RC=$(ns rc)
+LAB_NS_LANC=$(ns lanc)
+LAB_ISP_PUBLIC=$ISP_PUBLIC
+LAB_ISP_INSIDE=$ISP_INSIDE
+LAB_RC_WAN=$RC_WAN
+LAB_RC_LAN=$RC_LAN
+LAB_RC_NET=$RC_NET
+LAB_LANC=$LANC
+LAB_RC_ROOTDESC=http://$RC_LAN:$HTTP_PORT/rootDesc.xml
 LAB_LANSTUN1=$LANSTUN1
 LAB_LANSTUN2=$LANSTUN2
 LAB_STUN1=$STUN1
@@ -770,7 +802,7 @@ EOF
 cmd_nat_mode() {
   need_root
   local r mode=${2:-} handle masq rule
-  r=$(router_arg "${1:-}")
+  if [ "${1:-}" = isp ]; then r=isp; else r=$(router_arg "${1:-}"); fi
   case $mode in eim|symmetric|symmetric-seq|fullcone|restricted) ;; *) die "usage: lab.sh nat-mode ROUTER eim|symmetric|symmetric-seq|fullcone|restricted" ;; esac
   ns_exists "$r" || die "router $r is not up"
   handle=$(nsx "$r" nft -a list chain inet filter postrouting | awk '/masquerade/ { print $NF }')
@@ -852,6 +884,69 @@ cmd_up_double_nat() {
   echo "double NAT up: lan3 $LAN3 behind r3 ($R3_WAN) behind r1"
 }
 
+# ---------------------------------------------------------------- carrier-grade NAT
+
+# cgnat-start [eim|symmetric]: a home router rc behind the ISP's NAT box isp:
+#
+#   lanc 192.168.4.100 -- bridge "lan" 192.168.4.1 [rc: NAT + miniupnpd] wan 100.64.0.2 --+
+#   [isp: carrier NAT, masquerade to 203.0.113.50] lan 100.64.0.1/10 -----------------------+
+#   isp wan 203.0.113.50 -- inet
+#
+# isp has the home routers' ruleset (LAN 100.64.0.0/10 masqueraded, unsolicited WAN
+# traffic dropped), and `nat-mode isp MODE` switches it like theirs. rc is a home router
+# like r1. miniupnpd 2.3.1 refuses to map while its WAN address is reserved (100.64/10 is)
+# unless its STUN self-test passes, and refuses an ext_ip= that is reserved (every lab
+# address is); against the lab's internet stund it would find the carrier NAT
+# restrictive and stay disabled. So, like r3, it asks stund-isp on isp's inside
+# addresses: no NAT in between, forwarding enabled, external address 100.64.0.2. It
+# maps, and the internet still cannot reach the mapping.
+down_cgnat() {
+  local n
+  stop_daemon miniupnpd-rc rc
+  stop_daemon stund-isp isp
+  for n in "${CGNAT_NS[@]}"; do delete_ns "$n"; done
+  if ns_exists r1; then nsx r1 ip route del "$ISP_PUBLIC/32" 2>/dev/null || true; fi
+  rm -f "$RUN_DIR"/rc.* "$RUN_DIR"/rc-*.conf "$RUN_DIR"/isp.*
+}
+cmd_cgnat_stop() { need_root; down_cgnat; echo "cgnat down"; }
+
+cmd_cgnat_start() {
+  need_root
+  local mode=${1:-eim} n
+  case $mode in eim|symmetric) ;; *) die "usage: lab.sh cgnat-start [eim|symmetric]" ;; esac
+  ns_exists inet || die "lab is not up: run lab.sh up first"
+  if ! ns_exists isp; then
+    for n in "${CGNAT_NS[@]}"; do echo "netns add $(ns "$n")"; done | ip -batch -
+    # inet answers on the new link as 203.0.113.1 too (a /32: no second subnet route).
+    printf '%s\n' "link add isp type veth peer name wan netns $(ns isp)" \
+      "addr add $INET_R1/32 dev isp" "link set isp up" \
+      "route add $ISP_PUBLIC/32 dev isp src ${PUBLIC_HOSTS[0]}" | ip -n "$(ns inet)" -batch -
+    printf '%s\n' "link set lo up" "addr add $ISP_PUBLIC/32 dev wan" "link set wan up" \
+      "route add default via $INET_R1 dev wan onlink" \
+      "link add lan type veth peer name wan netns $(ns rc)" \
+      "addr add $ISP_INSIDE/10 dev lan" "addr add $ISP_STUN2/10 dev lan" \
+      "link set lan up" | ip -n "$(ns isp)" -batch -
+    printf '%s\n' "link set lo up" "link add lan type bridge mcast_snooping 0" \
+      "link set lan address 02:00:00:00:04:01" "addr add $RC_LAN/24 dev lan" "link set lan up" \
+      "link add p-lanc type veth peer name eth0 netns $(ns lanc)" "link set p-lanc master lan" \
+      "link set p-lanc up" "addr add $RC_WAN/10 dev wan" "link set wan up" \
+      "route add default via $ISP_INSIDE" | ip -n "$(ns rc)" -batch -
+    printf '%s\n' "link set lo up" "addr add $LANC/24 dev eth0" "link set eth0 up" \
+      "route add default via $RC_LAN" | ip -n "$(ns lanc)" -batch -
+    # r1's /25 holds the ISP's address: reach it through inet like any other host.
+    nsx r1 ip route replace "$ISP_PUBLIC/32" via "$INET_R1"
+    set_sysctls "${CGNAT_NS[@]}"
+    router_ruleset isp | nsx isp nft -f -
+    router_ruleset rc | sed "s/{ $STUN1, $STUN2 }/{ $ISP_STUN1, $ISP_STUN2 }/" | nsx rc nft -f -
+    start_daemon stund-isp isp stund -h "$ISP_STUN1" -a "$ISP_STUN2" -p "$STUN_PORT" -o "$STUN_PORT2"
+    wait_stund stund-isp isp
+    router_launch rc stun
+    router_wait rc || die "miniupnpd in rc is not ready"
+  fi
+  cmd_nat_mode isp "$mode"
+  echo "cgnat up ($mode): lanc $LANC behind rc ($RC_WAN) behind isp ($ISP_PUBLIC)"
+}
+
 usage() {
   cat <<EOF
 usage: $ME COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB_DIR=$RUN_DIR)
@@ -870,7 +965,10 @@ usage: $ME COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB
   wan-address IP|default [R] [silent]  give R another WAN address (203.0.113.N), SIGUSR1 miniupnpd
   router-drop on|off [R]     silently drop LAN->router UDP $PCP_PORT, UDP 1900, TCP $HTTP_PORT
   upnp-table [R]             live redirects: PROTO EXTPORT INTERNAL_IP INTERNAL_PORT
-  nat-mode R MODE            NAT behaviour of router R: eim (default), symmetric, symmetric-seq, fullcone, restricted
+  nat-mode R MODE            NAT behaviour of router R (or isp): eim (default), symmetric, symmetric-seq, fullcone, restricted
+  cgnat-start [eim|symmetric]  add rc (WAN $RC_WAN, LAN $RC_NET, host lanc $LANC) behind the ISP's NAT isp
+                             ($ISP_PUBLIC on inet) in that mode (eim default); miniupnpd in rc with ext_ip
+  cgnat-stop                 remove isp, rc and lanc again (down does it too)
   up-double-nat              add r3 behind r1 (WAN $R3_WAN, LAN $R3_NET, host lan3 $LAN3) and its STUN server stun3
   down-double-nat            remove r3, lan3 and stun3 again (down does it too)
   serve-start                \$PORTHOLE_BIN serve on $SERVE1 + $SERVE2 in inet (log porthole-serve.log)
@@ -901,6 +999,8 @@ main() {
     router-drop) cmd_router_drop "$@" ;;
     nat-mode) cmd_nat_mode "$@" ;;
     up-double-nat) cmd_up_double_nat ;;
+    cgnat-start) cmd_cgnat_start "$@" ;;
+    cgnat-stop) cmd_cgnat_stop ;;
     down-double-nat) cmd_down_double_nat ;;
     router-min-lifetime) cmd_router_min_lifetime "$@" ;;
     wan-address) cmd_wan_address "$@" ;;

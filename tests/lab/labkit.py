@@ -34,6 +34,9 @@ NAMESPACES = ("inet", "r1", "r2", "lan1", "lan1b", "lan2")
 # Only while `lab.sh up-double-nat` has added them (r3 behind r1, its host lan3, and
 # stun3, r3's STUN server on r1's LAN).
 DOUBLE_NAT_NAMESPACES = ("r3", "lan3", "stun3")
+# Only while `lab.sh cgnat-start` has added them (the ISP's NAT box isp, the home router
+# rc behind it, and rc's host lanc).
+CGNAT_NAMESPACES = ("isp", "rc", "lanc")
 
 
 def prefix() -> str:
@@ -42,9 +45,9 @@ def prefix() -> str:
 
 def ns_name(short: str) -> str:
     """Full namespace name for a lab short name ("lan1" -> "phlab-lan1")."""
-    if short not in NAMESPACES + DOUBLE_NAT_NAMESPACES:
-        raise ValueError(f"unknown lab namespace {short!r}; one of "
-                         f"{NAMESPACES + DOUBLE_NAT_NAMESPACES}")
+    known = NAMESPACES + DOUBLE_NAT_NAMESPACES + CGNAT_NAMESPACES
+    if short not in known:
+        raise ValueError(f"unknown lab namespace {short!r}; one of {known}")
     return f"{prefix()}-{short}"
 
 

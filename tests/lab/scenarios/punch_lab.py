@@ -18,7 +18,8 @@ import labkit  # noqa: E402
 
 RENDEZVOUS = "198.51.100.12:3478"   # `porthole serve` (lab.sh serve-start)
 STUN = "198.51.100.10:3478"          # stund in inet: a second view of the NAT's mapping
-ADDRESS = {"lan1": "192.168.1.100", "lan1b": "192.168.1.101", "lan2": "192.168.2.100"}
+ADDRESS = {"lan1": "192.168.1.100", "lan1b": "192.168.1.101", "lan2": "192.168.2.100",
+           "lanc": "192.168.4.100"}
 PATH_KINDS = ("host", "server-reflexive", "peer-reflexive", "mapped")
 
 # The --exec program (porthole hands it the punched, connect()ed UDP socket as fd 3).
