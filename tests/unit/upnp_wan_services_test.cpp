@@ -260,6 +260,19 @@ TEST_CASE("UPnP: the first connected WAN service is used, the down ones before i
   auto table = rig.igd.table();
   REQUIRE(table.size() == 1);
   CHECK(table[0].external_port == 6200);
+
+  // probe, list and close (another client each, as separate commands) choose alike.
+  auto probe = rig.client().probe(soon());
+  REQUIRE(probe.ok());
+  CHECK(probe->external_ip == ip("203.0.113.40"));
+  auto listed = rig.client().list(soon());
+  REQUIRE(listed.ok());
+  CHECK(listed->entries.size() == 1);
+  REQUIRE(rig.client().unmap(out->mapping, Nonce{}, soon()).ok());
+  CHECK(rig.igd.table().empty());
+  CHECK(rig.paths("DeletePortMapping") == Strings{"/upnp/control/ether2/wanconn"});
+  for (const auto& r : rig.igd.requests("GetGenericPortMappingEntry"))
+    CHECK(r.path == "/upnp/control/ether2/wanconn");
 }
 
 TEST_CASE("UPnP: when both WAN services are up, the first in description order",
