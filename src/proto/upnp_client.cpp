@@ -204,6 +204,9 @@ struct UpnpClient::Device {
   // Taken from the cache and not yet answered: the first exchange decides whether the
   // cache still holds (see soap()).
   bool unconfirmed_cache = false;
+  // Taken from the cache of a device with several WAN connection services, and its
+  // external address not yet asked (see external_ip()).
+  bool cached_of_several = false;
   bool v2() const { return desc.v2; }
 };
 
@@ -232,6 +235,7 @@ bool UpnpClient::use_cached_device() {
   dev->desc = std::move(*desc);
   dev->location = cached_->location;
   dev->unconfirmed_cache = true;
+  dev->cached_of_several = cached_->wan_services > 1;
   log_to(info_.log, LogLevel::debug,
          fmt::format("upnp    cached IGD {}: control {} service {} (no SSDP)",
                      printable_excerpt(dev->desc.udn.empty() ? "(no UDN)" : dev->desc.udn),
@@ -275,6 +279,7 @@ Status UpnpClient::discover_device(Deadline deadline) {
     entry.control_url = dev->desc.control_url;
     entry.service_type = dev->desc.service_type;
     entry.udn = dev->desc.udn;
+    entry.wan_services = static_cast<int>(std::max<std::size_t>(dev->desc.services.size(), 1));
     cache_.save(entry);
   }
   dev_ = std::move(dev);
@@ -353,6 +358,21 @@ Result<std::string> UpnpClient::external_ip(Deadline deadline) {
   // "no usable address", not "no UPnP". (The caller checks the address itself.)
   dev_->ext_ip = reply->fault == kSuccess ? ip : "";
   dev_->ext_ip_known = true;
+  // The cached service of several was the connected one when it was chosen; without a
+  // usable address now another may have taken over (a failover): choose again.
+  if (dev_->cached_of_several && !usable_external_ip(dev_->ext_ip) && !expired(deadline)) {
+    log_to(info_.log, LogLevel::debug,
+           "upnp    the cached WAN connection service has no usable external address: "
+           "asking every service of the device again");
+    if (cache_.forget) cache_.forget();
+    dev_.reset();
+    if (auto st = discover_device(deadline); !st) {
+      lost_ = st.error();
+      return st.error();
+    }
+    return external_ip(deadline);
+  }
+  dev_->cached_of_several = false;
   return dev_->ext_ip;
 }
 

@@ -12,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 
@@ -179,7 +180,7 @@ std::string FakeIgd::Request::arg(const std::string& name) const {
   return it == args.end() ? std::string() : it->second;
 }
 
-FakeIgd::FakeIgd(Options options) : options_(std::move(options)) {
+FakeIgd::FakeIgd(Options options) : options_(std::move(options)), services_(options_.services) {
   std::tie(udp_fd_, ssdp_port_) = loopback_socket(SOCK_DGRAM);
   std::tie(listen_fd_, http_port_) = loopback_socket(SOCK_STREAM);
   if (::listen(listen_fd_, 8) != 0) fail("listen");
@@ -229,6 +230,16 @@ void FakeIgd::fail_add_with_lease(int code) {
 void FakeIgd::fail_action(std::string action, int code) {
   std::lock_guard<std::mutex> lock(mutex_);
   action_faults_[std::move(action)] = code;
+}
+
+void FakeIgd::set_service(const std::string& control_path, bool connected,
+                          std::string external_ip) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& s : services_)
+    if (s.control_path == control_path) {
+      s.connected = connected;
+      s.external_ip = external_ip;
+    }
 }
 
 void FakeIgd::misbehave(std::string request, Hostile how, std::string raw) {
@@ -471,11 +482,14 @@ std::string FakeIgd::handle_http(std::string_view method, std::string_view path,
                              options_.igd_version);
   builtin.control_path = kControlPath;
   builtin.external_ip = options_.external_ip;
-  const Options::Service* service = nullptr;
-  if (options_.services.empty() && options_.wan_service && path == kControlPath) service = &builtin;
-  for (const auto& s : options_.services)
-    if (path == s.control_path) service = &s;
-  if (service == nullptr) return http_response("404 Not Found", "");
+  std::optional<Options::Service> service;
+  if (options_.services.empty() && options_.wan_service && path == kControlPath) service = builtin;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& s : services_)
+      if (path == s.control_path) service = s;
+  }
+  if (!service) return http_response("404 Not Found", "");
   // SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"
   if (soap_action.size() >= 2 && soap_action.front() == '"' && soap_action.back() == '"')
     soap_action = soap_action.substr(1, soap_action.size() - 2);

@@ -98,6 +98,9 @@ class FakeIgd {
   void fail_add_with_lease(int code);
   // Every request for SOAP action `action` answers fault `code` (0: back to normal).
   void fail_action(std::string action, int code);
+  // The service of Options::services at `control_path` goes up or down, with this
+  // external address (a multi-WAN router's failover).
+  void set_service(const std::string& control_path, bool connected, std::string external_ip);
 
   // Hostile answers. The request is recorded as usual; then, instead of the
   // answer, the fake plays the router below until porthole hangs up (or the fake stops).
@@ -147,6 +150,7 @@ class FakeIgd {
   std::deque<int> add_faults_;
   int lease_fault_ = 0;
   std::map<std::string, int> action_faults_;
+  std::vector<Options::Service> services_;  // Options::services, as set_service changed them
   std::map<std::string, std::pair<Hostile, std::string>> hostile_;
   std::vector<Request> requests_;
   std::size_t msearches_ = 0;

@@ -124,6 +124,30 @@ TEST_CASE("UPnP cache file: every field round-trips", "[upnp][cache]") {
   CHECK(same(*parsed, sample()));
 }
 
+TEST_CASE("UPnP cache file: how many WAN services the device had, one when not written",
+          "[upnp][cache]") {
+  UpnpCachedIgd e = sample();
+  e.wan_services = 3;
+  auto parsed = parse_igd_cache(serialize_igd_cache(e));
+  REQUIRE(parsed.ok());
+  CHECK(parsed->wan_services == 3);
+  std::string text = serialize_igd_cache(sample());
+  const std::string field = ",\n  \"wan_services\": 1";
+  const auto at = text.find(field);
+  REQUIRE(at != std::string::npos);
+  auto older = parse_igd_cache(text.erase(at, field.size()));  // a file of before
+  REQUIRE(older.ok());
+  CHECK(older->wan_services == 1);
+  for (const char* bad : {"0", "9", "\"2\"", "1.5"}) {
+    INFO(bad);
+    std::string t = serialize_igd_cache(sample());
+    t.replace(t.find("\"wan_services\": 1"), 17, std::string("\"wan_services\": ") + bad);
+    auto r = parse_igd_cache(t);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("bad 'wan_services'"));
+  }
+}
+
 TEST_CASE("UPnP cache file: a corrupt file is an error naming the fault", "[upnp][cache]") {
   const std::string good = serialize_igd_cache(sample());
   auto with = [&](const std::string& from, const std::string& to) {

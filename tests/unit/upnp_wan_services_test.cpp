@@ -155,6 +155,35 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
+// Two uplinks, the first down; the second up with external address `second_ip`.
+FakeIgd::Options two_wan_first_down(std::string second_ip) {
+  return with(multi_wan_description(kUpnpIp, kUpnpIp),
+              {service(kUpnpIp, "/upnp/control/ether1/wanconn", false, "0.0.0.0"),
+               service(kUpnpIp, "/upnp/control/ether2/wanconn", true, std::move(second_ip))});
+}
+
+std::string fresh_dir() {
+  char tmpl[] = "/tmp/porthole-wan-services-test-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+// porthole::open's options against `igd`, its state in `dir`.
+Options open_options(const FakeIgd& igd, const std::string& dir) {
+  Options options;
+  options.gateway = ip("127.0.0.1");
+  options.ssdp_port = igd.ssdp_port();
+  options.state_dir = dir;
+  return options;
+}
+
+OpenRequest tcp_via_upnp(std::uint16_t port) {
+  OpenRequest request;
+  request.port = PortSpec{port, Transport::tcp};
+  request.via = Via::upnp;
+  return request;
+}
+
 }  // namespace
 
 TEST_CASE("IGD description: DSL Forum WAN connection services are found", "[upnp][dslforum]") {
@@ -311,23 +340,15 @@ TEST_CASE("UPnP: no connected WAN service is a refusal naming what each said",
 
 TEST_CASE("porthole open: the chosen WAN service is cached, and a warm open goes straight to it",
           "[upnp][multiwan][fake_igd]") {
-  Rig rig(with(multi_wan_description(kUpnpIp, kUpnpIp),
-               {service(kUpnpIp, "/upnp/control/ether1/wanconn", false, "0.0.0.0"),
-                service(kUpnpIp, "/upnp/control/ether2/wanconn", true, "203.0.113.43")}));
-  char tmpl[] = "/tmp/porthole-wan-services-test-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  Options options;
-  options.gateway = ip("127.0.0.1");
-  options.ssdp_port = rig.igd.ssdp_port();
-  options.state_dir = tmpl;
-  OpenRequest request;
-  request.port = PortSpec{6300, Transport::tcp};
-  request.via = Via::upnp;
+  Rig rig(two_wan_first_down("203.0.113.43"));
+  const std::string dir = fresh_dir();
+  const Options options = open_options(rig.igd, dir);
+  OpenRequest request = tcp_via_upnp(6300);
 
   auto cold = porthole::open(options, request);
   REQUIRE(cold.ok());
   CHECK(cold->mapping.external_ip == ip("203.0.113.43"));
-  const std::string cache = read_text(std::string(tmpl) + "/upnp-igd.json");
+  const std::string cache = read_text(dir + "/upnp-igd.json");
   CHECK_THAT(cache, Catch::Contains("/upnp/control/ether2/wanconn") && Catch::Contains(kUpnpIp) &&
                         !Catch::Contains("/upnp/control/ether1/wanconn"));
 
@@ -347,4 +368,28 @@ TEST_CASE("porthole open: the chosen WAN service is cached, and a warm open goes
   }
   CHECK(rig.paths("AddPortMapping") ==
         Strings{"/upnp/control/ether2/wanconn", "/upnp/control/ether2/wanconn"});
+}
+
+TEST_CASE("porthole open: a cached WAN service gone down makes the device be asked again",
+          "[upnp][multiwan][fake_igd]") {
+  Rig rig(two_wan_first_down("203.0.113.45"));
+  const std::string dir = fresh_dir();
+  const Options options = open_options(rig.igd, dir);
+  OpenRequest request = tcp_via_upnp(6310);
+  REQUIRE(porthole::open(options, request).ok());
+  const std::string cache_file = dir + "/upnp-igd.json";
+  CHECK_THAT(read_text(cache_file), Catch::Contains("/upnp/control/ether2/wanconn") &&
+                                        Catch::Contains("\"wan_services\": 2"));
+
+  // The uplinks fail over: the cached service has no address now, the other one has.
+  rig.igd.set_service("/upnp/control/ether2/wanconn", false, "0.0.0.0");
+  rig.igd.set_service("/upnp/control/ether1/wanconn", true, "203.0.113.46");
+  request.port = PortSpec{6311, Transport::tcp};
+  auto moved = porthole::open(options, request);
+  REQUIRE(moved.ok());
+  CHECK(moved->mapping.external_ip == ip("203.0.113.46"));
+  CHECK(rig.paths("AddPortMapping") ==
+        Strings{"/upnp/control/ether2/wanconn", "/upnp/control/ether1/wanconn"});
+  CHECK_THAT(read_text(cache_file), Catch::Contains("/upnp/control/ether1/wanconn") &&
+                                        !Catch::Contains("/upnp/control/ether2/wanconn"));
 }
