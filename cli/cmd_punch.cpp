@@ -268,6 +268,7 @@ int run_punch(const Invocation& inv) {
   options.gateway = inv.options.gateway;
   options.state_dir = inv.options.state_dir;
   options.upnp_allow_lan = inv.options.upnp_allow_lan;
+  options.upnp_cache = inv.options.upnp_cache;
   options.log = inv.options.log;
   if (inv.timeout_given) options.timeout = inv.options.timeout;
   if (auto st = fill_turn_credentials(options); !st) {

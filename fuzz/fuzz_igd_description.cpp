@@ -3,8 +3,9 @@
 // control URL. It must never crash, leak or read out of bounds, whatever the XML
 // (truncated, CDATA at the end, element names over 128 bytes, "<a:", ...).
 // Properties: an accepted description names a WANIPConnection or WANPPPConnection
-// service, and its control URL is an http:// URL on the gateway, whatever URLBase or
-// controlURL the device wrote.
+// service (the UPnP Forum's, or the DSL Forum's), the first of at most kMaxWanServices
+// candidates, and every control URL is an http:// URL on the gateway, whatever URLBase
+// or controlURL the device wrote.
 //
 // miniupnpc itself comes from the system (Debian's libminiupnpc, not instrumented):
 // AddressSanitizer sees its memcpy/strlen/malloc through its interceptors, not its own
@@ -39,10 +40,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     PORTHOLE_FUZZ_CHECK(desc.error().code == Errc::no_service);
     return 0;
   }
-  const std::string_view service = desc->service_type;
-  PORTHOLE_FUZZ_CHECK(starts_with(service, "urn:schemas-upnp-org:service:WANIPConnection:") ||
-                      starts_with(service, "urn:schemas-upnp-org:service:WANPPPConnection:"));
-  auto url = check_device_url(desc->control_url, kGateway, false, kLocal, 24, "controlURL");
-  PORTHOLE_FUZZ_CHECK(url.ok() && url->host == kGateway);
+  PORTHOLE_FUZZ_CHECK(!desc->services.empty() && desc->services.size() <= kMaxWanServices);
+  PORTHOLE_FUZZ_CHECK(desc->service_type == desc->services.front().service_type &&
+                      desc->control_url == desc->services.front().control_url);
+  for (const IgdService& s : desc->services) {
+    const std::string_view service = s.service_type;
+    PORTHOLE_FUZZ_CHECK(is_wan_connection_service(service) ||
+                        starts_with(service, "urn:schemas-upnp-org:service:WANIPConnection:") ||
+                        starts_with(service, "urn:schemas-upnp-org:service:WANPPPConnection:"));
+    auto url = check_device_url(s.control_url, kGateway, false, kLocal, 24, "controlURL");
+    PORTHOLE_FUZZ_CHECK(url.ok() && url->host == kGateway);
+  }
   return 0;
 }

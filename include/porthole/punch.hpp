@@ -43,10 +43,11 @@ struct PunchOptions {
   std::chrono::milliseconds wait_for_peer{5000};  // how long a peer not online is waited for
   std::string state_dir;                          // identity key and mappings; empty: the default
   LogFn log;
-  // Gateway service ports and UPnP's LAN rule, as in porthole::Options.
+  // Gateway service ports and UPnP's LAN rule and IGD cache, as in porthole::Options.
   std::uint16_t pcp_port = 5351;
   std::uint16_t ssdp_port = 1900;
   bool upnp_allow_lan = false;
+  bool upnp_cache = true;
   // With a relay: an allocation is made from the punch socket and its relayed address
   // is a candidate of the lowest priority (RFC 8445 s5.1.2.2: type preference 0), so a
   // direct pair wins whenever one works; the relayed pair is nominated only after a

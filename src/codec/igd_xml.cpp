@@ -83,6 +83,70 @@ std::string bounded(const char (&text)[N]) {
   return std::string(text, ::strnlen(text, N));
 }
 
+// The text of the first element <name> in `block`, blanks trimmed ("" when none).
+std::string_view element_text(std::string_view block, std::string_view name) {
+  const std::string open = fmt::format("<{}>", name);
+  const auto start = block.find(open);
+  if (start == std::string_view::npos) return {};
+  const auto from = start + open.size();
+  const auto end = block.find('<', from);
+  if (end == std::string_view::npos) return {};
+  return trim_xml_space(block.substr(from, end - from));
+}
+
+struct ServiceElement {
+  std::string type;
+  std::string control_url;  // as written: relative or absolute
+};
+
+// The WAN connection services of a description, in document order (UDA 1.1 s2.3: each
+// <service> of a <serviceList> names its serviceType and controlURL), at most
+// kMaxWanServices. Entries whose texts miniupnpc's fixed fields could not hold are left
+// out: GetUPNPUrls would resolve a cut-off URL.
+std::vector<ServiceElement> wan_service_elements(std::string_view xml) {
+  constexpr std::string_view kOpen = "<service>";
+  constexpr std::string_view kClose = "</service>";
+  std::vector<ServiceElement> out;
+  std::size_t pos = 0;
+  while (out.size() < kMaxWanServices) {
+    const auto start = xml.find(kOpen, pos);
+    if (start == std::string_view::npos) break;
+    auto end = xml.find(kClose, start);
+    if (end == std::string_view::npos) end = xml.size();
+    // A <service> left open ends where the next one starts.
+    const auto next = xml.find(kOpen, start + kOpen.size());
+    if (next != std::string_view::npos && next < end) end = next;
+    const std::string_view block = xml.substr(start, end - start);
+    pos = end;
+    const std::string_view type = element_text(block, "serviceType");
+    const std::string_view control = element_text(block, "controlURL");
+    if (!is_wan_connection_service(type) || control.empty() ||
+        control.size() >= MINIUPNPC_URL_MAXSIZE)
+      continue;
+    out.push_back({std::string(type), std::string(control)});
+  }
+  return out;
+}
+
+// `control_url` resolved as miniupnpc resolves the control URL of the first service it
+// keeps (against URLBase, else the LOCATION): `data` is a copy whose first service is
+// replaced. "" when it yields none.
+std::string resolve_control_url(IGDdatas data, std::string_view control_url,
+                                const std::string& location) {
+  std::memset(data.first.controlurl, 0, sizeof(data.first.controlurl));
+  std::memcpy(data.first.controlurl, control_url.data(),
+              std::min(control_url.size(), sizeof(data.first.controlurl) - 1));
+  UPNPUrls urls{};
+  ::GetUPNPUrls(&urls, &data, location.c_str(), 0);
+  std::string control = urls.controlURL ? urls.controlURL : "";
+  ::FreeUPNPUrls(&urls);
+  return control;
+}
+
+bool is_v2_service(std::string_view service_type) {
+  return service_type.size() > 2 && service_type.compare(service_type.size() - 2, 2, ":2") == 0;
+}
+
 }  // namespace
 
 std::optional<std::string> SoapReply::value(const std::string& name) const {
@@ -196,30 +260,44 @@ Result<IgdDescription> read_igd_description(std::string_view xml, std::string_vi
   std::string buffer = with_parser_slack(xml);
   IGDdatas data{};
   ::parserootdesc(buffer.data(), static_cast<int>(xml.size()), &data);
+  std::vector<ServiceElement> elements = wan_service_elements(xml);
   // miniupnpc fills fixed 128-byte fields and may leave them unterminated when it
-  // truncates: read them as bounded strings only.
-  const std::string service = bounded(data.first.servicetype);
-  if (service.empty() || bounded(data.first.controlurl).empty())
+  // truncates: read them as bounded strings only. What it found stands in when our
+  // reading finds nothing (element names with a namespace prefix).
+  if (elements.empty() && !bounded(data.first.servicetype).empty() &&
+      !bounded(data.first.controlurl).empty())
+    elements.push_back({bounded(data.first.servicetype), bounded(data.first.controlurl)});
+  if (elements.empty())
     return make_error(Errc::no_service,
                       fmt::format("the UPnP device at {} has no WANIPConnection or "
                                   "WANPPPConnection service",
                                   printable_excerpt(location)));
   const std::string location_text(location);
-  UPNPUrls urls{};
-  ::GetUPNPUrls(&urls, &data, location_text.c_str(), 0);
-  std::string control = urls.controlURL ? urls.controlURL : "";
-  ::FreeUPNPUrls(&urls);
-  if (control.empty())
-    return make_error(Errc::no_service, "the UPnP device description has no control URL");
-  // The controlURL is built from the description: the device chose it, so check it.
-  auto ok = check_device_url(control, gateway_ip, allow_lan_subnet, local_ip, prefix_len,
-                             "controlURL");
-  if (!ok) return ok.error();
   IgdDescription out;
-  out.service_type = service;
-  out.control_url = std::move(control);
-  out.control = std::move(*ok);
-  out.v2 = service.size() > 2 && service.compare(service.size() - 2, 2, ":2") == 0;
+  std::optional<Error> refused;
+  for (const ServiceElement& e : elements) {
+    std::string control = resolve_control_url(data, e.control_url, location_text);
+    if (control.empty()) {
+      if (!refused)
+        refused = make_error(Errc::no_service, "the UPnP device description has no control URL");
+      continue;
+    }
+    // The controlURL is built from the description: the device chose it, so check it.
+    auto ok = check_device_url(control, gateway_ip, allow_lan_subnet, local_ip, prefix_len,
+                               "controlURL");
+    if (!ok) {
+      if (!refused) refused = ok.error();
+      continue;
+    }
+    IgdService service;
+    service.service_type = e.type;
+    service.control_url = std::move(control);
+    service.control = std::move(*ok);
+    service.v2 = is_v2_service(e.type);
+    out.services.push_back(std::move(service));
+  }
+  if (out.services.empty()) return *refused;
+  static_cast<IgdService&>(out) = out.services.front();
   out.udn = read_udn(xml).value_or(std::string());
   return out;
 }

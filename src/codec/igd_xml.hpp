@@ -19,17 +19,29 @@
 
 namespace porthole::detail {
 
-// What porthole takes from an IGD's device description: the WAN connection service
-// miniupnpc picks (WANIPConnection, else WANPPPConnection) and its control URL.
-struct IgdDescription {
+// One WAN connection service of an IGD: its type as published (the SOAP actions'
+// namespace, UDA 1.1 s3.2.1) and its control URL.
+struct IgdService {
   std::string service_type;  // "urn:schemas-upnp-org:service:WANIPConnection:2"
   std::string control_url;   // absolute, resolved against URLBase or the LOCATION
   HttpUrl control;           // control_url, checked (check_device_url)
   bool v2 = false;           // a version-2 service: AddAnyPortMapping exists
+};
+
+// What porthole takes from an IGD's device description: the WAN connection service to
+// use (the members of IgdService: the first in description order until the client has
+// asked them which is connected) and every candidate.
+struct IgdDescription : IgdService {
   // The root device's UDN ("uuid:..."), printable ASCII of at most kMaxUdnLength
   // characters; "" when the description has none we would keep.
   std::string udn;
+  // Every WAN connection service whose control URL passed the checks, in description
+  // order (at most kMaxWanServices); the first is the one above. A router with several
+  // WAN connections (multi-WAN, PPP beside IP) lists one per connection, not all up.
+  std::vector<IgdService> services;
 };
+
+inline constexpr std::size_t kMaxWanServices = 8;
 
 inline constexpr std::size_t kMaxUdnLength = 128;
 
@@ -43,12 +55,14 @@ bool is_wan_connection_service(std::string_view service_type);
 // longer than kMaxUdnLength or not printable ASCII.
 std::optional<std::string> read_udn(std::string_view xml);
 
-// Parses a device description fetched from `location` with miniupnpc (parserootdesc,
-// GetUPNPUrls) and checks the control URL it yields like every URL a device hands us
+// Parses a device description fetched from `location`: the WAN connection services
+// (is_wan_connection_service: miniupnpc's parserootdesc keeps only the UPnP Forum's
+// first two, so porthole finds them itself), each control URL resolved with miniupnpc
+// (GetUPNPUrls) and checked like every URL a device hands us
 // (check_device_url: on gateway_ip, or anywhere in local_ip/prefix_len when
 // allow_lan_subnet; otherwise local_ip/prefix_len only name the LAN in messages).
-// Errc::no_service when there is no WAN connection service or its control URL is
-// refused.
+// Errc::no_service when there is no WAN connection service or every control URL is
+// refused (the first refusal says why).
 Result<IgdDescription> read_igd_description(std::string_view xml, std::string_view location,
                                             std::string_view gateway_ip, std::string_view local_ip,
                                             int prefix_len, bool allow_lan_subnet = false);

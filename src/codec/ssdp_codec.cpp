@@ -112,6 +112,10 @@ TargetKind classify_target(std::string_view st_or_usn) {
       {"urn:schemas-upnp-org:device:InternetGatewayDevice:", TargetKind::igd_device},
       {"urn:schemas-upnp-org:service:WANIPConnection:", TargetKind::wan_ip_service},
       {"urn:schemas-upnp-org:service:WANPPPConnection:", TargetKind::wan_ppp_service},
+      // The DSL Forum's names of the same (TR-064), which some routers answer with.
+      {"urn:dslforum-org:device:InternetGatewayDevice:", TargetKind::igd_device},
+      {"urn:dslforum-org:service:WANIPConnection:", TargetKind::wan_ip_service},
+      {"urn:dslforum-org:service:WANPPPConnection:", TargetKind::wan_ppp_service},
   };
   for (const auto& k : kKnown) {
     if (!ascii_istarts_with(t, k.prefix)) continue;

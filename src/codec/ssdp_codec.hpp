@@ -58,7 +58,8 @@ enum class TargetKind {
 };
 
 // Classifies an ST value, or a USN (the part after "::" is used). Compared
-// case-insensitively; versions other than 1 and 2 are `other`.
+// case-insensitively; versions other than 1 and 2 are `other`. The DSL Forum's types
+// (urn:dslforum-org:...) count as the UPnP Forum's of the same name.
 TargetKind classify_target(std::string_view st_or_usn);
 
 // Whether a response is from an IGD (or its WAN connection service): decided by ST;

@@ -80,6 +80,7 @@ Options mapping_options(const PunchOptions& options, milliseconds timeout) {
   o.pcp_port = options.pcp_port;
   o.ssdp_port = options.ssdp_port;
   o.upnp_allow_lan = options.upnp_allow_lan;
+  o.upnp_cache = options.upnp_cache;
   return o;
 }
 

@@ -3,10 +3,14 @@
 // re-checked before we talk to it.
 #include "proto/upnp_client.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <ctime>
 #include <limits>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -40,6 +44,119 @@ std::optional<IpAddress> usable_external_ip(std::string_view text) {
 }
 
 constexpr int kInvalidAction = 401;  // UDA 1.1 s3.2.2: no such action on this service
+
+// One SOAP action on `service`, over http_request: bounded by the deadline and
+// kMaxSoapReplyBytes; with connect_by, the connection must be up by then.
+Result<SoapReply> soap_exchange(const IgdService& service, std::string_view action,
+                                const std::vector<SoapArgument>& args, Deadline deadline,
+                                std::optional<Deadline> connect_by) {
+  auto request = build_soap_request(service.service_type, action, args);
+  if (!request) return request.error();
+  HttpRequest post;
+  post.method = "POST";
+  post.headers = {{"Content-Type", "text/xml; charset=\"utf-8\""},
+                  {"SOAPAction", request->soap_action}};
+  post.body = request->body;
+  post.read_500 = true;
+  post.connect_by = connect_by;
+  auto answer = http_request(service.control, post, deadline, kMaxSoapReplyBytes);
+  if (!answer) {
+    Error e = std::move(answer).error();
+    e.message = fmt::format("UPnP {}: {}", action, e.message);
+    return e;
+  }
+  auto reply = read_soap_reply(answer->body, answer->status);
+  if (!reply) {
+    Error e = std::move(reply).error();
+    e.message = fmt::format("UPnP {}: {}", action, e.message);
+    return e;
+  }
+  return reply;
+}
+
+// How long the WAN connection services of a device with several get to say whether
+// they are up, all at once (a LAN answer takes milliseconds); what is left of the
+// deadline goes to the action itself.
+constexpr std::chrono::milliseconds kServiceCheckBudget{2000};
+
+// What one WAN connection service says about itself: GetStatusInfo and
+// GetExternalIPAddress (WANIPConnection:2 s2.5.12, s2.5.17).
+struct ServiceCheck {
+  bool done = false;            // false: no full answer within kServiceCheckBudget
+  std::optional<Error> failed;  // an exchange failed (no SOAP answer)
+  int status_fault = kSuccess;
+  std::string status;  // NewConnectionStatus
+  int ip_fault = kSuccess;
+  std::string external_ip;  // NewExternalIPAddress; "" after a fault
+};
+
+ServiceCheck check_service(const IgdService& service, Deadline deadline) {
+  ServiceCheck c;
+  auto status = soap_exchange(service, "GetStatusInfo", {}, deadline, std::nullopt);
+  if (!status) {
+    c.failed = std::move(status).error();
+    return c;
+  }
+  c.status_fault = status->fault;
+  c.status = text_of(*status, "NewConnectionStatus");
+  auto ip = soap_exchange(service, "GetExternalIPAddress", {}, deadline, std::nullopt);
+  if (!ip) {
+    c.failed = std::move(ip).error();
+    return c;
+  }
+  c.ip_fault = ip->fault;
+  if (ip->fault == kSuccess) c.external_ip = text_of(*ip, "NewExternalIPAddress");
+  return c;
+}
+
+// How good a service is to map through, lower is better: 0 connected with a usable
+// external address; 1 no connection status (the action failed or says nothing) but a
+// usable address; 2 connected without a usable address (the mapping core then says
+// what that means). nullopt: not to be used (down, or it did not answer).
+std::optional<int> service_rank(const ServiceCheck& c) {
+  if (!c.done || c.failed) return std::nullopt;
+  const bool usable = usable_external_ip(c.external_ip).has_value();
+  const bool unknown = c.status_fault != kSuccess || c.status.empty();
+  const bool connected = !unknown && ascii_iequals(c.status, "Connected");
+  if (connected && usable) return 0;
+  if (unknown && usable) return 1;
+  if (connected) return 2;
+  return std::nullopt;
+}
+
+// What a service said, for the log and the error naming every service.
+std::string describe_check(const ServiceCheck& c) {
+  if (!c.done) return "no answer in time";
+  if (c.failed) return c.failed->message;
+  std::string status = c.status_fault != kSuccess
+                           ? fmt::format("GetStatusInfo {}", upnp_error_text(c.status_fault))
+                       : c.status.empty() ? std::string("no connection status")
+                                          : printable_excerpt(c.status, 40);
+  std::string ip = c.ip_fault != kSuccess
+                       ? fmt::format("GetExternalIPAddress {}", upnp_error_text(c.ip_fault))
+                   : c.external_ip.empty()
+                       ? std::string("no external address")
+                       : fmt::format("external address {}", printable_excerpt(c.external_ip, 40));
+  return fmt::format("{}, {}", status, ip);
+}
+
+// Every service's check, filled in by one thread each.
+struct ServiceChecks {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<ServiceCheck> checks;
+};
+
+// Whether the choice is made: the first service in description order that is connected
+// with a usable address is taken once every one before it has answered; else all must
+// have answered (or the budget ends, see choose_service).
+bool choice_made(const std::vector<ServiceCheck>& checks) {
+  for (const ServiceCheck& c : checks) {
+    if (!c.done) return false;
+    if (service_rank(c) == 0) return true;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -87,6 +204,9 @@ struct UpnpClient::Device {
   // Taken from the cache and not yet answered: the first exchange decides whether the
   // cache still holds (see soap()).
   bool unconfirmed_cache = false;
+  // Taken from the cache of a device with several WAN connection services, and its
+  // external address not yet asked (see external_ip()).
+  bool cached_of_several = false;
   bool v2() const { return desc.v2; }
 };
 
@@ -115,6 +235,7 @@ bool UpnpClient::use_cached_device() {
   dev->desc = std::move(*desc);
   dev->location = cached_->location;
   dev->unconfirmed_cache = true;
+  dev->cached_of_several = cached_->wan_services > 1;
   log_to(info_.log, LogLevel::debug,
          fmt::format("upnp    cached IGD {}: control {} service {} (no SSDP)",
                      printable_excerpt(dev->desc.udn.empty() ? "(no UDN)" : dev->desc.udn),
@@ -140,6 +261,9 @@ Status UpnpClient::discover_device(Deadline deadline) {
   auto dev = std::make_unique<Device>();
   dev->desc = std::move(*desc);
   dev->location = found->location;
+  if (dev->desc.services.size() > 1) {
+    if (auto st = choose_service(*dev, deadline); !st) return st.error();
+  }
   log_to(info_.log, LogLevel::debug,
          fmt::format("upnp    control {} service {}", printable_excerpt(dev->desc.control_url),
                      printable_excerpt(dev->desc.service_type)));
@@ -155,9 +279,69 @@ Status UpnpClient::discover_device(Deadline deadline) {
     entry.control_url = dev->desc.control_url;
     entry.service_type = dev->desc.service_type;
     entry.udn = dev->desc.udn;
+    entry.wan_services = static_cast<int>(std::max<std::size_t>(dev->desc.services.size(), 1));
     cache_.save(entry);
   }
   dev_ = std::move(dev);
+  return ok_status();
+}
+
+// A device with several WAN connection services (multi-WAN, or PPP beside IP) may have
+// only some of them up: every one is asked at once whether it is connected and which
+// external address it has, and the best by service_rank, the first in description
+// order among equals, becomes the device's service (its address is kept, so the action
+// that follows is the only further round trip).
+Status UpnpClient::choose_service(Device& dev, Deadline deadline) {
+  const std::vector<IgdService>& services = dev.desc.services;
+  const Deadline until = std::min(deadline, Clock::now() + kServiceCheckBudget);
+  auto shared = std::make_shared<ServiceChecks>();
+  shared->checks.resize(services.size());
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    // Detached: it owns what it touches, and its exchanges end by `until`, so the
+    // choice need not wait for a service after the one it takes.
+    std::thread([shared, service = services[i], i, until] {
+      ServiceCheck c = check_service(service, until);
+      c.done = true;
+      std::lock_guard lock(shared->mu);
+      shared->checks[i] = std::move(c);
+      shared->cv.notify_all();
+    }).detach();
+  }
+  std::vector<ServiceCheck> checks;
+  {
+    std::unique_lock lock(shared->mu);
+    shared->cv.wait_until(lock, until, [&] { return choice_made(shared->checks); });
+    checks = shared->checks;
+  }
+  std::optional<std::size_t> best;
+  std::string said;
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    const std::string what = fmt::format("{} at {}: {}",
+                                         printable_excerpt(services[i].service_type),
+                                         printable_excerpt(services[i].control_url),
+                                         describe_check(checks[i]));
+    log_to(info_.log, LogLevel::debug, fmt::format("upnp <- service {}", what));
+    said += fmt::format("{}{}", said.empty() ? "" : "; ", what);
+    auto rank = service_rank(checks[i]);
+    if (rank && (!best || *rank < *service_rank(checks[*best]))) best = i;
+  }
+  if (!best) {
+    // Nothing answered at all: that error (a timeout, no service) says it best.
+    const bool none_answered = std::all_of(checks.begin(), checks.end(), [](const ServiceCheck& c) {
+      return !c.done || c.failed;
+    });
+    Error e = none_answered && checks.front().failed
+                  ? *checks.front().failed
+                  : make_error(none_answered ? Errc::timeout : Errc::refused, "");
+    e.message = fmt::format(
+        "none of the UPnP device's {} WAN connection services is connected "
+        "({})",
+        services.size(), said);
+    return e;
+  }
+  static_cast<IgdService&>(dev.desc) = services[*best];
+  dev.ext_ip = checks[*best].external_ip;
+  dev.ext_ip_known = true;
   return ok_status();
 }
 
@@ -174,6 +358,21 @@ Result<std::string> UpnpClient::external_ip(Deadline deadline) {
   // "no usable address", not "no UPnP". (The caller checks the address itself.)
   dev_->ext_ip = reply->fault == kSuccess ? ip : "";
   dev_->ext_ip_known = true;
+  // The cached service of several was the connected one when it was chosen; without a
+  // usable address now another may have taken over (a failover): choose again.
+  if (dev_->cached_of_several && !usable_external_ip(dev_->ext_ip) && !expired(deadline)) {
+    log_to(info_.log, LogLevel::debug,
+           "upnp    the cached WAN connection service has no usable external address: "
+           "asking every service of the device again");
+    if (cache_.forget) cache_.forget();
+    dev_.reset();
+    if (auto st = discover_device(deadline); !st) {
+      lost_ = st.error();
+      return st.error();
+    }
+    return external_ip(deadline);
+  }
+  dev_->cached_of_several = false;
   return dev_->ext_ip;
 }
 
@@ -207,28 +406,9 @@ Result<SoapReply> UpnpClient::soap(std::string_view action, const std::vector<So
 
 Result<SoapReply> UpnpClient::soap_once(std::string_view action,
                                         const std::vector<SoapArgument>& args, Deadline deadline) {
-  auto request = build_soap_request(dev_->desc.service_type, action, args);
-  if (!request) return request.error();
-  HttpRequest post;
-  post.method = "POST";
-  post.headers = {{"Content-Type", "text/xml; charset=\"utf-8\""},
-                  {"SOAPAction", request->soap_action}};
-  post.body = request->body;
-  post.read_500 = true;
-  if (dev_->unconfirmed_cache) post.connect_by = Clock::now() + kCachedConnectBudget;
-  auto answer = http_request(dev_->desc.control, post, deadline, kMaxSoapReplyBytes);
-  if (!answer) {
-    Error e = std::move(answer).error();
-    e.message = fmt::format("UPnP {}: {}", action, e.message);
-    return e;
-  }
-  auto reply = read_soap_reply(answer->body, answer->status);
-  if (!reply) {
-    Error e = std::move(reply).error();
-    e.message = fmt::format("UPnP {}: {}", action, e.message);
-    return e;
-  }
-  return reply;
+  std::optional<Deadline> connect_by;
+  if (dev_->unconfirmed_cache) connect_by = Clock::now() + kCachedConnectBudget;
+  return soap_exchange(dev_->desc, action, args, deadline, connect_by);
 }
 
 void UpnpClient::refresh_external_ip() {

@@ -31,6 +31,10 @@ struct UpnpCachedIgd {
   std::string control_url;   // the WAN connection service's control URL
   std::string service_type;  // that service's type
   std::string udn;           // the root device's UDN ("uuid:..."), may be ""
+  // How many WAN connection services the device offered (1..kMaxWanServices). With
+  // more than one, the cached one is the one that was connected then: when it has no
+  // usable external address now, the client asks them all again.
+  int wan_services = 1;
 };
 
 // How a client reaches the cache; every member may be empty (no cache).
@@ -87,6 +91,8 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
   // The cached device, when the cache has one this gateway may use.
   bool use_cached_device();
   Status discover_device(Deadline deadline);
+  // Of a device with several WAN connection services, the one to use (see the .cpp).
+  Status choose_service(Device& dev, Deadline deadline);
   Result<SoapReply> soap_once(std::string_view action, const std::vector<SoapArgument>& args,
                               Deadline deadline);
   // One SOAP action on the device's WAN connection service, over http_request: bounded

@@ -44,7 +44,8 @@ std::string serialize_igd_cache(const UpnpCachedIgd& e) {
               {"location", e.location},
               {"control_url", e.control_url},
               {"service_type", e.service_type},
-              {"udn", e.udn}};
+              {"udn", e.udn},
+              {"wan_services", e.wan_services}};
   return doc.dump(2) + "\n";
 }
 
@@ -93,6 +94,13 @@ Result<UpnpCachedIgd> parse_igd_cache(const std::string& text) {
   e.control_url = std::move(*control);
   e.service_type = std::move(*service);
   e.udn = std::move(*udn);
+  // Absent in files written before porthole chose among several services: one.
+  if (auto it = doc.find("wan_services"); it != doc.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
+        it->get<std::int64_t>() > static_cast<std::int64_t>(kMaxWanServices))
+      return bad("bad 'wan_services'");
+    e.wan_services = static_cast<int>(it->get<std::int64_t>());
+  }
   return e;
 }
 

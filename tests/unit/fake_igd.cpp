@@ -12,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 
@@ -179,7 +180,7 @@ std::string FakeIgd::Request::arg(const std::string& name) const {
   return it == args.end() ? std::string() : it->second;
 }
 
-FakeIgd::FakeIgd(Options options) : options_(std::move(options)) {
+FakeIgd::FakeIgd(Options options) : options_(std::move(options)), services_(options_.services) {
   std::tie(udp_fd_, ssdp_port_) = loopback_socket(SOCK_DGRAM);
   std::tie(listen_fd_, http_port_) = loopback_socket(SOCK_STREAM);
   if (::listen(listen_fd_, 8) != 0) fail("listen");
@@ -229,6 +230,16 @@ void FakeIgd::fail_add_with_lease(int code) {
 void FakeIgd::fail_action(std::string action, int code) {
   std::lock_guard<std::mutex> lock(mutex_);
   action_faults_[std::move(action)] = code;
+}
+
+void FakeIgd::set_service(const std::string& control_path, bool connected,
+                          std::string external_ip) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& s : services_)
+    if (s.control_path == control_path) {
+      s.connected = connected;
+      s.external_ip = external_ip;
+    }
 }
 
 void FakeIgd::misbehave(std::string request, Hostile how, std::string raw) {
@@ -454,34 +465,52 @@ std::string FakeIgd::handle_http(std::string_view method, std::string_view path,
   if (method == "GET") {
     std::lock_guard<std::mutex> lock(mutex_);
     if (requests_.size() < kMaxRecordedRequests)
-      requests_.push_back({"GET", {{"path", std::string(path)}}});
-    return path == kDescriptionPath ? http_response("200 OK", description_xml())
-                                    : http_response("404 Not Found", "");
+      requests_.push_back({"GET", {{"path", std::string(path)}}, {}});
+    return path == kDescriptionPath
+               ? http_response("200 OK", options_.description.empty() ? description_xml()
+                                                                      : options_.description)
+               : http_response("404 Not Found", "");
   }
   if (method != "POST") {  // SUBSCRIBE, ...: recorded, so tests can say none came
     std::lock_guard<std::mutex> lock(mutex_);
     if (requests_.size() < kMaxRecordedRequests)
-      requests_.push_back({std::string(method), {{"path", std::string(path)}}});
+      requests_.push_back({std::string(method), {{"path", std::string(path)}}, {}});
     return http_response("405 Method Not Allowed", "");
   }
-  if (path != kControlPath || !options_.wan_service) return http_response("404 Not Found", "");
+  Options::Service builtin;
+  builtin.type = fmt::format("urn:schemas-upnp-org:service:WANIPConnection:{}",
+                             options_.igd_version);
+  builtin.control_path = kControlPath;
+  builtin.external_ip = options_.external_ip;
+  std::optional<Options::Service> service;
+  if (options_.services.empty() && options_.wan_service && path == kControlPath) service = builtin;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& s : services_)
+      if (path == s.control_path) service = s;
+  }
+  if (!service) return http_response("404 Not Found", "");
   // SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"
   if (soap_action.size() >= 2 && soap_action.front() == '"' && soap_action.back() == '"')
     soap_action = soap_action.substr(1, soap_action.size() - 2);
   std::size_t hash = soap_action.find('#');
-  if (hash == std::string_view::npos) return soap_fault(401);
+  // The action must be in the namespace of the service at this control URL.
+  if (hash == std::string_view::npos || soap_action.substr(0, hash) != service->type)
+    return soap_fault(401);
   std::string action(soap_action.substr(hash + 1));
   auto args = soap_arguments(body, action);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (requests_.size() < kMaxRecordedRequests) requests_.push_back({action, args});
-  return handle_soap(action, args);
+  if (requests_.size() < kMaxRecordedRequests)
+    requests_.push_back({action, args, std::string(path)});
+  return handle_soap(action, args, *service);
 }
 
 // The WANIPConnection actions, roughly as miniupnpd implements them. Called locked.
 std::string FakeIgd::handle_soap(const std::string& action,
-                                 const std::map<std::string, std::string>& args) {
-  const std::string service = fmt::format("urn:schemas-upnp-org:service:WANIPConnection:{}",
-                                          options_.igd_version);
+                                 const std::map<std::string, std::string>& args,
+                                 const Options::Service& wan) {
+  const std::string& service = wan.type;
+  const bool v2 = service.size() > 2 && service.compare(service.size() - 2, 2, ":2") == 0;
   auto arg = [&](const char* name) {
     auto it = args.find(name);
     return it == args.end() ? std::string() : it->second;
@@ -498,7 +527,14 @@ std::string FakeIgd::handle_soap(const std::string& action,
   if (auto it = action_faults_.find(action); it != action_faults_.end() && it->second != 0)
     return soap_fault(it->second);
   if (action == "GetExternalIPAddress")
-    return soap_success(action, service, {{"NewExternalIPAddress", options_.external_ip}});
+    return soap_success(action, service, {{"NewExternalIPAddress", wan.external_ip}});
+  if (action == "GetStatusInfo")
+    return soap_success(action, service,
+                        {{"NewConnectionStatus", wan.connected ? "Connected" : "Disconnected"},
+                         {"NewLastConnectionError",
+                          wan.connected ? "ERROR_NONE" : "ERROR_NO_CARRIER"},
+                         {"NewUptime", wan.connected ? "3600" : "0"}});
+  if (!wan.connected) return soap_fault(501);  // ActionFailed: the connection is down
 
   const std::string protocol = arg("NewProtocol");
   std::uint16_t external_port = 0;
@@ -526,7 +562,7 @@ std::string FakeIgd::handle_soap(const std::string& action,
                              {"NewProtocol", e.protocol}});
     return soap_success(action, service, out);
   }
-  if (action == "GetListOfPortMappings" && options_.igd_version >= 2) {
+  if (action == "GetListOfPortMappings" && v2) {
     // As miniupnpd 2.3.1 writes it: the PortMappingList in a CDATA section, the rows of
     // one protocol in [NewStartPort, NewEndPort], at most NewNumberOfPorts of them.
     std::uint16_t start = 0, end = 0, number = 0;
@@ -560,7 +596,7 @@ std::string FakeIgd::handle_soap(const std::string& action,
     table_.erase(it);
     return soap_success(action, service, {});
   }
-  if (action == "AddPortMapping" || (action == "AddAnyPortMapping" && options_.igd_version >= 2)) {
+  if (action == "AddPortMapping" || (action == "AddAnyPortMapping" && v2)) {
     Entry e;
     e.protocol = protocol;
     e.internal_client = arg("NewInternalClient");
@@ -653,6 +689,16 @@ std::string FakeIgd::description_xml() const {
       "<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:{0}</deviceType>{1}"
       "</device></deviceList></device></deviceList></device></root>\r\n",
       v, wan_service);
+}
+
+detail::MapParams loopback_map_request(std::uint16_t port) {
+  detail::MapParams p;
+  p.transport = Transport::tcp;
+  p.internal_ip = ip("127.0.0.1");
+  p.internal_port = port;
+  p.lifetime = 3600;
+  p.description = "porthole test";
+  return p;
 }
 
 }  // namespace porthole::test

@@ -41,6 +41,19 @@ class FakeIgd {
     // M-SEARCH for an earlier version of its types is answered too (UDA 1.1 s1.3.2, as
     // miniupnpd does); false: only its own version (a device that does not).
     bool answers_earlier_versions = true;
+    // A description written by the test, served instead of the built-in one, and the
+    // WAN connection services it names (each answers at its own control path). Empty:
+    // the built-in description with one WANIPConnection:igd_version at /ctl/IPConn.
+    std::string description;
+    struct Service {
+      std::string type;          // "urn:dslforum-org:service:WANPPPConnection:1"
+      std::string control_path;  // "/ctl/ppp0", as the description writes it
+      // false: a connection that is down: GetStatusInfo says Disconnected and every
+      // mapping action answers 501 ActionFailed.
+      bool connected = true;
+      std::string external_ip = "203.0.113.7";  // GetExternalIPAddress, verbatim
+    };
+    std::vector<Service> services;
   };
 
   // One row of the router's table. Protocol as the router stores it ("TCP" / "UDP").
@@ -58,6 +71,7 @@ class FakeIgd {
   struct Request {
     std::string action;
     std::map<std::string, std::string> args;
+    std::string path;                                // a SOAP action's control path
     std::string arg(const std::string& name) const;  // "" when absent
   };
 
@@ -84,6 +98,9 @@ class FakeIgd {
   void fail_add_with_lease(int code);
   // Every request for SOAP action `action` answers fault `code` (0: back to normal).
   void fail_action(std::string action, int code);
+  // The service of Options::services at `control_path` goes up or down, with this
+  // external address (a multi-WAN router's failover).
+  void set_service(const std::string& control_path, bool connected, std::string external_ip);
 
   // Hostile answers. The request is recorded as usual; then, instead of the
   // answer, the fake plays the router below until porthole hangs up (or the fake stops).
@@ -114,8 +131,8 @@ class FakeIgd {
   bool hostile_pause(int fd, int ms);
   std::string handle_http(std::string_view method, std::string_view path,
                           std::string_view soap_action, std::string_view body);
-  std::string handle_soap(const std::string& action,
-                          const std::map<std::string, std::string>& args);
+  std::string handle_soap(const std::string& action, const std::map<std::string, std::string>& args,
+                          const Options::Service& service);
   std::string description_xml() const;
   bool is_reserved(const std::string& protocol, std::uint16_t port) const;
   std::vector<Entry>::iterator find_entry(const std::string& protocol, std::uint16_t port);
@@ -133,11 +150,16 @@ class FakeIgd {
   std::deque<int> add_faults_;
   int lease_fault_ = 0;
   std::map<std::string, int> action_faults_;
+  std::vector<Options::Service> services_;  // Options::services, as set_service changed them
   std::map<std::string, std::pair<Hostile, std::string>> hostile_;
   std::vector<Request> requests_;
   std::size_t msearches_ = 0;
 
   std::thread thread_;  // last: started once everything above exists
 };
+
+// What a test asks the client for: this host (127.0.0.1, where the fake sees it) port
+// `port` to the same external port, a 3600 s lease.
+detail::MapParams loopback_map_request(std::uint16_t port);
 
 }  // namespace porthole::test

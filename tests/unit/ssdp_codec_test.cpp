@@ -196,6 +196,13 @@ TEST_CASE("classify_target knows the IGD types, v1 and v2", "[ssdp]") {
         TargetKind::igd_device);
   CHECK(ssdp::classify_target("uuid:x::urn:schemas-upnp-org:device:InternetGatewayDevice:2") ==
         TargetKind::igd_device);
+  CHECK(ssdp::classify_target("urn:dslforum-org:device:InternetGatewayDevice:1") ==
+        TargetKind::igd_device);
+  CHECK(ssdp::classify_target("urn:dslforum-org:service:WANIPConnection:1") ==
+        TargetKind::wan_ip_service);
+  CHECK(ssdp::classify_target("urn:dslforum-org:service:WANPPPConnection:1") ==
+        TargetKind::wan_ppp_service);
+  CHECK(ssdp::classify_target("urn:dslforum-org:device:LANDevice:1") == TargetKind::other);
 
   CHECK(ssdp::classify_target("urn:schemas-upnp-org:device:InternetGatewayDevice:3") ==
         TargetKind::other);

@@ -15,6 +15,7 @@
 
 #include "fake_igd.hpp"
 #include "ip_literal.hpp"
+#include "porthole/punch.hpp"
 #include "proto/upnp_client.hpp"
 #include "state/igd_cache.hpp"
 #include "state/state_store.hpp"
@@ -121,6 +122,30 @@ TEST_CASE("UPnP cache file: every field round-trips", "[upnp][cache]") {
   auto parsed = parse_igd_cache(serialize_igd_cache(sample()));
   REQUIRE(parsed.ok());
   CHECK(same(*parsed, sample()));
+}
+
+TEST_CASE("UPnP cache file: how many WAN services the device had, one when not written",
+          "[upnp][cache]") {
+  UpnpCachedIgd e = sample();
+  e.wan_services = 3;
+  auto parsed = parse_igd_cache(serialize_igd_cache(e));
+  REQUIRE(parsed.ok());
+  CHECK(parsed->wan_services == 3);
+  std::string text = serialize_igd_cache(sample());
+  const std::string field = ",\n  \"wan_services\": 1";
+  const auto at = text.find(field);
+  REQUIRE(at != std::string::npos);
+  auto older = parse_igd_cache(text.erase(at, field.size()));  // a file of before
+  REQUIRE(older.ok());
+  CHECK(older->wan_services == 1);
+  for (const char* bad : {"0", "9", "\"2\"", "1.5"}) {
+    INFO(bad);
+    std::string t = serialize_igd_cache(sample());
+    t.replace(t.find("\"wan_services\": 1"), 17, std::string("\"wan_services\": ") + bad);
+    auto r = parse_igd_cache(t);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("bad 'wan_services'"));
+  }
 }
 
 TEST_CASE("UPnP cache file: a corrupt file is an error naming the fault", "[upnp][cache]") {
@@ -362,4 +387,30 @@ TEST_CASE("UPnP discovery: a device that answers only its own version is found i
     return l.find("IGD:1, IGD:2, WANIPConnection:1, :2") != std::string::npos &&
            l.find("(round 2)") != std::string::npos;
   }));
+}
+
+TEST_CASE("punch: releasing the gateway mapping keeps to upnp_cache (--no-upnp-cache)",
+          "[upnp][cache][punch]") {
+  const bool use_cache = GENERATE(true, false);
+  INFO("upnp_cache " << use_cache);
+  FakeIgd igd;
+  igd.add_entry({"UDP", 7400, "127.0.0.1", 7400, "porthole punch", 0});
+  const std::string dir = temp_dir();
+  PunchOptions options;
+  options.gateway = ip("127.0.0.1");
+  options.ssdp_port = igd.ssdp_port();
+  options.pcp_port = closed_port();
+  options.state_dir = dir;
+  options.upnp_cache = use_cache;
+  Mapping m;
+  m.protocol = Protocol::upnp;
+  m.transport = Transport::udp;
+  m.internal_ip = ip("127.0.0.1");
+  m.internal_port = 7400;
+  m.external_port = 7400;
+  REQUIRE(release_punch_mapping(options, m, 5s).ok());
+  CHECK(igd.table().empty());
+  // With the cache the discovery is remembered; without it nothing is written.
+  struct stat st {};
+  CHECK((::stat((dir + "/upnp-igd.json").c_str(), &st) == 0) == use_cache);
 }

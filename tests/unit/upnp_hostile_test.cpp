@@ -92,15 +92,7 @@ std::string outcome(const Result<T>& r, std::string ok_text = {}) {
                      r.error().message);
 }
 
-MapParams wanted(std::uint16_t port) {
-  MapParams p;
-  p.transport = Transport::tcp;
-  p.internal_ip = ip("127.0.0.1");
-  p.internal_port = port;
-  p.lifetime = 3600;
-  p.description = "porthole test";
-  return p;
-}
+MapParams wanted(std::uint16_t port) { return porthole::test::loopback_map_request(port); }
 
 // The checks every hostile case shares: finished, by the deadline, within the memory cap.
 void check_bounded(const ChildRun& run) {
