@@ -12,6 +12,7 @@
 #include "cli_output.hpp"
 #include "cmd_punch.hpp"
 #include "command.hpp"
+#include "stop_signal.hpp"
 #include "tunnel_output.hpp"
 
 namespace porthole::cli {
@@ -95,7 +96,7 @@ int run_connect(const Invocation& inv) {
   ConnectOptions options = inv.connect;
   apply_global_options(inv, options.punch);
 
-  const int stop_fd = open_stop_signal_fd();
+  const int stop_fd = install_stop_signals();
   if (stop_fd < 0) return static_cast<int>(Errc::internal);
   auto on_event = [&](const TunnelEvent& e) {
     if (inv.verbosity < 0 && !inv.json) return;
@@ -104,7 +105,6 @@ int run_connect(const Invocation& inv) {
   };
   PunchReport report;
   auto st = connect_tunnel(options, stop_fd, on_event, &report);
-  ::close(stop_fd);
   if (!st) {
     if (inv.json) fmt::print("{}", render_error_json(st.error()));
     if (st.error().code == Errc::punch_failed)

@@ -12,6 +12,8 @@
 #include "cli_output.hpp"
 #include "command.hpp"
 #include "sd_notify.hpp"
+#include "cmd_punch.hpp"
+#include "stop_signal.hpp"
 #include "tunnel_output.hpp"
 
 namespace porthole::cli {
@@ -101,7 +103,7 @@ int run_expose(const Invocation& inv) {
                "porthole: warning: --allow-any: every peer that finds this host may use the "
                "exposed ports\n");
 
-  const int stop_fd = open_stop_signal_fd();
+  const int stop_fd = install_stop_signals();
   if (stop_fd < 0) return static_cast<int>(Errc::internal);
   auto on_event = [&](const TunnelEvent& e) {
     if (e.type == TunnelEventType::ready)
@@ -114,7 +116,6 @@ int run_expose(const Invocation& inv) {
   };
   auto st = expose(options, stop_fd, on_event);
   sd_notify_state("STOPPING=1");
-  ::close(stop_fd);
   if (!st) {
     if (inv.json) fmt::print("{}", render_error_json(st.error()));
     fmt::print(stderr, "porthole: {}\n", st.error().message);

@@ -264,13 +264,7 @@ void print_failure(const Error& error, const PunchReport& report, const Invocati
 
 int run_punch(const Invocation& inv) {
   PunchOptions options = inv.punch;
-  options.stun_servers = inv.options.stun_servers;
-  options.gateway = inv.options.gateway;
-  options.state_dir = inv.options.state_dir;
-  options.upnp_allow_lan = inv.options.upnp_allow_lan;
-  options.upnp_cache = inv.options.upnp_cache;
-  options.log = inv.options.log;
-  if (inv.timeout_given) options.timeout = inv.options.timeout;
+  apply_global_options(inv, options);
   if (auto st = fill_turn_credentials(options); !st) {
     print_failure(st.error(), PunchReport{}, inv);
     return static_cast<int>(st.error().code);
@@ -344,6 +338,16 @@ std::string render_punch_failure(const Error& error, const PunchReport& report) 
 
 CommandSpec punch_command() {
   return {Command::punch, make_options<PunchCommandOptions>, run_punch};
+}
+
+void apply_global_options(const Invocation& inv, PunchOptions& punch) {
+  punch.stun_servers = inv.options.stun_servers;
+  punch.gateway = inv.options.gateway;
+  punch.state_dir = inv.options.state_dir;
+  punch.upnp_allow_lan = inv.options.upnp_allow_lan;
+  punch.upnp_cache = inv.options.upnp_cache;
+  punch.log = inv.options.log;
+  if (inv.timeout_given) punch.timeout = inv.options.timeout;
 }
 
 }  // namespace porthole::cli

@@ -1,8 +1,5 @@
 #include "tunnel_output.hpp"
 
-#include <sys/signalfd.h>
-
-#include <csignal>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -82,33 +79,6 @@ std::string render_tunnel_event(const TunnelEvent& e, bool as_json) {
   }
   if (as_json) return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return text + "\n";
-}
-
-void apply_global_options(const Invocation& inv, PunchOptions& punch) {
-  punch.stun_servers = inv.options.stun_servers;
-  punch.gateway = inv.options.gateway;
-  punch.state_dir = inv.options.state_dir;
-  punch.upnp_allow_lan = inv.options.upnp_allow_lan;
-  punch.log = inv.options.log;
-  if (inv.timeout_given) punch.timeout = inv.options.timeout;
-}
-
-int open_stop_signal_fd() {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  if (sigprocmask(SIG_BLOCK, &stop_signals, nullptr) != 0) {
-    fmt::print(stderr, "porthole: cannot block SIGTERM/SIGINT\n");
-    return -1;
-  }
-  const int fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (fd < 0) {
-    fmt::print(stderr, "porthole: signalfd failed\n");
-    return -1;
-  }
-  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout must not kill us before the stop
-  return fd;
 }
 
 }  // namespace porthole::cli
