@@ -5,9 +5,9 @@
 // goes to the rendezvous client and the agents; everything else is QUIC, handed to the
 // connection of its source address (a new one for an Initial from a proven path).
 //
-// A peer that is not allowed is refused at the rendezvous already (its offer is not
-// answered), and again in TLS (QuicConfig::allow_peer), which is what counts: the
-// offer's sender could be anyone's claim until its key proves it.
+// A peer that is not allowed is refused in TLS (QuicConfig::allow_peer), once its key
+// proves its ID: its offer is answered, so it is told (a TLS alert) rather than left to
+// time out; the offer's sender could be anyone's claim until then.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -42,6 +42,10 @@ using std::chrono::milliseconds;
 
 // A rendezvous that stopped answering is registered with again after this.
 constexpr milliseconds kRendezvousRetry{5000};
+// The tunnel's idle timeout and keepalive, as connect's (src/tunnel/connect.cpp): a
+// broken path is given up after 10 s of silence on both sides.
+constexpr milliseconds kTunnelIdle{10000};
+constexpr milliseconds kTunnelKeepalive{2500};
 
 struct PeerSession {
   PeerId peer;
@@ -134,13 +138,13 @@ void Exposer::on_offer(const detail::RendezvousEvent& e) {
     return;
   }
   const PeerId sender = claimed->sender;
-  if (!expose_allows(options_, sender)) {
-    // Not answered: the peer's punch runs into its timeout. Its claim is unproven, but
-    // an allowed peer never claims another's ID, so nothing is lost by refusing here.
-    log(LogLevel::info, fmt::format("offer from {}: not allowed", sender.to_string()));
-    refuse(sender.to_string(), "not allowed");
-    return;
-  }
+  // A sender that is not allowed is answered all the same: the refusal is made in TLS
+  // (start_link's allow_peer), once its key proves the ID, and that peer learns it was
+  // refused (exit 9) instead of running into a punch timeout. Nothing reaches a service
+  // before the handshake is confirmed.
+  if (!expose_allows(options_, sender))
+    log(LogLevel::info,
+        fmt::format("offer from {}: not allowed, to be refused in TLS", sender.to_string()));
   auto offer = rdv::open_description(e.description, sender, identity_.id(), rdv::Kind::offer);
   if (!offer) {
     log(LogLevel::warning, "dropped an offer: " + offer.error().message);
@@ -277,6 +281,8 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
   config.local = Endpoint{host_ips_.empty() ? IpAddress::v4({0, 0, 0, 0}) : host_ips_.front(),
                           mux_->local_port()};
   config.remote = from;
+  config.idle_timeout = kTunnelIdle;
+  config.keepalive = kTunnelKeepalive;
   auto conn = detail::QuicConnection::server(config, first, reactor_.now());
   if (!conn) {
     log(LogLevel::debug, "QUIC: not an Initial we accept: " + conn.error().message);
