@@ -21,7 +21,7 @@ import time
 
 from porthole_lab import LAN1, cleanup, finish
 from tunnel_lab import (PATH_KINDS, EventTimeout, FileServer, connect, connected, curl,
-                        expose, lab_ready, lab_restore, ours_on_r1, peer_id, started, stopped)
+                        expose, forward_rule, lab_ready, lab_restore, ours_on_r1, peer_id, started, stopped)
 import labkit  # noqa: E402
 
 SERVICE, LOCAL, TUNNEL_PORT = 8080, 18080, 41030
@@ -31,17 +31,7 @@ OFF = "tunnel-reboot-off"  # the comment that names the drop rule
 
 def power(on: bool) -> bool:
     """r1 forwards nothing (off) or again (on: the drop rule removed)."""
-    if not on:
-        return labkit.run("r1", ["nft", f'insert rule inet filter forward counter drop '
-                                        f'comment "{OFF}"']).ok
-    ok = True
-    listing = labkit.run("r1", ["nft", "-a", "list", "chain", "inet", "filter", "forward"])
-    for line in listing.stdout.splitlines():
-        if OFF in line and "# handle " in line:
-            handle = line.rsplit("# handle ", 1)[1].strip()
-            ok = labkit.run("r1", ["nft", "delete", "rule", "inet", "filter", "forward",
-                                   "handle", handle]).ok and ok
-    return listing.ok and ok
+    return forward_rule("r1", OFF, None if on else "counter drop")
 
 
 c = labkit.Checker("tunnel_reboot")
