@@ -46,7 +46,9 @@ class ExposeCommandOptions : public CommandOptions {
     sub->add_option("--port", port_, "Local UDP port of the tunnel (default: any)")->type_name("N");
     sub->add_flag("--no-map", no_map_,
                   "Do not ask the gateway for a port mapping (PCP, NAT-PMP, UPnP)");
-    sub->add_flag("--verify", verify_, "Prove the gateway mapping from outside (STUN)");
+    sub->add_flag("--verify", verify_,
+                  "Prove the gateway mapping from outside (--stun with two addresses); unproven: "
+                  "not advertised, peers punch");
     sub->add_option("--lifetime", lifetime_,
                     "Lease of the gateway mapping, seconds (default 7200; renewed at half)")
         ->type_name("SEC");

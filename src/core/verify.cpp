@@ -9,6 +9,7 @@
 
 #include "codec/ip_address_format.hpp"
 #include "core/stun_servers.hpp"
+#include "core/verify_from.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/resolve.hpp"
 #include "porthole/verify.hpp"
@@ -64,6 +65,11 @@ Verification not_verified(std::string server, std::string explanation, std::stri
   return v;
 }
 
+// The UDP proof, from `socket` (bound to the mapping's internal port).
+Result<Verification> verify_udp_on(detail::UdpSocket& socket, const Options& options,
+                                   const Mapping& m, const std::vector<Server>& list,
+                                   Deadline deadline);
+
 Result<Verification> verify_udp(const Options& options, const Mapping& m,
                                 const std::vector<Server>& list, Deadline deadline) {
   // From the internal port itself, so the NAT shows the mapping under test.
@@ -74,6 +80,12 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
                                     "holds it, run `porthole open --verify` before starting "
                                     "that program",
                                     m.internal_port, socket.error().message));
+  return verify_udp_on(*socket, options, m, list, deadline);
+}
+
+Result<Verification> verify_udp_on(detail::UdpSocket& socket, const Options& options,
+                                   const Mapping& m, const std::vector<Server>& list,
+                                   Deadline deadline) {
   detail::StunClientOptions copts;
   copts.log = options.log;
   copts.initial_rto = std::chrono::milliseconds{250};
@@ -86,7 +98,7 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
     // A server that does not answer gets a second or so; the next one the rest.
     detail::StunBindingQuery q{server.endpoint, {}, {}, {}};
     q.deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds{1500});
-    auto b = client.binding(*socket, q, deadline);
+    auto b = client.binding(socket, q, deadline);
     if (!b) {
       last_error = b.error().message;
       log_to(options, "verify: " + last_error);
@@ -129,7 +141,7 @@ Result<Verification> verify_udp(const Options& options, const Mapping& m,
                                     {}};
     const auto wait = std::max(std::chrono::milliseconds{600}, b->elapsed * 4);
     change.deadline = std::min(deadline, Clock::now() + wait);
-    auto c = client.binding(*socket, change, deadline);
+    auto c = client.binding(socket, change, deadline);
     if (!c) {
       std::string why = fmt::format(
           "the answer from the server's other address {} did not "
@@ -236,19 +248,40 @@ Result<Verification> verify_tcp(const Options& options, const Mapping& m,
   return v;
 }
 
-}  // namespace
-
-Result<Verification> verify(const Options& options, const Mapping& mapping) {
+// The servers to verify against, or the verdict (or error) when there are none.
+Result<std::vector<Server>> verify_servers(const Options& options, const Mapping& mapping,
+                                           std::optional<Verification>& verdict) {
   if (mapping.internal_port == 0 || mapping.external_port == 0)
     return make_error(Errc::usage, "verify: the mapping has no ports");
   auto list = servers(options);
-  if (!list) {
-    if (list.error().code == Errc::usage) return list.error();
-    return not_verified("", list.error().message);
-  }
+  if (!list && list.error().code != Errc::usage) verdict = not_verified("", list.error().message);
+  return list;
+}
+
+}  // namespace
+
+Result<Verification> verify(const Options& options, const Mapping& mapping) {
+  std::optional<Verification> verdict;
+  auto list = verify_servers(options, mapping, verdict);
+  if (verdict) return *verdict;
+  if (!list) return list.error();
   const Deadline deadline = Clock::now() + options.timeout;
   return mapping.transport == Transport::udp ? verify_udp(options, mapping, *list, deadline)
                                              : verify_tcp(options, mapping, *list, deadline);
 }
 
+namespace detail {
+
+Result<Verification> verify_udp_from(UdpSocket& socket, const Options& options,
+                                     const Mapping& mapping) {
+  if (mapping.transport != Transport::udp)
+    return make_error(Errc::usage, "verify: not a UDP mapping");
+  std::optional<Verification> verdict;
+  auto list = verify_servers(options, mapping, verdict);
+  if (verdict) return *verdict;
+  if (!list) return list.error();
+  return verify_udp_on(socket, options, mapping, *list, Clock::now() + options.timeout);
+}
+
+}  // namespace detail
 }  // namespace porthole

@@ -37,6 +37,11 @@ using std::chrono::milliseconds;
 
 // Between punches that found no path after a break.
 constexpr milliseconds kRepunchPause{2000};
+// A silent path is declared broken after kTunnelIdle (RFC 9000 s10.1: the smaller of
+// both sides' max_idle_timeout counts; expose advertises the same), with a PING every
+// kTunnelKeepalive while idle, so four PINGs go unanswered before the break is reported.
+constexpr milliseconds kTunnelIdle{10000};
+constexpr milliseconds kTunnelKeepalive{2500};
 
 struct Listener {
   Forward forward;
@@ -213,10 +218,14 @@ void Connector::drop_path() {
 void Connector::on_closed(const Error& error, bool by_peer, std::uint64_t app_code) {
   if (!listening_) {
     // The first connection never came up: that is the answer.
-    if (app_code == detail::kQuicCloseNotAllowed && by_peer)
-      finish(make_error(Errc::peer_refused,
-                        fmt::format("{} refused us: our ID {} is not allowed",
-                                    options_.peer.to_string(), identity_.id().to_string())));
+    // Refused by the peer: our certificate proves our key, so what it refused is our
+    // ID (a TLS alert, RFC 9001 s4.8, or our application close code).
+    if (by_peer && (app_code == detail::kQuicCloseNotAllowed ||
+                    (error.code == Errc::peer_refused && app_code == 0)))
+      finish(
+          make_error(Errc::peer_refused, fmt::format("{} refused us: our ID {} is not allowed ({})",
+                                                     options_.peer.to_string(),
+                                                     identity_.id().to_string(), error.message)));
     else if (error.code == Errc::peer_refused)
       finish(make_error(Errc::peer_refused, error.message));
     else
@@ -303,6 +312,8 @@ Status Connector::start_path() {
   config.expect_peer = options_.peer;
   config.local = punched_->local;
   config.remote = punched_->peer;
+  config.idle_timeout = kTunnelIdle;
+  config.keepalive = kTunnelKeepalive;
   auto conn = detail::QuicConnection::client(config, reactor_.now());
   if (!conn) return conn.error();
   detail::TunnelLinkConfig lc;

@@ -5,9 +5,9 @@
 // goes to the rendezvous client and the agents; everything else is QUIC, handed to the
 // connection of its source address (a new one for an Initial from a proven path).
 //
-// A peer that is not allowed is refused at the rendezvous already (its offer is not
-// answered), and again in TLS (QuicConfig::allow_peer), which is what counts: the
-// offer's sender could be anyone's claim until its key proves it.
+// A peer that is not allowed is refused in TLS (QuicConfig::allow_peer), once its key
+// proves its ID: its offer is answered, so it is told (a TLS alert) rather than left to
+// time out; the offer's sender could be anyone's claim until then.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -22,6 +22,7 @@
 #include "core/candidate_gathering.hpp"
 #include "core/ice_agent.hpp"
 #include "core/punch_session.hpp"
+#include "core/verify_from.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
 #include "net/resolve.hpp"
@@ -43,6 +44,10 @@ using std::chrono::milliseconds;
 
 // A rendezvous that stopped answering is registered with again after this.
 constexpr milliseconds kRendezvousRetry{5000};
+// The tunnel's idle timeout and keepalive, as connect's (src/tunnel/connect.cpp): a
+// broken path is given up after 10 s of silence on both sides.
+constexpr milliseconds kTunnelIdle{10000};
+constexpr milliseconds kTunnelKeepalive{2500};
 
 struct PeerSession {
   PeerId peer;
@@ -85,6 +90,9 @@ class Exposer {
   void schedule();
   void reap();
   void on_mapping_event(const detail::GatewayKeeperEvent& e);
+  // --verify: proves the first mapping from outside on the tunnel's socket (before the
+  // mux takes it) and advertises the mapping only when that proof holds.
+  void verify_mapping(detail::UdpSocket& socket);
 
   const ExposeOptions& options_;
   Identity identity_;
@@ -105,6 +113,8 @@ class Exposer {
   std::vector<std::unique_ptr<PeerSession>> sessions_;
   std::unique_ptr<detail::GatewayKeeper> keeper_;
   std::optional<Endpoint> mapped_;
+  // Whether mapped_ is a candidate: always without --verify; with it once verified.
+  bool advertise_mapping_ = true;
   detail::Reactor::TimerId timer_ = 0;
   bool stopping_ = false;
 };
@@ -145,13 +155,13 @@ void Exposer::on_offer(const detail::RendezvousEvent& e) {
     return;
   }
   const PeerId sender = claimed->sender;
-  if (!expose_allows(options_, sender)) {
-    // Not answered: the peer's punch runs into its timeout. Its claim is unproven, but
-    // an allowed peer never claims another's ID, so nothing is lost by refusing here.
-    log(LogLevel::info, fmt::format("offer from {}: not allowed", sender.to_string()));
-    refuse(sender.to_string(), "not allowed");
-    return;
-  }
+  // A sender that is not allowed is answered all the same: the refusal is made in TLS
+  // (start_link's allow_peer), once its key proves the ID, and that peer learns it was
+  // refused (exit 9) instead of running into a punch timeout. Nothing reaches a service
+  // before the handshake is confirmed.
+  if (!expose_allows(options_, sender))
+    log(LogLevel::info,
+        fmt::format("offer from {}: not allowed, to be refused in TLS", sender.to_string()));
   auto offer = rdv::open_description(e.description, sender, identity_.id(), rdv::Kind::offer);
   if (!offer) {
     log(LogLevel::warning, "dropped an offer: " + offer.error().message);
@@ -220,7 +230,7 @@ void Exposer::on_rendezvous_event(const detail::RendezvousEvent& e) {
         r.ports = options_.ports;
         r.local = Endpoint{IpAddress::v4({0, 0, 0, 0}), mux_->local_port()};
         if (!host_ips_.empty()) r.local = Endpoint{host_ips_.front(), mux_->local_port()};
-        r.mapping = mapped_;
+        if (advertise_mapping_) r.mapping = mapped_;
         emit(r);
       }
       return;
@@ -288,6 +298,8 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
   config.local = Endpoint{host_ips_.empty() ? IpAddress::v4({0, 0, 0, 0}) : host_ips_.front(),
                           mux_->local_port()};
   config.remote = from;
+  config.idle_timeout = kTunnelIdle;
+  config.keepalive = kTunnelKeepalive;
   auto conn = detail::QuicConnection::server(config, first, reactor_.now());
   if (!conn) {
     log(LogLevel::debug, "QUIC: not an Initial we accept: " + conn.error().message);
@@ -359,7 +371,8 @@ void Exposer::on_quic(std::span<const std::uint8_t> bytes, const Endpoint& from)
 
 void Exposer::on_mapping_event(const detail::GatewayKeeperEvent& e) {
   if (e.external) {
-    if (!mapped_ || *mapped_ != *e.external) candidates_.add_mapped(*e.external);
+    if (advertise_mapping_ && (!mapped_ || *mapped_ != *e.external))
+      candidates_.add_mapped(*e.external);
     mapped_ = e.external;
   } else if (e.what == "lost" || e.what == "removed") {
     mapped_.reset();
@@ -370,6 +383,44 @@ void Exposer::on_mapping_event(const detail::GatewayKeeperEvent& e) {
   t.what = e.what;
   t.mapping = e.external;
   t.reason = e.message;
+  emit(t);
+}
+
+void Exposer::verify_mapping(detail::UdpSocket& socket) {
+  TunnelEvent t;
+  t.type = TunnelEventType::mapping;
+  t.mapping = mapped_;
+  if (!mapped_) {
+    // Nothing to prove (no mapping came within the budget): a later one cannot be
+    // proven on the socket the tunnel then uses, so it is not advertised.
+    t.what = "unverified";
+    t.reason = "no gateway mapping to verify yet: a later one is not advertised";
+    emit(t);
+    return;
+  }
+  Options o;
+  o.gateway = options_.punch.gateway;
+  o.stun_servers = options_.punch.stun_servers;
+  o.log = options_.punch.log;
+  o.timeout = std::chrono::milliseconds(3000);
+  Mapping m;
+  m.transport = Transport::udp;
+  m.internal_port = socket.local_port();
+  m.external_ip = mapped_->ip;
+  m.external_port = mapped_->port;
+  auto v = detail::verify_udp_from(socket, o, m);
+  if (v && v->verified) {
+    advertise_mapping_ = true;
+    candidates_.add_mapped(*mapped_);
+    t.what = "verified";
+    t.reason = v->proof;
+  } else {
+    // Behind CGNAT or a router that lies, the mapping leads nowhere: peers punch.
+    t.what = "unverified";
+    t.reason = v ? v->explanation : v.error().message;
+    log(LogLevel::warning, "the gateway mapping is not reachable from outside (" + t.reason +
+                               "): not advertised, peers punch");
+  }
   emit(t);
 }
 
@@ -441,6 +492,24 @@ Status Exposer::run() {
                         fmt::format("--port {}: {}", options_.punch.port, sock.error().message));
     return sock.error();
   }
+  const std::uint16_t port = sock->local_port();
+  auto interfaces = detail::list_interfaces();
+  if (interfaces)
+    host_ips_ = detail::host_addresses(*interfaces);
+  else
+    log(LogLevel::warning, interfaces.error().message);
+  candidates_.add_host(host_ips_, port);
+  if (options_.punch.map) {
+    // Mapping first: the gateway's mapping of the tunnel's port, kept as hold keeps it,
+    // is advertised before the first registration when it comes within the budget.
+    advertise_mapping_ = !options_.verify;
+    keeper_ = std::make_unique<detail::GatewayKeeper>(reactor_, options_, port,
+                                                      [this](const detail::GatewayKeeperEvent& e) {
+                                                        on_mapping_event(e);
+                                                      });
+    keeper_->wait_first(std::chrono::milliseconds(1500));
+    if (options_.verify) verify_mapping(*sock);
+  }
   mux_ = std::make_unique<detail::UdpMux>(std::move(*sock));
   batch_ = std::make_unique<detail::UdpBatch>(mux_->fd());
   batch_->request_buffers(detail::kTunnelSocketBuffer);
@@ -450,21 +519,6 @@ Status Exposer::run() {
     auto r = mux_->on_readable();
     if (!r) log(LogLevel::warning, r.error().message);
   });
-  auto interfaces = detail::list_interfaces();
-  if (interfaces)
-    host_ips_ = detail::host_addresses(*interfaces);
-  else
-    log(LogLevel::warning, interfaces.error().message);
-  candidates_.add_host(host_ips_, mux_->local_port());
-  if (options_.punch.map) {
-    // Mapping first: the gateway's mapping of the tunnel's port, kept as hold keeps it,
-    // is advertised before the first registration when it comes within the budget.
-    keeper_ = std::make_unique<detail::GatewayKeeper>(reactor_, options_, mux_->local_port(),
-                                                      [this](const detail::GatewayKeeperEvent& e) {
-                                                        on_mapping_event(e);
-                                                      });
-    keeper_->wait_first(std::chrono::milliseconds(1500));
-  }
   if (stop_fd_ >= 0) reactor_.stop_on(stop_fd_);
   start_rendezvous();
   schedule();

@@ -123,6 +123,11 @@ void TunnelLink::handle(QuicEvent::Value& event) {
     on_quic_datagram(g->bytes);
   } else if (auto* c = std::get_if<QuicEvent::Closed>(&event)) {
     closed_ = true;
+    // Our CONNECTION_CLOSE (RFC 9000 s10.2; a refusal's TLS alert) goes out before the
+    // owner hears of the end and perhaps closes the socket.
+    packets_.clear();
+    connection_->write_packets(packets_, reactor_.now());
+    for (const auto& p : packets_) send_(p);
     // Every relayed connection ends with the tunnel.
     std::vector<std::int64_t> ids;
     for (const auto& [id, s] : streams_) ids.push_back(id);

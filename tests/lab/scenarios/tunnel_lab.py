@@ -528,6 +528,22 @@ def free_port_in(ns: str) -> int:
     return int(r.stdout.strip())
 
 
+def forward_rule(router: str, comment: str, rule: Optional[str]) -> bool:
+    """With a rule: insert it at the top of the router's forward chain, named by
+    comment. Without: delete every forward rule so named (true when none is left)."""
+    if rule is not None:
+        return labkit.run(router, ["nft", f'insert rule inet filter forward {rule} '
+                                          f'comment "{comment}"']).ok
+    listing = labkit.run(router, ["nft", "-a", "list", "chain", "inet", "filter", "forward"])
+    ok = listing.ok
+    for line in listing.stdout.splitlines():
+        if f'"{comment}"' in line and "# handle " in line:
+            handle = line.rsplit("# handle ", 1)[1].strip()
+            ok = labkit.run(router, ["nft", "delete", "rule", "inet", "filter", "forward",
+                                     "handle", handle]).ok and ok
+    return ok
+
+
 def lab_ready(c: labkit.Checker, routers=("r1", "r2"), modes=None, miniupnpd=None) -> None:
     """Set the routers up for a tunnel scenario and start the rendezvous:
     miniupnpd = {router: True/False} (running or stopped), modes = {router: nat mode}."""

@@ -10,16 +10,37 @@ could not work), with nothing to map on r2.
 - connect's path is `mapped`, and curl through it gets the file with the same SHA-256;
 - after SIGTERM both exit 0 and nothing of ours is left on r1 (its table read on the
   router: no redirect to lan1 at all).
+- `--verify`: that expose proves its mapping from outside first (the lab's stund
+  answers a CHANGE-REQUEST from its other address through r1's forward): a mapping
+  event "verified". Then, with lan2's r2 in eim, r1 lies: it makes the mapping but drops
+  every new inbound connection to it (a drop rule at the top of its forward chain):
+  expose --verify reports "unverified", its ready event names no mapping, and connect
+  punches instead (path not `mapped`) and gets the file.
 """
 
 from porthole_lab import LAN1, WAN_IP, cleanup, finish
 from punch_lab import udp_mappings
 from tunnel_lab import (EventTimeout, FileServer, connect, connected, curl, expose,
-                        lab_ready, lab_restore, ours_on_r1, peer_id, started, stopped)
+                        forward_rule, lab_ready, lab_restore, ours_on_r1, peer_id, started, stopped)
 import labkit  # noqa: E402
 
 SERVICE, LOCAL, TUNNEL_PORT = 8080, 18080, 41020
 NAME = "file.bin"
+LIE = "tunnel-mapped-lie"  # the comment that names r1's drop rule
+
+
+def lie(on: bool) -> bool:
+    """r1 drops new inbound connections to lan1's tunnel port (on), or no more (off)."""
+    rule = f"ip daddr {LAN1} udp dport {TUNNEL_PORT} ct state new drop"
+    return forward_rule("r1", LIE, rule if on else None)
+
+
+def expose_verified(ids: dict):
+    """expose --verify on lan1 for lan2, started: (it, its ready event, its verdict)."""
+    ex = expose("lan1", [str(SERVICE)], [ids["lan2"]], "--port", str(TUNNEL_PORT), "--verify")
+    ready = started(ex)
+    ver = ex.of("mapping", pred=lambda e: e.get("what") in ("verified", "unverified"))
+    return ex, ready, (ver[0] if ver else {})
 
 
 c = labkit.Checker("tunnel_mapped")
@@ -32,8 +53,9 @@ try:
     c.check(not ours_on_r1(), f"before: r1 holds nothing for {LAN1}", labkit.upnp_table("r1"))
     www = FileServer("lan1", SERVICE, {NAME: 2 * 1000 * 1000})
     try:
-        ex = expose("lan1", [str(SERVICE)], [ids["lan2"]], "--port", str(TUNNEL_PORT))
-        ready = started(ex)
+        ex, ready, ver = expose_verified(ids)
+        c.check(ver.get("what") == "verified",
+                f"--verify: expose reports its mapping verified ({ver})", ex.summary())
         mapping = str(ready.get("mapping") or "")
         c.check(mapping.startswith(f"{WAN_IP}:"),
                 f"expose ready names a mapping on r1's WAN address ({mapping or 'null'})", ready)
@@ -60,7 +82,31 @@ try:
     if ex:
         c.check(ex.of("mapping", pred=lambda e: e.get("what") == "removed"),
                 "expose reported the mapping removed", ex.summary())
+    # A router that lies: the mapping is made, but nothing new gets in through it.
+    ex = co = None
+    try:
+        c.check(labkit.lab("nat-mode", "r2", "eim").ok and lie(True),
+                "r2 in eim; r1 drops new inbound connections to the tunnel port")
+        ex, ready, ver = expose_verified(ids)
+        c.check(ver.get("what") == "unverified" and ver.get("message"),
+                f"lying r1: expose reports its mapping unverified, with why ({ver})",
+                ex.summary())
+        c.check(not ready.get("mapping"),
+                f"lying r1: ready advertises no mapping ({ready.get('mapping')})", ready)
+        co = connect("lan2", ids["lan1"], [f"{LOCAL}:{SERVICE}"], "--no-map")
+        ev = connected(co)
+        c.check(ev.get("path") not in (None, "mapped"),
+                f"lying r1: connect punches instead ({ev.get('path')})", ev)
+        r, digest = curl("lan2", LOCAL, NAME)
+        c.check(r.ok and digest == www.files[NAME],
+                "lying r1: curl over the punched path gets the file", r)
+    except EventTimeout as e:
+        c.check(False, "lying r1: expose and connect up", e)
+    finally:
+        stopped(c, co, ex, what="lying r1: SIGTERM: both exit 0")
+        lie(False)
 finally:
+    lie(False)
     lab_restore(c, www)
     cleanup("lan1")
 finish(c)
