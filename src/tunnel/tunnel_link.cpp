@@ -127,7 +127,7 @@ void TunnelLink::handle(QuicEvent::Value& event) {
     // owner hears of the end and perhaps closes the socket.
     packets_.clear();
     connection_->write_packets(packets_, reactor_.now());
-    for (const auto& p : packets_) send_(p);
+    if (!packets_.empty()) send_(packets_);
     // Every relayed connection ends with the tunnel.
     std::vector<std::int64_t> ids;
     for (const auto& [id, s] : streams_) ids.push_back(id);

@@ -41,7 +41,9 @@ TEST_CASE("TunnelLink: closing sends the CONNECTION_CLOSE before reporting the c
   };
   TunnelLink link(
       reactor, std::move(*conn),
-      [&](std::span<const std::uint8_t> b) { sent.emplace_back(b.begin(), b.end()); },
+      [&](std::span<const std::vector<std::uint8_t>> packets) {
+        sent.insert(sent.end(), packets.begin(), packets.end());
+      },
       TunnelLinkConfig{}, cb);
   link.pump();
   const std::size_t first_flight = sent.size();
