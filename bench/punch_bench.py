@@ -51,7 +51,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchkit import labkit, write_json
+from benchkit import communicate_all, in_ns, labkit, write_json
 
 MODES = ("eim", "symmetric", "fullcone", "restricted")
 HARD = {("symmetric", "symmetric"), ("symmetric", "eim"), ("eim", "symmetric")}
@@ -101,10 +101,6 @@ while True:
 """
 
 
-def in_ns(ns: str, argv) -> list:
-    return [labkit.IP, "netns", "exec", labkit.ns_name(ns), *argv]
-
-
 def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool):
     """One punch from both sides; (ms until both exited, max JSON elapsed_ms) or an error."""
     procs = {}
@@ -116,13 +112,7 @@ def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool):
             argv.append("--no-map")
         procs[ns] = subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    outs = {}
-    for ns, p in procs.items():
-        try:
-            outs[ns] = p.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            outs[ns] = p.communicate()
+    outs = communicate_all(procs, TIMEOUT)
     wall = (time.monotonic() - t0) * 1000.0
     elapsed = []
     for ns, p in procs.items():
