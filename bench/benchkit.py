@@ -4,6 +4,7 @@ targets and the --json file. The measuring itself stays in each benchmark."""
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,3 +44,21 @@ def write_json(path, figures: dict) -> None:
     """The figures to --json FILE, when one was given."""
     if path:
         Path(path).write_text(json.dumps(figures, indent=2))
+
+
+def in_ns(ns: str, argv) -> list:
+    """argv run inside the lab namespace ns (lan1, r1, ...)."""
+    return [labkit.IP, "netns", "exec", labkit.ns_name(ns), *argv]
+
+
+def communicate_all(procs: dict, timeout: float) -> dict:
+    """(stdout, stderr) of each process in procs, keyed alike; one still running after
+    timeout seconds is killed and what it wrote so far is kept."""
+    outs = {}
+    for name, p in procs.items():
+        try:
+            outs[name] = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            outs[name] = p.communicate()
+    return outs

@@ -60,7 +60,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchkit import labkit, write_json
+from benchkit import communicate_all, in_ns, labkit, write_json
 
 MODES = ("eim", "symmetric", "fullcone", "restricted")
 HARD = {("symmetric", "symmetric"), ("symmetric", "eim"), ("eim", "symmetric")}
@@ -115,10 +115,6 @@ while True:
 """
 
 
-def in_ns(ns: str, argv) -> list:
-    return [labkit.IP, "netns", "exec", labkit.ns_name(ns), *argv]
-
-
 def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool, pair=("lan1", "lan2"),
                  extra=()):
     """One punch from both sides of pair; ((ms until both exited, max JSON elapsed_ms),
@@ -132,13 +128,7 @@ def porthole_run(bin_: str, ids: dict, states: dict, no_map: bool, pair=("lan1",
             argv.append("--no-map")
         procs[ns] = subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    outs = {}
-    for ns, p in procs.items():
-        try:
-            outs[ns] = p.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            outs[ns] = p.communicate()
+    outs = communicate_all(procs, TIMEOUT)
     wall = (time.monotonic() - t0) * 1000.0
     elapsed, paths, packets, strategy = [], [], 0, ""
     for ns, p in procs.items():

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchkit import arguments, labkit, write_json
+from benchkit import arguments, communicate_all, in_ns, labkit, write_json
 
 RENDEZVOUS = "198.51.100.12:3478"
 TURN = "turn:198.51.100.14:3478"
@@ -91,10 +91,6 @@ else:
 """
 
 
-def in_ns(ns: str, argv) -> list:
-    return [labkit.IP, "netns", "exec", labkit.ns_name(ns), *argv]
-
-
 def peer_id(bin_: str, ns: str, state: str) -> str:
     r = subprocess.run(in_ns(ns, [bin_, "id", "--json", "--state-dir", state]),
                        capture_output=True, text=True, timeout=10)
@@ -108,7 +104,7 @@ def modes(m: str) -> None:
 
 def run_pair(bin_, ids, states, blast, turn: bool):
     """Both punches with the blast program; (elapsed_ms, Mbit/s, loss) or an error."""
-    procs, outs = {}, {}
+    procs = {}
     env = dict(os.environ)
     for ns, other, role in (("lan1", "lan2", "send"), ("lan2", "lan1", "recv")):
         argv = [bin_, "punch", ids[other], "--rendezvous", RENDEZVOUS, "--json", "--no-map",
@@ -117,12 +113,7 @@ def run_pair(bin_, ids, states, blast, turn: bool):
             argv += ["--turn", TURN]
         procs[ns] = subprocess.Popen(in_ns(ns, argv), stdin=subprocess.DEVNULL, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for ns, p in procs.items():
-        try:
-            outs[ns] = p.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            outs[ns] = p.communicate()
+    outs = communicate_all(procs, TIMEOUT)
     elapsed, blast_out = [], {}
     for ns, p in procs.items():
         lines = outs[ns][0].splitlines()

@@ -396,7 +396,7 @@ std::string complete(int argc, const char* const* argv) {
       wants_value = nullptr;
       continue;
     }
-    if (word.rfind("-", 0) == 0) {
+    if (word.starts_with('-')) {
       if (word.find('=') != std::string::npos) continue;
       const CLI::Option* opt = scope != nullptr ? scope->get_option_no_throw(word) : nullptr;
       if (opt == nullptr) opt = cli.app.get_option_no_throw(word);
@@ -407,7 +407,7 @@ std::string complete(int argc, const char* const* argv) {
   }
   if (wants_value != nullptr) return value_candidates(*wants_value);
   std::string out;
-  if (current.rfind("-", 0) == 0) {
+  if (current.starts_with('-')) {
     if (scope != nullptr) add_option_names(*scope, out);
     add_option_names(cli.app, out);
     return out;

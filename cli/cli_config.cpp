@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 #include <sys/stat.h>
 
 namespace porthole::cli {
@@ -46,6 +47,12 @@ std::string line_key(const std::string& raw, std::string& section) {
   return section.empty() ? name : section + "." + name;
 }
 
+// Whether `full` is "SECTION.KEY" (compared in place: no string is built per line).
+bool is_section_key(std::string_view full, std::string_view section, std::string_view key) {
+  return full.size() == section.size() + 1 + key.size() && full.starts_with(section) &&
+         full[section.size()] == '.' && full.ends_with(key);
+}
+
 }  // namespace
 
 std::vector<std::string> default_config_files() {
@@ -88,7 +95,8 @@ bool locate_config_key(const std::vector<std::string>& files, const std::string&
       if (full.empty()) continue;
       const bool dotted = key.find('.') != std::string::npos;
       const bool hit = dotted ? full == key
-                              : full == key || (!section.empty() && full == section + "." + key);
+                              : full == key ||
+                                    (!section.empty() && is_section_key(full, section, key));
       if (hit) {
         where.file = *f;
         where.line = number;

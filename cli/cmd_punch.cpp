@@ -192,8 +192,8 @@ void make_child_environment(ChildEnvironment& env, const PunchResult& result) {
       ours = ours || std::strncmp(*e, prefix, std::strlen(prefix)) == 0;
     if (!ours) env.strings.emplace_back(*e);
   }
-  env.strings.push_back("LISTEN_FDS=1");
-  env.strings.push_back("LISTEN_FDNAMES=porthole");
+  env.strings.emplace_back("LISTEN_FDS=1");
+  env.strings.emplace_back("LISTEN_FDNAMES=porthole");
   env.strings.push_back("PORTHOLE_PEER=" + result.peer.to_string());
   env.strings.push_back("PORTHOLE_PEER_ID=" + result.peer_id.to_string());
   for (auto& s : env.strings) env.pointers.push_back(s.data());

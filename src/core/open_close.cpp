@@ -61,6 +61,21 @@ Result<StateView> read_state(const detail::Session& s, Transport transport,
   return view;
 }
 
+// What open and close both start from: the session, then what the state says of the
+// port (read before anything is sent).
+struct Started {
+  detail::Session session;
+  StateView view;
+};
+
+Result<Started> start(const Options& options, const PortSpec& port) {
+  auto session = detail::open_session(options);
+  if (!session) return session.error();
+  auto view = read_state(*session, port.transport, port.port);
+  if (!view) return view.error();
+  return Started{std::move(*session), std::move(*view)};
+}
+
 // The state steps (core/state_intent.hpp), with this call's deadline.
 template <class Change>
 Status update_state(const detail::Session& s, Change&& change) {
@@ -113,12 +128,11 @@ Status reassert_and_delete(const detail::Session& s, const Mapping& m, const det
 Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   if (auto st = detail::check_ports(req.port, req.external_port); !st) return st.error();
   if (auto st = check_description(req.description); !st) return st.error();
-  auto session = detail::open_session(options);
-  if (!session) return session.error();
-  auto& s = *session;
-  auto view = read_state(s, req.port.transport, req.port.port);
-  if (!view) return view.error();
-  const auto& prior = view->prior;
+  auto started = start(options, req.port);
+  if (!started) return started.error();
+  auto& s = started->session;
+  const StateView& view = started->view;
+  const auto& prior = view.prior;
 
   const IpAddress& me = s.gateway.local_ip;
   if (prior)
@@ -139,7 +153,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   // make the router (UPnP AddPortMapping, a PCP MAP with a new nonce) move our own
   // mapping over, and the state would no longer say what the router does.
   std::vector<std::string> early_warnings;
-  if (view->taken.count(base.suggested_external_port)) {
+  if (view.taken.count(base.suggested_external_port)) {
     std::uint16_t busy = base.suggested_external_port;
     if (req.strict_port)
       return make_error(Errc::refused,
@@ -149,7 +163,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
                                     transport_name(req.port.transport), busy));
     std::uint16_t next = busy;
     do next = static_cast<std::uint16_t>(next == 65535 ? 1024 : next + 1);
-    while (view->taken.count(next) && next != busy);
+    while (view.taken.count(next) && next != busy);
     base.suggested_external_port = next;
     early_warnings.push_back(
         fmt::format("external port {} is already porthole's mapping for "
@@ -288,12 +302,10 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
 
 Result<CloseResult> close(const Options& options, const CloseRequest& req) {
   if (auto st = detail::check_ports(req.port, req.external_port); !st) return st.error();
-  auto session = detail::open_session(options);
-  if (!session) return session.error();
-  auto& s = *session;
-  auto view = read_state(s, req.port.transport, req.port.port);
-  if (!view) return view.error();
-  const auto& prior = view->prior;
+  auto started = start(options, req.port);
+  if (!started) return started.error();
+  auto& s = started->session;
+  const auto& prior = started->view.prior;
   const IpAddress& me = s.gateway.local_ip;
   CloseResult result;
   // --via names the protocol the mapping was made with; another one's mapping stays

@@ -21,7 +21,7 @@ Error credentials_error(const std::string& file, const std::string& what) {
   return make_error(Errc::state, fmt::format("TURN credentials file {} {}", file, what));
 }
 
-std::string trimmed(std::string s) {
+std::string trimmed(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\r");
   if (first == std::string::npos) return {};
   const auto last = s.find_last_not_of(" \t\r");

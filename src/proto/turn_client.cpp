@@ -154,12 +154,12 @@ bool TurnClient::on_datagram(std::span<const std::uint8_t> bytes, Clock::time_po
   Request r = std::move(*it);
   requests_.erase(it);
   r.transaction.answered(now);
-  on_response(std::move(r), *m, bytes, now);
+  on_response(r, *m, bytes, now);
   return true;
 }
 
-void TurnClient::on_response(Request r, const stun::Message& m, std::span<const std::uint8_t>,
-                             Clock::time_point now) {
+void TurnClient::on_response(const Request& r, const stun::Message& m,
+                             std::span<const std::uint8_t>, Clock::time_point now) {
   const char* what = kind_name(static_cast<int>(r.kind));
   if (m.message_class == stun::MessageClass::success_response) {
     debug(fmt::format("{} succeeded", what));

@@ -134,7 +134,7 @@ class TurnClient {
                     const Endpoint& peer = {}, std::uint16_t channel = 0,
                     std::uint32_t lifetime = 0, int nonce_retries = 0);
   Result<std::vector<std::uint8_t>> encode(const Request& r, const stun::TransactionId& id) const;
-  void on_response(Request r, const stun::Message& m, std::span<const std::uint8_t> bytes,
+  void on_response(const Request& r, const stun::Message& m, std::span<const std::uint8_t> bytes,
                    Clock::time_point now);
   void on_success(const Request& r, const stun::Message& m, Clock::time_point now);
   void on_timeout(const Request& r, Clock::time_point now);

@@ -10,16 +10,14 @@ neither router holds a mapping for the hosts afterwards.
 import re
 
 from porthole_lab import LAN1, finish
-from punch_lab import Punch, peer_id
+from punch_lab import Punch, peer_id, restore_routers, stop_routers
 import labkit  # noqa: E402
 
 MAX_SOCKETS, MAX_PROBES = 256, 2048
 
 c = labkit.Checker("punch_birthday_caps")
 try:
-    for r in ("r1", "r2"):
-        res = labkit.lab("router-stop", r)
-        c.check(res.ok, f"lab.sh router-stop {r}", res)
+    stop_routers(c)
     for r, mode in (("r1", "symmetric"), ("r2", "eim")):
         res = labkit.lab("nat-mode", r, mode)
         c.check(res.ok, f"lab.sh nat-mode {r} {mode}", res)
@@ -51,10 +49,6 @@ try:
         left = [m for m in labkit.upnp_table(r) if m.int_ip == ip]
         c.check(not left, f"{r} holds no mapping for {ip}", left)
 finally:
-    for r in ("r1", "r2"):
-        res = labkit.lab("nat-mode", r, "eim")
-        c.check(res.ok, f"{r} back in eim mode", res)
-        res = labkit.lab("router-start", r)
-        c.check(res.ok, f"lab.sh router-start {r}", res)
+    restore_routers(c)
     labkit.lab("serve-stop")
 finish(c)

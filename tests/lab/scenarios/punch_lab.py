@@ -212,3 +212,20 @@ def udp_mappings(router: str, int_ip: str, int_port: int) -> list:
     """The router's live UDP redirects to int_ip:int_port (UPnP, NAT-PMP and PCP alike)."""
     return [m for m in labkit.upnp_table(router)
             if m.proto == "UDP" and m.int_ip == int_ip and m.int_port == int_port]
+
+
+def stop_routers(c: labkit.Checker) -> None:
+    """lab.sh router-stop for r1 and r2, each checked: no gateway answers PCP, NAT-PMP or
+    UPnP, so a punch maps nothing and the NAT modes alone decide."""
+    for r in ("r1", "r2"):
+        res = labkit.lab("router-stop", r)
+        c.check(res.ok, f"lab.sh router-stop {r}", res)
+
+
+def restore_routers(c: labkit.Checker) -> None:
+    """r1 and r2 back in eim mode and miniupnpd running again, each checked."""
+    for r in ("r1", "r2"):
+        res = labkit.lab("nat-mode", r, "eim")
+        c.check(res.ok, f"{r} back in eim mode", res)
+        res = labkit.lab("router-start", r)
+        c.check(res.ok, f"lab.sh router-start {r}", res)

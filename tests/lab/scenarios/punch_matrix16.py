@@ -14,7 +14,8 @@ and a hint that a relay is needed. The table: pair, strategy, path, time, packet
 """
 
 from porthole_lab import finish
-from punch_lab import PATH_KINDS, error_of, exchanged, peer_id, punch_pair
+from punch_lab import (PATH_KINDS, error_of, exchanged, peer_id, punch_pair, restore_routers,
+                       stop_routers)
 import labkit  # noqa: E402
 
 MODES = ("eim", "symmetric", "fullcone", "restricted")
@@ -35,9 +36,7 @@ def field(s, name, default="-"):
 c = labkit.Checker("punch_matrix16")
 table = []
 try:
-    for r in ("r1", "r2"):
-        res = labkit.lab("router-stop", r)
-        c.check(res.ok, f"lab.sh router-stop {r}", res)
+    stop_routers(c)
     res = labkit.lab("serve-start")
     c.check(res.ok, "lab.sh serve-start (the rendezvous)", res)
     ids = {ns: peer_id(ns) for ns in ("lan1", "lan2")}
@@ -91,10 +90,6 @@ finally:
               f"{field(a, 'path') + ' / ' + field(b, 'path'):34} "
               f"{field(a, 'elapsed_ms'):>6} {field(b, 'elapsed_ms'):>6} "
               f"{field(a, 'packets_sent'):>5} {field(b, 'packets_sent'):>5}")
-    for r in ("r1", "r2"):
-        res = labkit.lab("nat-mode", r, "eim")
-        c.check(res.ok, f"{r} back in eim mode", res)
-        res = labkit.lab("router-start", r)
-        c.check(res.ok, f"lab.sh router-start {r}", res)
+    restore_routers(c)
     labkit.lab("serve-stop")
 finish(c)

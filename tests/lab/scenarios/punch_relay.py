@@ -18,7 +18,7 @@ import os
 import re
 
 from porthole_lab import _state_root, finish
-from punch_lab import error_of, exchanged, peer_id, punch_pair
+from punch_lab import error_of, exchanged, peer_id, punch_pair, stop_routers
 import labkit  # noqa: E402
 
 TURN = "turn:198.51.100.14:3478"
@@ -43,9 +43,7 @@ def log_text() -> str:
 
 
 try:
-    for r in ("r1", "r2"):
-        res = labkit.lab("router-stop", r)
-        c.check(res.ok, f"lab.sh router-stop {r}", res)
+    stop_routers(c)
     res = labkit.lab("serve-start")
     c.check(res.ok, "lab.sh serve-start (the rendezvous)", res)
     res = labkit.lab("turn-start")
