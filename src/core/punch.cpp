@@ -433,6 +433,15 @@ void Punch::on_answer(const rdv::SignedDescription& sd) {
     return;
   }
   if (!agent_ || agent_->state() != IceAgent::State::waiting) return;  // a repeat
+  if (answer->candidates.empty()) {
+    // docs/rendezvous.md: a signed answer without a single candidate is a refusal (a
+    // peer always has its host candidate); `expose` answers an ID it does not allow so.
+    finish(make_error(Errc::peer_refused,
+                      fmt::format("{} refused us: our ID {} is not allowed (its signed answer "
+                                  "offers no path)",
+                                  peer_.to_string(), identity_.id().to_string())));
+    return;
+  }
   peer_nat_ = answer->nat_mapping;
   pending_offer_.reset();
   auto now = reactor_.now();

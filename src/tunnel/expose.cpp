@@ -5,9 +5,10 @@
 // goes to the rendezvous client and the agents; everything else is QUIC, handed to the
 // connection of its source address (a new one for an Initial from a proven path).
 //
-// A peer that is not allowed is refused in TLS (QuicConfig::allow_peer), once its key
-// proves its ID: its offer is answered, so it is told (a TLS alert) rather than left to
-// time out; the offer's sender could be anyone's claim until then.
+// A peer that is not allowed is refused at the rendezvous: its offer (signed, so its
+// sender is proven) is answered with a signed answer of no candidates, which tells it
+// it was refused without telling it where we are; and again in TLS
+// (QuicConfig::allow_peer) should it reach our socket anyway.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -155,16 +156,31 @@ void Exposer::on_offer(const detail::RendezvousEvent& e) {
     return;
   }
   const PeerId sender = claimed->sender;
-  // A sender that is not allowed is answered all the same: the refusal is made in TLS
-  // (start_link's allow_peer), once its key proves the ID, and that peer learns it was
-  // refused (exit 9) instead of running into a punch timeout. Nothing reaches a service
-  // before the handshake is confirmed.
-  if (!expose_allows(options_, sender))
-    log(LogLevel::info,
-        fmt::format("offer from {}: not allowed, to be refused in TLS", sender.to_string()));
+  const bool allowed = expose_allows(options_, sender);
   auto offer = rdv::open_description(e.description, sender, identity_.id(), rdv::Kind::offer);
   if (!offer) {
     log(LogLevel::warning, "dropped an offer: " + offer.error().message);
+    return;
+  }
+  if (!allowed) {
+    // The offer's signature proves its sender. Refused here, with a signed answer that
+    // offers no candidate (docs/rendezvous.md): the peer learns it was refused (exit 9)
+    // and not one of our addresses; TLS (start_link's allow_peer) refuses it again
+    // should it reach us anyway.
+    log(LogLevel::info, fmt::format("offer from {}: not allowed", sender.to_string()));
+    rdv::Description d;
+    d.kind = rdv::Kind::answer;
+    d.sender = identity_.id();
+    d.receiver = sender;
+    d.session_id = offer->session_id;
+    d.ufrag = detail::random_ice_chars(8);  // the codec's bounds; no check will use them
+    d.password = detail::random_ice_chars(24);
+    auto refusal = detail::sign_description(identity_, d);
+    if (refusal)
+      rendezvous_client_->answer(sender, *refusal, reactor_.now());
+    else
+      log(LogLevel::warning, "cannot sign a refusal: " + refusal.error().message);
+    refuse(sender.to_string(), "not allowed");
     return;
   }
   for (auto& s : sessions_) {

@@ -60,6 +60,9 @@ try:
         knocker.join(10)
         c.check(rc == EXIT_REFUSED, f"not allowed: connect exits 9 (rc={rc})", co.summary())
         c.check(co.says("not allowed"), "not allowed: connect says so", co.summary())
+        c.check(co.says("offers no path"),
+                "not allowed: refused at the rendezvous by a signed answer without candidates "
+                "(none of expose's addresses)", co.summary())
         c.check(co.error_name() in ("", "peer-refused"),
                 f"not allowed: a JSON error is peer-refused ({co.error_name()})", co.summary())
         ev = ex.has("peer-refused", 10)
