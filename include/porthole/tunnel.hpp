@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -126,5 +127,40 @@ struct ConnectOptions {
 // exposed), Errc::internal.
 Status connect_tunnel(const ConnectOptions& options, int stop_fd, const TunnelEventFn& on_event,
                       PunchReport* report = nullptr);
+
+// The connecting side for a program, without local ports: a tunnel to `options.peer`
+// (options.forwards and once are ignored) run by a thread of its own, on which the
+// program opens streams and datagram flows to the ports the peer exposes. Each is one
+// end of a socketpair the caller owns (blocking; close it when done):
+//   open_stream(PORT): AF_UNIX SOCK_STREAM, one QUIC stream to the exposed TCP PORT
+//     (what is written reaches the service; shutdown(SHUT_WR) is its FIN);
+//   open_datagrams(PORT): AF_UNIX SOCK_DGRAM, one flow to the exposed UDP PORT: each
+//     datagram written is one RFC 9221 datagram there, answers come back as datagrams.
+// A port the peer does not expose is Errc::peer_refused. When the path breaks the
+// thread finds one again (as connect_tunnel does); ends opened meanwhile are closed at
+// once (the caller reads EOF) and new ones work once it is back. on_event runs on the
+// tunnel's thread.
+class TunnelClient {
+ public:
+  // Returns once the tunnel is up and the exposed ports are known, or with the error
+  // connect_tunnel would give (within options.punch.timeout and the handshake's).
+  static Result<std::unique_ptr<TunnelClient>> connect(const ConnectOptions& options,
+                                                       TunnelEventFn on_event = {});
+  ~TunnelClient();  // close()
+  TunnelClient(const TunnelClient&) = delete;
+  TunnelClient& operator=(const TunnelClient&) = delete;
+
+  Result<OwnedFd> open_stream(std::uint16_t port);
+  Result<OwnedFd> open_datagrams(std::uint16_t port);
+  bool connected() const;                    // false while a broken path is sought again
+  std::vector<ExposedPort> exposed() const;  // what the peer said it exposes
+  void close();                              // ends the tunnel and joins the thread
+
+ private:
+  TunnelClient() = default;
+  Result<OwnedFd> open(std::uint16_t port, TunnelProto proto);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace porthole

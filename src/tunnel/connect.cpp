@@ -8,14 +8,19 @@
 // A path that breaks (QUIC's idle timeout, the peer closing, an ICMP error on the
 // socket) is reported and punched again through the rendezvous: a new socket and a new
 // QUIC connection, the listeners kept.
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -55,6 +60,25 @@ std::string forward_text(const Forward& f) {
                      f.proto == TunnelProto::udp ? "/udp" : "");
 }
 
+}  // namespace
+
+// What a TunnelClient hands to its connector's thread: local ends to relay, and what it
+// learnt (the exposed ports), under one mutex; `wake` is an eventfd the reactor watches.
+struct TunnelClientInbox {
+  struct Local {
+    OwnedFd fd;  // our end of a socketpair: SOCK_STREAM for a stream, SOCK_DGRAM for a flow
+    std::uint16_t port = 0;
+    TunnelProto proto = TunnelProto::tcp;
+  };
+  std::mutex mutex;
+  std::vector<Local> pending;
+  std::vector<ExposedPort> exposed;
+  bool connected = false;
+  OwnedFd wake;
+};
+
+namespace {
+
 class Connector {
  public:
   Connector(const ConnectOptions& options, Identity identity, int stop_fd,
@@ -66,6 +90,8 @@ class Connector {
         report_(report) {}
 
   Status run();
+  // Library mode (TunnelClient): no listeners; local ends arrive through the inbox.
+  void set_inbox(TunnelClientInbox* inbox) { inbox_ = inbox; }
 
  private:
   void log(LogLevel level, const std::string& text) const {
@@ -81,6 +107,8 @@ class Connector {
   void on_port_list(const std::vector<ExposedPort>& ports);
   void on_closed(const Error& error, bool by_peer, std::uint64_t app_code);
   void on_listener(std::size_t index);
+  void on_inbox();
+  void on_library_flow(std::size_t index);
   void drop_path();
   void finish(std::optional<Error> error) {
     if (!outcome_) outcome_ = std::move(error);
@@ -108,6 +136,12 @@ class Connector {
   std::optional<Error> outcome_;
   Clock::time_point connect_started_{};
   detail::Reactor::TimerId handshake_timer_ = 0;
+  TunnelClientInbox* inbox_ = nullptr;
+  struct LibraryFlow {
+    OwnedFd fd;
+    std::uint16_t port = 0;
+  };
+  std::vector<LibraryFlow> library_flows_;
 };
 
 Status Connector::bind_listeners() {
@@ -185,6 +219,11 @@ void Connector::on_port_list(const std::vector<ExposedPort>& ports) {
   c.elapsed = std::chrono::duration_cast<milliseconds>(reactor_.now() - connect_started_);
   emit(c);
   reconnecting_ = false;
+  if (inbox_) {
+    std::lock_guard lock(inbox_->mutex);
+    inbox_->exposed = ports;
+    inbox_->connected = true;
+  }
   if (listening_) return;
   listening_ = true;
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
@@ -365,9 +404,52 @@ Status Connector::start_path() {
   return ok_status();
 }
 
+// The TunnelClient's new local ends: a stream becomes a QUIC stream as a local TCP
+// connection would, a datagram socket a flow; without a tunnel up they are closed (the
+// caller reads EOF), as a listener's connections are between paths.
+void Connector::on_inbox() {
+  std::uint64_t count = 0;
+  (void)::read(inbox_->wake.get(), &count, sizeof count);
+  std::vector<TunnelClientInbox::Local> items;
+  {
+    std::lock_guard lock(inbox_->mutex);
+    items.swap(inbox_->pending);
+  }
+  for (auto& item : items) {
+    if (!link_ || !link_->established() || link_->closed()) continue;  // closes item.fd
+    if (item.proto == TunnelProto::tcp) {
+      link_->add_tcp(detail::TcpSocket(item.fd.release()), item.port);
+      continue;
+    }
+    library_flows_.push_back({std::move(item.fd), item.port});
+    const std::size_t index = library_flows_.size() - 1;
+    reactor_.watch(library_flows_[index].fd.get(), true, false,
+                   [this, index](bool, bool) { on_library_flow(index); });
+  }
+}
+
+void Connector::on_library_flow(std::size_t index) {
+  auto& flow = library_flows_[index];
+  for (;;) {
+    ssize_t n = ::recv(flow.fd.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // The caller closed its end (or an error): the flow ends here.
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) reactor_.unwatch(flow.fd.get());
+      return;
+    }
+    if (!link_ || !link_->established() || link_->closed()) continue;
+    // A connected socketpair: the flow's source is "none" (port 0), and answers go back
+    // with send(2) (TunnelLink::on_quic_datagram).
+    link_->on_local_udp(flow.fd.get(), flow.port, Endpoint{},
+                        std::span<const std::uint8_t>(buffer_.data(), static_cast<std::size_t>(n)));
+  }
+}
+
 Status Connector::run() {
   if (auto st = bind_listeners(); !st) return st;
   if (stop_fd_ >= 0) reactor_.stop_on(stop_fd_);
+  if (inbox_) reactor_.watch(inbox_->wake.get(), true, false, [this](bool, bool) { on_inbox(); });
   if (auto st = start_path(); !st) return st;
   auto st = reactor_.run();
   if (link_ && !link_->closed()) link_->close(detail::kQuicCloseNormal, "connect stopped");
@@ -392,6 +474,117 @@ Status connect_tunnel(const ConnectOptions& options, int stop_fd, const TunnelEv
     return make_error(Errc::usage, "that is this host's own peer ID: name the other peer");
   Connector c(options, std::move(*identity), stop_fd, on_event, report);
   return c.run();
+}
+
+struct TunnelClient::Impl {
+  ConnectOptions options;
+  TunnelEventFn on_event;
+  TunnelClientInbox inbox;
+  OwnedFd stop;
+  std::thread thread;
+  std::condition_variable changed;
+  bool finished = false;
+  Status outcome = ok_status();
+  PunchReport report;
+};
+
+Result<std::unique_ptr<TunnelClient>> TunnelClient::connect(const ConnectOptions& options,
+                                                            TunnelEventFn on_event) {
+  if (options.punch.rendezvous.empty())
+    return make_error(Errc::usage, "TunnelClient: a rendezvous is required");
+  auto identity = Identity::load_or_create(options.punch.state_dir);
+  if (!identity) return identity.error();
+  if (identity->id() == options.peer)
+    return make_error(Errc::usage, "that is this host's own peer ID: name the other peer");
+  std::unique_ptr<TunnelClient> client(new TunnelClient());
+  client->impl_ = std::make_unique<Impl>();
+  Impl& impl = *client->impl_;
+  impl.options = options;
+  impl.options.forwards.clear();  // the library's ends come through the inbox
+  impl.options.once = false;
+  impl.on_event = std::move(on_event);
+  impl.inbox.wake = OwnedFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  impl.stop = OwnedFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!impl.inbox.wake.valid() || !impl.stop.valid())
+    return make_error(Errc::internal, fmt::format("eventfd: {}", std::strerror(errno)));
+  impl.thread = std::thread([&impl, id = std::move(*identity)]() mutable {
+    TunnelEventFn forward = [&impl](const TunnelEvent& e) {
+      if (impl.on_event) impl.on_event(e);
+      if (e.type == TunnelEventType::connected) impl.changed.notify_all();
+    };
+    Connector c(impl.options, std::move(id), impl.stop.get(), forward, &impl.report);
+    c.set_inbox(&impl.inbox);
+    Status st = c.run();
+    std::lock_guard lock(impl.inbox.mutex);
+    impl.outcome = st;
+    impl.finished = true;
+    impl.inbox.connected = false;
+    impl.changed.notify_all();
+  });
+  std::unique_lock lock(impl.inbox.mutex);
+  impl.changed.wait(lock, [&impl] { return impl.inbox.connected || impl.finished; });
+  if (!impl.inbox.connected) {
+    Status st = impl.finished && !impl.outcome
+                    ? impl.outcome
+                    : Status(make_error(Errc::internal, "the tunnel ended"));
+    lock.unlock();
+    impl.thread.join();
+    return st.error();
+  }
+  return client;
+}
+
+TunnelClient::~TunnelClient() { close(); }
+
+void TunnelClient::close() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  const std::uint64_t one = 1;
+  (void)::write(impl_->stop.get(), &one, sizeof one);
+  impl_->thread.join();
+}
+
+bool TunnelClient::connected() const {
+  std::lock_guard lock(impl_->inbox.mutex);
+  return impl_->inbox.connected && !impl_->finished;
+}
+
+std::vector<ExposedPort> TunnelClient::exposed() const {
+  std::lock_guard lock(impl_->inbox.mutex);
+  return impl_->inbox.exposed;
+}
+
+Result<OwnedFd> TunnelClient::open(std::uint16_t port, TunnelProto proto) {
+  int fds[2] = {-1, -1};
+  {
+    std::lock_guard lock(impl_->inbox.mutex);
+    if (impl_->finished)
+      return impl_->outcome ? make_error(Errc::internal, "the tunnel was closed")
+                            : impl_->outcome.error();
+    const ExposedPort want{port, proto};
+    if (std::find(impl_->inbox.exposed.begin(), impl_->inbox.exposed.end(), want) ==
+        impl_->inbox.exposed.end())
+      return make_error(Errc::peer_refused,
+                        fmt::format("{} does not expose port {}", impl_->options.peer.to_string(),
+                                    to_string(want)));
+    const int type = proto == TunnelProto::tcp ? SOCK_STREAM : SOCK_DGRAM;
+    if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0)
+      return make_error(Errc::internal, fmt::format("socketpair: {}", std::strerror(errno)));
+    // The caller's end blocks as an ordinary socket would; ours does not.
+    const int flags = ::fcntl(fds[0], F_GETFL);
+    if (flags >= 0) (void)::fcntl(fds[0], F_SETFL, flags & ~O_NONBLOCK);
+    impl_->inbox.pending.push_back({OwnedFd(fds[1]), port, proto});
+  }
+  const std::uint64_t one = 1;
+  (void)::write(impl_->inbox.wake.get(), &one, sizeof one);
+  return OwnedFd(fds[0]);
+}
+
+Result<OwnedFd> TunnelClient::open_stream(std::uint16_t port) {
+  return open(port, TunnelProto::tcp);
+}
+
+Result<OwnedFd> TunnelClient::open_datagrams(std::uint16_t port) {
+  return open(port, TunnelProto::udp);
 }
 
 }  // namespace porthole

@@ -361,6 +361,10 @@ void TunnelLink::on_quic_datagram(std::span<const std::uint8_t> bytes) {
     for (auto& f : client_flows_) {
       if (f.flow != d->flow || f.remote_port != d->port) continue;
       f.last = now;
+      if (f.source.port == 0) {  // a connected socket (TunnelClient::open_datagrams)
+        ::send(f.listener_fd, d->payload.data(), d->payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        return;
+      }
       sockaddr_storage sa{};
       const std::size_t len = f.source.to_sockaddr(sa);
       ::sendto(f.listener_fd, d->payload.data(), d->payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
