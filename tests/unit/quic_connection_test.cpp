@@ -443,7 +443,7 @@ TEST_CASE("QUIC: with every 5th datagram lost the stream still arrives intact", 
   CHECK(link.client.received[*id] == std::vector<std::uint8_t>{'o', 'k'});
 }
 
-TEST_CASE("QUIC: keep-alive holds an idle connection open; silence ends it with the idle timeout",
+TEST_CASE("QUIC: keep-alive holds an idle connection open, silence ends it with the idle timeout",
           "[quic]") {
   Link link;
   link.client_config.idle_timeout = link.server_config.idle_timeout = 3000ms;

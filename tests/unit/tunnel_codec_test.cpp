@@ -81,7 +81,7 @@ TEST_CASE("exposed-port list: round trip, pieces, malformed lists", "[tunnel]") 
   CHECK((*none)->empty());
 }
 
-TEST_CASE("-L specs: [BIND:]LOCAL:REMOTE[/udp]", "[tunnel]") {
+TEST_CASE("connect -L specs: [BIND:]LOCAL:REMOTE[/udp]", "[tunnel]") {
   auto a = porthole::parse_forward("8080:80");
   REQUIRE(a.ok());
   CHECK(a->bind.to_string() == "127.0.0.1");
@@ -97,7 +97,7 @@ TEST_CASE("-L specs: [BIND:]LOCAL:REMOTE[/udp]", "[tunnel]") {
   CHECK(porthole::parse_forward("65535:1/tcp").ok());
 }
 
-TEST_CASE("-L specs that are refused, each with the spec in the message", "[tunnel]") {
+TEST_CASE("connect -L specs that are refused, each with the spec in the message", "[tunnel]") {
   for (const char* spec :
        {"abc", "0:80", "70000:80", "1:2:3:4", "80/sctp", "80", "8080:0", ":80",
         "8080:", "localhost:8080:80", "::1:8080:80", "8080:80/", "+80:80", "8080:80 "}) {
