@@ -23,6 +23,9 @@ constexpr const char* kConnectFooter =
 connected, then listening (one per -L), path-lost and reconnected when the path breaks
 and is found again. Runs until SIGTERM or SIGINT (--once: until the first local TCP
 connection has closed).
+--turn turn:HOST[:PORT] (with --turn-user and --turn-password, or $PORTHOLE_TURN, as
+for punch) adds a TURN relay for when no direct path can exist (both NATs symmetric);
+the expose side needs none.
 Exit status: 0 ok, 2 bad -L or a local port in use, 3 rendezvous unreachable, 7 no path
 (or the peer not online), 8 identity key unusable, 9 refused (our ID not allowed, the
 peer's identity did not match, a -L port not exposed). See porthole(1).)";
@@ -51,6 +54,7 @@ class ConnectCommandOptions : public CommandOptions {
     sub->add_option("--wait", wait_,
                     "How long to wait for a peer that is not online yet, seconds (default 5)")
         ->type_name("SECONDS");
+    turn_.add_to(*sub);
     sub->footer(kConnectFooter);
     return sub;
   }
@@ -79,7 +83,7 @@ class ConnectCommandOptions : public CommandOptions {
       return fmt::format("--wait {}: give a number of seconds from 0 to 3600", wait_);
     c.punch.wait_for_peer = std::chrono::milliseconds(static_cast<long long>(wait_ * 1000));
     c.once = once_;
-    return {};
+    return turn_.finish(c.punch);
   }
 
  private:
@@ -90,11 +94,17 @@ class ConnectCommandOptions : public CommandOptions {
   int port_ = 0;
   bool no_map_ = false;
   double wait_ = 5.0;
+  TurnFlags turn_;
 };
 
 int run_connect(const Invocation& inv) {
   ConnectOptions options = inv.connect;
   apply_global_options(inv, options.punch);
+  if (auto st = fill_turn_credentials(options.punch); !st) {
+    if (inv.json) fmt::print("{}", render_error_json(st.error()));
+    fmt::print(stderr, "porthole: {}\n", st.error().message);
+    return static_cast<int>(st.error().code);
+  }
 
   const int stop_fd = install_stop_signals();
   if (stop_fd < 0) return static_cast<int>(Errc::internal);

@@ -70,16 +70,7 @@ class PunchCommandOptions : public CommandOptions {
             "Run CMD with the connected socket as fd 3 (--json: the result is printed first)")
         ->type_name("CMD")
         ->each([this](const std::string&) { exec_given_ = true; });
-    punch
-        ->add_option("--turn", turn_,
-                     "A TURN relay for when no direct path works, turn:HOST[:PORT] (port 3478)")
-        ->type_name("turn:HOST[:PORT]");
-    punch->add_option("--turn-user", turn_user_, "TURN user name (else from $PORTHOLE_TURN)")
-        ->type_name("NAME");
-    punch
-        ->add_option("--turn-password", turn_password_,
-                     "TURN password (else from $PORTHOLE_TURN; visible to other local users)")
-        ->type_name("SECRET");
+    turn_.add_to(*punch);
     punch->footer(kPunchFooter);
     return punch;
   }
@@ -102,23 +93,7 @@ class PunchCommandOptions : public CommandOptions {
     if (exec_given_ && exec_.find_first_not_of(" \t\n") == std::string::npos)
       return "--exec: give a command to run";
     inv.punch_exec = exec_;
-    if (turn_.empty()) {
-      if (!turn_user_.empty() || !turn_password_.empty())
-        return "--turn-user and --turn-password need --turn turn:HOST[:PORT]";
-      return {};
-    }
-    std::string server = turn_;
-    if (server.rfind("turns:", 0) == 0)
-      return "--turn " + turn_ + ": TURN over TLS is not supported";
-    if (server.rfind("turn:", 0) == 0) server = server.substr(5);
-    if (server.find('?') != std::string::npos)
-      return "--turn " + turn_ + ": no ?transport= (porthole speaks TURN over UDP only)";
-    auto thp = parse_host_port(server, 3478);
-    if (!thp) return "--turn " + thp.error().message;
-    if (turn_user_.empty() != turn_password_.empty())
-      return "--turn-user and --turn-password go together (or neither: $PORTHOLE_TURN)";
-    p.turn = TurnServer{server, turn_user_, turn_password_};
-    return {};
+    return turn_.finish(p);
   }
 
  private:
@@ -129,25 +104,8 @@ class PunchCommandOptions : public CommandOptions {
   double wait_ = 5.0;
   std::string exec_;
   bool exec_given_ = false;
-  std::string turn_;
-  std::string turn_user_;
-  std::string turn_password_;
+  TurnFlags turn_;
 };
-
-// --turn without --turn-user/--turn-password: the file $PORTHOLE_TURN names.
-Status fill_turn_credentials(PunchOptions& options) {
-  if (!options.turn || !options.turn->user.empty()) return ok_status();
-  const char* file = std::getenv("PORTHOLE_TURN");
-  if (file == nullptr || *file == '\0')
-    return make_error(Errc::usage,
-                      "--turn needs --turn-user and --turn-password, or $PORTHOLE_TURN naming a "
-                      "credentials file");
-  auto creds = load_turn_credentials(file);
-  if (!creds) return creds.error();
-  options.turn->user = creds->user;
-  options.turn->password = creds->password;
-  return ok_status();
-}
 
 json pairs_json(const std::vector<PairReport>& pairs) {
   json out = json::array();
@@ -348,6 +306,51 @@ void apply_global_options(const Invocation& inv, PunchOptions& punch) {
   punch.upnp_cache = inv.options.upnp_cache;
   punch.log = inv.options.log;
   if (inv.timeout_given) punch.timeout = inv.options.timeout;
+}
+
+void TurnFlags::add_to(CLI::App& app) {
+  app.add_option("--turn", turn_,
+                 "A TURN relay for when no direct path works, turn:HOST[:PORT] (port 3478)")
+      ->type_name("turn:HOST[:PORT]");
+  app.add_option("--turn-user", user_, "TURN user name (else from $PORTHOLE_TURN)")
+      ->type_name("NAME");
+  app.add_option("--turn-password", password_,
+                 "TURN password (else from $PORTHOLE_TURN; visible to other local users)")
+      ->type_name("SECRET");
+}
+
+std::string TurnFlags::finish(PunchOptions& p) const {
+  if (turn_.empty()) {
+    if (!user_.empty() || !password_.empty())
+      return "--turn-user and --turn-password need --turn turn:HOST[:PORT]";
+    return {};
+  }
+  std::string server = turn_;
+  if (server.rfind("turns:", 0) == 0) return "--turn " + turn_ + ": TURN over TLS is not supported";
+  if (server.rfind("turn:", 0) == 0) server = server.substr(5);
+  if (server.find('?') != std::string::npos)
+    return "--turn " + turn_ + ": no ?transport= (porthole speaks TURN over UDP only)";
+  auto thp = parse_host_port(server, 3478);
+  if (!thp) return "--turn " + thp.error().message;
+  if (user_.empty() != password_.empty())
+    return "--turn-user and --turn-password go together (or neither: $PORTHOLE_TURN)";
+  p.turn = TurnServer{server, user_, password_};
+  return {};
+}
+
+// --turn without --turn-user/--turn-password: the file $PORTHOLE_TURN names.
+Status fill_turn_credentials(PunchOptions& options) {
+  if (!options.turn || !options.turn->user.empty()) return ok_status();
+  const char* file = std::getenv("PORTHOLE_TURN");
+  if (file == nullptr || *file == '\0')
+    return make_error(Errc::usage,
+                      "--turn needs --turn-user and --turn-password, or $PORTHOLE_TURN naming a "
+                      "credentials file");
+  auto creds = load_turn_credentials(file);
+  if (!creds) return creds.error();
+  options.turn->user = creds->user;
+  options.turn->password = creds->password;
+  return ok_status();
 }
 
 }  // namespace porthole::cli

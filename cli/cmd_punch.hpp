@@ -5,6 +5,8 @@
 
 #include <porthole/punch.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include "cli_args.hpp"
 
 namespace porthole::cli {
@@ -18,5 +20,20 @@ std::string render_punch_failure(const Error& error, const PunchReport& report);
 // --no-upnp-cache, -v, --timeout when typed) put into punch options: punch's own, and
 // those expose and connect punch with.
 void apply_global_options(const Invocation& inv, PunchOptions& punch);
+
+// --turn, --turn-user, --turn-password: punch's and connect's.
+class TurnFlags {
+ public:
+  void add_to(CLI::App& app);
+  // Into p.turn; a usage message when the flags do not fit together.
+  std::string finish(PunchOptions& p) const;
+
+ private:
+  std::string turn_;
+  std::string user_;
+  std::string password_;
+};
+// --turn without --turn-user/--turn-password: the file $PORTHOLE_TURN names.
+Status fill_turn_credentials(PunchOptions& options);
 
 }  // namespace porthole::cli
