@@ -126,6 +126,7 @@ Result<std::size_t> UdpBatch::send_mmsg(std::span<const std::vector<std::uint8_t
   }
 }
 
+// NOLINTNEXTLINE(readability-make-member-function-const): it changes the socket
 void UdpBatch::request_buffers(int bytes) {
   (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
   (void)::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);

@@ -291,7 +291,7 @@ Status UpnpClient::discover_device(Deadline deadline) {
 // external address it has, and the best by service_rank, the first in description
 // order among equals, becomes the device's service (its address is kept, so the action
 // that follows is the only further round trip).
-Status UpnpClient::choose_service(Device& dev, Deadline deadline) {
+Status UpnpClient::choose_service(Device& dev, Deadline deadline) const {
   const std::vector<IgdService>& services = dev.desc.services;
   const Deadline until = std::min(deadline, Clock::now() + kServiceCheckBudget);
   auto shared = std::make_shared<ServiceChecks>();

@@ -92,7 +92,7 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
   bool use_cached_device();
   Status discover_device(Deadline deadline);
   // Of a device with several WAN connection services, the one to use (see the .cpp).
-  Status choose_service(Device& dev, Deadline deadline);
+  Status choose_service(Device& dev, Deadline deadline) const;
   Result<SoapReply> soap_once(std::string_view action, const std::vector<SoapArgument>& args,
                               Deadline deadline);
   // One SOAP action on the device's WAN connection service, over http_request: bounded

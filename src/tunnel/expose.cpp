@@ -76,7 +76,7 @@ class Exposer {
   void log(LogLevel level, const std::string& text) const {
     if (options_.punch.log) options_.punch.log(level, text);
   }
-  void emit(TunnelEvent e) const {
+  void emit(const TunnelEvent& e) const {
     if (on_event_) on_event_(e);
   }
   void start_rendezvous();

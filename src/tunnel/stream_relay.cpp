@@ -12,7 +12,7 @@ void compact(std::vector<std::uint8_t>& buf, std::size_t& off) {
   if (off == buf.size()) {
     buf.clear();
     off = 0;
-  } else if (off > 64 * 1024 && off * 2 > buf.size()) {
+  } else if (off > std::size_t{64} * 1024 && off * 2 > buf.size()) {
     buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(off));
     off = 0;
   }

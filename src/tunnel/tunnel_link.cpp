@@ -16,7 +16,7 @@ namespace porthole::detail {
 
 namespace {
 
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
 bool is_server_stream(std::int64_t id) { return (id & 1) == 1; }
 
