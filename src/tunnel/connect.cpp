@@ -74,6 +74,9 @@ struct TunnelClientInbox {
   std::vector<Local> pending;
   std::vector<ExposedPort> exposed;
   bool connected = false;
+  bool finished = false;
+  // Notified (after the mutex is released) whenever connected or finished changes.
+  std::condition_variable changed;
   OwnedFd wake;
 };
 
@@ -220,9 +223,12 @@ void Connector::on_port_list(const std::vector<ExposedPort>& ports) {
   emit(c);
   reconnecting_ = false;
   if (inbox_) {
-    std::lock_guard lock(inbox_->mutex);
-    inbox_->exposed = ports;
-    inbox_->connected = true;
+    {
+      std::lock_guard lock(inbox_->mutex);
+      inbox_->exposed = ports;
+      inbox_->connected = true;
+    }
+    inbox_->changed.notify_all();
   }
   if (listening_) return;
   listening_ = true;
@@ -290,6 +296,10 @@ void Connector::on_closed(const Error& error, bool by_peer, std::uint64_t app_co
     emit(e);
   }
   reconnecting_ = true;
+  if (inbox_) {
+    std::lock_guard lock(inbox_->mutex);
+    inbox_->connected = false;  // until on_port_list of the next connection
+  }
   drop_path();
   // Punch again from the loop (punch() blocks: the listeners wait meanwhile).
   reactor_.add_timer(reactor_.now(), [this] {
@@ -482,8 +492,6 @@ struct TunnelClient::Impl {
   TunnelClientInbox inbox;
   OwnedFd stop;
   std::thread thread;
-  std::condition_variable changed;
-  bool finished = false;
   Status outcome = ok_status();
   PunchReport report;
 };
@@ -510,21 +518,22 @@ Result<std::unique_ptr<TunnelClient>> TunnelClient::connect(const ConnectOptions
   impl.thread = std::thread([&impl, id = std::move(*identity)]() mutable {
     TunnelEventFn forward = [&impl](const TunnelEvent& e) {
       if (impl.on_event) impl.on_event(e);
-      if (e.type == TunnelEventType::connected) impl.changed.notify_all();
     };
     Connector c(impl.options, std::move(id), impl.stop.get(), forward, &impl.report);
     c.set_inbox(&impl.inbox);
     Status st = c.run();
-    std::lock_guard lock(impl.inbox.mutex);
-    impl.outcome = st;
-    impl.finished = true;
-    impl.inbox.connected = false;
-    impl.changed.notify_all();
+    {
+      std::lock_guard lock(impl.inbox.mutex);
+      impl.outcome = st;
+      impl.inbox.finished = true;
+      impl.inbox.connected = false;
+    }
+    impl.inbox.changed.notify_all();
   });
   std::unique_lock lock(impl.inbox.mutex);
-  impl.changed.wait(lock, [&impl] { return impl.inbox.connected || impl.finished; });
+  impl.inbox.changed.wait(lock, [&impl] { return impl.inbox.connected || impl.inbox.finished; });
   if (!impl.inbox.connected) {
-    Status st = impl.finished && !impl.outcome
+    Status st = impl.inbox.finished && !impl.outcome
                     ? impl.outcome
                     : Status(make_error(Errc::internal, "the tunnel ended"));
     lock.unlock();
@@ -545,7 +554,7 @@ void TunnelClient::close() {
 
 bool TunnelClient::connected() const {
   std::lock_guard lock(impl_->inbox.mutex);
-  return impl_->inbox.connected && !impl_->finished;
+  return impl_->inbox.connected && !impl_->inbox.finished;
 }
 
 std::vector<ExposedPort> TunnelClient::exposed() const {
@@ -557,7 +566,7 @@ Result<OwnedFd> TunnelClient::open(std::uint16_t port, TunnelProto proto) {
   int fds[2] = {-1, -1};
   {
     std::lock_guard lock(impl_->inbox.mutex);
-    if (impl_->finished)
+    if (impl_->inbox.finished)
       return impl_->outcome ? make_error(Errc::internal, "the tunnel was closed")
                             : impl_->outcome.error();
     const ExposedPort want{port, proto};
