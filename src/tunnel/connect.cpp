@@ -42,11 +42,6 @@ using std::chrono::milliseconds;
 
 // Between punches that found no path after a break.
 constexpr milliseconds kRepunchPause{2000};
-// A silent path is declared broken after kTunnelIdle (RFC 9000 s10.1: the smaller of
-// both sides' max_idle_timeout counts; expose advertises the same), with a PING every
-// kTunnelKeepalive while idle, so four PINGs go unanswered before the break is reported.
-constexpr milliseconds kTunnelIdle{10000};
-constexpr milliseconds kTunnelKeepalive{2500};
 
 struct Listener {
   Forward forward;
@@ -361,8 +356,8 @@ Status Connector::start_path() {
   config.expect_peer = options_.peer;
   config.local = punched_->local;
   config.remote = punched_->peer;
-  config.idle_timeout = kTunnelIdle;
-  config.keepalive = kTunnelKeepalive;
+  config.idle_timeout = detail::kTunnelIdle;
+  config.keepalive = detail::kTunnelKeepalive;
   auto conn = detail::QuicConnection::client(config, reactor_.now());
   if (!conn) return conn.error();
   detail::TunnelLinkConfig lc;

@@ -45,10 +45,6 @@ using std::chrono::milliseconds;
 
 // A rendezvous that stopped answering is registered with again after this.
 constexpr milliseconds kRendezvousRetry{5000};
-// The tunnel's idle timeout and keepalive, as connect's (src/tunnel/connect.cpp): a
-// broken path is given up after 10 s of silence on both sides.
-constexpr milliseconds kTunnelIdle{10000};
-constexpr milliseconds kTunnelKeepalive{2500};
 
 struct PeerSession {
   PeerId peer;
@@ -314,8 +310,8 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
   config.local = Endpoint{host_ips_.empty() ? IpAddress::v4({0, 0, 0, 0}) : host_ips_.front(),
                           mux_->local_port()};
   config.remote = from;
-  config.idle_timeout = kTunnelIdle;
-  config.keepalive = kTunnelKeepalive;
+  config.idle_timeout = detail::kTunnelIdle;
+  config.keepalive = detail::kTunnelKeepalive;
   auto conn = detail::QuicConnection::server(config, first, reactor_.now());
   if (!conn) {
     log(LogLevel::debug, "QUIC: not an Initial we accept: " + conn.error().message);

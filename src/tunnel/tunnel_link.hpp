@@ -43,6 +43,12 @@ struct TunnelLinkConfig {
   LogFn log;
 };
 
+// Both ends' idle timeout and keep-alive: a silent path is declared broken after
+// kTunnelIdle (RFC 9000 s10.1: the smaller of both sides' max_idle_timeout counts), with
+// a PING every kTunnelKeepalive while idle, so four go unanswered before a break.
+constexpr std::chrono::milliseconds kTunnelIdle{10000};
+constexpr std::chrono::milliseconds kTunnelKeepalive{2500};
+
 // What expose and connect ask for as their UDP socket's buffers (UdpBatch::request_buffers).
 constexpr int kTunnelSocketBuffer = 4 << 20;
 
