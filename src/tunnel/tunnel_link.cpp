@@ -77,6 +77,7 @@ void TunnelLink::pump() {
       if (!e) break;
       handle(e->value);
     }
+    if (!closed_) service_dirty();
     if (closed_) break;
     packets_.clear();
     connection_->write_packets(packets_, reactor_.now());
@@ -189,9 +190,11 @@ void TunnelLink::on_port_list_data(Stream& s, std::span<const std::uint8_t> byte
 void TunnelLink::on_stream_data(QuicEvent::StreamData& data) {
   auto it = streams_.find(data.id);
   if (it == streams_.end()) {
-    on_stream_opened(data.id);
-    it = streams_.find(data.id);
-    if (it == streams_.end()) return;
+    // Every stream is known from its StreamOpened event (or from add_tcp) on: this one
+    // was dropped while its data was still queued or in flight. Its bytes still count
+    // against the connection's flow control (RFC 9000 s4.1), so they are given back.
+    connection_->consume_stream(data.id, data.bytes.size());
+    return;
   }
   Stream& s = it->second;
   if (s.port_list) {
@@ -229,7 +232,22 @@ void TunnelLink::on_stream_data(QuicEvent::StreamData& data) {
     if (auto n = s.relay.take_unreported_header(); n > 0) connection_->consume_stream(s.id, n);
     return;
   }
-  service(s);
+  if (!s.dirty) {
+    s.dirty = true;
+    dirty_.push_back(s.id);
+  }
+}
+
+void TunnelLink::service_dirty() {
+  // service() may drop streams and handle() more events meanwhile: take the list first.
+  servicing_.clear();
+  servicing_.swap(dirty_);
+  for (auto id : servicing_) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) continue;
+    it->second.dirty = false;
+    service(it->second);
+  }
 }
 
 void TunnelLink::on_stream_reset(std::int64_t id) {

@@ -102,6 +102,7 @@ class TunnelLink {
     StreamRelay relay;
     bool connecting = false;  // server: the TCP connect is in progress
     bool port_list = false;   // client: the server's port-list stream
+    bool dirty = false;       // stream data arrived since the last service_dirty()
     std::vector<std::uint8_t> list_bytes;
   };
   struct ServerFlow {  // server: one UDP socket per (port, flow ID)
@@ -132,6 +133,9 @@ class TunnelLink {
   // Moves bytes both ways as far as they go, updates the TCP watch; false when the
   // stream is gone (finished or failed).
   bool service(Stream& s);
+  // Services every stream that received data during this pump, once each: a burst of
+  // packets becomes one send(2) to the TCP connection, not one per packet.
+  void service_dirty();
   void flush_to_stream(Stream& s);
   void update_watch(Stream& s);
   void drop_stream(std::int64_t id, std::optional<std::uint64_t> reset_code);
@@ -158,6 +162,8 @@ class TunnelLink {
   Reactor::TimerId pump_timer_ = 0;
   Reactor::TimerId flow_timer_ = 0;
   std::vector<std::vector<std::uint8_t>> packets_;
+  std::vector<std::int64_t> dirty_;      // streams with Stream::dirty set
+  std::vector<std::int64_t> servicing_;  // service_dirty()'s copy of dirty_
   // One buffer for every read from a TCP connection or a UDP flow (allocated once:
   // zeroing 64 KiB per read was a fifth of a bulk transfer's CPU time).
   std::vector<std::uint8_t> read_buffer_;
