@@ -69,7 +69,8 @@ struct Driver {
   int fd;
   UdpBatch batch;
   std::unique_ptr<QuicConnection> conn;
-  std::vector<std::vector<std::uint8_t>> pending;  // packets the socket did not take yet
+  DatagramBuffer pending;  // packets the socket did not take yet
+  std::size_t pending_sent = 0;
   std::vector<Datagram> in;
 
   Driver(int f, UdpBatch::Mode mode) : fd(f), batch(f, mode) {
@@ -78,15 +79,21 @@ struct Driver {
 
   void flush() {
     if (!conn) return;
-    if (pending.empty()) conn->write_packets(pending, Clock::now());
-    while (!pending.empty()) {
-      auto n = batch.send(pending, conn->remote());
+    if (pending_sent == pending.size()) {
+      pending.clear();
+      pending_sent = 0;
+      conn->write_packets(pending, Clock::now());
+    }
+    while (pending_sent < pending.size()) {
+      auto n = batch.send(pending, conn->remote(), pending_sent);
       if (!n) {
         std::fprintf(stderr, "send: %s\n", n.error().message.c_str());
         std::exit(1);
       }
-      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(*n));
-      if (!pending.empty()) return;  // would block: wait for POLLOUT
+      pending_sent += *n;
+      if (pending_sent < pending.size()) return;  // would block: wait for POLLOUT
+      pending.clear();
+      pending_sent = 0;
       conn->write_packets(pending, Clock::now());
     }
   }
@@ -107,7 +114,7 @@ struct Driver {
     }
     timespec ts{static_cast<time_t>(wait.count() / 1000000000),
                 static_cast<long>(wait.count() % 1000000000)};
-    pollfd p{fd, static_cast<short>(POLLIN | (pending.empty() ? 0 : POLLOUT)), 0};
+    pollfd p{fd, static_cast<short>(POLLIN | (pending_sent == pending.size() ? 0 : POLLOUT)), 0};
     ::ppoll(&p, 1, &ts, nullptr);
     in.clear();
     for (int round = 0; round < 16; ++round) {

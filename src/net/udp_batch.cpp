@@ -2,6 +2,7 @@
 #include "net/udp_batch.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <netinet/in.h>
@@ -33,14 +34,52 @@ Error send_error(int err) {
 
 }  // namespace
 
-Result<std::size_t> UdpBatch::send(std::span<const std::vector<std::uint8_t>> datagrams,
-                                   const Endpoint& to) {
+std::span<std::uint8_t> DatagramBuffer::room(std::size_t max) {
+  if (used_ + max > capacity_) {
+    std::size_t grown = std::max(used_ + max, 2 * capacity_);
+    auto bigger = std::make_unique<std::uint8_t[]>(grown);  // NOLINT: no zeroing wanted
+    if (used_ > 0) std::memcpy(bigger.get(), bytes_.get(), used_);
+    bytes_ = std::move(bigger);
+    capacity_ = grown;
+  }
+  return {bytes_.get() + used_, max};
+}
+
+void DatagramBuffer::commit(std::size_t n) {
+  used_ += std::min(n, capacity_ - used_);
+  ends_.push_back(used_);
+}
+
+void DatagramBuffer::push(std::span<const std::uint8_t> datagram) {
+  auto to = room(datagram.size());
+  if (!datagram.empty()) std::memcpy(to.data(), datagram.data(), datagram.size());
+  commit(datagram.size());
+}
+
+void DatagramBuffer::clear() noexcept {
+  used_ = 0;
+  ends_.clear();
+}
+
+std::span<const std::uint8_t> DatagramBuffer::operator[](std::size_t i) const noexcept {
+  return run(i, 1);
+}
+
+std::span<const std::uint8_t> DatagramBuffer::run(std::size_t first,
+                                                  std::size_t count) const noexcept {
+  const std::size_t from = begin_of(first);
+  return {bytes_.get() + from, ends_[first + count - 1] - from};
+}
+
+Result<std::size_t> UdpBatch::send(const DatagramBuffer& datagrams, const Endpoint& to,
+                                   std::size_t first) {
   std::size_t done = 0;
-  while (done < datagrams.size()) {
-    auto rest = datagrams.subspan(done);
-    Result<std::size_t> n = mode_ == Mode::gso        ? send_gso(rest, to)
-                            : mode_ == Mode::sendmmsg ? send_mmsg(rest, to)
-                                                      : send_mmsg(rest.first(1), to);
+  while (first + done < datagrams.size()) {
+    const std::size_t at = first + done;
+    const std::size_t rest = datagrams.size() - at;
+    Result<std::size_t> n = mode_ == Mode::gso        ? send_gso(datagrams, at, to)
+                            : mode_ == Mode::sendmmsg ? send_mmsg(datagrams, at, rest, to)
+                                                      : send_mmsg(datagrams, at, 1, to);
     if (!n) {
       if (done > 0) return done;
       return n;
@@ -51,28 +90,24 @@ Result<std::size_t> UdpBatch::send(std::span<const std::vector<std::uint8_t>> da
   return done;
 }
 
-Result<std::size_t> UdpBatch::send_gso(std::span<const std::vector<std::uint8_t>> datagrams,
+Result<std::size_t> UdpBatch::send_gso(const DatagramBuffer& datagrams, std::size_t first,
                                        const Endpoint& to) {
-  // One run of equal-sized datagrams (the last of the run may be shorter).
-  std::size_t size = datagrams[0].size();
+  // One run of equal-sized datagrams (the last of the run may be shorter), sent from
+  // where they lie.
+  const std::size_t size = datagrams[first].size();
   std::size_t count = 0, bytes = 0;
-  while (count < datagrams.size() && count < kMaxSegments) {
-    std::size_t s = datagrams[count].size();
+  while (first + count < datagrams.size() && count < kMaxSegments) {
+    std::size_t s = datagrams[first + count].size();
     if (s > size || bytes + s > kMaxGsoBytes || s == 0) break;
     bytes += s;
     ++count;
     if (s < size) break;
   }
-  if (count <= 1) return send_mmsg(datagrams.first(std::min<std::size_t>(datagrams.size(), 1)), to);
-  gso_buffer_.resize(bytes);
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    std::memcpy(gso_buffer_.data() + at, datagrams[i].data(), datagrams[i].size());
-    at += datagrams[i].size();
-  }
+  if (count <= 1) return send_mmsg(datagrams, first, 1, to);
+  auto run = datagrams.run(first, count);
   sockaddr_storage sa{};
   auto sa_len = static_cast<socklen_t>(to.to_sockaddr(sa));
-  iovec iov{gso_buffer_.data(), bytes};
+  iovec iov{const_cast<std::uint8_t*>(run.data()), run.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
   msghdr msg{};
   msg.msg_name = &sa;
@@ -96,21 +131,22 @@ Result<std::size_t> UdpBatch::send_gso(std::span<const std::vector<std::uint8_t>
     // No GSO here (an old kernel, a device or route without it): per-datagram from now on.
     if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
       mode_ = Mode::sendmmsg;
-      return send_mmsg(datagrams, to);
+      return send_mmsg(datagrams, first, datagrams.size() - first, to);
     }
     return send_error(errno);
   }
 }
 
-Result<std::size_t> UdpBatch::send_mmsg(std::span<const std::vector<std::uint8_t>> datagrams,
-                                        const Endpoint& to) {
-  std::size_t count = std::min(datagrams.size(), kMaxMessages);
+Result<std::size_t> UdpBatch::send_mmsg(const DatagramBuffer& datagrams, std::size_t first,
+                                        std::size_t count, const Endpoint& to) {
+  count = std::min({count, kMaxMessages, datagrams.size() - first});
   sockaddr_storage sa{};
   auto sa_len = static_cast<socklen_t>(to.to_sockaddr(sa));
-  std::vector<iovec> iov(count);
-  std::vector<mmsghdr> msgs(count);
+  std::array<iovec, kMaxMessages> iov{};
+  std::array<mmsghdr, kMaxMessages> msgs{};
   for (std::size_t i = 0; i < count; ++i) {
-    iov[i] = iovec{const_cast<std::uint8_t*>(datagrams[i].data()), datagrams[i].size()};
+    auto d = datagrams[first + i];
+    iov[i] = iovec{const_cast<std::uint8_t*>(d.data()), d.size()};
     msgs[i].msg_hdr.msg_name = &sa;
     msgs[i].msg_hdr.msg_namelen = sa_len;
     msgs[i].msg_hdr.msg_iov = &iov[i];

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -23,17 +24,42 @@
 
 namespace porthole::detail {
 
+// Datagrams laid end to end in one buffer, as one UDP GSO send takes them: a writer
+// asks room() for the most it may write, writes there and commit()s what it wrote. No
+// per-datagram allocation, and the bytes are never copied again on the way out.
+class DatagramBuffer {
+ public:
+  // Space for one more datagram of up to `max` bytes (valid until the next room/push).
+  std::span<std::uint8_t> room(std::size_t max);
+  void commit(std::size_t n);  // the datagram room() gave is n bytes (n <= max)
+  void push(std::span<const std::uint8_t> datagram);
+  void clear() noexcept;
+
+  std::size_t size() const noexcept { return ends_.size(); }
+  bool empty() const noexcept { return ends_.empty(); }
+  std::span<const std::uint8_t> operator[](std::size_t i) const noexcept;
+  // The bytes of datagrams [first, first + count), contiguous.
+  std::span<const std::uint8_t> run(std::size_t first, std::size_t count) const noexcept;
+
+ private:
+  std::size_t begin_of(std::size_t i) const noexcept { return i == 0 ? 0 : ends_[i - 1]; }
+  std::unique_ptr<std::uint8_t[]> bytes_;  // not zeroed when it grows
+  std::size_t capacity_ = 0;
+  std::size_t used_ = 0;
+  std::vector<std::size_t> ends_;  // where each datagram ends
+};
+
 class UdpBatch {
  public:
   enum class Mode { gso, sendmmsg, single };
   // `fd`: a UDP socket (not owned). Mode::gso falls back by itself when refused.
   explicit UdpBatch(int fd, Mode mode = Mode::gso) : fd_(fd), mode_(mode) {}
 
-  // Sends datagrams[0..] to `to` in order; returns how many went (fewer when the socket
+  // Sends datagrams[first..] to `to` in order; returns how many went (fewer when the socket
   // would block: the caller keeps the rest and waits for POLLOUT). An error only when
   // not one could be sent for another reason than EAGAIN.
-  Result<std::size_t> send(std::span<const std::vector<std::uint8_t>> datagrams,
-                           const Endpoint& to);
+  Result<std::size_t> send(const DatagramBuffer& datagrams, const Endpoint& to,
+                           std::size_t first = 0);
   // Asks for socket buffers of `bytes` each way (SO_RCVBUF, SO_SNDBUF; the kernel caps
   // them at net.core.rmem_max / wmem_max): a GSO burst of 64 packets must not overflow
   // the default 208 KiB at the receiver, or every overflow is a loss to QUIC's
@@ -54,15 +80,14 @@ class UdpBatch {
   std::uint64_t syscalls() const noexcept { return syscalls_; }
 
  private:
-  Result<std::size_t> send_gso(std::span<const std::vector<std::uint8_t>> datagrams,
+  Result<std::size_t> send_gso(const DatagramBuffer& datagrams, std::size_t first,
                                const Endpoint& to);
-  Result<std::size_t> send_mmsg(std::span<const std::vector<std::uint8_t>> datagrams,
-                                const Endpoint& to);
+  Result<std::size_t> send_mmsg(const DatagramBuffer& datagrams, std::size_t first,
+                                std::size_t count, const Endpoint& to);
   int fd_;
   Mode mode_;
   bool gro_ = false;
   std::uint64_t syscalls_ = 0;
-  std::vector<std::uint8_t> gso_buffer_;
   std::vector<std::uint8_t> receive_buffer_;
   std::vector<iovec> receive_iov_;
   std::vector<mmsghdr> receive_msgs_;

@@ -384,14 +384,14 @@ Status Connector::start_path() {
   if (rx_) rx_->request_buffers(detail::kTunnelSocketBuffer);
   link_ = std::make_unique<detail::TunnelLink>(
       reactor_, std::move(*conn),
-      [this, fd, batch, peer = punched_->peer](std::span<const std::vector<std::uint8_t>> packets) {
+      [this, fd, batch, peer = punched_->peer](const detail::DatagramBuffer& packets) {
         if (batch) {
           if (auto sent = batch->send(packets, peer); !sent)
             log(LogLevel::debug, "tunnel send: " + sent.error().message);
           return;
         }
-        for (const auto& p : packets)
-          if (::send(fd, p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        for (std::size_t i = 0; i < packets.size(); ++i)
+          if (::send(fd, packets[i].data(), packets[i].size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
             log(LogLevel::debug, fmt::format("tunnel send: {}", std::strerror(errno)));
       },
       lc, cb);

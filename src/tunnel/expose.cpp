@@ -83,7 +83,7 @@ class Exposer {
   void refuse(const std::string& peer_id, const std::string& reason);
   void start_link(PeerSession& s, std::span<const std::uint8_t> first, const Endpoint& from);
   void send(std::span<const std::uint8_t> bytes, const Endpoint& to);
-  void send_batch(std::span<const std::vector<std::uint8_t>> packets, const Endpoint& to);
+  void send_batch(const detail::DatagramBuffer& packets, const Endpoint& to);
   void schedule();
   void reap();
   void on_mapping_event(const detail::GatewayKeeperEvent& e);
@@ -123,7 +123,7 @@ void Exposer::send(std::span<const std::uint8_t> bytes, const Endpoint& to) {
 
 // QUIC's packets as UDP GSO batches (net/udp_batch.hpp); what the socket would not take
 // now is lost like any datagram, and QUIC sends it again.
-void Exposer::send_batch(std::span<const std::vector<std::uint8_t>> packets, const Endpoint& to) {
+void Exposer::send_batch(const detail::DatagramBuffer& packets, const Endpoint& to) {
   auto sent = batch_->send(packets, to);
   if (!sent)
     log(LogLevel::debug, fmt::format("send to {}: {}", to.to_string(), sent.error().message));
@@ -350,10 +350,7 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
   };
   s.link = std::make_unique<detail::TunnelLink>(
       reactor_, std::move(*conn),
-      [this, from](std::span<const std::vector<std::uint8_t>> packets) {
-        send_batch(packets, from);
-      },
-      lc, cb);
+      [this, from](const detail::DatagramBuffer& packets) { send_batch(packets, from); }, lc, cb);
   // The QUIC connection keeps the path alive now (its PINGs), and the connecting side's
   // agent has stopped answering: consent checks would only fail.
   s.agent->quiesce();

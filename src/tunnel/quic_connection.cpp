@@ -598,11 +598,11 @@ Status QuicConnection::receive(std::span<const std::uint8_t> datagram, const End
   }
 }
 
-void QuicConnection::write_packets(std::vector<std::vector<std::uint8_t>>& out, TimePoint now) {
+void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
   State& s = *state_;
   s.last_now = std::max(s.last_now, now);
   if (!s.close_packet.empty()) {
-    out.push_back(std::move(s.close_packet));
+    out.push(s.close_packet);
     s.close_packet.clear();
   }
   if (s.closed) return;
@@ -613,7 +613,9 @@ void QuicConnection::write_packets(std::vector<std::vector<std::uint8_t>>& out, 
   std::size_t written = 0;
   std::vector<std::int64_t> blocked;
   std::vector<ngtcp2_vec> vecs;
-  std::vector<std::uint8_t> buf(max_udp);
+  // Each packet is written where it will be sent from. A packet ngtcp2 is still
+  // filling (NGTCP2_ERR_WRITE_MORE) stays in the same room until it is committed.
+  std::span<std::uint8_t> buf = out.room(max_udp);
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   for (;;) {
@@ -656,18 +658,19 @@ void QuicConnection::write_packets(std::vector<std::vector<std::uint8_t>>& out, 
                      make_error(Errc::internal,
                                 fmt::format("QUIC: {}", ngtcp2_strerror(static_cast<int>(n)))));
       if (!s.close_packet.empty()) {
-        out.push_back(std::move(s.close_packet));
+        out.push(s.close_packet);
         s.close_packet.clear();
       }
       return;
     }
     if (n == 0) break;  // nothing more now (or congestion-limited)
-    out.emplace_back(buf.begin(), buf.begin() + n);
+    out.commit(static_cast<std::size_t>(n));
     written += static_cast<std::size_t>(n);
     if (written >= quantum) {
       s.write_again = true;
       break;
     }
+    buf = out.room(max_udp);
   }
   // Pacing (RFC 9002 s7.7). Before the first RTT sample ngtcp2 0.12.1 paces with the
   // 333 ms initial RTT and holds the client's second flight back by tens of ms, so the

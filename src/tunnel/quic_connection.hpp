@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "net/deadline.hpp"
+#include "net/udp_batch.hpp"
 #include "porthole/error.hpp"
 #include "porthole/identity.hpp"
 #include "porthole/ip_address.hpp"
@@ -119,7 +120,7 @@ class QuicConnection {
   Status receive(std::span<const std::uint8_t> datagram, const Endpoint& from, TimePoint now);
   // Appends the packets to send now, each one datagram to remote(); consecutive ones of
   // equal size may go out in one GSO batch.
-  void write_packets(std::vector<std::vector<std::uint8_t>>& out, TimePoint now);
+  void write_packets(DatagramBuffer& out, TimePoint now);
   // When on_timeout() wants to run next (TimePoint::max() when never).
   TimePoint next_timeout() const;
   void on_timeout(TimePoint now);

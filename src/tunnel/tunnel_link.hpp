@@ -56,7 +56,7 @@ class TunnelLink {
  public:
   // Datagrams to the peer, in order: one call per pump, so the caller can hand them to
   // the kernel in one system call (net/udp_batch.hpp: UDP GSO or sendmmsg).
-  using SendFn = std::function<void(std::span<const std::vector<std::uint8_t>>)>;
+  using SendFn = std::function<void(const DatagramBuffer&)>;
   struct Callbacks {
     std::function<void()> established;  // handshake confirmed, identity checked
     // client: the exposed-port list arrived (or was malformed: the link closes)
@@ -161,7 +161,7 @@ class TunnelLink {
   std::size_t unpumped_ = 0;
   Reactor::TimerId pump_timer_ = 0;
   Reactor::TimerId flow_timer_ = 0;
-  std::vector<std::vector<std::uint8_t>> packets_;
+  DatagramBuffer packets_;
   std::vector<std::int64_t> dirty_;      // streams with Stream::dirty set
   std::vector<std::int64_t> servicing_;  // service_dirty()'s copy of dirty_
   // One buffer for every read from a TCP connection or a UDP flow (allocated once:

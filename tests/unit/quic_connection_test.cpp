@@ -158,13 +158,14 @@ struct Link {
 
   void send_all(Side& side, bool to_server) {
     if (!side.conn) return;
-    std::vector<std::vector<std::uint8_t>> out;
+    DatagramBuffer out;
     side.conn->write_packets(out, clock.now());
-    for (auto& p : out) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
       std::size_t n = sent++;
       if (drop && drop(n)) continue;
       flight.push_back(InFlight{clock.now() + delay, to_server,
-                                to_server ? side.conn->local() : server_at, std::move(p)});
+                                to_server ? side.conn->local() : server_at,
+                                std::vector<std::uint8_t>(out[i].begin(), out[i].end())});
     }
   }
 

@@ -41,8 +41,9 @@ TEST_CASE("TunnelLink: closing sends the CONNECTION_CLOSE before reporting the c
   };
   TunnelLink link(
       reactor, std::move(*conn),
-      [&](std::span<const std::vector<std::uint8_t>> packets) {
-        sent.insert(sent.end(), packets.begin(), packets.end());
+      [&](const DatagramBuffer& packets) {
+        for (std::size_t i = 0; i < packets.size(); ++i)
+          sent.emplace_back(packets[i].begin(), packets[i].end());
       },
       TunnelLinkConfig{}, cb);
   link.pump();
