@@ -27,6 +27,7 @@ constexpr std::size_t kMaxSegments = 64;
 constexpr std::size_t kMaxGsoBytes = 65000;
 constexpr std::size_t kMaxMessages = 64;
 constexpr std::size_t kGroBuffer = 65535;
+constexpr std::size_t kMaxGroMessages = 8;
 
 Error send_error(int err) {
   return make_error(Errc::internal, fmt::format("UDP send: {}", std::strerror(err)));
@@ -184,7 +185,11 @@ Result<std::size_t> UdpBatch::receive(std::vector<Datagram>& out, std::size_t ma
 
 Result<std::size_t> UdpBatch::receive_each(const EachFn& each, std::size_t max, std::size_t slot) {
   std::size_t count = std::clamp<std::size_t>(max, 1, kMaxMessages);
-  if (gro_) slot = kGroBuffer;
+  // A GRO buffer holds up to 64 KiB of datagrams: fewer of them make a batch as large.
+  if (gro_) {
+    slot = kGroBuffer;
+    count = std::min(count, kMaxGroMessages);
+  }
   receive_buffer_.resize(count * slot);
   receive_iov_.resize(count);
   receive_msgs_.assign(count, mmsghdr{});

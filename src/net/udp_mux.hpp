@@ -54,6 +54,8 @@ class UdpMux {
   void on_stun(Handler handler) { stun_ = std::move(handler); }
   void on_turn(Handler handler) { turn_ = std::move(handler); }
   void on_quic(Handler handler) { quic_ = std::move(handler); }
+  // UDP generic receive offload on the socket (UdpBatch::enable_gro); false without.
+  bool enable_gro() { return batch_.enable_gro(); }
   void add_turn_server(const Endpoint& server);
   void remove_turn_server(const Endpoint& server);
 

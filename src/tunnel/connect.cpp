@@ -381,7 +381,10 @@ Status Connector::start_path() {
                    own.ss_family != AF_UNIX;
   auto batch = udp ? std::make_shared<detail::UdpBatch>(fd) : nullptr;
   rx_ = udp ? std::make_unique<detail::UdpBatch>(fd) : nullptr;
-  if (rx_) rx_->request_buffers(detail::kTunnelSocketBuffer);
+  if (rx_) {
+    rx_->request_buffers(detail::kTunnelSocketBuffer);
+    rx_->enable_gro();  // the peer's GSO bursts may arrive whole (net/udp_batch.hpp)
+  }
   link_ = std::make_unique<detail::TunnelLink>(
       reactor_, std::move(*conn),
       [this, fd, batch, peer = punched_->peer](const detail::DatagramBuffer& packets) {

@@ -522,6 +522,7 @@ Status Exposer::run() {
   mux_ = std::make_unique<detail::UdpMux>(std::move(*sock));
   batch_ = std::make_unique<detail::UdpBatch>(mux_->fd());
   batch_->request_buffers(detail::kTunnelSocketBuffer);
+  mux_->enable_gro();  // a peer's GSO bursts may arrive whole (net/udp_batch.hpp)
   mux_->on_stun([this](std::span<const std::uint8_t> b, const Endpoint& f) { on_stun(b, f); });
   mux_->on_quic([this](std::span<const std::uint8_t> b, const Endpoint& f) { on_quic(b, f); });
   reactor_.watch(mux_->fd(), true, false, [this](bool, bool) {

@@ -120,6 +120,22 @@ struct QuicConnection::State {
       held.push_back(QuicEvent{std::move(v)});
   }
 
+  // Stream data in order: appended to the newest event when that is data of the same
+  // stream not yet taken, so a burst of packets is one event and one buffer, not one
+  // allocation per packet.
+  void push_stream_data(std::int64_t id, std::span<const std::uint8_t> bytes, bool fin) {
+    std::deque<QuicEvent>& queue = established ? events : held;
+    if (closed && !established) return;
+    if (!queue.empty())
+      if (auto* last = std::get_if<QuicEvent::StreamData>(&queue.back().value);
+          last && last->id == id && !last->fin) {
+        last->bytes.insert(last->bytes.end(), bytes.begin(), bytes.end());
+        last->fin = fin;
+        return;
+      }
+    queue.push_back(QuicEvent{QuicEvent::StreamData{id, {bytes.begin(), bytes.end()}, fin}});
+  }
+
   void report_closed(Error error, bool by_peer, std::uint64_t app_code) {
     closed = true;
     held.clear();
@@ -332,9 +348,8 @@ int new_connection_id_cb(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token, std
 
 int recv_stream_data_cb(ngtcp2_conn*, std::uint32_t flags, std::int64_t id, std::uint64_t,
                         const std::uint8_t* data, std::size_t length, void* user_data, void*) {
-  state_of(user_data)->push_event(
-      QuicEvent::StreamData{id, std::vector<std::uint8_t>(data, data + length),
-                            (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0});
+  state_of(user_data)->push_stream_data(id, std::span(data, length),
+                                        (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
   return 0;
 }
 

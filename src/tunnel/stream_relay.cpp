@@ -62,6 +62,15 @@ Status StreamRelay::on_stream_data(std::span<const std::uint8_t> bytes, bool fin
   return ok_status();
 }
 
+Status StreamRelay::on_stream_data(std::vector<std::uint8_t>&& bytes, bool fin) {
+  if ((expect_header_ && !port_) || to_tcp_off_ != to_tcp_.size())
+    return on_stream_data(std::span<const std::uint8_t>(bytes), fin);
+  if (fin) stream_fin_ = true;
+  to_tcp_ = std::move(bytes);
+  to_tcp_off_ = 0;
+  return ok_status();
+}
+
 std::span<const std::uint8_t> StreamRelay::to_tcp() const {
   return std::span<const std::uint8_t>(to_tcp_).subspan(to_tcp_off_);
 }

@@ -46,6 +46,8 @@ class StreamRelay {
   // --- stream -> TCP
   // Errc::refused when the header is not one (the caller resets the stream).
   Status on_stream_data(std::span<const std::uint8_t> bytes, bool fin);
+  // The same, taking the buffer itself when nothing is waiting for TCP (no copy).
+  Status on_stream_data(std::vector<std::uint8_t>&& bytes, bool fin);
   // The target port once the whole header is in (expect_header only).
   std::optional<std::uint16_t> target_port() const { return port_; }
   std::span<const std::uint8_t> to_tcp() const;

@@ -202,7 +202,7 @@ void TunnelLink::on_stream_data(QuicEvent::StreamData& data) {
     return;
   }
   const bool had_port = s.relay.target_port().has_value();
-  if (auto st = s.relay.on_stream_data(data.bytes, data.fin); !st) {
+  if (auto st = s.relay.on_stream_data(std::move(data.bytes), data.fin); !st) {
     log(LogLevel::info, "a stream without a tunnel header: reset");
     drop_stream(s.id, kStreamPortNotExposed);
     return;
@@ -350,11 +350,16 @@ bool TunnelLink::service(Stream& s) {
       drop_stream(id, kStreamTcpReset);
       return false;
     }
-    if (n == 0)
+    if (n == 0) {
       s.relay.on_tcp_eof();
-    else
-      s.relay.on_tcp_data(std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)));
-    flush_to_stream(s);
+      flush_to_stream(s);
+      continue;
+    }
+    // Nothing is queued before these bytes (the loop's condition): the stream takes what
+    // it can straight from the read buffer, and only the rest is kept.
+    const std::span<const std::uint8_t> got(buf.data(), static_cast<std::size_t>(n));
+    const std::size_t took = connection_->write_stream(s.id, got, false);
+    if (took < got.size()) s.relay.on_tcp_data(got.subspan(took));
   }
   if (s.relay.done()) {
     drop_stream(id, std::nullopt);

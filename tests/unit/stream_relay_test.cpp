@@ -88,3 +88,21 @@ TEST_CASE("relay, exposing side: a stream that is not a tunnel stream is refused
   StreamRelay zero({}, true);
   CHECK(zero.on_stream_data(Bytes{'P', '1', 0, 0}, false).error().code == Errc::refused);
 }
+
+TEST_CASE("relay, exposing side: buffers handed over whole keep the byte order", "[tunnel]") {
+  StreamRelay r({}, true);
+  Bytes first{'P', '1', 0x1f, 0x90, 'a', 'b'};
+  REQUIRE(r.on_stream_data(std::move(first), false).ok());  // the header is taken off
+  REQUIRE(r.target_port() == 8080);
+  // Bytes still waiting for TCP: the next buffer goes behind them.
+  REQUIRE(r.on_stream_data(Bytes{'c', 'd'}, false).ok());
+  CHECK(Bytes(r.to_tcp().begin(), r.to_tcp().end()) == Bytes{'a', 'b', 'c', 'd'});
+  CHECK(r.wrote_to_tcp(4) == 8);  // the 4 header bytes are reported consumed with them
+  // Nothing waiting: the buffer itself becomes what goes to TCP.
+  Bytes next{'e', 'f', 'g'};
+  const auto* where = next.data();
+  REQUIRE(r.on_stream_data(std::move(next), true).ok());
+  CHECK(r.to_tcp().data() == where);
+  CHECK(r.wrote_to_tcp(3) == 3);
+  CHECK(r.shutdown_pending());
+}
