@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -114,6 +115,13 @@ class Exposer {
   bool advertise_mapping_ = true;
   detail::Reactor::TimerId timer_ = 0;
   bool stopping_ = false;
+  struct RefusalSeen {
+    Clock::time_point reported{};
+    std::size_t unreported = 0;
+  };
+  static constexpr auto kRefusalReportEvery = std::chrono::seconds(60);
+  static constexpr std::size_t kMaxRefusalsKept = 1024;
+  std::map<std::string, RefusalSeen> refusals_;  // key: peer ID, newline, reason
 };
 
 void Exposer::send(std::span<const std::uint8_t> bytes, const Endpoint& to) {
@@ -129,11 +137,27 @@ void Exposer::send_batch(const detail::DatagramBuffer& packets, const Endpoint& 
     log(LogLevel::debug, fmt::format("send to {}: {}", to.to_string(), sent.error().message));
 }
 
+// One peer-refused event per peer and reason a minute (docs/tunnel.md): a peer that keeps
+// offering must not fill the log. The next report counts the offers in between.
 void Exposer::refuse(const std::string& peer_id, const std::string& reason) {
+  const auto now = reactor_.now();
+  const std::string key = peer_id + '\n' + reason;
+  auto it = refusals_.find(key);
+  if (it != refusals_.end() && now - it->second.reported < kRefusalReportEvery) {
+    ++it->second.unreported;
+    return;
+  }
+  if (it == refusals_.end()) {
+    if (refusals_.size() >= kMaxRefusalsKept) refusals_.clear();  // a bound, not a cache
+    it = refusals_.emplace(key, RefusalSeen{}).first;
+  }
   TunnelEvent e;
   e.type = TunnelEventType::peer_refused;
   e.peer_id = peer_id;
   e.reason = reason;
+  if (it->second.unreported > 0)
+    e.reason += fmt::format(" ({} more refused since the last report)", it->second.unreported);
+  it->second = RefusalSeen{now, 0};
   emit(e);
 }
 

@@ -46,7 +46,8 @@ TunnelLink::~TunnelLink() {
 
 void TunnelLink::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from) {
   if (closed_) return;
-  if (auto st = connection_->receive(bytes, from, reactor_.now()); !st)
+  const auto now = reactor_.now();  // one clock read a datagram
+  if (auto st = connection_->receive(bytes, from, now); !st)
     log(LogLevel::debug, "QUIC: dropped a datagram: " + st.error().message);
   // The rest of a burst is likely waiting in the socket: pump once it is drained (a
   // timer due now runs before the reactor polls again), or now and then meanwhile.
@@ -56,7 +57,7 @@ void TunnelLink::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint
     return;
   }
   if (pump_timer_ == 0)
-    pump_timer_ = reactor_.add_timer(reactor_.now(), [this] {
+    pump_timer_ = reactor_.add_timer(now, [this] {
       pump_timer_ = 0;
       if (unpumped_ > 0) pump();
     });

@@ -74,6 +74,16 @@ try:
                 ex.summary())
         c.check(not service.peers, "not allowed: the service saw no connection", service.peers)
         c.check(ex.alive(), "not allowed: expose keeps running")
+        # The same peer again at once: refused again, but not reported again (one
+        # peer-refused per peer and reason a minute).
+        again = connect("lan2", ids["lan1"], [f"{LOCAL}:{SERVICE}"], "--no-map")
+        rc2 = again.wait(40)
+        c.check(rc2 == EXIT_REFUSED, f"not allowed, again: connect exits 9 (rc={rc2})",
+                again.summary())
+        c.check(len(ex.of("peer-refused")) == 1,
+                "not allowed, again: expose reported the refusal once, not per offer",
+                ex.summary())
+        stop_all(again)
     except EventTimeout as e:
         c.check(False, "not allowed: expose up", e)
     finally:
