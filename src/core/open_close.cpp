@@ -46,11 +46,16 @@ Error combine(const std::string& what, const std::vector<Error>& errors) {
 struct StateView {
   std::optional<StoredMapping> prior;
   std::set<std::uint16_t> taken;
+  // The store still open (and locked), kept for the intent when nothing goes out on
+  // the network before it (see open()): one read of the file instead of two.
+  std::optional<detail::StateStore> store;
 };
 
+// keep_open: the caller writes its intent before any network exchange.
 Result<StateView> read_state(const detail::Session& s, Transport transport,
-                             std::uint16_t internal_port) {
-  auto store = detail::open_state(s);  // the lock is dropped again at the end of this call
+                             std::uint16_t internal_port, bool keep_open) {
+  // Unless kept, the lock is dropped again at the end of this call.
+  auto store = detail::open_state(s);
   if (!store) return store.error();
   StateView view;
   view.prior = store->find(s.gateway.gateway_ip, s.gateway.local_ip, transport, internal_port);
@@ -58,6 +63,7 @@ Result<StateView> read_state(const detail::Session& s, Transport transport,
     if (m.gateway == s.gateway.gateway_ip && m.mapping.transport == transport &&
         !(m.mapping.internal_ip == s.gateway.local_ip && m.mapping.internal_port == internal_port))
       view.taken.insert(m.mapping.external_port);
+  if (keep_open) view.store.emplace(std::move(*store));
   return view;
 }
 
@@ -68,10 +74,10 @@ struct Started {
   StateView view;
 };
 
-Result<Started> start(const Options& options, const PortSpec& port) {
+Result<Started> start(const Options& options, const PortSpec& port, bool keep_open = false) {
   auto session = detail::open_session(options);
   if (!session) return session.error();
-  auto view = read_state(*session, port.transport, port.port);
+  auto view = read_state(*session, port.transport, port.port, keep_open);
   if (!view) return view.error();
   return Started{std::move(*session), std::move(*view)};
 }
@@ -86,6 +92,15 @@ Status record(const detail::Session& s, const StoredMapping& rec) {
 }
 Status record_intent(const detail::Session& s, const StoredMapping& intent) {
   return detail::record_intent(s, s.deadline, intent);
+}
+// With the store read_state kept open, the intent goes into it and the lock is let
+// go before the request is sent.
+Status record_intent(const detail::Session& s, const StoredMapping& intent,
+                     std::optional<detail::StateStore>& kept) {
+  if (!kept) return record_intent(s, intent);
+  std::optional<detail::StateStore> store = std::move(kept);
+  kept.reset();
+  return detail::record_intent(*store, intent);
 }
 void restore(const detail::Session& s, const StoredMapping& intent,
              const std::optional<StoredMapping>& prior) {
@@ -128,10 +143,12 @@ Status reassert_and_delete(const detail::Session& s, const Mapping& m, const det
 Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   if (auto st = detail::check_ports(req.port, req.external_port); !st) return st.error();
   if (auto st = check_description(req.description); !st) return st.error();
-  auto started = start(options, req.port);
+  // Without a probe race nothing is sent before the first intent: the store read for
+  // the prior record takes that intent too.
+  auto started = start(options, req.port, req.via != Via::automatic);
   if (!started) return started.error();
   auto& s = started->session;
-  const StateView& view = started->view;
+  StateView& view = started->view;
   const auto& prior = view.prior;
 
   const IpAddress& me = s.gateway.local_ip;
@@ -220,7 +237,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
     // delete it, RFC 6887 s15). A state that cannot be written stops us here.
     StoredMapping intent = detail::map_intent(s, p, params,
                                               refresh ? prior->mapping.external_ip : std::nullopt);
-    if (auto st = record_intent(s, intent); !st) return st.error();
+    if (auto st = record_intent(s, intent, view.store); !st) return st.error();
     detail::test_pause_at("open-intent");
     auto client = s.client(p);
     auto mapped = client->map(params, s.deadline);

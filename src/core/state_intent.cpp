@@ -8,12 +8,24 @@ Status record_mapping(const Session& s, Deadline deadline, const StoredMapping& 
   return update_state(s, deadline, [&](StateStore& st) { st.upsert(rec); });
 }
 
-Status record_intent(const Session& s, Deadline deadline, const StoredMapping& intent) {
-  auto st = record_mapping(s, deadline, intent);
+namespace {
+
+Status intent_status(Status st) {
   if (st) return st;
   Error e = st.error();
   e.message += "\n  nothing was sent to the router";
   return e;
+}
+
+}  // namespace
+
+Status record_intent(const Session& s, Deadline deadline, const StoredMapping& intent) {
+  return intent_status(record_mapping(s, deadline, intent));
+}
+
+Status record_intent(StateStore& store, const StoredMapping& intent) {
+  store.upsert(intent);
+  return intent_status(store.save());
 }
 
 void restore_prior(const Session& s, Deadline deadline, const StoredMapping& intent,

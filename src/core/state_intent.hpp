@@ -26,6 +26,8 @@ Status record_mapping(const Session& s, Deadline deadline, const StoredMapping& 
 // The intent goes in before the router is asked; failing, nothing is sent at all (the
 // error says so).
 Status record_intent(const Session& s, Deadline deadline, const StoredMapping& intent);
+// The same into a store the caller opened (and holds locked) already.
+Status record_intent(StateStore& store, const StoredMapping& intent);
 
 // Puts back what the state said before `intent` (the request failed or was undone).
 void restore_prior(const Session& s, Deadline deadline, const StoredMapping& intent,
