@@ -134,8 +134,9 @@ Status connect_tunnel(const ConnectOptions& options, int stop_fd, const TunnelEv
 // end of a socketpair the caller owns (blocking; close it when done):
 //   open_stream(PORT): AF_UNIX SOCK_STREAM, one QUIC stream to the exposed TCP PORT
 //     (what is written reaches the service; shutdown(SHUT_WR) is its FIN);
-//   open_datagrams(PORT): AF_UNIX SOCK_DGRAM, one flow to the exposed UDP PORT: each
-//     datagram written is one RFC 9221 datagram there, answers come back as datagrams.
+//   open_datagrams(PORT): AF_UNIX SOCK_SEQPACKET, one flow to the exposed UDP PORT: each
+//     message written is one RFC 9221 datagram there, answers come back as messages;
+//     closing it ends the flow.
 // A port the peer does not expose is Errc::peer_refused. When the path breaks the
 // thread finds one again (as connect_tunnel does); ends opened meanwhile are closed at
 // once (the caller reads EOF) and new ones work once it is back. on_event runs on the

@@ -10,6 +10,7 @@
 // QUIC connection, the listeners kept.
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,6 +38,12 @@
 namespace porthole {
 namespace {
 
+// Whether the other end of a socketpair is closed (POLLHUP / POLLRDHUP), not waiting.
+bool peer_hung_up(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP)) != 0;
+}
+
 using detail::Clock;
 using std::chrono::milliseconds;
 
@@ -61,7 +68,7 @@ std::string forward_text(const Forward& f) {
 // learnt (the exposed ports), under one mutex; `wake` is an eventfd the reactor watches.
 struct TunnelClientInbox {
   struct Local {
-    OwnedFd fd;  // our end of a socketpair: SOCK_STREAM for a stream, SOCK_DGRAM for a flow
+    OwnedFd fd;  // our end of a socketpair: SOCK_STREAM for a stream, SOCK_SEQPACKET for a flow
     std::uint16_t port = 0;
     TunnelProto proto = TunnelProto::tcp;
   };
@@ -429,8 +436,11 @@ void Connector::on_inbox() {
       link_->add_tcp(detail::TcpSocket(item.fd.release()), item.port);
       continue;
     }
-    library_flows_.push_back({std::move(item.fd), item.port});
-    const std::size_t index = library_flows_.size() - 1;
+    // A slot a closed flow left, else a new one: as many slots as flows open at once.
+    std::size_t index = 0;
+    while (index < library_flows_.size() && library_flows_[index].fd.valid()) ++index;
+    if (index == library_flows_.size()) library_flows_.emplace_back();
+    library_flows_[index] = LibraryFlow{std::move(item.fd), item.port};
     reactor_.watch(library_flows_[index].fd.get(), true, false,
                    [this, index](bool, bool) { on_library_flow(index); });
   }
@@ -441,9 +451,18 @@ void Connector::on_library_flow(std::size_t index) {
   for (;;) {
     ssize_t n = ::recv(flow.fd.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
+    // An empty datagram reads as 0 bytes too: only a hang-up is the end.
+    if (n == 0 && !peer_hung_up(flow.fd.get())) {
+      if (link_ && link_->established() && !link_->closed())
+        link_->on_local_udp(flow.fd.get(), flow.port, Endpoint{}, {});
+      continue;
+    }
     if (n <= 0) {
-      // The caller closed its end (or an error): the flow ends here.
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) reactor_.unwatch(flow.fd.get());
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      // The caller closed its end (or an error): the flow ends here and its slot is free.
+      reactor_.unwatch(flow.fd.get());
+      if (link_) link_->forget_local_udp(flow.fd.get());
+      flow = LibraryFlow{};
       return;
     }
     if (!link_ || !link_->established() || link_->closed()) continue;
@@ -573,7 +592,10 @@ Result<OwnedFd> TunnelClient::open(std::uint16_t port, TunnelProto proto) {
       return make_error(Errc::peer_refused,
                         fmt::format("{} does not expose port {}", impl_->options.peer.to_string(),
                                     to_string(want)));
-    const int type = proto == TunnelProto::tcp ? SOCK_STREAM : SOCK_DGRAM;
+    // A flow is SOCK_SEQPACKET: datagrams keep their bounds, and the caller's close is
+    // seen (an AF_UNIX SOCK_DGRAM pair never tells), so the flow is ended and its slot
+    // freed.
+    const int type = proto == TunnelProto::tcp ? SOCK_STREAM : SOCK_SEQPACKET;
     if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0)
       return make_error(Errc::internal, fmt::format("socketpair: {}", std::strerror(errno)));
     // The caller's end blocks as an ordinary socket would; ours does not.

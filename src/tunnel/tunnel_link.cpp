@@ -465,6 +465,10 @@ void TunnelLink::on_local_udp(int listener_fd, std::uint16_t remote_port, const 
   pump();
 }
 
+void TunnelLink::forget_local_udp(int listener_fd) {
+  std::erase_if(client_flows_, [&](const ClientFlow& f) { return f.listener_fd == listener_fd; });
+}
+
 void TunnelLink::expire_flows() {
   const auto now = reactor_.now();
   for (auto it = server_flows_.begin(); it != server_flows_.end();) {

@@ -84,6 +84,8 @@ class TunnelLink {
   // exposed `remote_port`. Answers go back from that listener to the source.
   void on_local_udp(int listener_fd, std::uint16_t remote_port, const Endpoint& source,
                     std::span<const std::uint8_t> payload);
+  // client: the listener is closed: its flows end now (its descriptor may be reused).
+  void forget_local_udp(int listener_fd);
 
   void close(std::uint64_t app_code, std::string_view reason);
   void migrate(const Endpoint& new_local, const Endpoint& new_remote);

@@ -1,8 +1,10 @@
 // TunnelClient (include/porthole/tunnel.hpp) from a program of its own, for the lab
 // scenario tunnel_library: opens a stream to an exposed TCP port and sends an HTTP GET,
 // opens a datagram flow to an exposed UDP port and sends numbered datagrams until each
-// is answered, and asks for a port that is not exposed. One JSON line per step:
+// is answered, opens and closes many flows (the tunnel's ends of them must be closed too),
+// and asks for a port that is not exposed. One JSON line per step:
 //   tunnel_client_check PEER_ID RENDEZVOUS STUN STATE_DIR TCP_PORT UDP_PORT OTHER_PORT
+#include <dirent.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -76,6 +78,34 @@ nlohmann::json datagrams(porthole::TunnelClient& client, std::uint16_t port, int
   return {{"step", "datagrams"}, {"sent", count}, {"answered", answered}, {"sample", answers}};
 }
 
+// Descriptors this process has open (the tunnel thread's included).
+std::size_t open_fds() {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+// `count` flows opened, each used once and closed: the tunnel closes its ends as well,
+// so the process's descriptors come back to what they were (within 10 s).
+nlohmann::json flows_reaped(porthole::TunnelClient& client, std::uint16_t port, int count) {
+  const std::size_t before = open_fds();
+  for (int i = 0; i < count; ++i) {
+    auto fd = client.open_datagrams(port);
+    if (!fd) return {{"step", "reaped"}, {"error", fd.error().message}};
+    const std::string out = fmt::format("r-{}", i);
+    ::send(fd->get(), out.data(), out.size(), MSG_NOSIGNAL);
+  }  // each closed here
+  std::size_t after = open_fds();
+  for (int tries = 0; tries < 100 && after > before; ++tries) {
+    ::usleep(100000);
+    after = open_fds();
+  }
+  return {{"step", "reaped"}, {"flows", count}, {"fds_before", before}, {"fds_after", after}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -108,6 +138,7 @@ int main(int argc, char** argv) {
   line({{"step", "connect"}, {"connected", (*client)->connected()}, {"exposed", ports}});
   line(http_get(**client, port_arg(argv[5])));
   line(datagrams(**client, port_arg(argv[6]), 5));
+  line(flows_reaped(**client, port_arg(argv[6]), 200));
   auto other = (*client)->open_stream(port_arg(argv[7]));
   line({{"step", "not-exposed"},
         {"refused", !other && other.error().code == porthole::Errc::peer_refused},

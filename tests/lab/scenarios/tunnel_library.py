@@ -55,6 +55,10 @@ try:
         c.check(dg.get("answered") == dg.get("sent") == 5,
                 "open_datagrams(5300): every datagram answered by the echo service", dg)
         c.check(echo.peers, "the echo service saw the flow", echo.peers)
+        rp = steps.get("reaped", {})
+        c.check(rp.get("flows") == 200 and rp.get("fds_after") is not None
+                and rp.get("fds_after") <= rp.get("fds_before"),
+                "200 datagram flows opened and closed: the tunnel closed its ends too", rp)
         ne = steps.get("not-exposed", {})
         c.check(ne.get("refused") is True and "does not expose" in ne.get("error", ""),
                 f"open_stream({OTHER}): refused, not exposed", ne)
