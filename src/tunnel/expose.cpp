@@ -374,7 +374,11 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
   };
   s.link = std::make_unique<detail::TunnelLink>(
       reactor_, std::move(*conn),
-      [this, from](const detail::DatagramBuffer& packets) { send_batch(packets, from); }, lc, cb);
+      // To where the connection is now: the peer's address can change (RFC 9000 s9.3).
+      [this, session = &s, from](const detail::DatagramBuffer& packets) {
+        send_batch(packets, session->link ? session->link->remote() : from);
+      },
+      lc, cb);
   // The QUIC connection keeps the path alive now (its PINGs), and the connecting side's
   // agent has stopped answering: consent checks would only fail.
   s.agent->quiesce();
@@ -385,6 +389,20 @@ void Exposer::on_quic(std::span<const std::uint8_t> bytes, const Endpoint& from)
   for (auto& s : sessions_)
     if (s->link && !s->gone && s->link->remote() == from) {
       s->link->on_datagram(bytes, from);
+      reap();
+      return;
+    }
+  // A peer whose NAT gave it a new address (RFC 9000 s9.3): its packets still name one
+  // of our connection IDs. ngtcp2 validates the new path and moves the connection there;
+  // what it cannot decrypt it drops.
+  for (auto& s : sessions_)
+    if (s->link && !s->gone && s->link->addressed_to_us(bytes)) {
+      const Endpoint before = s->link->remote();
+      s->link->on_datagram(bytes, from);
+      if (s->link && !(s->link->remote() == before))
+        log(LogLevel::info,
+            fmt::format("{} moved from {} to {} (QUIC migration)", s->peer.to_string(),
+                        before.to_string(), s->link->remote().to_string()));
       reap();
       return;
     }

@@ -698,6 +698,19 @@ void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
   }
 }
 
+bool QuicConnection::addressed_to_us(std::span<const std::uint8_t> datagram) const {
+  const State& s = *state_;
+  // Short header: the form bit clear, then our connection ID of kCidLength bytes.
+  if (s.closed || datagram.size() < 1 + kCidLength || (datagram[0] & 0x80) != 0) return false;
+  std::vector<ngtcp2_cid> ids(ngtcp2_conn_get_num_scid(s.conn));
+  const std::size_t n = ngtcp2_conn_get_scid(s.conn, ids.data());
+  for (std::size_t i = 0; i < n; ++i)
+    if (ids[i].datalen == kCidLength &&
+        std::memcmp(ids[i].data, datagram.data() + 1, kCidLength) == 0)
+      return true;
+  return false;
+}
+
 TimePoint QuicConnection::next_timeout() const {
   const State& s = *state_;
   if (s.closed) return TimePoint::max();

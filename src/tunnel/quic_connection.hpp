@@ -153,6 +153,11 @@ class QuicConnection {
 
   std::optional<QuicEvent> next_event();
 
+  // Whether a short-header packet (RFC 9000 s17.3) is addressed to one of this
+  // connection's own connection IDs: a peer whose NAT rebound it arrives from a new
+  // address (s9.3), and the socket's owner finds its connection by this, not by address.
+  bool addressed_to_us(std::span<const std::uint8_t> datagram) const;
+
   struct State;  // the adapter's (src/tunnel/quic_connection.cpp)
 
  private:

@@ -93,6 +93,9 @@ class TunnelLink {
   bool closed() const { return closed_; }
   const PeerId* peer() const { return connection_->peer(); }
   const Endpoint& remote() const { return connection_->remote(); }
+  bool addressed_to_us(std::span<const std::uint8_t> datagram) const {
+    return connection_->addressed_to_us(datagram);
+  }
   std::size_t open_streams() const { return streams_.size(); }
 
  private:
