@@ -5,10 +5,12 @@ symmetric with random ports, miniupnpd stopped on both, no --turn. Both directio
 `expose` on lan1 behind the symmetric r1 (expose opens the birthday method's extra
 sockets, the one connect's probe reaches carries the QUIC connection), and `connect` on
 lan2 behind the symmetric r2 (connect's punch opens them, expose probes from its one
-socket). Each time: connect's "connected" and expose's "peer-connected" name strategy
-birthday and a direct path (not relayed, not mapped); a file goes down through the tunnel
-(curl, same SHA-256) and another one up (HTTP POST, the service answers its SHA-256);
-both sides exit 0 on SIGTERM.
+socket). Then expose behind a predictable symmetric r1 (symmetric-seq): strategy
+prediction, connect probing the ports expose's next mappings get. Each time: connect's
+"connected" and expose's "peer-connected" name the strategy and a direct path (not
+relayed, not mapped), neither holds a socket more than it needs; a file goes down
+through the tunnel (curl, same SHA-256) and another one up (HTTP POST, the service
+answers its SHA-256); both sides exit 0 on SIGTERM.
 """
 
 import hashlib
@@ -21,7 +23,9 @@ from tunnel_lab import (PATH_KINDS, EventTimeout, FileServer, connect, connected
 import labkit  # noqa: E402
 
 SERVICE, LOCAL = 8080, 18080
-PAIRINGS = [("symmetric", "eim"), ("eim", "symmetric")]  # (r1: expose's, r2: connect's)
+# (r1: expose's NAT, r2: connect's, the strategy both must name)
+PAIRINGS = [("symmetric", "eim", "birthday"), ("eim", "symmetric", "birthday"),
+            ("symmetric-seq", "eim", "prediction")]
 DOWN, UP_SIZE = "down.bin", 256 * 1024
 
 # FileServer's static HTTP server, and a POST that answers the body's SHA-256.
@@ -72,7 +76,7 @@ try:
     c.check(all(ids.values()) and ids["lan1"] != ids["lan2"],
             "porthole id --json: an ID for each host, and they differ", ids)
     www = FileServer("lan1", SERVICE, {DOWN: 1 << 20}, script=_HTTP_UP)
-    for m1, m2 in PAIRINGS:
+    for m1, m2, want in PAIRINGS:
         pair = f"{m1}<->{m2}"
         for r, mode in (("r1", m1), ("r2", m2)):
             res = labkit.lab("nat-mode", r, mode)
@@ -87,12 +91,12 @@ try:
             c.check(ev.get("peer_id") == ids["lan1"] and ev.get("path") in PATH_KINDS
                     and ev.get("path") not in ("relayed", "mapped"),
                     f"{pair}: connect: a direct path without --turn ({ev.get('path')})", ev)
-            c.check(ev.get("strategy") == "birthday",
-                    f"{pair}: connect: strategy birthday ({ev.get('strategy')})", ev)
+            c.check(ev.get("strategy") == want,
+                    f"{pair}: connect: strategy {want} ({ev.get('strategy')})", ev)
             got = ex.has("peer-connected", 10, pred=lambda e: e.get("peer_id") == ids["lan2"])
-            c.check(got is not None and got.get("strategy") == "birthday"
+            c.check(got is not None and got.get("strategy") == want
                     and got.get("path") not in ("relayed", "mapped"),
-                    f"{pair}: expose: lan2 connected, strategy birthday, a direct path",
+                    f"{pair}: expose: lan2 connected, strategy {want}, a direct path",
                     got or ex.summary())
             fds = {t.subcommand: fd_count(t.pid) for t in (ex, co)}
             c.check(all(0 < n < 16 for n in fds.values()),
