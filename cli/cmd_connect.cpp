@@ -20,8 +20,8 @@ namespace {
 
 constexpr const char* kConnectFooter =
     R"(Every -L is bound before anything is sent. Lines on stdout (--json: JSON lines):
-connected, then listening (one per -L), path-lost and reconnected when the path breaks
-and is found again. Runs until SIGTERM or SIGINT (--once: until the first local TCP
+connected (path kind and strategy, as punch), then listening (one per -L), path-lost and
+reconnected when the path breaks and is found again. Runs until SIGTERM or SIGINT (--once: until the first local TCP
 connection has closed).
 --turn turn:HOST[:PORT] (with --turn-user and --turn-password, or $PORTHOLE_TURN, as
 for punch) adds a TURN relay for when no direct path can exist (both NATs symmetric);

@@ -22,7 +22,8 @@ namespace {
 constexpr const char* kExposeFooter =
     R"(Runs until SIGTERM or SIGINT: then the tunnels close, the gateway mapping is removed
 and porthole goes offline at the rendezvous. One event line per event on stdout (--json:
-JSON lines): ready, mapping, peer-connected, peer-refused, peer-gone.
+JSON lines): ready, mapping, peer-connected (path kind and strategy), peer-refused,
+peer-gone.
 Exit status: 0 after a clean stop, 2 usage, 3 rendezvous unreachable, 8 identity key
 unusable. See porthole(1).)";
 

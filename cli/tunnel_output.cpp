@@ -52,7 +52,9 @@ std::string render_tunnel_event(const TunnelEvent& e, bool as_json) {
       j["path"] = e.path;
       j["peer"] = endpoint_or_null(e.peer);
       if (e.type == T::connected) j["elapsed_ms"] = e.elapsed.count();
+      if (!e.strategy.empty()) j["strategy"] = e.strategy;
       text += fmt::format(" {} {} path {}", e.peer_id, text_or(e.peer, "?"), e.path);
+      if (!e.strategy.empty()) text += fmt::format(" strategy {}", e.strategy);
       if (e.type == T::connected) text += fmt::format(" in {} ms", e.elapsed.count());
       break;
     case T::peer_refused:

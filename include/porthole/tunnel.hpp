@@ -56,13 +56,13 @@ Result<Forward> parse_forward(std::string_view spec);
 enum class TunnelEventType {
   ready,           // expose: registered. ports, local (the tunnel's UDP socket), mapping
   mapping,         // expose: the gateway mapping changed. what, mapping, reason
-  peer_connected,  // expose: peer_id, path, peer
+  peer_connected,  // expose: peer_id, path, peer, strategy
   peer_refused,    // expose: peer_id (empty when unknown), reason
   peer_gone,       // expose: peer_id, reason
-  connected,       // connect: peer_id, path, peer, elapsed
+  connected,       // connect: peer_id, path, peer, elapsed, strategy
   listening,       // connect: local, remote_port, proto (one per -L, after connected)
   path_lost,       // connect: reason
-  reconnected,     // connect: path, peer
+  reconnected,     // connect: path, peer, strategy
 };
 const char* tunnel_event_name(TunnelEventType type) noexcept;  // "peer-connected", ...
 
@@ -70,6 +70,9 @@ struct TunnelEvent {
   TunnelEventType type = TunnelEventType::ready;
   std::string peer_id;
   std::string path;  // path_kind_name(): "host", "server-reflexive", "mapped", ...
+  // How the path was found (punch.hpp, PunchReport::strategy): "direct", "prediction",
+  // "birthday", "relay"; empty when not known.
+  std::string strategy;
   std::optional<Endpoint> peer;
   std::string reason;
   std::chrono::milliseconds elapsed{0};

@@ -23,10 +23,12 @@
 #include "codec/stun_codec.hpp"
 #include "core/candidate_gathering.hpp"
 #include "core/ice_agent.hpp"
+#include "core/port_search.hpp"
 #include "core/punch_rules.hpp"
 #include "core/relay_loop.hpp"
 #include "core/punch_strategy.hpp"
 #include "core/punch_session.hpp"
+#include "core/stun_gathering.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
 #include "net/resolve.hpp"
@@ -129,12 +131,6 @@ class MappingRequest {
   std::thread thread_;
 };
 
-// One STUN Binding (RFC 8489) to a --stun server through the mux.
-struct StunProbe {
-  Endpoint server;
-  detail::StunTransaction transaction;
-};
-
 class Punch {
  public:
   Punch(const PunchOptions& options, const PeerId& peer, Identity identity, int stop_fd,
@@ -179,11 +175,6 @@ class Punch {
   // The strategy (core/punch_strategy.hpp), once the peer's description is in.
   detail::NatProfile local_profile() const;
   void start_strategy(const rdv::Description& peer);
-  void open_birthday_sockets();
-  void on_extra_datagram(std::size_t index, std::span<const std::uint8_t> bytes,
-                         const Endpoint& from);
-  void close_extra_sockets();
-  void send_probes(Clock::time_point now);
   void schedule();
   void finish(Error e) {
     if (!outcome_) outcome_ = std::move(e);
@@ -206,7 +197,7 @@ class Punch {
   std::vector<IpAddress> host_ips_;
   detail::CandidateList candidates_;
   std::vector<detail::ReflexiveObservation> observations_;
-  std::vector<StunProbe> stun_;
+  std::vector<detail::StunProbe> stun_;
   std::unique_ptr<MappingRequest> mapping_;
   bool mapping_settled_ = true;
   std::unique_ptr<detail::RendezvousClient> rendezvous_client_;
@@ -242,25 +233,9 @@ class Punch {
   std::optional<Clock::time_point> connected_at_;
   detail::Reactor::TimerId timer_ = 0;
 
-  // Port prediction and the birthday method (core/punch_strategy.hpp).
-  detail::StrategyPlan plan_;
-  std::optional<IpAddress> probe_ip_;       // the peer's address from its description
-  std::vector<std::uint16_t> predicted_;    // prediction: the ports probed, round robin
-  std::vector<std::uint8_t> random_ports_;  // birthday: two random bytes per probe
-  std::vector<std::uint8_t> probe_bytes_;   // one signed check, sent to every port
-  std::optional<Clock::time_point> next_probe_;
-  // Birthday, the symmetric side: when the extra sockets open, and toward what.
-  std::optional<Clock::time_point> birthday_at_;
-  std::vector<Endpoint> birthday_targets_;
-  std::size_t probes_sent_ = 0;
-  std::size_t extra_packets_ = 0;
-  std::size_t sockets_opened_ = 0;
-  // The birthday side's extra sockets; the first one the peer's check reaches becomes
-  // the punch socket (`promoted_`), and the agent's packets to `promoted_to_` leave
-  // through it from then on.
-  std::vector<std::unique_ptr<detail::UdpMux>> extra_;
-  std::unique_ptr<detail::UdpMux> promoted_;
-  std::optional<Endpoint> promoted_to_;
+  // Port prediction and the birthday method (core/port_search.hpp). The birthday
+  // side's extra socket the peer's check reaches becomes the punch socket.
+  detail::PortSearch search_{reactor_, options_.log, [this] { schedule(); }};
 };
 
 Status Punch::open_socket() {
@@ -292,14 +267,7 @@ void Punch::gather_host() {
 }
 
 void Punch::start_stun(const std::vector<Endpoint>& servers) {
-  for (const auto& s : servers) {
-    detail::stun::BindingRequest req;
-    req.transaction_id = random_transaction_id();
-    auto bytes = detail::stun::encode_binding_request(req);
-    stun_.push_back(
-        {s, detail::StunTransaction(req.transaction_id, std::move(bytes), {milliseconds(100), 4, 4},
-                                    std::min(gather_until_, deadline_))});
-  }
+  stun_ = detail::start_stun_probes(servers, std::min(gather_until_, deadline_));
 }
 
 bool Punch::gathering_done() const {
@@ -505,21 +473,13 @@ void Punch::flush_rendezvous() {
 }
 
 bool Punch::on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& from) {
-  for (auto& s : stun_) {
-    if (s.server != from || s.transaction.settled()) continue;
-    auto m = s.transaction.on_datagram(bytes, reactor_.now());
-    if (!m) continue;
-    const std::optional<Endpoint>& mapped = m->xor_mapped_address ? m->xor_mapped_address
-                                                                  : m->mapped_address;
-    if (mapped) {
-      candidates_.add_server_reflexive(*mapped);
-      observations_.push_back({s.server, *mapped});
-      log(LogLevel::debug,
-          fmt::format("STUN {}: we are {}", s.server.to_string(), mapped->to_string()));
-    }
-    return true;
-  }
-  return false;
+  const std::size_t before = observations_.size();
+  if (!detail::take_stun_answer(stun_, bytes, from, reactor_.now(), candidates_, observations_))
+    return false;
+  if (observations_.size() > before)
+    log(LogLevel::debug, fmt::format("STUN {}: we are {}", from.to_string(),
+                                     observations_.back().mapped.to_string()));
+  return true;
 }
 
 void Punch::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint& from) {
@@ -538,11 +498,7 @@ void Punch::flush_agent() {
       if (turn_ && turn_->send(out.to, out.bytes)) drain_turn();
       continue;
     }
-    if (promoted_ && promoted_to_ && out.to == *promoted_to_) {
-      if (auto st = promoted_->send_to(out.bytes, out.to); !st)
-        log(LogLevel::debug, fmt::format("send to {}: {}", out.to.to_string(), st.error().message));
-      continue;
-    }
+    if (search_.send_promoted(out)) continue;
     send(out.bytes, out.to);
   }
 }
@@ -640,165 +596,24 @@ std::string Punch::relay_failure() const {
 }
 
 detail::NatProfile Punch::local_profile() const {
-  detail::NatProfile p;
-  p.mapping = detail::nat_mapping_from(observations_, host_ips_);
   // The mappings were made in the order the first requests left: the rendezvous's,
   // then the --stun servers' in their order (schedule() sends them so).
-  std::vector<std::uint16_t> ports;
-  auto seen_by = [&](const Endpoint& server) {
-    for (const auto& o : observations_)
-      if (o.server == server) ports.push_back(o.mapped.port);
-  };
-  seen_by(rendezvous_);
-  for (const auto& s : stun_) seen_by(s.server);
-  const auto a = detail::port_allocation_from(p.mapping, ports, mux_->local_port());
-  p.allocation = a.allocation;
-  p.port_step = a.port_step;
-  return p;
+  std::vector<Endpoint> servers{rendezvous_};
+  for (const auto& st : stun_) servers.push_back(st.server);
+  return detail::nat_profile_from(observations_, host_ips_, servers, mux_->local_port());
 }
 
 void Punch::start_strategy(const rdv::Description& peer) {
   const detail::NatProfile local = local_profile();
   const detail::NatProfile remote{peer.nat_mapping, peer.allocation, peer.port_step};
-  plan_ = detail::choose_strategy(local, remote);
-  report_.strategy = detail::strategy_name(plan_.strategy);
-  agent_->set_keep_checking(plan_.keep_checking);
+  const detail::StrategyPlan plan = detail::choose_strategy(local, remote);
+  report_.strategy = detail::strategy_name(plan.strategy);
+  agent_->set_keep_checking(plan.keep_checking);
   log(LogLevel::info, fmt::format("strategy {} (this side {}, the peer {})", report_.strategy,
                                   detail::nat_mapping_name(local.mapping),
                                   detail::nat_mapping_name(remote.mapping)));
-  if (plan_.probe_peer) {
-    // Only ever toward the address the peer's signed description names.
-    probe_ip_ = detail::probe_address(peer.candidates);
-    if (!probe_ip_) {
-      log(LogLevel::info, "no server-reflexive candidate of the peer's to probe");
-    } else if (plan_.strategy == detail::Strategy::prediction) {
-      std::vector<std::uint16_t> observed;
-      for (const auto& c : peer.candidates)
-        if (c.type == detail::ice::CandidateType::server_reflexive && c.address.ip == *probe_ip_)
-          observed.push_back(c.address.port);
-      predicted_ = detail::predicted_ports(remote, observed);
-      next_probe_ = reactor_.now();
-    } else {
-      random_ports_.resize(2 * detail::kMaxProbes);
-      fill_random(random_ports_);
-      next_probe_ = reactor_.now();
-    }
-  }
-  if (plan_.open_sockets) {
-    for (const auto& c : peer.candidates)
-      if (c.type == detail::ice::CandidateType::server_reflexive && c.address.ip.is_v4())
-        birthday_targets_.push_back(c.address);
-    // The plain checks first: against a NAT that filters by address only, or not at
-    // all, they need no extra socket, and extra sockets' checks reaching it would
-    // compete with the path they find.
-    if (!birthday_targets_.empty()) birthday_at_ = reactor_.now() + detail::kBirthdayDelay;
-  }
-}
-
-void Punch::open_birthday_sockets() {
-  const std::vector<Endpoint>& targets = birthday_targets_;
-  if (targets.empty() || !agent_ || agent_->state() != IceAgent::State::checking) return;
-  auto bytes = agent_->probe_check(targets.front());
-  if (!bytes) return;
-  for (std::size_t i = 0; i < detail::kBirthdaySockets; ++i) {
-    auto sock = detail::open_bound_udp_socket("0.0.0.0", 0);
-    if (!sock) {
-      log(LogLevel::debug, "birthday: no more sockets: " + sock.error().message);
-      break;
-    }
-    auto mux = std::make_unique<detail::UdpMux>(std::move(*sock));
-    mux->on_stun([this, i](std::span<const std::uint8_t> b, const Endpoint& from) {
-      on_extra_datagram(i, b, from);
-    });
-    for (const auto& to : targets) {
-      // Each send makes a new mapping on this side's NAT, open to the peer's endpoint.
-      if (mux->send_to(*bytes, to)) ++extra_packets_;
-    }
-    detail::UdpMux* raw = mux.get();
-    reactor_.watch(raw->fd(), true, false, [this, raw](bool, bool) {
-      auto r = raw->on_readable();
-      if (!r) log(LogLevel::debug, "birthday socket: " + r.error().message);
-      schedule();
-    });
-    extra_.push_back(std::move(mux));
-    ++sockets_opened_;
-  }
-  log(LogLevel::debug, fmt::format("birthday: {} extra sockets, {} checks toward {}",
-                                   sockets_opened_, extra_packets_, targets.front().to_string()));
-}
-
-void Punch::on_extra_datagram(std::size_t index, std::span<const std::uint8_t> bytes,
-                              const Endpoint& from) {
-  if (!agent_) return;
-  if (promoted_) {
-    // The others are closed: only the promoted socket still delivers, and what reaches
-    // it is the path's.
-    agent_->on_datagram(bytes, from, reactor_.now());
-    return;
-  }
-  if (index >= extra_.size() || !extra_[index]) return;
-  if (!agent_->on_datagram(bytes, from, reactor_.now())) return;
-  // A path the punch socket already proved stays: moving the traffic to another
-  // socket now would leave the peer's nomination on the old one unanswered.
-  const auto pairs = agent_->report();
-  if (agent_->state() != IceAgent::State::checking ||
-      std::any_of(pairs.begin(), pairs.end(), [&](const detail::PairReport& p) {
-        return p.remote == from && (p.outcome == detail::PairOutcome::succeeded ||
-                                    p.outcome == detail::PairOutcome::nominated);
-      }))
-    return;
-  // The first socket the peer's own check reached is the way through: it becomes the
-  // punch socket, and every other extra socket is closed at once.
-  promoted_ = std::move(extra_[index]);
-  promoted_to_ = from;
-  log(LogLevel::debug, fmt::format("birthday: socket on port {} reached by {} ({} probes of ours)",
-                                   promoted_->local_port(), from.to_string(), extra_packets_));
-  close_extra_sockets();
-}
-
-void Punch::close_extra_sockets() {
-  for (auto& m : extra_)
-    if (m) reactor_.unwatch(m->fd());
-  extra_.clear();
-}
-
-void Punch::send_probes(Clock::time_point now) {
-  if (!next_probe_ || !probe_ip_ || !agent_) return;
-  if (agent_->state() != IceAgent::State::checking || probes_sent_ >= detail::kMaxProbes) {
-    if (probes_sent_ >= detail::kMaxProbes)
-      log(LogLevel::debug,
-          fmt::format("{}: probe cap of {} reached", report_.strategy, detail::kMaxProbes));
-    next_probe_.reset();
-    return;
-  }
-  const bool birthday = plan_.strategy == detail::Strategy::birthday;
-  const auto interval = birthday ? detail::kBirthdayProbeInterval
-                                 : detail::kPredictionProbeInterval;
-  if (birthday ? random_ports_.size() < 2 * detail::kMaxProbes : predicted_.empty()) {
-    next_probe_.reset();
-    return;
-  }
-  while (*next_probe_ <= now && probes_sent_ < detail::kMaxProbes) {
-    std::uint16_t port = birthday ? detail::probe_port(random_ports_[2 * probes_sent_],
-                                                       random_ports_[2 * probes_sent_ + 1])
-                                  : predicted_[probes_sent_ % predicted_.size()];
-    const Endpoint to{*probe_ip_, port};
-    // One signed check serves every probe: it proves the peer's key, not where it is
-    // from, and only one probe is meant to arrive.
-    if (probe_bytes_.empty()) {
-      auto bytes = agent_->probe_check(to);
-      if (!bytes) {
-        next_probe_.reset();
-        return;
-      }
-      probe_bytes_ = std::move(*bytes);
-    }
-    send(probe_bytes_, to);
-    ++probes_sent_;
-    *next_probe_ += interval;
-  }
-  // A late wake-up does not make a burst: the pace restarts from now.
-  if (*next_probe_ < now) *next_probe_ = now + interval;
+  search_.start(plan, remote, peer.candidates, *agent_, reactor_.now(),
+                [](std::span<std::uint8_t> out) { fill_random(out); });
 }
 
 void Punch::fill_report(bool punched) {
@@ -813,13 +628,14 @@ void Punch::fill_report(bool punched) {
         detail::nat_mapping_from(observations_, host_ips_));
   report_.peer_nat = peer_nat_ ? detail::nat_mapping_name(*peer_nat_) : "";
   // A hint is about the NATs: only when the checks (or the peer) were the trouble.
-  report_.packets_sent = probes_sent_ + extra_packets_;
-  report_.sockets_opened = sockets_opened_;
+  report_.packets_sent = search_.probes_sent() + search_.extra_packets();
+  report_.sockets_opened = search_.sockets_opened();
   if (!punched && !stopped_ && outcome_ && outcome_->code == Errc::punch_failed) {
     report_.hint = detail::punch_hint(detail::nat_mapping_from(observations_, host_ips_),
                                       peer_nat_);
-    const std::string tried = detail::strategy_hint(plan_, probes_sent_ + extra_packets_,
-                                                    sockets_opened_);
+    const std::string tried = detail::strategy_hint(search_.plan(),
+                                                    search_.probes_sent() + search_.extra_packets(),
+                                                    search_.sockets_opened());
     if (!tried.empty()) report_.hint += (report_.hint.empty() ? "" : "; ") + tried;
   }
   report_.relay_error = turn_error_ ? turn_error_->message : "";
@@ -883,12 +699,9 @@ void Punch::schedule() {
   if (agent_) {
     agent_->on_timer(now);
     flush_agent();
-    send_probes(now);
-    if (birthday_at_ && now >= *birthday_at_) {
-      birthday_at_.reset();
-      open_birthday_sockets();
-      flush_agent();
-    }
+    search_.on_timer(now,
+                     [this](std::span<const std::uint8_t> b, const Endpoint& to) { send(b, to); });
+    flush_agent();
     if (agent_->state() == IceAgent::State::connected) {
       if (!linger_until_) {
         linger_until_ = agent_->linger_until().value_or(now);
@@ -929,8 +742,7 @@ void Punch::schedule() {
   if (!gathering_done()) earlier(gather_until_);
   earlier(not_online_until_);
   earlier(linger_until_);
-  earlier(next_probe_);
-  earlier(birthday_at_);
+  earlier(search_.next_wakeup());
   if (agent_) earlier(agent_->next_wakeup());
   if (turn_) earlier(turn_->next_wakeup());
   if (timer_ != 0) reactor_.cancel(timer_);
@@ -952,17 +764,8 @@ Result<PunchResult> Punch::run() {
     return make_error(Errc::no_service,
                       fmt::format("rendezvous {}: {}", options_.rendezvous, ip.error().message));
   rendezvous_ = Endpoint{*ip, hp->port};
-  std::vector<Endpoint> stun_servers;
-  for (const auto& s : options_.stun_servers) {
-    auto shp = parse_host_port(s, detail::stun::kDefaultPort);
-    if (!shp) return make_error(Errc::usage, "--stun " + shp.error().message);
-    auto sip = detail::resolve_ipv4(shp->host);
-    if (!sip) {
-      log(LogLevel::warning, fmt::format("STUN server {}: {}", s, sip.error().message));
-      continue;
-    }
-    stun_servers.push_back(Endpoint{*sip, shp->port});
-  }
+  auto stun_servers = detail::resolve_stun_servers(options_.stun_servers, options_.log);
+  if (!stun_servers) return stun_servers.error();
   if (options_.turn) {
     auto thp = parse_host_port(options_.turn->server, detail::stun::kDefaultPort);
     if (!thp) return make_error(Errc::usage, "--turn " + thp.error().message);
@@ -977,7 +780,7 @@ Result<PunchResult> Punch::run() {
   if (turn_server_)
     if (auto st = start_turn(); !st) return st.error();
   gather_host();
-  start_stun(stun_servers);
+  start_stun(*stun_servers);
   if (options_.map) {
     mapping_settled_ = false;
     mapping_ = std::make_unique<MappingRequest>(options_, mux_->local_port());
@@ -1013,11 +816,8 @@ Result<PunchResult> Punch::run() {
     turn_->deallocate(reactor_.now());
     for (const auto& bytes : turn_->take_outgoing()) send(bytes, *turn_server_);
   }
-  close_extra_sockets();  // whatever the outcome, only the punch socket stays
-  if (promoted_ && (!punched_ || !promoted_to_ || agent_->selected()->remote != *promoted_to_)) {
-    reactor_.unwatch(promoted_->fd());
-    promoted_.reset();
-  }
+  search_.close_extra_sockets();  // whatever the outcome, only the punch socket stays
+  if (search_.promoted() && (!punched_ || !search_.path_on_promoted())) search_.close_promoted();
   if (!punched_) {
     if (made) {
       if (auto rs = release_punch_mapping(options_, *made); !rs)
@@ -1052,7 +852,7 @@ Result<PunchResult> Punch::run() {
   }
   // The mux keeps its socket until it is destroyed: hand out a duplicate, connected.
   // The birthday side's path may run from the extra socket the peer's check reached.
-  const detail::UdpMux& chosen = promoted_ ? *promoted_ : *mux_;
+  const detail::UdpMux& chosen = search_.promoted() ? *search_.promoted() : *mux_;
   int fd = ::fcntl(chosen.fd(), F_DUPFD_CLOEXEC, 3);
   if (fd < 0) return make_error(Errc::internal, fmt::format("dup: {}", std::strerror(errno)));
   result.socket = OwnedFd(fd);
@@ -1068,7 +868,7 @@ Result<PunchResult> Punch::run() {
       result.local = *e;
   }
   reactor_.unwatch(mux_->fd());
-  if (promoted_) reactor_.unwatch(promoted_->fd());
+  search_.stop();
   return result;
 }
 

@@ -79,6 +79,21 @@ AllocationSeen port_allocation_from(NatMapping mapping, std::span<const std::uin
   return seen;
 }
 
+NatProfile nat_profile_from(std::span<const ReflexiveObservation> observations,
+                            std::span<const IpAddress> host_addresses,
+                            std::span<const Endpoint> servers, std::uint16_t local_port) {
+  NatProfile p;
+  p.mapping = nat_mapping_from(observations, host_addresses);
+  std::vector<std::uint16_t> ports;
+  for (const auto& server : servers)
+    for (const auto& o : observations)
+      if (o.server == server) ports.push_back(o.mapped.port);
+  const auto a = port_allocation_from(p.mapping, ports, local_port);
+  p.allocation = a.allocation;
+  p.port_step = a.port_step;
+  return p;
+}
+
 std::vector<std::uint16_t> predicted_ports(const NatProfile& peer,
                                            std::span<const std::uint16_t> observed) {
   std::vector<std::uint16_t> out;

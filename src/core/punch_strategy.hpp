@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "codec/rendezvous_codec.hpp"
+#include "core/candidate_gathering.hpp"
 #include "porthole/ip_address.hpp"
 
 namespace porthole::detail {
@@ -78,6 +79,13 @@ struct AllocationSeen {
 };
 AllocationSeen port_allocation_from(rendezvous::NatMapping mapping,
                                     std::span<const std::uint16_t> ports, std::uint16_t local_port);
+
+// This side's profile from what the servers saw of its one socket on `local_port`: the
+// mapping behaviour (nat_mapping_from) and the allocation of the mappings, taken in the
+// order their first requests left, which is the order of `servers`.
+NatProfile nat_profile_from(std::span<const ReflexiveObservation> observations,
+                            std::span<const IpAddress> host_addresses,
+                            std::span<const Endpoint> servers, std::uint16_t local_port);
 
 // Prediction: the ports the peer's next mappings may have, from the ports its
 // description's server-reflexive candidates show: those, then (sequential) the next

@@ -136,6 +136,7 @@ class Connector {
   std::unique_ptr<detail::UdpBatch> rx_;  // receives on a UDP path (not a relayed one)
   std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(65536);  // one per read, reused
   std::vector<std::unique_ptr<detail::TunnelLink>> retired_;
+  std::string strategy_;       // of the punch that found the path
   bool reconnecting_ = false;  // the path broke: the next connection is "reconnected"
   bool done_ = false;
   std::optional<Error> outcome_;
@@ -220,6 +221,7 @@ void Connector::on_port_list(const std::vector<ExposedPort>& ports) {
   c.type = reconnecting_ ? TunnelEventType::reconnected : TunnelEventType::connected;
   c.peer_id = options_.peer.to_string();
   c.path = path_kind_name(punched_->path);
+  c.strategy = strategy_;
   c.peer = punched_->peer;
   c.elapsed = std::chrono::duration_cast<milliseconds>(reactor_.now() - connect_started_);
   emit(c);
@@ -353,8 +355,10 @@ void Connector::on_socket_readable() {
 Status Connector::start_path() {
   connect_started_ = reactor_.now();
   PunchReport scratch;
-  auto r = punch(options_.punch, options_.peer, stop_fd_, report_ ? report_ : &scratch);
+  PunchReport& report = report_ ? *report_ : scratch;
+  auto r = punch(options_.punch, options_.peer, stop_fd_, &report);
   if (!r) return r.error();
+  strategy_ = report.strategy;
   punched_ = std::move(*r);
   socket_ = std::move(punched_->socket);
   detail::QuicConfig config;

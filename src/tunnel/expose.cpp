@@ -5,6 +5,12 @@
 // goes to the rendezvous client and the agents; everything else is QUIC, handed to the
 // connection of its source address (a new one for an Initial from a proven path).
 //
+// When one NAT maps per destination, each peer's plan (core/punch_strategy.hpp, from
+// both sides' profiles, which the signed descriptions carry) is carried out as punch()
+// does, by the same code (core/port_search.hpp): as the easy side, probes from the one
+// socket; as the hard side, extra sockets, the one the peer's check reaches carrying
+// that peer's QUIC connection, the rest closed.
+//
 // A peer that is not allowed is refused at the rendezvous: its offer (signed, so its
 // sender is proven) is answered with a signed answer of no candidates, which tells it
 // it was refused without telling it where we are; and again in TLS
@@ -23,7 +29,10 @@
 #include "codec/stun_codec.hpp"
 #include "core/candidate_gathering.hpp"
 #include "core/ice_agent.hpp"
+#include "core/port_search.hpp"
 #include "core/punch_session.hpp"
+#include "core/punch_strategy.hpp"
+#include "core/stun_gathering.hpp"
 #include "core/verify_from.hpp"
 #include "net/bound_udp_socket.hpp"
 #include "net/reactor.hpp"
@@ -46,6 +55,9 @@ using std::chrono::milliseconds;
 
 // A rendezvous that stopped answering is registered with again after this.
 constexpr milliseconds kRendezvousRetry{5000};
+// The --stun servers' answers (this side's NAT profile) get at most this long; "ready"
+// waits for them.
+constexpr milliseconds kStunBudget{500};
 
 struct PeerSession {
   PeerId peer;
@@ -54,7 +66,13 @@ struct PeerSession {
   std::string ufrag = detail::random_ice_chars(8);
   std::string password = detail::random_ice_chars(24);
   std::unique_ptr<IceAgent> agent;
+  detail::Strategy strategy = detail::Strategy::direct;
+  // Prediction probes or birthday sockets for this peer; it uses the agent.
+  std::unique_ptr<detail::PortSearch> search;
   std::optional<detail::SelectedPath> path;
+  // The link's packets go out on this socket's batch: the birthday socket the peer
+  // reached, or (null) the tunnel's socket. Declared before the link, which uses it.
+  std::unique_ptr<detail::UdpBatch> batch;
   std::unique_ptr<detail::TunnelLink> link;
   bool reported_connected = false;
   bool gone = false;  // to be removed at the next turn
@@ -79,12 +97,18 @@ class Exposer {
   void start_rendezvous();
   void on_stun(std::span<const std::uint8_t> bytes, const Endpoint& from);
   void on_quic(std::span<const std::uint8_t> bytes, const Endpoint& from);
+  // QUIC on a birthday socket of that peer's.
+  void on_session_quic(PeerSession& s, std::span<const std::uint8_t> bytes, const Endpoint& from);
+  bool on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& from);
+  detail::NatProfile local_profile() const;
+  void maybe_ready();
   void on_rendezvous_event(const detail::RendezvousEvent& e);
   void on_offer(const detail::RendezvousEvent& e);
   void refuse(const std::string& peer_id, const std::string& reason);
   void start_link(PeerSession& s, std::span<const std::uint8_t> first, const Endpoint& from);
   void send(std::span<const std::uint8_t> bytes, const Endpoint& to);
-  void send_batch(const detail::DatagramBuffer& packets, const Endpoint& to);
+  void send_batch(detail::UdpBatch& batch, const detail::DatagramBuffer& packets,
+                  const Endpoint& to);
   void schedule();
   void reap();
   void on_mapping_event(const detail::GatewayKeeperEvent& e);
@@ -107,6 +131,9 @@ class Exposer {
   std::unique_ptr<detail::RendezvousClient> rendezvous_client_;
   std::optional<Clock::time_point> rendezvous_retry_at_;
   bool ever_registered_ = false;
+  bool ready_sent_ = false;
+  std::vector<detail::StunProbe> stun_;
+  Clock::time_point stun_until_{};
   std::optional<Error> fatal_;
   std::vector<std::unique_ptr<PeerSession>> sessions_;
   std::unique_ptr<detail::GatewayKeeper> keeper_;
@@ -131,8 +158,9 @@ void Exposer::send(std::span<const std::uint8_t> bytes, const Endpoint& to) {
 
 // QUIC's packets as UDP GSO batches (net/udp_batch.hpp); what the socket would not take
 // now is lost like any datagram, and QUIC sends it again.
-void Exposer::send_batch(const detail::DatagramBuffer& packets, const Endpoint& to) {
-  auto sent = batch_->send(packets, to);
+void Exposer::send_batch(detail::UdpBatch& batch, const detail::DatagramBuffer& packets,
+                         const Endpoint& to) {
+  auto sent = batch.send(packets, to);
   if (!sent)
     log(LogLevel::debug, fmt::format("send to {}: {}", to.to_string(), sent.error().message));
 }
@@ -221,6 +249,10 @@ void Exposer::on_offer(const detail::RendezvousEvent& e) {
   const auto now = reactor_.now();
   auto config = detail::punch_agent_config(identity_, sender, false, s->ufrag, s->password,
                                            now + options_.punch.timeout, options_.punch.log);
+  const detail::NatProfile local = local_profile();
+  const detail::NatProfile remote{offer->nat_mapping, offer->allocation, offer->port_step};
+  const detail::StrategyPlan plan = detail::choose_strategy(local, remote);
+  config.keep_checking = plan.keep_checking;
   s->agent = std::make_unique<IceAgent>(config, candidates_.candidates(),
                                         [](std::span<std::uint8_t> out) {
                                           detail::fill_random(out);
@@ -234,7 +266,9 @@ void Exposer::on_offer(const detail::RendezvousEvent& e) {
   d.sender = identity_.id();
   d.receiver = sender;
   d.session_id = offer->session_id;
-  d.nat_mapping = detail::nat_mapping_from(observations_, host_ips_);
+  d.nat_mapping = local.mapping;
+  d.allocation = local.allocation;
+  d.port_step = static_cast<std::int8_t>(local.port_step);
   d.ufrag = s->ufrag;
   d.password = s->password;
   d.candidates = candidates_.candidates();
@@ -247,6 +281,21 @@ void Exposer::on_offer(const detail::RendezvousEvent& e) {
   log(LogLevel::info, fmt::format("answering {}'s offer ({} candidates)", sender.to_string(),
                                   offer->candidates.size()));
   rendezvous_client_->answer(sender, *s->answer, now);
+  s->strategy = plan.strategy;
+  log(LogLevel::info, fmt::format("strategy {} with {} (this side {}, the peer {})",
+                                  detail::strategy_name(plan.strategy), sender.to_string(),
+                                  detail::nat_mapping_name(local.mapping),
+                                  detail::nat_mapping_name(remote.mapping)));
+  if (plan.probe_peer || plan.open_sockets) {
+    PeerSession* session = s.get();
+    s->search = std::make_unique<detail::PortSearch>(
+        reactor_, options_.punch.log, [this] { schedule(); },
+        [this, session](std::span<const std::uint8_t> b, const Endpoint& from) {
+          on_session_quic(*session, b, from);
+        });
+    s->search->start(plan, remote, offer->candidates, *s->agent, now,
+                     [](std::span<std::uint8_t> out) { detail::fill_random(out); });
+  }
   sessions_.push_back(std::move(s));
 }
 
@@ -260,14 +309,7 @@ void Exposer::on_rendezvous_event(const detail::RendezvousEvent& e) {
         observations_.push_back({rendezvous_, e.observed});
         log(LogLevel::info, fmt::format("registered at {} as {}", options_.punch.rendezvous,
                                         e.observed.to_string()));
-        TunnelEvent r;
-        r.type = TunnelEventType::ready;
-        r.peer_id = identity_.id().to_string();
-        r.ports = options_.ports;
-        r.local = Endpoint{IpAddress::v4({0, 0, 0, 0}), mux_->local_port()};
-        if (!host_ips_.empty()) r.local = Endpoint{host_ips_.front(), mux_->local_port()};
-        if (advertise_mapping_) r.mapping = mapped_;
-        emit(r);
+        maybe_ready();
       }
       return;
     case Type::offer_received: on_offer(e); return;
@@ -284,9 +326,45 @@ void Exposer::on_rendezvous_event(const detail::RendezvousEvent& e) {
   }
 }
 
+// "ready" once registered and the --stun servers answered (or their budget is spent):
+// a peer's offer from then on is answered with this side's NAT profile.
+void Exposer::maybe_ready() {
+  if (ready_sent_ || !ever_registered_) return;
+  for (const auto& s : stun_)
+    if (!s.transaction.settled()) return;
+  ready_sent_ = true;
+  TunnelEvent r;
+  r.type = TunnelEventType::ready;
+  r.peer_id = identity_.id().to_string();
+  r.ports = options_.ports;
+  r.local = Endpoint{IpAddress::v4({0, 0, 0, 0}), mux_->local_port()};
+  if (!host_ips_.empty()) r.local = Endpoint{host_ips_.front(), mux_->local_port()};
+  if (advertise_mapping_) r.mapping = mapped_;
+  emit(r);
+}
+
+bool Exposer::on_stun_answer(std::span<const std::uint8_t> bytes, const Endpoint& from) {
+  if (!detail::take_stun_answer(stun_, bytes, from, reactor_.now(), candidates_, observations_))
+    return false;
+  maybe_ready();
+  return true;
+}
+
+detail::NatProfile Exposer::local_profile() const {
+  // The rendezvous's mapping was made first (start_rendezvous() before the STUN
+  // requests leave in schedule()), then the --stun servers' in their order.
+  std::vector<Endpoint> servers{rendezvous_};
+  for (const auto& st : stun_) servers.push_back(st.server);
+  return detail::nat_profile_from(observations_, host_ips_, servers, mux_->local_port());
+}
+
 void Exposer::on_stun(std::span<const std::uint8_t> bytes, const Endpoint& from) {
   if (rendezvous_client_ && rendezvous_client_->on_datagram(bytes, from, reactor_.now())) {
     while (auto e = rendezvous_client_->next_event()) on_rendezvous_event(*e);
+    schedule();
+    return;
+  }
+  if (on_stun_answer(bytes, from)) {
     schedule();
     return;
   }
@@ -330,9 +408,21 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
     }
     return true;
   };
+  // The birthday socket the peer reached carries its connection; the others close.
+  const bool on_promoted = s.search && s.search->path_on_promoted();
+  if (s.search) {
+    s.search->close_extra_sockets();
+    if (!on_promoted) s.search->close_promoted();
+  }
+  if (on_promoted) {
+    s.batch = std::make_unique<detail::UdpBatch>(s.search->promoted()->fd());
+    s.batch->request_buffers(detail::kTunnelSocketBuffer);
+  }
+  const std::uint16_t local_port = on_promoted ? s.search->promoted()->local_port()
+                                               : mux_->local_port();
   // The socket is bound to every address: one fixed local address for every packet.
   config.local = Endpoint{host_ips_.empty() ? IpAddress::v4({0, 0, 0, 0}) : host_ips_.front(),
-                          mux_->local_port()};
+                          local_port};
   config.remote = from;
   config.idle_timeout = detail::kTunnelIdle;
   config.keepalive = detail::kTunnelKeepalive;
@@ -354,6 +444,7 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
     e.peer_id = session->peer.to_string();
     e.path = session->path ? detail::path_kind_name(session->path->kind) : "peer-reflexive";
     e.peer = session->link ? std::optional<Endpoint>(session->link->remote()) : std::nullopt;
+    e.strategy = detail::strategy_name(session->strategy);
     emit(e);
   };
   cb.closed = [this, session](const Error& error, bool by_peer, std::uint64_t) {
@@ -374,9 +465,11 @@ void Exposer::start_link(PeerSession& s, std::span<const std::uint8_t> first,
   };
   s.link = std::make_unique<detail::TunnelLink>(
       reactor_, std::move(*conn),
-      // To where the connection is now: the peer's address can change (RFC 9000 s9.3).
-      [this, session = &s, from](const detail::DatagramBuffer& packets) {
-        send_batch(packets, session->link ? session->link->remote() : from);
+      // On the socket the peer reached, to where the connection is now: the peer's
+      // address can change (RFC 9000 s9.3).
+      [this, session, from](const detail::DatagramBuffer& packets) {
+        send_batch(session->batch ? *session->batch : *batch_, packets,
+                   session->link ? session->link->remote() : from);
       },
       lc, cb);
   // The QUIC connection keeps the path alive now (its PINGs), and the connecting side's
@@ -412,12 +505,31 @@ void Exposer::on_quic(std::span<const std::uint8_t> bytes, const Endpoint& from)
       continue;
     auto path = s->agent->selected();
     if (!path || path->remote != from) continue;
+    if (s->search && s->search->path_on_promoted()) continue;  // on_session_quic's
     s->path = path;
     start_link(*s, bytes, from);
     reap();
     return;
   }
   log(LogLevel::debug, fmt::format("dropped a datagram from {}: no tunnel", from.to_string()));
+}
+
+// Called while the birthday socket is being read: nothing here may end the session
+// (schedule() reaps afterwards).
+void Exposer::on_session_quic(PeerSession& s, std::span<const std::uint8_t> bytes,
+                              const Endpoint& from) {
+  if (s.gone) return;
+  if (s.link) {
+    if (s.link->remote() == from) s.link->on_datagram(bytes, from);
+    return;
+  }
+  if (!s.agent || s.agent->state() != IceAgent::State::connected || !s.search ||
+      !s.search->path_on_promoted())
+    return;
+  auto path = s.agent->selected();
+  if (!path || path->remote != from) return;
+  s.path = path;
+  start_link(s, bytes, from);
 }
 
 void Exposer::on_mapping_event(const detail::GatewayKeeperEvent& e) {
@@ -496,10 +608,21 @@ void Exposer::schedule() {
     while (auto e = rendezvous_client_->next_event()) on_rendezvous_event(*e);
     for (const auto& b : rendezvous_client_->take_outgoing()) send(b, rendezvous_);
   }
+  // After the rendezvous's first request: the order the mappings are made in.
+  for (auto& st : stun_)
+    if (auto bytes = st.transaction.due(now)) send(*bytes, st.server);
+  if (now >= stun_until_) {
+    for (auto& st : stun_)
+      if (!st.transaction.settled()) st.transaction.abandon();
+  }
+  maybe_ready();
+  const auto send_fn = [this](std::span<const std::uint8_t> b, const Endpoint& to) { send(b, to); };
   for (auto& s : sessions_) {
     if (!s->agent || s->agent->quiesced()) continue;
     s->agent->on_timer(now);
-    for (auto& out : s->agent->take_outgoing()) send(out.bytes, out.to);
+    if (s->search) s->search->on_timer(now, send_fn);
+    for (auto& out : s->agent->take_outgoing())
+      if (!s->search || !s->search->send_promoted(out)) send(out.bytes, out.to);
     if (s->agent->state() == IceAgent::State::failed && !s->link && !s->gone) {
       log(LogLevel::info,
           fmt::format("no path to {}: {}", s->peer.to_string(), s->agent->failure()));
@@ -515,8 +638,12 @@ void Exposer::schedule() {
   };
   if (rendezvous_client_) earlier(rendezvous_client_->next_wakeup());
   earlier(rendezvous_retry_at_);
-  for (auto& s : sessions_)
-    if (s->agent && !s->agent->quiesced()) earlier(s->agent->next_wakeup());
+  for (const auto& st : stun_) earlier(st.transaction.next_wakeup());
+  for (auto& s : sessions_) {
+    if (!s->agent || s->agent->quiesced()) continue;
+    earlier(s->agent->next_wakeup());
+    if (s->search) earlier(s->search->next_wakeup());
+  }
   if (timer_ != 0) {
     reactor_.cancel(timer_);
     timer_ = 0;
@@ -536,6 +663,8 @@ Status Exposer::run() {
     return make_error(Errc::no_service, fmt::format("rendezvous {}: {}", options_.punch.rendezvous,
                                                     ip.error().message));
   rendezvous_ = Endpoint{*ip, hp->port};
+  auto stun_servers = detail::resolve_stun_servers(options_.punch.stun_servers, options_.punch.log);
+  if (!stun_servers) return stun_servers.error();
   auto sock = detail::open_bound_udp_socket("0.0.0.0", options_.punch.port);
   if (!sock) {
     if (options_.punch.port != 0)
@@ -573,6 +702,8 @@ Status Exposer::run() {
   });
   if (stop_fd_ >= 0) reactor_.stop_on(stop_fd_);
   start_rendezvous();
+  stun_until_ = reactor_.now() + kStunBudget;
+  stun_ = detail::start_stun_probes(*stun_servers, stun_until_);
   schedule();
   auto st = reactor_.run();
   if (timer_ != 0) reactor_.cancel(timer_);

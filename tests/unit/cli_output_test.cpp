@@ -14,6 +14,7 @@
 #include "cmd_list.hpp"
 #include "parse_command_line.hpp"
 #include "ip_literal.hpp"
+#include "tunnel_output.hpp"
 
 using porthole::test::ip;
 
@@ -124,4 +125,25 @@ TEST_CASE("list exits 0 for a whole table, 5 when the deadline cut it short", "[
   r.complete = false;
   r.incomplete = make_error(Errc::timeout, "the deadline ran out after 6 rows");
   CHECK(cli::list_exit_status(r) == 5);
+}
+
+TEST_CASE("tunnel events name the strategy of the path when it is known", "[cli][json]") {
+  TunnelEvent e;
+  e.type = TunnelEventType::connected;
+  e.peer_id = "peer";
+  e.path = "peer-reflexive";
+  e.peer = Endpoint{IpAddress::v4({203, 0, 113, 9}), 40000};
+  e.strategy = "birthday";
+  auto j = nlohmann::json::parse(cli::render_tunnel_event(e, true));
+  CHECK(j["event"] == "connected");
+  CHECK(j["path"] == "peer-reflexive");
+  CHECK(j["strategy"] == "birthday");
+  CHECK(cli::render_tunnel_event(e, false).find("path peer-reflexive strategy birthday") !=
+        std::string::npos);
+  e.type = TunnelEventType::peer_connected;
+  CHECK(nlohmann::json::parse(cli::render_tunnel_event(e, true))["strategy"] == "birthday");
+  // Not known (a library caller's own events): no field, no word.
+  e.strategy.clear();
+  CHECK_FALSE(nlohmann::json::parse(cli::render_tunnel_event(e, true)).contains("strategy"));
+  CHECK(cli::render_tunnel_event(e, false).find("strategy") == std::string::npos);
 }

@@ -139,3 +139,28 @@ TEST_CASE("punch strategy: probe ports, the probe address and the hint") {
   plan.strategy = Strategy::relay;
   CHECK_THAT(strategy_hint(plan, 0, 0), Catch::Contains("relay"));
 }
+
+TEST_CASE("punch strategy: a side's profile takes the mappings in the servers' order") {
+  const Endpoint rendezvous{IpAddress::v4({198, 51, 100, 1}), 3478};
+  const Endpoint stun{IpAddress::v4({198, 51, 100, 2}), 3478};
+  const IpAddress outside = IpAddress::v4({203, 0, 113, 7});
+  const std::vector<IpAddress> host{IpAddress::v4({192, 168, 1, 100})};
+  // Observations in the order the answers came (STUN's first); the mappings were made
+  // in the servers' order: rendezvous 40010, then STUN 40011, a step of +1.
+  const std::vector<ReflexiveObservation> seen{{stun, {outside, 40011}},
+                                               {rendezvous, {outside, 40010}}};
+  const std::vector<Endpoint> servers{rendezvous, stun};
+  auto p = nat_profile_from(seen, host, servers, 5000);
+  CHECK(p.mapping == NatMapping::address_and_port_dependent);
+  CHECK(p.allocation == PortAllocation::sequential);
+  CHECK(p.port_step == 1);
+  // The same endpoint from both: endpoint-independent, no allocation pattern.
+  const std::vector<ReflexiveObservation> same{{rendezvous, {outside, 5000}},
+                                               {stun, {outside, 5000}}};
+  p = nat_profile_from(same, host, servers, 5000);
+  CHECK(p.mapping == NatMapping::endpoint_independent);
+  CHECK(p.allocation == PortAllocation::unknown);
+  // Only the rendezvous answered: nothing to tell.
+  const std::vector<ReflexiveObservation> one{{rendezvous, {outside, 40010}}};
+  CHECK(nat_profile_from(one, host, servers, 5000).mapping == NatMapping::unknown);
+}

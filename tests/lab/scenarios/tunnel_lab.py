@@ -363,15 +363,16 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), handler).serve_
 
 class FileServer(Service):
     """Python's static HTTP server on 127.0.0.1:port in ns, serving a fresh directory of
-    files with random content, by name and size (.files: name -> SHA-256)."""
+    files with random content, by name and size (.files: name -> SHA-256). `script`: the
+    server's program (argv: port, directory), _HTTP unless a scenario needs more."""
 
-    def __init__(self, ns: str, port: int, files: dict):
+    def __init__(self, ns: str, port: int, files: dict, script: str = _HTTP):
         self.root = Path(_state_root) / f"www-{ns}-{port}"
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
         self.files = {name: random_file(self.root / name, size) for name, size in files.items()}
         self.port = port
-        super().__init__(ns, [labkit.PYTHON, "-c", _HTTP, str(port), str(self.root)],
+        super().__init__(ns, [labkit.PYTHON, "-c", script, str(port), str(self.root)],
                          ready_port=port)
 
     def stop(self) -> str:
