@@ -567,6 +567,14 @@ bool IceAgent::upgrade_candidate(std::size_t p) const {
   });
 }
 
+bool IceAgent::proven_direct(const Endpoint& remote) const {
+  for (std::size_t p = 0; p < pairs_.size(); ++p)
+    if (pairs_[p].state == PairState::succeeded && remotes_[pairs_[p].remote].address == remote &&
+        upgrade_candidate(p))
+      return true;
+  return false;
+}
+
 void IceAgent::run_upgrade(Clock::time_point now) {
   if (now >= next_round_ && upgrade_rounds_done_ < config_.upgrade_rounds) {
     ++upgrade_rounds_done_;

@@ -215,6 +215,9 @@ class IceAgent {
   int upgrade_rounds_done() const noexcept { return upgrade_rounds_done_; }
   // True once after the selection moved from the relayed pair to a direct one.
   bool take_upgraded() noexcept { return std::exchange(upgraded_, false); }
+  // True when a direct pair to `remote` succeeded (an authenticated answer from there):
+  // while the peer moves first, its datagrams from there are its.
+  bool proven_direct(const Endpoint& remote) const;
 
   // What to send now, in order; the queue is emptied.
   std::vector<Outgoing> take_outgoing();

@@ -233,6 +233,8 @@ void RelayLoop::run() {
       if (upgraded_ && !released_) release_allocation();
     } else if (upgraded_ && from == relayed_peer_) {
       deliver(bytes);
+    } else if (!upgraded_ && parts_.agent && parts_.agent->proven_direct(from)) {
+      deliver(bytes);  // the peer moved first; our move follows its nomination
     }
   });
   mux.on_turn([this](std::span<const std::uint8_t> bytes, const Endpoint&) {

@@ -188,6 +188,8 @@ TEST_CASE("relay upgrade: a direct path that appears is taken by both sides at t
   }
   CHECK(p.a.selected()->remote == kB);
   CHECK(p.b.selected()->remote == kA);
+  CHECK(p.a.proven_direct(kB));
+  CHECK_FALSE(p.a.proven_direct(kRelay));
   CHECK_FALSE(p.a.take_upgraded());  // reported once
   // Consent freshness now runs on the direct pair: it stays up with the relay gone.
   const int relayed_before = p.a_relayed_sent;
@@ -254,6 +256,7 @@ TEST_CASE("relay upgrade: the controlled side waits for its own signed check to 
   p.run(milliseconds(12000), [] { return false; });
   CHECK_FALSE(p.a.take_upgraded());
   CHECK(p.a.selected()->via_relay);
+  CHECK_FALSE(p.a.proven_direct(kB));  // nothing of B's from there is taken as B's
   // Both ways: the next round moves both.
   p.a_to_b = true;
   bool a_up = false;
