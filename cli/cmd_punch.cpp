@@ -38,6 +38,10 @@ gateway mapping it made, and exits with CMD's status.
 last resort: --turn-user and --turn-password, or $PORTHOLE_TURN naming a mode-0600 file
 of lines user=NAME and password=SECRET. A relayed path's fd 3 is a connected AF_UNIX
 datagram socket that porthole relays until CMD ends; the allocation is deleted then.
+While relayed, both sides check the direct pairs again every 5 s (at most 24 rounds);
+when one works the path moves to it (fd 3 stays the same), porthole says so
+("upgraded", with --json an event line {"event":"upgraded","path":"direct",...}) and
+deletes the allocation.
 Exit status: 0 ok (or CMD's), 2 usage, 3 rendezvous unreachable, 7 punch failed or peer
 not online, 8 identity key or TURN credentials file unusable. See porthole(1).)";
 
@@ -229,6 +233,19 @@ int run_punch(const Invocation& inv) {
   }
 
   if (install_stop_signals(on_punch_signal) < 0) return static_cast<int>(Errc::internal);
+  if (!inv.punch_exec.empty()) {
+    // A relayed path serves CMD until it ends: it moves to a direct path when one
+    // appears, and says so (on the relay thread: one write each, flushed).
+    options.upgrade = true;
+    options.on_upgrade = [json_out = inv.json, quiet = inv.verbosity < 0](const PathUpgrade& u) {
+      if (json_out) {
+        fmt::print("{}", render_upgrade(u, true));
+        std::fflush(stdout);
+      } else if (!quiet) {
+        fmt::print(stderr, "{}", render_upgrade(u, false));
+      }
+    };
+  }
 
   PunchReport report;
   auto r = punch(options, inv.punch_peer, stop_fd(), &report);
@@ -283,6 +300,20 @@ std::string render_punch(const PunchResult& r, bool as_json) {
                       r.report.packets_sent, r.report.sockets_opened);
   return fmt::format("punched {} path: {} -> {} in {} ms{}\n", path_kind_name(r.path),
                      r.local.to_string(), r.peer.to_string(), r.elapsed.count(), how);
+}
+
+std::string render_upgrade(const PathUpgrade& u, bool as_json) {
+  if (as_json) {
+    // One line: an event in the stream after the result object.
+    const json j = {{"event", "upgraded"},
+                    {"path", "direct"},
+                    {"kind", path_kind_name(u.path)},
+                    {"peer", u.peer.to_string()},
+                    {"local_seen", u.local_seen.to_string()}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+  return fmt::format("porthole: upgraded to a direct path: {} ({})\n", u.peer.to_string(),
+                     path_kind_name(u.path));
 }
 
 std::string render_punch_failure(const Error& error, const PunchReport& report) {

@@ -13,6 +13,10 @@ namespace porthole::cli {
 
 // One line ("punched server-reflexive path: LOCAL -> PEER in N ms"), or the JSON object.
 std::string render_punch(const PunchResult& result, bool json);
+// A relayed path's move to a direct one (PunchOptions::on_upgrade): the JSON event line
+// {"event":"upgraded","path":"direct","kind":...,"peer":...,"local_seen":...}, or the
+// line "porthole: upgraded to a direct path: PEER (KIND)".
+std::string render_upgrade(const PathUpgrade& upgrade, bool json);
 // stderr's lines for a failed punch: the error, each pair's outcome, the hint.
 std::string render_punch_failure(const Error& error, const PunchReport& report);
 

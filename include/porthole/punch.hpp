@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,21 @@ struct TurnServer {
   std::string password;
 };
 
+// How the proven path runs, from this side's view: through a gateway port mapping of
+// either side, between two host addresses (one LAN), to an address the peer's checks
+// revealed (peer-reflexive, RFC 8445 s7.2.5.3.1), or through both NATs' mappings as
+// STUN saw them (server-reflexive), or through a TURN relay (relayed: ours, or the
+// peer's relayed candidate).
+enum class PathKind { host, server_reflexive, peer_reflexive, mapped, relayed };
+const char* path_kind_name(PathKind kind) noexcept;  // "host", "server-reflexive", ...
+
+// A relayed path that moved to a direct one (PunchOptions::upgrade).
+struct PathUpgrade {
+  PathKind path = PathKind::server_reflexive;  // the direct path's kind
+  Endpoint peer;                               // where the peer is now
+  Endpoint local_seen;                         // this side as the peer sees it now
+};
+
 struct PunchOptions {
   std::string rendezvous;                    // HOST[:PORT] of a `porthole serve` (port 3478)
   std::vector<std::string> stun_servers;     // HOST[:PORT] for more server-reflexive candidates
@@ -53,15 +69,17 @@ struct PunchOptions {
   // direct pair wins whenever one works; the relayed pair is nominated only after a
   // short grace for a direct one. An allocation not used is deleted at once.
   std::optional<TurnServer> turn;
+  // A relayed result keeps looking for a direct path: the relay thread (PunchResult::
+  // relay, on either side's relay) runs a round of ICE checks on the direct pairs every
+  // 5 s, at most 24 rounds (2 min), and the first direct pair both sides confirm (its
+  // nomination answered, RFC 8445 s8.1.1) takes over: the user's socket stays the same,
+  // its datagrams go straight to the peer from then on, consent freshness (RFC 7675)
+  // follows the path, and our allocation is deleted once the peer's datagrams arrive
+  // direct (or 3 s after the move). on_upgrade is called then, on the relay thread.
+  // Both peers need it (the other side must keep answering and checking).
+  bool upgrade = false;
+  std::function<void(const PathUpgrade&)> on_upgrade;
 };
-
-// How the proven path runs, from this side's view: through a gateway port mapping of
-// either side, between two host addresses (one LAN), to an address the peer's checks
-// revealed (peer-reflexive, RFC 8445 s7.2.5.3.1), or through both NATs' mappings as
-// STUN saw them (server-reflexive), or through a TURN relay (relayed: ours, or the
-// peer's relayed candidate).
-enum class PathKind { host, server_reflexive, peer_reflexive, mapped, relayed };
-const char* path_kind_name(PathKind kind) noexcept;  // "host", "server-reflexive", ...
 
 // What happened to one candidate pair (this socket to one remote candidate).
 enum class PairOutcome { not_tried, failed, succeeded, nominated };
@@ -142,7 +160,9 @@ struct PunchResult {
   // (ChannelData, with the allocation, permission and channel kept alive: RFC 8656 s7.2,
   // s9, s12). It runs while this handle lives (every copy of it) and until sending to
   // `socket`'s end fails; when it ends, the allocation is deleted (Refresh LIFETIME 0).
-  // Keep it as long as the socket is used. Empty for every other path.
+  // Keep it as long as the socket is used. With PunchOptions::upgrade, a path to the
+  // peer's relayed candidate is served the same way (that thread, the socketpair), so
+  // it too can move to a direct path. Empty for every other path.
   std::shared_ptr<RelayLoop> relay;
 };
 

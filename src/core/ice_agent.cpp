@@ -298,7 +298,10 @@ bool IceAgent::handle_request(const stun::Message& m, std::span<const std::uint8
 
 void IceAgent::on_peer_check(const Endpoint& from, bool relayed, std::uint32_t priority,
                              bool use_candidate, Clock::time_point now) {
-  if (state_ != State::checking) return;  // answered; nothing more to learn
+  // Connected, a check teaches something only while a relayed path looks for a direct
+  // one (start_upgrade()), and then only a direct check.
+  const bool upgrade = state_ == State::connected && upgrading_ && !relayed;
+  if (state_ != State::checking && !upgrade) return;  // answered; nothing more to learn
   auto found = pair_for(from, relayed);
   // s7.3.1.3: an address not among the peer's candidates is a peer-reflexive candidate,
   // with the priority the check carried.
@@ -309,6 +312,7 @@ void IceAgent::on_peer_check(const Endpoint& from, bool relayed, std::uint32_t p
   if (!found)
     debug(fmt::format("learned peer-reflexive candidate {}{}", from.to_string(),
                       relayed ? " (via the relay)" : ""));
+  if (upgrade && !upgrade_candidate(p)) return;  // the relayed path already runs there
   Pair& pair = pairs_[p];
   // s7.3.1.5: the controlled side takes the nomination. The controlling side sends
   // USE-CANDIDATE only on a pair its own check proved, so this check's arrival (and our
@@ -320,7 +324,10 @@ void IceAgent::on_peer_check(const Endpoint& from, bool relayed, std::uint32_t p
     // once our own signed check on it is answered with the peer's signature: at once
     // when that already happened, else when the triggered check below succeeds.
     if (!signing() || pair.state == PairState::succeeded) {
-      connect(p, now);
+      if (upgrade)
+        upgrade_to(p, now);
+      else
+        connect(p, now);
       return;
     }
   }
@@ -451,7 +458,11 @@ bool IceAgent::handle_response(const stun::Message& m, std::span<const std::uint
                                  return c.pair == p && c.kind == CheckKind::ordinary;
                                }),
                 checks_.end());
-  if (state_ != State::checking) return true;
+  if (state_ != State::checking) {
+    if (state_ == State::connected && upgrading_ && upgrade_candidate(p))
+      on_direct_success(p, kind == CheckKind::nomination, now);
+    return true;
+  }
   if (signing() && !config_.controlling && pair.use_candidate_seen) {
     connect(p, now);  // the nomination that waited for this proof (on_peer_check)
     return true;
@@ -493,20 +504,7 @@ void IceAgent::run(Clock::time_point now) {
   if (state_ == State::checking) {
     maybe_nominate(now);
     if (now >= next_paced_) {
-      std::optional<std::size_t> next;
-      while (!triggered_.empty() && !next) {  // s6.1.4.2: triggered checks first
-        const std::size_t p = triggered_.front();
-        triggered_.pop_front();
-        pairs_[p].queued = false;
-        if (pairs_[p].state == PairState::waiting) next = p;
-      }
-      if (!next) {
-        for (std::size_t p = 0; p < pairs_.size(); ++p)
-          if (pairs_[p].state == PairState::waiting &&
-              (!next || pairs_[p].priority > pairs_[*next].priority))
-            next = p;
-      }
-      if (next) {
+      if (auto next = next_check_pair(false)) {
         start_check(*next, CheckKind::ordinary, now);
         next_paced_ = now + config_.pacing;
       }
@@ -516,12 +514,121 @@ void IceAgent::run(Clock::time_point now) {
           return p.state == PairState::failed;
         }))
       fail("every candidate pair failed");
-  } else if (state_ == State::connected && now >= next_consent_) {
-    if (std::none_of(checks_.begin(), checks_.end(),
-                     [](const Check& c) { return c.kind == CheckKind::consent; }))
-      start_check(*selected_, CheckKind::consent, now);
-    next_consent_ = now + consent_jitter();
+  } else if (state_ == State::connected) {
+    if (upgrading_) run_upgrade(now);
+    if (now >= next_consent_) {
+      if (std::none_of(checks_.begin(), checks_.end(),
+                       [](const Check& c) { return c.kind == CheckKind::consent; }))
+        start_check(*selected_, CheckKind::consent, now);
+      next_consent_ = now + consent_jitter();
+    }
   }
+}
+
+std::optional<std::size_t> IceAgent::next_check_pair(bool direct_only) {
+  std::optional<std::size_t> next;
+  while (!triggered_.empty() && !next) {  // s6.1.4.2: triggered checks first
+    const std::size_t p = triggered_.front();
+    triggered_.pop_front();
+    pairs_[p].queued = false;
+    if (pairs_[p].state == PairState::waiting && (!direct_only || upgrade_candidate(p))) next = p;
+  }
+  if (!next) {
+    for (std::size_t p = 0; p < pairs_.size(); ++p)
+      if (pairs_[p].state == PairState::waiting && (!direct_only || upgrade_candidate(p)) &&
+          (!next || pairs_[p].priority > pairs_[*next].priority))
+        next = p;
+  }
+  return next;
+}
+
+// --- the upgrade of a relayed path ---
+
+void IceAgent::start_upgrade(Clock::time_point now) {
+  if (quiesced_ || state_ != State::connected || !selected_ || !relayed_pair(*selected_) ||
+      upgrading_ || config_.upgrade_rounds <= 0)
+    return;
+  upgrading_ = true;
+  upgrade_rounds_done_ = 0;
+  // The checks before selection just failed on every direct pair: the first round
+  // waits one interval for the network to change.
+  next_round_ = now + config_.upgrade_interval;
+  debug(fmt::format("relayed: a round of checks on the direct pairs every {} ms, at most {}",
+                    config_.upgrade_interval.count(), config_.upgrade_rounds));
+}
+
+bool IceAgent::upgrade_candidate(std::size_t p) const {
+  if (relayed_pair(p)) return false;
+  // A peer-reflexive address on a relay's IP is the peer's relay seen from another
+  // port, not a direct path.
+  const IpAddress& ip = remotes_[pairs_[p].remote].address.ip;
+  return std::none_of(remotes_.begin(), remotes_.end(), [&](const Remote& r) {
+    return !r.learned && r.type == CandidateType::relayed && r.address.ip == ip;
+  });
+}
+
+bool IceAgent::proven_direct(const Endpoint& remote) const {
+  for (std::size_t p = 0; p < pairs_.size(); ++p)
+    if (pairs_[p].state == PairState::succeeded && remotes_[pairs_[p].remote].address == remote &&
+        upgrade_candidate(p))
+      return true;
+  return false;
+}
+
+void IceAgent::run_upgrade(Clock::time_point now) {
+  if (now >= next_round_ && upgrade_rounds_done_ < config_.upgrade_rounds) {
+    ++upgrade_rounds_done_;
+    next_round_ = now + config_.upgrade_interval;
+    std::size_t armed = 0;
+    for (std::size_t p = 0; p < pairs_.size(); ++p)
+      if (upgrade_candidate(p) && pairs_[p].state != PairState::succeeded && !pair_busy(p)) {
+        pairs_[p].state = PairState::waiting;
+        pairs_[p].error_code = 0;
+        ++armed;
+      }
+    debug(fmt::format("upgrade round {} of {}: {} direct pairs", upgrade_rounds_done_,
+                      config_.upgrade_rounds, armed));
+  }
+  if (now >= next_paced_) {
+    if (auto next = next_check_pair(true)) {
+      start_check(*next, CheckKind::ordinary, now);
+      next_paced_ = now + config_.pacing;
+    }
+  }
+  if (upgrade_rounds_done_ >= config_.upgrade_rounds &&
+      std::none_of(checks_.begin(), checks_.end(),
+                   [](const Check& c) { return c.kind != CheckKind::consent; }) &&
+      !next_check_pair(true)) {
+    upgrading_ = false;
+    triggered_.clear();
+    debug(fmt::format("no direct path after {} rounds: the path stays relayed",
+                      config_.upgrade_rounds));
+  }
+}
+
+void IceAgent::on_direct_success(std::size_t p, bool nomination, Clock::time_point now) {
+  if (nomination) {  // s8.1.1: our USE-CANDIDATE was answered: both sides use the pair
+    upgrade_to(p, now);
+    return;
+  }
+  if (!config_.controlling) {
+    // s7.3.1.5, signed: the peer's nomination waited for this proof (on_peer_check).
+    if (pairs_[p].use_candidate_seen) upgrade_to(p, now);
+    return;
+  }
+  if (std::none_of(checks_.begin(), checks_.end(),
+                   [](const Check& c) { return c.kind == CheckKind::nomination; }))
+    start_check(p, CheckKind::nomination, now);  // the first direct pair proven wins
+}
+
+void IceAgent::upgrade_to(std::size_t p, Clock::time_point now) {
+  debug(fmt::format("upgraded: from the relayed path to {}",
+                    remotes_[pairs_[p].remote].address.to_string()));
+  upgrading_ = false;
+  upgraded_ = true;
+  const Clock::time_point first = connected_at_;
+  connect(p, now);  // consent now runs on the direct pair
+  connected_at_ = first;
 }
 
 void IceAgent::settle_timeouts(Clock::time_point now) {
@@ -541,6 +648,13 @@ void IceAgent::settle_timeouts(Clock::time_point now) {
     Pair& pair = pairs_[p];
     if (pair_busy(p)) continue;
     if (pair.state == PairState::in_progress) pair.state = PairState::failed;
+  }
+  if (nomination_failed && state_ == State::connected && upgrading_) {
+    // The upgrade's nomination went unanswered: the pair is not usable after all; a
+    // later round checks it again.
+    for (std::size_t p : ended)
+      if (pairs_[p].state == PairState::succeeded && !pair_busy(p))
+        pairs_[p].state = PairState::failed;
   }
   if (nomination_failed && state_ == State::checking) {
     // s8.1.1: the nominated pair did not answer USE-CANDIDATE: it is no longer valid;
@@ -690,6 +804,12 @@ std::optional<Clock::time_point> IceAgent::next_wakeup() const {
       t = std::min(t, next_paced_);
   } else {
     t = std::min({t, next_consent_, consent_until_});
+    if (upgrading_) {
+      if (upgrade_rounds_done_ < config_.upgrade_rounds) t = std::min(t, next_round_);
+      for (std::size_t p = 0; p < pairs_.size(); ++p)
+        if (pairs_[p].state == PairState::waiting && upgrade_candidate(p))
+          t = std::min(t, next_paced_);
+    }
   }
   if (t == Clock::time_point::max()) return std::nullopt;
   return t;

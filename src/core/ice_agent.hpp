@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "codec/ice_priority.hpp"
@@ -98,6 +99,13 @@ struct IceAgentConfig {
   // prediction and the birthday method: the peer's checks may still find a way in
   // through a probed port, src/core/punch_strategy.hpp).
   bool keep_checking = false;
+  // The upgrade of a relayed path (start_upgrade()): a new round of checks on every
+  // direct pair (one whose ends are both without a relay) each upgrade_interval, the
+  // first one upgrade_interval after start_upgrade(), at most upgrade_rounds rounds
+  // (then the path stays relayed). A round is one paced check (Ta) per direct pair,
+  // each retransmitted as above: at most 6 packets per pair per round.
+  std::chrono::milliseconds upgrade_interval{5000};
+  int upgrade_rounds = 24;
 };
 
 // Errc::usage naming the field when a ufrag or password breaks RFC 8445 s5.3's bounds.
@@ -195,6 +203,22 @@ class IceAgent {
   void set_keep_checking(bool on) noexcept { config_.keep_checking = on; }
   void on_timer(Clock::time_point now);
 
+  // Connected on a relayed pair: keep checking the direct pairs (IceAgentConfig's
+  // upgrade_interval and upgrade_rounds) and move the selection to the first one both
+  // sides confirm, as nomination does (RFC 8445 s8.1.1, s7.3.1.5): the controlling side
+  // when its USE-CANDIDATE check on a direct pair it proved is answered, the controlled
+  // side when the peer's USE-CANDIDATE check arrives on a direct pair whose own (signed)
+  // check was answered. Consent checks (RFC 7675) go on, on the relayed pair until the
+  // move and on the direct one after it. No-op in any other state or on a direct pair.
+  void start_upgrade(Clock::time_point now);
+  bool upgrading() const noexcept { return upgrading_; }
+  int upgrade_rounds_done() const noexcept { return upgrade_rounds_done_; }
+  // True once after the selection moved from the relayed pair to a direct one.
+  bool take_upgraded() noexcept { return std::exchange(upgraded_, false); }
+  // True when a direct pair to `remote` succeeded (an authenticated answer from there):
+  // while the peer moves first, its datagrams from there are its.
+  bool proven_direct(const Endpoint& remote) const;
+
   // What to send now, in order; the queue is emptied.
   std::vector<Outgoing> take_outgoing();
   std::optional<Clock::time_point> next_wakeup() const;
@@ -262,6 +286,15 @@ class IceAgent {
   void settle_timeouts(Clock::time_point now);
   void maybe_nominate(Clock::time_point now);
   void connect(std::size_t pair, Clock::time_point now);
+  // Upgrade (start_upgrade()): a new round when due, the next paced check on a direct
+  // pair, the end when the rounds are spent.
+  void run_upgrade(Clock::time_point now);
+  void on_direct_success(std::size_t pair, bool nomination, Clock::time_point now);
+  void upgrade_to(std::size_t pair, Clock::time_point now);
+  // The next pair to check: a triggered one first (s6.1.4.2), else the best waiting one
+  // (only direct ones with `direct_only`).
+  std::optional<std::size_t> next_check_pair(bool direct_only);
+  bool upgrade_candidate(std::size_t pair) const;  // direct, and not a relay's address
   void fail(std::string why);
   // Both: true when `m` was the peer's (authenticated).
   bool handle_request(const stun::Message& m, std::span<const std::uint8_t> bytes,
@@ -321,6 +354,10 @@ class IceAgent {
   Clock::time_point connected_at_{};
   Clock::time_point next_consent_{};
   Clock::time_point consent_until_{};
+  bool upgrading_ = false;
+  bool upgraded_ = false;
+  int upgrade_rounds_done_ = 0;
+  Clock::time_point next_round_{};
 };
 
 const char* ice_state_name(IceAgent::State state) noexcept;

@@ -826,7 +826,16 @@ Result<PunchResult> Punch::run() {
     return outcome_.value_or(make_error(Errc::punch_failed, "no path"));
   }
   auto selected = agent_->selected();
-  agent_->quiesce();
+  // A relayed path that keeps looking for a direct one: the agent goes on in the relay
+  // thread (core/relay_loop.hpp), on the punch socket (not an extra birthday one).
+  const bool own_relay = selected->via_relay && turn_ &&
+                         turn_->state() == detail::TurnClient::State::allocated;
+  const bool upgrade = options_.upgrade && selected->kind == detail::PathKind::relayed &&
+                       (own_relay || (!selected->via_relay && !search_.promoted()));
+  if (upgrade)
+    agent_->start_upgrade(reactor_.now());
+  else
+    agent_->quiesce();
   rendezvous_client_->stop(reactor_.now());  // offline: the peer is found
   flush_rendezvous();
   PunchResult result;
@@ -837,15 +846,23 @@ Result<PunchResult> Punch::run() {
   result.elapsed = report_.elapsed;
   result.report = report_;
   result.mapping = made;
-  if (selected->via_relay && turn_ && turn_->state() == detail::TurnClient::State::allocated) {
-    // Through our own allocation: the relay thread takes the socket and the TURN
-    // client, the user gets a socketpair end (include/porthole/punch.hpp).
+  if (own_relay || upgrade) {
+    // Through our own allocation (or, upgrading, to the peer's): the relay thread takes
+    // the socket, the TURN client when ours carries the path, and the agent when it
+    // keeps checking; the user gets a socketpair end (include/porthole/punch.hpp).
     reactor_.unwatch(mux_->fd());
     result.local = selected->local;
-    log(LogLevel::info, fmt::format("relayed path to {} through {}", result.peer.to_string(),
-                                    options_.turn->server));
-    auto loop = RelayLoop::start(std::move(mux_), std::move(turn_), result.peer, options_.log,
-                                 result.socket);
+    log(LogLevel::info, fmt::format("relayed path to {} through {}{}", result.peer.to_string(),
+                                    own_relay ? options_.turn->server : "the peer's relay",
+                                    upgrade ? "; checking for a direct path" : ""));
+    RelayLoopParts parts;
+    parts.mux = std::move(mux_);
+    if (own_relay) parts.turn = std::move(turn_);
+    if (upgrade) parts.agent = std::move(agent_);
+    parts.peer = result.peer;
+    parts.log = options_.log;
+    parts.on_upgrade = options_.on_upgrade;
+    auto loop = RelayLoop::start(std::move(parts), result.socket);
     if (!loop) return loop.error();
     result.relay = std::move(*loop);
     return result;

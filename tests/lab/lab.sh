@@ -694,6 +694,47 @@ cmd_turn_start() {
   wait_log "$RUN_DIR/coturn.log" "Total General servers" "$(<"$RUN_DIR/coturn.pid")"
 }
 cmd_turn_stop() { need_root; stop_daemon coturn inet; }
+# The direct path between the routers' WANs, for a relayed session that must find it
+# later (punch_upgrade): `on` drops UDP between $R1_WAN and $R2_WAN (both ways) in inet's
+# forward hook, so lan1 and lan2 reach each other only through coturn; `open` removes
+# the drop and keeps the table's counter of UDP to coturn ($TURN1) from either WAN;
+# `counts` prints "dropped N turn M" (packets); `off` deletes the table.
+cmd_wan_block() {
+  need_root
+  ns_exists inet || die "lab is not up"
+  case ${1:-} in
+    on)
+      nsx inet nft delete table ip lab_wan_block 2>/dev/null || true
+      nsx inet nft -f - <<EOF
+table ip lab_wan_block {
+  counter dropped {}
+  counter turn {}
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    ip saddr $R1_WAN ip daddr $R2_WAN ip protocol udp counter name dropped drop comment "lab-wan-block"
+    ip saddr $R2_WAN ip daddr $R1_WAN ip protocol udp counter name dropped drop comment "lab-wan-block"
+  }
+  chain input {
+    type filter hook input priority -10; policy accept;
+    ip saddr { $R1_WAN, $R2_WAN } ip daddr $TURN1 ip protocol udp counter name turn
+  }
+}
+EOF
+      ;;
+    open)
+      local h
+      for h in $(nsx inet nft -a list chain ip lab_wan_block forward | awk '/lab-wan-block/ { print $NF }'); do
+        nsx inet nft delete rule ip lab_wan_block forward handle "$h"
+      done ;;
+    counts)
+      local d t
+      d=$(nsx inet nft list counter ip lab_wan_block dropped | awk '/packets/ { print $2 }')
+      t=$(nsx inet nft list counter ip lab_wan_block turn | awk '/packets/ { print $2 }')
+      echo "dropped ${d:-0} turn ${t:-0}" ;;
+    off) nsx inet nft delete table ip lab_wan_block 2>/dev/null || true ;;
+    *) die "usage: lab.sh wan-block on|open|counts|off" ;;
+  esac
+}
 # Swap the STUN server on $STUN1/$STUN2 (stund or porthole). Routers ask it only when
 # they start: follow with router-reboot.
 cmd_stun_server() {
@@ -976,6 +1017,8 @@ usage: $ME COMMAND [ARGS]   (root; env PORTHOLE_LAB_PREFIX=$PREFIX, PORTHOLE_LAB
   turn-start                 coturn on $TURN1:$TURN_PORT in inet, user $TURN_USER (log coturn.log,
                              credentials file turn-credentials)
   turn-stop                  stop it
+  wan-block on|open|counts|off  drop UDP between r1's and r2's WANs in inet (on), lift the drop
+                             (open), print "dropped N turn M" packet counters (counts), remove (off)
   stun-server stund|porthole which program answers on $STUN1/$STUN2 (then router-reboot)
   (PORTHOLE_LAB_STUN=porthole with up: porthole serve instead of stund there from the start)
 EOF
@@ -1009,6 +1052,7 @@ main() {
     serve-stop) cmd_serve_stop ;;
     turn-start) cmd_turn_start ;;
     turn-stop) cmd_turn_stop ;;
+    wan-block) cmd_wan_block "$@" ;;
     stun-server) cmd_stun_server "$@" ;;
     help|-h|--help) usage ;;
     *) usage >&2; exit 2 ;;

@@ -258,3 +258,23 @@ TEST_CASE("punch output: the strategy and what it sent", "[cli][punch]") {
   CHECK(j["packets_sent"] == 345);
   CHECK(j["sockets_opened"] == 0);
 }
+
+TEST_CASE("punch output: the upgrade of a relayed path, as a line and as a JSON event",
+          "[cli][punch]") {
+  PathUpgrade u;
+  u.path = PathKind::server_reflexive;
+  u.peer = ep("203.0.113.9:41000");
+  u.local_seen = ep("203.0.113.2:40000");
+  CHECK(cli::render_upgrade(u, false) ==
+        "porthole: upgraded to a direct path: 203.0.113.9:41000 (server-reflexive)\n");
+  const std::string line = cli::render_upgrade(u, true);
+  REQUIRE(!line.empty());
+  CHECK(line.back() == '\n');
+  CHECK(std::count(line.begin(), line.end(), '\n') == 1);  // one line of the stream
+  auto j = nlohmann::json::parse(line);
+  CHECK(j["event"] == "upgraded");
+  CHECK(j["path"] == "direct");
+  CHECK(j["kind"] == "server-reflexive");
+  CHECK(j["peer"] == "203.0.113.9:41000");
+  CHECK(j["local_seen"] == "203.0.113.2:40000");
+}
