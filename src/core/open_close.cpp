@@ -1,5 +1,6 @@
 // porthole::open and porthole::close: the mapping core.
 #include <algorithm>
+#include <ctime>
 #include <utility>
 #include <set>
 
@@ -138,13 +139,36 @@ Status reassert_and_delete(const detail::Session& s, const Mapping& m, const det
   return s.pcp->unmap(mapped->mapping, nonce, s.deadline);
 }
 
+// A UPnP router answers GetSpecificPortMappingEntry with the lease left: a second
+// boundary may have passed since the mapping was made.
+constexpr std::uint32_t kLeaseReadSlack = 1;
+
+// The lease the router really granted, read back after the record was written (the
+// question went out right after the mapping: caller_reads_lease), and the record made
+// true when it differs. Without an answer the lease asked stays, as map() would keep it.
+void read_back_lease(const detail::Session& s, detail::PortMapper& client, StoredMapping& rec,
+                     std::vector<std::string>& warnings) {
+  Mapping& m = rec.mapping;
+  auto entry = client.find(m.transport, m.external_port, s.deadline);
+  if (!entry || !entry->has_value()) return;
+  const std::uint32_t lease = (*entry)->lease;
+  if (lease <= m.lifetime && m.lifetime - lease <= kLeaseReadSlack) return;
+  m.lifetime = lease;
+  m.expires_at = lease ? std::time(nullptr) + lease : 0;
+  if (auto st = record(s, rec); !st)
+    warnings.push_back(
+        fmt::format("the router granted a lease of {} s, but the state could "
+                    "not be updated to it: {}",
+                    lease, st.error().message));
+}
+
 }  // namespace
 
 Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   if (auto st = detail::check_ports(req.port, req.external_port); !st) return st.error();
   if (auto st = check_description(req.description); !st) return st.error();
-  // Without a probe race nothing is sent before the first intent: the store read for
-  // the prior record takes that intent too.
+  // Without a probe race nothing but questions is sent before the first intent: the
+  // store read for the prior record takes that intent too.
   auto started = start(options, req.port, req.via != Via::automatic);
   if (!started) return started.error();
   auto& s = started->session;
@@ -213,6 +237,7 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
       answered_probe = true;
     }
     detail::MapParams params = base;
+    params.caller_reads_lease = true;
     std::vector<std::string> warnings = early_warnings;
     if (p != Protocol::upnp && params.lifetime == 0) {
       params.lifetime = detail::lease_for(p, 0);
@@ -232,14 +257,22 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
       params.have_nonce = true;
       params.nonce = *nonce;
     }
-    // The intent, before anything is asked: killed or failing at any later point, the
+    // The questions that change nothing go out first (UPnP: the external address, what
+    // is on the wanted port) and are answered while the intent is written. The store
+    // kept open is let go first: no lock is held over a network exchange (the intent
+    // then reads the state afresh, while the router works).
+    auto client = s.client(p);
+    if (client->asks_ahead()) {
+      view.store.reset();
+      client->ask_ahead(params, s.deadline);
+    }
+    // The intent, before anything is changed: killed or failing at any later point, the
     // state still says what may be on the router (and, for PCP, the nonce that can
     // delete it, RFC 6887 s15). A state that cannot be written stops us here.
     StoredMapping intent = detail::map_intent(s, p, params,
                                               refresh ? prior->mapping.external_ip : std::nullopt);
     if (auto st = record_intent(s, intent, view.store); !st) return st.error();
     detail::test_pause_at("open-intent");
-    auto client = s.client(p);
     auto mapped = client->map(params, s.deadline);
     if (!mapped) {
       restore(s, intent, prior);
@@ -288,6 +321,10 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
             "state records it as not confirmed",
             granted.external_port);
       return e;
+    }
+    if (mapped->lease_unconfirmed) {
+      read_back_lease(s, *client, rec, warnings);
+      granted = rec.mapping;
     }
 
     OpenResult result;

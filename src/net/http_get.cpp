@@ -66,56 +66,83 @@ Result<std::string> http_get(const HttpUrl& url, Deadline deadline, std::size_t 
   return std::move(answer->body);
 }
 
-Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request, Deadline deadline,
-                                std::size_t max_body) {
-  const auto start = Clock::now();
-  const std::string where = printable_excerpt(url.to_string());
-  auto fail = [&](Errc code, std::string_view message, int protocol_code = 0) {
-    return make_error(code,
-                      fmt::format("{} {}: {}", printable_excerpt(request.method, 16), where,
-                                  message),
-                      protocol_code);
-  };
-  auto cut_off = [&](std::string_view during) {
+// What http_request's two halves say when they fail: the method and URL first.
+struct HttpFailure {
+  std::string method;
+  std::string where;
+  Clock::time_point start;
+
+  Error fail(Errc code, std::string_view message, int protocol_code = 0) const {
+    return make_error(code, fmt::format("{} {}: {}", method, where, message), protocol_code);
+  }
+  Error cut_off(std::string_view during) const {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
     return fail(Errc::timeout,
                 fmt::format("cut off at the deadline after {} ms ({})", ms.count(), during));
-  };
-  auto sys_fail = [&](std::string_view what) {
+  }
+  Error sys_fail(std::string_view what) const {
     int err = errno;
     Errc code = (err == ECONNREFUSED || err == ECONNRESET || err == ENETUNREACH ||
                  err == EHOSTUNREACH || err == EPIPE)
                     ? Errc::no_service
                     : Errc::internal;
     return fail(code, fmt::format("{}: {}", what, std::strerror(err)));
-  };
+  }
+};
+
+Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request, Deadline deadline,
+                                std::size_t max_body) {
+  auto sent = HttpExchange::send(url, request, deadline);
+  if (!sent) return sent.error();
+  return sent->answer(deadline, max_body);
+}
+
+struct HttpExchange::State {
+  HttpFailure says;
+  TcpSocket sock;
+  bool read_500 = false;
+};
+
+HttpExchange::HttpExchange(std::unique_ptr<State> state) : state_(std::move(state)) {}
+HttpExchange::HttpExchange(HttpExchange&&) noexcept = default;
+HttpExchange& HttpExchange::operator=(HttpExchange&&) noexcept = default;
+HttpExchange::~HttpExchange() = default;
+
+Result<HttpExchange> HttpExchange::send(const HttpUrl& url, const HttpRequest& request,
+                                        Deadline deadline) {
+  auto state = std::make_unique<State>();
+  state->says = {std::string(printable_excerpt(request.method, 16)),
+                 std::string(printable_excerpt(url.to_string())), Clock::now()};
+  state->read_500 = request.read_500;
+  const HttpFailure& says = state->says;
 
   if (!valid_request_path(url.path) || url.port == 0 || request.method.empty() ||
       !visible_ascii(request.method))
-    return fail(Errc::usage, "not a request line we would send");
+    return says.fail(Errc::usage, "not a request line we would send");
   for (const auto& [name, value] : request.headers)
     if (!valid_header(name, value))
-      return fail(Errc::usage,
-                  fmt::format("not a header line we would send: '{}: {}'",
-                              printable_excerpt(name, 40), printable_excerpt(value, 120)));
+      return says.fail(Errc::usage,
+                       fmt::format("not a header line we would send: '{}: {}'",
+                                   printable_excerpt(name, 40), printable_excerpt(value, 120)));
   auto started = tcp_connect_start(url.host, url.port);
   if (!started) {
     if (started.error().code == Errc::usage)
-      return fail(Errc::usage, "the host is not an IPv4 address");
+      return says.fail(Errc::usage, "the host is not an IPv4 address");
     errno = started.error().protocol_code;
-    return sys_fail(started.error().code == Errc::no_service ? "connect" : "socket");
+    return says.sys_fail(started.error().code == Errc::no_service ? "connect" : "socket");
   }
-  const TcpSocket& sock = *started;
+  state->sock = std::move(started).value();
+  const int fd = state->sock.fd();
   const Deadline connect_deadline = request.connect_by ? std::min(deadline, *request.connect_by)
                                                        : deadline;
-  switch (wait_for(sock.fd(), POLLOUT, connect_deadline)) {
-    case Wait::timeout: return cut_off("connecting");
-    case Wait::error: return sys_fail("poll");
+  switch (wait_for(fd, POLLOUT, connect_deadline)) {
+    case Wait::timeout: return says.cut_off("connecting");
+    case Wait::error: return says.sys_fail("poll");
     case Wait::ready: break;
   }
-  if (int err = tcp_connect_error(sock); err != 0) {
+  if (int err = tcp_connect_error(state->sock); err != 0) {
     errno = err;
-    return sys_fail("connect");
+    return says.sys_fail("connect");
   }
 
   const std::string host = url.port == 80 ? url.host : fmt::format("{}:{}", url.host, url.port);
@@ -131,35 +158,42 @@ Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request, 
   const std::string bytes = head.append(request.body);
   std::size_t sent = 0;
   while (sent < bytes.size()) {
-    switch (wait_for(sock.fd(), POLLOUT, deadline)) {
-      case Wait::timeout: return cut_off("sending the request");
-      case Wait::error: return sys_fail("poll");
+    switch (wait_for(fd, POLLOUT, deadline)) {
+      case Wait::timeout: return says.cut_off("sending the request");
+      case Wait::error: return says.sys_fail("poll");
       case Wait::ready: break;
     }
-    ssize_t n = ::send(sock.fd(), bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-      return sys_fail("send");
+      return says.sys_fail("send");
     }
     sent += static_cast<std::size_t>(n);
   }
+  return HttpExchange(std::move(state));
+}
 
-  HttpResponseParser reader(max_body, request.read_500);
+Result<HttpAnswer> HttpExchange::answer(Deadline deadline, std::size_t max_body) {
+  if (!state_) return make_error(Errc::internal, "HTTP: this answer was read already");
+  std::unique_ptr<State> state = std::move(state_);  // one answer per request
+  const HttpFailure& says = state->says;
+  const int fd = state->sock.fd();
+  HttpResponseParser reader(max_body, state->read_500);
   char buf[4096];
   while (!reader.done()) {
-    switch (wait_for(sock.fd(), POLLIN, deadline)) {
-      case Wait::timeout: return cut_off(reader.progress());
-      case Wait::error: return sys_fail("poll");
+    switch (wait_for(fd, POLLIN, deadline)) {
+      case Wait::timeout: return says.cut_off(reader.progress());
+      case Wait::error: return says.sys_fail("poll");
       case Wait::ready: break;
     }
-    ssize_t n = ::recv(sock.fd(), buf, sizeof(buf), 0);
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-      return sys_fail("recv");
+      return says.sys_fail("recv");
     }
     Status st = n == 0 ? reader.finish_at_eof()
                        : reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-    if (!st) return fail(st.error().code, st.error().message, st.error().protocol_code);
+    if (!st) return says.fail(st.error().code, st.error().message, st.error().protocol_code);
     if (n == 0) break;
   }
   return HttpAnswer{reader.status(), reader.take_body()};

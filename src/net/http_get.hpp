@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,5 +58,25 @@ struct HttpAnswer {
 // Errors as http_get's, messages starting with the method.
 Result<HttpAnswer> http_request(const HttpUrl& url, const HttpRequest& request, Deadline deadline,
                                 std::size_t max_body = kDefaultMaxHttpBody);
+
+// http_request in two halves: send() connects and sends the whole request; answer() reads
+// the reply, once. Between the two the caller may send other requests or write a file
+// while the device works on this one (the kernel keeps what arrives meanwhile). Errors as
+// http_request's, from the half that met them. Dropping an exchange closes its connection.
+class HttpExchange {
+ public:
+  static Result<HttpExchange> send(const HttpUrl& url, const HttpRequest& request,
+                                   Deadline deadline);
+  Result<HttpAnswer> answer(Deadline deadline, std::size_t max_body = kDefaultMaxHttpBody);
+
+  HttpExchange(HttpExchange&&) noexcept;
+  HttpExchange& operator=(HttpExchange&&) noexcept;
+  ~HttpExchange();
+
+ private:
+  struct State;
+  explicit HttpExchange(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace porthole::detail

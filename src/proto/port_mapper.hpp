@@ -42,6 +42,10 @@ struct MapParams {
   std::string description;
   bool have_nonce = false;  // PCP: reuse this nonce (renewal of a mapping we made)
   Nonce nonce{};
+  // UPnP: the granted lease is read back by the caller, after it recorded the mapping
+  // (find(), whose request map() sends ahead), so that round trip and the state write
+  // overlap. map() then reports the lease asked for, with lease_unconfirmed.
+  bool caller_reads_lease = false;
 };
 
 struct MapOutcome {
@@ -49,6 +53,7 @@ struct MapOutcome {
   Nonce nonce{};                      // PCP: the nonce that owns the mapping
   std::uint32_t epoch = 0;            // PCP / NAT-PMP: the server's epoch in the reply
   std::vector<std::string> warnings;  // e.g. permanent lease instead of the one asked
+  bool lease_unconfirmed = false;     // caller_reads_lease: mapping.lifetime is the one asked
 };
 
 // Errors a client returns (the mapping core turns them into exit statuses):
@@ -73,6 +78,14 @@ class PortMapper {
   virtual bool server_lost_state() const { return false; }
   // UPnP: ask GetExternalIPAddress again on the next call instead of the cached answer.
   virtual void refresh_external_ip() {}
+  // Sends now the questions map(params) will ask before it changes anything (UPnP: the
+  // external address, what is on the wanted port), so the router answers them while the
+  // caller writes its intent; map() then reads the answers. Nothing is changed on the
+  // router; a failure here is met again, and reported, by map(). It connects to the
+  // router, so the caller holds no state lock over it; asks_ahead() says whether this
+  // client sends anything there.
+  virtual bool asks_ahead() const { return false; }
+  virtual void ask_ahead(const MapParams& /*params*/, Deadline /*deadline*/) {}
   // UPnP: the whole table, and the entry on one external port (nullopt: none).
   virtual Result<UpnpTable> list(Deadline) {
     return make_error(Errc::no_service, "this protocol has no mapping table to list");

@@ -45,13 +45,20 @@ std::optional<IpAddress> usable_external_ip(std::string_view text) {
 
 constexpr int kInvalidAction = 401;  // UDA 1.1 s3.2.2: no such action on this service
 
-// One SOAP action on `service`, over http_request: bounded by the deadline and
-// kMaxSoapReplyBytes; with connect_by, the connection must be up by then.
-Result<SoapReply> soap_exchange(const IgdService& service, std::string_view action,
-                                const std::vector<SoapArgument>& args, Deadline deadline,
-                                std::optional<Deadline> connect_by) {
+// One SOAP action on `service` sent, its reply not yet read (HttpExchange): the request
+// is on its way, or the error that stopped it.
+struct SentSoap {
+  std::string action;
+  Result<HttpExchange> exchange;
+};
+
+// Sends one SOAP action on `service` (bounded by the deadline; with connect_by, the
+// connection must be up by then).
+SentSoap soap_send(const IgdService& service, std::string_view action,
+                   const std::vector<SoapArgument>& args, Deadline deadline,
+                   std::optional<Deadline> connect_by) {
   auto request = build_soap_request(service.service_type, action, args);
-  if (!request) return request.error();
+  if (!request) return {std::string(action), request.error()};
   HttpRequest post;
   post.method = "POST";
   post.headers = {{"Content-Type", "text/xml; charset=\"utf-8\""},
@@ -59,19 +66,44 @@ Result<SoapReply> soap_exchange(const IgdService& service, std::string_view acti
   post.body = request->body;
   post.read_500 = true;
   post.connect_by = connect_by;
-  auto answer = http_request(service.control, post, deadline, kMaxSoapReplyBytes);
-  if (!answer) {
-    Error e = std::move(answer).error();
-    e.message = fmt::format("UPnP {}: {}", action, e.message);
+  return {std::string(action), HttpExchange::send(service.control, post, deadline)};
+}
+
+// The reply to a sent action, bounded by the deadline and kMaxSoapReplyBytes.
+Result<SoapReply> soap_reply(SentSoap& sent, Deadline deadline) {
+  auto prefixed = [&](Error e) {
+    e.message = fmt::format("UPnP {}: {}", sent.action, e.message);
     return e;
-  }
+  };
+  if (!sent.exchange) return prefixed(sent.exchange.error());
+  auto answer = sent.exchange->answer(deadline, kMaxSoapReplyBytes);
+  if (!answer) return prefixed(std::move(answer).error());
   auto reply = read_soap_reply(answer->body, answer->status);
-  if (!reply) {
-    Error e = std::move(reply).error();
-    e.message = fmt::format("UPnP {}: {}", action, e.message);
-    return e;
-  }
+  if (!reply) return prefixed(std::move(reply).error());
   return reply;
+}
+
+// One SOAP action on `service`, sent and answered.
+Result<SoapReply> soap_exchange(const IgdService& service, std::string_view action,
+                                const std::vector<SoapArgument>& args, Deadline deadline,
+                                std::optional<Deadline> connect_by) {
+  SentSoap sent = soap_send(service, action, args, deadline, connect_by);
+  return soap_reply(sent, deadline);
+}
+
+// What identifies a request sent ahead: the action and its arguments.
+std::string soap_key(std::string_view action, const std::vector<SoapArgument>& args) {
+  std::string key(action);
+  for (const auto& a : args) key.append("\n").append(a.first).append("=").append(a.second);
+  return key;
+}
+
+// The arguments naming one entry, as GetSpecificPortMappingEntry and DeletePortMapping
+// take them. The views point into external_port.
+std::vector<SoapArgument> entry_args(const std::string& external_port, Transport transport) {
+  return {{"NewRemoteHost", ""},
+          {"NewExternalPort", external_port},
+          {"NewProtocol", proto_text(transport)}};
 }
 
 // How long the WAN connection services of a device with several get to say whether
@@ -207,6 +239,8 @@ struct UpnpClient::Device {
   // Taken from the cache of a device with several WAN connection services, and its
   // external address not yet asked (see external_ip()).
   bool cached_of_several = false;
+  // Actions sent ahead (ask_ahead), by soap_key, until soap_once reads their answer.
+  std::vector<std::pair<std::string, SentSoap>> ahead;
   bool v2() const { return desc.v2; }
 };
 
@@ -406,9 +440,44 @@ Result<SoapReply> UpnpClient::soap(std::string_view action, const std::vector<So
 
 Result<SoapReply> UpnpClient::soap_once(std::string_view action,
                                         const std::vector<SoapArgument>& args, Deadline deadline) {
+  auto& ahead = dev_->ahead;
+  if (!ahead.empty()) {
+    const std::string key = soap_key(action, args);
+    for (auto it = ahead.begin(); it != ahead.end(); ++it)
+      if (it->first == key) {
+        SentSoap sent = std::move(it->second);
+        ahead.erase(it);
+        return soap_reply(sent, deadline);
+      }
+  }
   std::optional<Deadline> connect_by;
   if (dev_->unconfirmed_cache) connect_by = Clock::now() + kCachedConnectBudget;
   return soap_exchange(dev_->desc, action, args, deadline, connect_by);
+}
+
+bool UpnpClient::send_ahead(std::string_view action, const std::vector<SoapArgument>& args,
+                            Deadline deadline) {
+  std::optional<Deadline> connect_by;
+  if (dev_->unconfirmed_cache) connect_by = Clock::now() + kCachedConnectBudget;
+  dev_->ahead.emplace_back(soap_key(action, args),
+                           soap_send(dev_->desc, action, args, deadline, connect_by));
+  return static_cast<bool>(dev_->ahead.back().second.exchange);
+}
+
+void UpnpClient::ask_ahead(const MapParams& params, Deadline deadline) {
+  // Only a device already known (cached or found): a discovery waits for map(), so the
+  // caller's state lock is not held through an SSDP search.
+  if (!dev_ && !use_cached_device()) return;
+  // A device that does not take the first (a stale cache) is not asked the second.
+  if (!dev_->ext_ip_known && !send_ahead("GetExternalIPAddress", {}, deadline)) return;
+  const std::string port = std::to_string(upnp_wanted_port(params));
+  send_ahead("GetSpecificPortMappingEntry", entry_args(port, params.transport), deadline);
+}
+
+void UpnpClient::find_ahead(Transport transport, std::uint16_t external_port, Deadline deadline) {
+  if (!dev_) return;
+  const std::string port = std::to_string(external_port);
+  send_ahead("GetSpecificPortMappingEntry", entry_args(port, transport), deadline);
 }
 
 void UpnpClient::refresh_external_ip() {
@@ -427,11 +496,7 @@ Result<std::optional<UpnpEntry>> UpnpClient::find(Transport transport, std::uint
                                                   Deadline deadline) {
   if (auto st = ensure_device(deadline); !st) return st.error();
   std::string ext = std::to_string(external_port);
-  auto reply = soap("GetSpecificPortMappingEntry",
-                    {{"NewRemoteHost", ""},
-                     {"NewExternalPort", ext},
-                     {"NewProtocol", proto_text(transport)}},
-                    deadline);
+  auto reply = soap("GetSpecificPortMappingEntry", entry_args(ext, transport), deadline);
   if (!reply) return reply.error();
   int r = reply->fault;
   if (r == kNoSuchEntry) return std::optional<UpnpEntry>{};
@@ -564,6 +629,7 @@ Result<MapOutcome> UpnpClient::map(const MapParams& params, Deadline deadline) {
   out.warnings = std::move(grant->warnings);
   const std::uint16_t granted = grant->external_port;
   const std::uint32_t granted_lease = grant->lease;
+  out.lease_unconfirmed = grant->lease_unconfirmed;
 
   Mapping& m = out.mapping;
   m.protocol = Protocol::upnp;
@@ -597,11 +663,7 @@ Status UpnpClient::unmap(const Mapping& mapping, const Nonce& /*nonce*/, Deadlin
   std::string ext = std::to_string(mapping.external_port);
   log_to(info_.log, LogLevel::debug,
          fmt::format("upnp -> DeletePortMapping {} {}", proto_text(mapping.transport), ext));
-  auto reply = soap("DeletePortMapping",
-                    {{"NewRemoteHost", ""},
-                     {"NewExternalPort", ext},
-                     {"NewProtocol", proto_text(mapping.transport)}},
-                    deadline);
+  auto reply = soap("DeletePortMapping", entry_args(ext, mapping.transport), deadline);
   if (!reply) return reply.error();
   int r = reply->fault;
   log_to(info_.log, LogLevel::debug, fmt::format("upnp <- DeletePortMapping: {}", r));

@@ -81,9 +81,15 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
   // One AddPortMapping / AddAnyPortMapping (the port choice is choose_upnp_port's).
   Result<SoapReply> add_mapping(std::string_view action, const std::vector<SoapArgument>& args,
                                 Deadline deadline) override;
+  void find_ahead(Transport transport, std::uint16_t external_port, Deadline deadline) override;
   // Ask GetExternalIPAddress again on the next call instead of using the cached
   // answer (`hold` watches the address over months).
   void refresh_external_ip() override;
+  // GetExternalIPAddress (unless known) and GetSpecificPortMappingEntry on the wanted
+  // port, sent to the device when it is known (cached or found by an earlier call; no
+  // discovery here); map() reads their answers.
+  bool asks_ahead() const override { return true; }
+  void ask_ahead(const MapParams& params, Deadline deadline) override;
 
  private:
   struct Device;
@@ -93,6 +99,8 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
   Status discover_device(Deadline deadline);
   // Of a device with several WAN connection services, the one to use (see the .cpp).
   Status choose_service(Device& dev, Deadline deadline) const;
+  // One exchange with the device, or the answer to the same action with the same
+  // arguments sent ahead (ask_ahead).
   Result<SoapReply> soap_once(std::string_view action, const std::vector<SoapArgument>& args,
                               Deadline deadline);
   // One SOAP action on the device's WAN connection service, over http_request: bounded
@@ -102,6 +110,9 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
                          Deadline deadline);
   Result<std::string> external_ip(Deadline deadline);
   Result<UpnpTable> list_in_pages(Deadline deadline);
+  // Sends one action ahead (see soap_once); false when it could not be sent.
+  bool send_ahead(std::string_view action, const std::vector<SoapArgument>& args,
+                  Deadline deadline);
   UpnpTable list_by_index(Deadline deadline);
 
   GatewayInfo info_;

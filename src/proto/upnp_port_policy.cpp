@@ -20,8 +20,7 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
   // SoapArgument holds views: the texts they point at must outlive every request.
   const std::string in_client = params.internal_ip.to_string();
   const char* proto = proto_text(params.transport);
-  std::uint16_t want = params.suggested_external_port ? params.suggested_external_port
-                                                      : params.internal_port;
+  std::uint16_t want = upnp_wanted_port(params);
   std::uint32_t lease = params.lifetime;
 
   auto is_ours = [&](const UpnpEntry& e) {
@@ -161,12 +160,17 @@ Result<UpnpGrant> choose_upnp_port(UpnpPortActions& router, const MapParams& par
                                   proto, want, upnp_error_text(r == kSuccess ? kConflict : r)),
                       kConflict);
 
-  // Read back what the router really granted (IGDv2 turns lease 0 into 604800).
-  std::uint32_t granted_lease = lease;
-  if (auto entry = router.find(params.transport, granted, deadline); entry && entry->has_value())
-    granted_lease = (*entry)->lease;
+  // Read back what the router really granted (IGDv2 turns lease 0 into 604800), or
+  // have the question sent for the caller to read (caller_reads_lease).
   grant.external_port = granted;
-  grant.lease = granted_lease;
+  grant.lease = lease;
+  if (params.caller_reads_lease) {
+    router.find_ahead(params.transport, granted, deadline);
+    grant.lease_unconfirmed = true;
+  } else if (auto entry = router.find(params.transport, granted, deadline);
+             entry && entry->has_value()) {
+    grant.lease = (*entry)->lease;
+  }
   return grant;
 }
 

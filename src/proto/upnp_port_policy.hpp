@@ -34,11 +34,21 @@ class UpnpPortActions {
   virtual Result<SoapReply> add_mapping(std::string_view action,
                                         const std::vector<SoapArgument>& args,
                                         Deadline deadline) = 0;
+  // Sends GetSpecificPortMappingEntry for that port now, so that a later find() of the
+  // same port reads its answer. The default sends nothing (find() then asks).
+  virtual void find_ahead(Transport /*transport*/, std::uint16_t /*external_port*/,
+                          Deadline /*deadline*/) {}
 };
+
+// The external port choose_upnp_port asks for first.
+inline std::uint16_t upnp_wanted_port(const MapParams& params) {
+  return params.suggested_external_port ? params.suggested_external_port : params.internal_port;
+}
 
 struct UpnpGrant {
   std::uint16_t external_port = 0;
   std::uint32_t lease = 0;            // as the router reports it (IGDv2: 0 -> 604800)
+  bool lease_unconfirmed = false;     // caller_reads_lease: the lease asked, not read back
   std::vector<std::string> warnings;  // e.g. a permanent lease instead of the one asked
 };
 

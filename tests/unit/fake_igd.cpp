@@ -11,8 +11,11 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <tuple>
 
@@ -613,6 +616,8 @@ std::string FakeIgd::handle_soap(const std::string& action,
       return soap_fault(code);
     }
     if (lease_fault_ != 0 && e.lease != 0) return soap_fault(lease_fault_);
+    if (options_.max_lease != 0 && (e.lease == 0 || e.lease > options_.max_lease))
+      e.lease = options_.max_lease;
     // Held by another host, or kept by the router: the conflict this router reports.
     auto taken = [&](std::uint16_t port) {
       auto it = find_entry(protocol, port);
@@ -699,6 +704,34 @@ detail::MapParams loopback_map_request(std::uint16_t port) {
   p.lifetime = 3600;
   p.description = "porthole test";
   return p;
+}
+
+Options fake_igd_options(const FakeIgd& igd, const std::string& state_dir) {
+  Options options;
+  options.gateway = ip("127.0.0.1");
+  options.ssdp_port = igd.ssdp_port();
+  options.state_dir = state_dir;
+  return options;
+}
+
+OpenRequest tcp_via_upnp(std::uint16_t port) {
+  OpenRequest request;
+  request.port = PortSpec{port, Transport::tcp};
+  request.via = Via::upnp;
+  return request;
+}
+
+std::string fresh_test_dir() {
+  char tmpl[] = "/tmp/porthole-fake-igd-test-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace porthole::test

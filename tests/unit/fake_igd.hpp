@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "porthole/porthole.hpp"
 #include "proto/port_mapper.hpp"
 
 namespace porthole::test {
@@ -38,6 +39,9 @@ class FakeIgd {
     std::string external_ip = "203.0.113.7";  // GetExternalIPAddress, verbatim
     int conflict_code = 718;      // AddPortMapping on a port held by another host (or 501)
     int end_of_table_code = 713;  // GetGenericPortMappingEntry past the last entry
+    // > 0: a router that grants at most this many seconds; a longer lease, or a
+    // permanent one (0), is stored as this (IGDv2 routers do so with 604800).
+    std::uint32_t max_lease = 0;
     // M-SEARCH for an earlier version of its types is answered too (UDA 1.1 s1.3.2, as
     // miniupnpd does); false: only its own version (a device that does not).
     bool answers_earlier_versions = true;
@@ -161,5 +165,13 @@ class FakeIgd {
 // What a test asks the client for: this host (127.0.0.1, where the fake sees it) port
 // `port` to the same external port, a 3600 s lease.
 detail::MapParams loopback_map_request(std::uint16_t port);
+
+// For tests of the public calls (porthole::open, close, list) against a fake:
+// their options (gateway 127.0.0.1, the fake's SSDP port, the state in `state_dir`), an
+// `open TCP port --via upnp`, a new empty directory under /tmp, and a file's text.
+Options fake_igd_options(const FakeIgd& igd, const std::string& state_dir);
+OpenRequest tcp_via_upnp(std::uint16_t port);
+std::string fresh_test_dir();
+std::string read_text(const std::string& path);
 
 }  // namespace porthole::test

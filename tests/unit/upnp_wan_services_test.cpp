@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,8 +19,12 @@
 #include "porthole/porthole.hpp"
 #include "proto/upnp_client.hpp"
 
+using porthole::test::fake_igd_options;
 using porthole::test::FakeIgd;
+using porthole::test::fresh_test_dir;
 using porthole::test::ip;
+using porthole::test::read_text;
+using porthole::test::tcp_via_upnp;
 
 using namespace porthole;
 using namespace porthole::detail;
@@ -148,40 +150,11 @@ MapParams wanted(std::uint16_t port) { return porthole::test::loopback_map_reque
 
 using Strings = std::vector<std::string>;
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Two uplinks, the first down; the second up with external address `second_ip`.
 FakeIgd::Options two_wan_first_down(std::string second_ip) {
   return with(multi_wan_description(kUpnpIp, kUpnpIp),
               {service(kUpnpIp, "/upnp/control/ether1/wanconn", false, "0.0.0.0"),
                service(kUpnpIp, "/upnp/control/ether2/wanconn", true, std::move(second_ip))});
-}
-
-std::string fresh_dir() {
-  char tmpl[] = "/tmp/porthole-wan-services-test-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
-
-// porthole::open's options against `igd`, its state in `dir`.
-Options open_options(const FakeIgd& igd, const std::string& dir) {
-  Options options;
-  options.gateway = ip("127.0.0.1");
-  options.ssdp_port = igd.ssdp_port();
-  options.state_dir = dir;
-  return options;
-}
-
-OpenRequest tcp_via_upnp(std::uint16_t port) {
-  OpenRequest request;
-  request.port = PortSpec{port, Transport::tcp};
-  request.via = Via::upnp;
-  return request;
 }
 
 }  // namespace
@@ -341,8 +314,8 @@ TEST_CASE("UPnP: no connected WAN service is a refusal naming what each said",
 TEST_CASE("porthole open: the chosen WAN service is cached, and a warm open goes straight to it",
           "[upnp][multiwan][fake_igd]") {
   Rig rig(two_wan_first_down("203.0.113.43"));
-  const std::string dir = fresh_dir();
-  const Options options = open_options(rig.igd, dir);
+  const std::string dir = fresh_test_dir();
+  const Options options = fake_igd_options(rig.igd, dir);
   OpenRequest request = tcp_via_upnp(6300);
 
   auto cold = porthole::open(options, request);
@@ -373,8 +346,8 @@ TEST_CASE("porthole open: the chosen WAN service is cached, and a warm open goes
 TEST_CASE("porthole open: a cached WAN service gone down makes the device be asked again",
           "[upnp][multiwan][fake_igd]") {
   Rig rig(two_wan_first_down("203.0.113.45"));
-  const std::string dir = fresh_dir();
-  const Options options = open_options(rig.igd, dir);
+  const std::string dir = fresh_test_dir();
+  const Options options = fake_igd_options(rig.igd, dir);
   OpenRequest request = tcp_via_upnp(6310);
   REQUIRE(porthole::open(options, request).ok());
   const std::string cache_file = dir + "/upnp-igd.json";
