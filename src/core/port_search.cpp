@@ -89,6 +89,9 @@ void PortSearch::send_probes(Clock::time_point now, const SendFn& send) {
     next_probe_.reset();
     return;
   }
+  // Every probe that fell due goes now, also after a late wake-up: the pace bounds the
+  // probes per elapsed time (never more than one per interval since the start), and
+  // kMaxProbes bounds them all.
   while (*next_probe_ <= now && probes_sent_ < kMaxProbes) {
     std::uint16_t port = birthday ? probe_port(random_ports_[2 * probes_sent_],
                                                random_ports_[2 * probes_sent_ + 1])
@@ -108,8 +111,6 @@ void PortSearch::send_probes(Clock::time_point now, const SendFn& send) {
     ++probes_sent_;
     *next_probe_ += interval;
   }
-  // A late wake-up does not make a burst: the pace restarts from now.
-  if (*next_probe_ < now) *next_probe_ = now + interval;
 }
 
 void PortSearch::open_sockets() {

@@ -133,6 +133,8 @@ class Connector {
   OwnedFd socket_;
   std::optional<PunchResult> punched_;
   std::unique_ptr<detail::TunnelLink> link_;
+  // Whether the tunnel can carry a new connection or datagram now.
+  bool link_up() const { return link_ && link_->established() && !link_->closed(); }
   std::unique_ptr<detail::UdpBatch> rx_;  // receives on a UDP path (not a relayed one)
   std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(65536);  // one per read, reused
   std::vector<std::unique_ptr<detail::TunnelLink>> retired_;
@@ -181,8 +183,7 @@ void Connector::on_listener(std::size_t index) {
       auto conn = detail::tcp_accept(l.tcp);
       if (!conn.valid()) break;
       // Between paths a connection cannot be carried: it is closed, the program retries.
-      if (link_ && link_->established() && !link_->closed())
-        link_->add_tcp(std::move(conn), l.forward.remote);
+      if (link_up()) link_->add_tcp(std::move(conn), l.forward.remote);
     }
     return;
   }
@@ -435,7 +436,7 @@ void Connector::on_inbox() {
     items.swap(inbox_->pending);
   }
   for (auto& item : items) {
-    if (!link_ || !link_->established() || link_->closed()) continue;  // closes item.fd
+    if (!link_up()) continue;  // closes item.fd
     if (item.proto == TunnelProto::tcp) {
       link_->add_tcp(detail::TcpSocket(item.fd.release()), item.port);
       continue;
@@ -457,8 +458,7 @@ void Connector::on_library_flow(std::size_t index) {
     if (n < 0 && errno == EINTR) continue;
     // An empty datagram reads as 0 bytes too: only a hang-up is the end.
     if (n == 0 && !peer_hung_up(flow.fd.get())) {
-      if (link_ && link_->established() && !link_->closed())
-        link_->on_local_udp(flow.fd.get(), flow.port, Endpoint{}, {});
+      if (link_up()) link_->on_local_udp(flow.fd.get(), flow.port, Endpoint{}, {});
       continue;
     }
     if (n <= 0) {
@@ -469,7 +469,7 @@ void Connector::on_library_flow(std::size_t index) {
       flow = LibraryFlow{};
       return;
     }
-    if (!link_ || !link_->established() || link_->closed()) continue;
+    if (!link_up()) continue;
     // A connected socketpair: the flow's source is "none" (port 0), and answers go back
     // with send(2) (TunnelLink::on_quic_datagram).
     link_->on_local_udp(flow.fd.get(), flow.port, Endpoint{},
