@@ -1,6 +1,7 @@
 // porthole::open and porthole::close: the mapping core.
 #include <algorithm>
 #include <ctime>
+#include <functional>
 #include <utility>
 #include <set>
 
@@ -75,9 +76,12 @@ struct Started {
   StateView view;
 };
 
-Result<Started> start(const Options& options, const PortSpec& port, bool keep_open = false) {
+// before_state, when set, runs on the session before the state is read (and locked).
+Result<Started> start(const Options& options, const PortSpec& port, bool keep_open = false,
+                      const std::function<void(const detail::Session&)>& before_state = {}) {
   auto session = detail::open_session(options);
   if (!session) return session.error();
+  if (before_state) before_state(*session);
   auto view = read_state(*session, port.transport, port.port, keep_open);
   if (!view) return view.error();
   return Started{std::move(*session), std::move(*view)};
@@ -168,8 +172,20 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
   if (auto st = detail::check_ports(req.port, req.external_port); !st) return st.error();
   if (auto st = check_description(req.description); !st) return st.error();
   // Without a probe race nothing but questions is sent before the first intent: the
-  // store read for the prior record takes that intent too.
-  auto started = start(options, req.port, req.via != Via::automatic);
+  // store read for the prior record takes that intent too. With --via upnp the
+  // questions for the port asked go out even before that read (ask_ahead), so the
+  // router answers them while the state is read and the intent written.
+  std::optional<std::uint16_t> asked_ahead;  // the external port they name
+  auto ask_first = [&](const detail::Session& s) {
+    if (req.via != Via::upnp) return;
+    detail::MapParams guess;
+    guess.transport = req.port.transport;
+    guess.internal_port = req.port.port;
+    guess.suggested_external_port = req.external_port.value_or(req.port.port);
+    s.client(Protocol::upnp)->ask_ahead(guess, s.deadline);
+    asked_ahead = guess.suggested_external_port;
+  };
+  auto started = start(options, req.port, req.via != Via::automatic, ask_first);
   if (!started) return started.error();
   auto& s = started->session;
   StateView& view = started->view;
@@ -258,11 +274,12 @@ Result<OpenResult> open(const Options& options, const OpenRequest& req) {
       params.nonce = *nonce;
     }
     // The questions that change nothing go out first (UPnP: the external address, what
-    // is on the wanted port) and are answered while the intent is written. The store
-    // kept open is let go first: no lock is held over a network exchange (the intent
-    // then reads the state afresh, while the router works).
+    // is on the wanted port) and are answered while the intent is written; unless they
+    // went before the state was read and name the port still wanted. The store kept
+    // open is let go first: no lock is held over a network exchange (the intent then
+    // reads the state afresh, while the router works).
     auto client = s.client(p);
-    if (client->asks_ahead()) {
+    if (client->asks_ahead() && asked_ahead != params.suggested_external_port) {
       view.store.reset();
       client->ask_ahead(params, s.deadline);
     }

@@ -457,9 +457,12 @@ Result<SoapReply> UpnpClient::soap_once(std::string_view action,
 
 bool UpnpClient::send_ahead(std::string_view action, const std::vector<SoapArgument>& args,
                             Deadline deadline) {
+  std::string key = soap_key(action, args);
+  for (const auto& [k, sent] : dev_->ahead)
+    if (k == key) return static_cast<bool>(sent.exchange);  // on its way already
   std::optional<Deadline> connect_by;
   if (dev_->unconfirmed_cache) connect_by = Clock::now() + kCachedConnectBudget;
-  dev_->ahead.emplace_back(soap_key(action, args),
+  dev_->ahead.emplace_back(std::move(key),
                            soap_send(dev_->desc, action, args, deadline, connect_by));
   return static_cast<bool>(dev_->ahead.back().second.exchange);
 }

@@ -75,10 +75,10 @@ TEST_CASE("UPnP client: questions sent ahead are answered from their connections
   CHECK(out->mapping.external_port == 5100);
   CHECK_FALSE(out->lease_unconfirmed);
   // Each question once: map() read the answers to those sent ahead.
-  CHECK(exchanges_since(igd, 0) ==
-        Strings{"GET ", "GetExternalIPAddress ", "GetExternalIPAddress ",
-                "GetSpecificPortMappingEntry 5100", "AddPortMapping 5100",
-                "GetSpecificPortMappingEntry 5100"});
+  CHECK(exchanges_since(igd, 0) == Strings{"GET ", "GetExternalIPAddress ", "GetExternalIPAddress ",
+                                           "GetSpecificPortMappingEntry 5100",
+                                           "AddPortMapping 5100",
+                                           "GetSpecificPortMappingEntry 5100"});
 }
 
 TEST_CASE("UPnP client: a read-back left to the caller is sent by map and read by find",
@@ -139,4 +139,27 @@ TEST_CASE("open via UPnP: a router that will not read the entry back keeps the l
   REQUIRE(opened.ok());
   CHECK(opened->mapping.lifetime == 3600);
   CHECK_THAT(read_text(dir + "/mappings.json"), Catch::Contains("\"lifetime\": 3600"));
+}
+
+TEST_CASE("open via UPnP: questions asked ahead for another port than the one still wanted",
+          "[upnp][fake_igd][ahead]") {
+  // Another host holds 6420: the first open gets 6421 (AddAnyPortMapping). The refresh
+  // asks ahead about 6420 (the port asked) before the state says 6421 is ours; it then
+  // asks about 6421 and maps that, the external address asked only once.
+  FakeIgd igd;
+  igd.add_entry({"TCP", 6420, "10.0.0.9", 6420, "someone else", 0});
+  const std::string dir = fresh_test_dir();
+  OpenRequest request = tcp_via_upnp(6420);
+  auto first = porthole::open(fake_igd_options(igd, dir), request);
+  REQUIRE(first.ok());
+  REQUIRE(first->mapping.external_port == 6421);
+  const std::size_t before = igd.requests().size();
+  auto again = porthole::open(fake_igd_options(igd, dir), request);
+  REQUIRE(again.ok());
+  CHECK(again->mapping.external_port == 6421);
+  CHECK(again->refreshed);
+  CHECK(exchanges_since(igd, before) ==
+        Strings{"GetExternalIPAddress ", "GetSpecificPortMappingEntry 6420",
+                "GetSpecificPortMappingEntry 6421", "AddPortMapping 6421",
+                "GetSpecificPortMappingEntry 6421"});
 }
