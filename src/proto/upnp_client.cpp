@@ -460,6 +460,11 @@ bool UpnpClient::send_ahead(std::string_view action, const std::vector<SoapArgum
   std::string key = soap_key(action, args);
   for (const auto& [k, sent] : dev_->ahead)
     if (k == key) return static_cast<bool>(sent.exchange);  // on its way already
+  std::string shown(action);
+  for (const auto& a : args)
+    if (!a.second.empty()) shown += fmt::format(" {}", a.second);
+  log_to(info_.log, LogLevel::debug,
+         fmt::format("upnp -> {} (sent ahead, its answer read when needed)", shown));
   std::optional<Deadline> connect_by;
   if (dev_->unconfirmed_cache) connect_by = Clock::now() + kCachedConnectBudget;
   dev_->ahead.emplace_back(std::move(key),
