@@ -216,6 +216,7 @@ Result<std::size_t> UdpBatch::receive_each(const EachFn& each, std::size_t max, 
     // it and consumes it), then the datagrams behind it.
     if (n >= 0 || (errno != EINTR && errno != ECONNREFUSED)) break;
   }
+  drained_ = n < static_cast<int>(count);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return std::size_t{0};
     return make_error(Errc::internal, fmt::format("UDP receive: {}", std::strerror(errno)));

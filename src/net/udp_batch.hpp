@@ -76,6 +76,11 @@ class UdpBatch {
   Result<std::size_t> receive_each(const EachFn& each, std::size_t max = 64,
                                    std::size_t slot = 2048);
 
+  // The last receive took fewer messages than it asked for: the socket was empty then,
+  // so the caller may wait for poll(2) instead of asking again (a receive that finds
+  // nothing costs a system call).
+  bool drained() const noexcept { return drained_; }
+
   Mode mode() const noexcept { return mode_; }
   std::uint64_t syscalls() const noexcept { return syscalls_; }
 
@@ -87,6 +92,7 @@ class UdpBatch {
   int fd_;
   Mode mode_;
   bool gro_ = false;
+  bool drained_ = false;
   std::uint64_t syscalls_ = 0;
   std::vector<std::uint8_t> receive_buffer_;
   std::vector<iovec> receive_iov_;

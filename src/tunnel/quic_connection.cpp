@@ -38,6 +38,8 @@ constexpr std::uint64_t kMaxConnectionWindow = 64u << 20;
 constexpr std::uint64_t kMaxStreams = 1024;  // concurrent, each direction
 // RFC 9221 s3: the largest DATAGRAM frame we take.
 constexpr std::uint64_t kMaxDatagramFrame = 65535;
+// What a stream-data event reserves when it starts: a burst of packets between pumps.
+constexpr std::size_t kStreamDataReserve = std::size_t{32} * 1024;
 // Datagrams waiting for send; beyond this the oldest are dropped (they are unreliable).
 constexpr std::size_t kMaxQueuedDatagrams = 4096;
 constexpr std::size_t kCidLength = 16;
@@ -172,7 +174,11 @@ struct QuicConnection::State {
         last->fin = fin;
         return;
       }
-    queue.push_back(QuicEvent{QuicEvent::StreamData{id, {bytes.begin(), bytes.end()}, fin}});
+    // Room for a burst at once: growing by doubling would copy the bytes again.
+    QuicEvent::StreamData data{id, {}, fin};
+    data.bytes.reserve(std::max(bytes.size(), kStreamDataReserve));
+    data.bytes.assign(bytes.begin(), bytes.end());
+    queue.push_back(QuicEvent{std::move(data)});
   }
 
   void report_closed(Error error, bool by_peer, std::uint64_t app_code) {
