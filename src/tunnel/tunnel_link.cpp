@@ -51,7 +51,7 @@ void TunnelLink::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint
     log(LogLevel::debug, "QUIC: dropped a datagram: " + st.error().message);
   // The rest of a burst is likely waiting in the socket: pump once it is drained (a
   // timer due now runs before the reactor polls again), or now and then meanwhile.
-  constexpr std::size_t kMaxUnpumped = 16;
+  constexpr std::size_t kMaxUnpumped = 64;
   if (++unpumped_ >= kMaxUnpumped) {
     pump();
     return;
