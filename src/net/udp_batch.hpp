@@ -24,6 +24,11 @@
 
 namespace porthole::detail {
 
+// What one GSO send takes at most: datagrams (the kernel's UDP_MAX_SEGMENTS) and their
+// bytes (the 64 KiB IP datagram the segments are cut from, less headers, rounded down).
+inline constexpr std::size_t kMaxGsoSegments = 64;
+inline constexpr std::size_t kMaxGsoBytes = 65000;
+
 // Datagrams laid end to end in one buffer, as one UDP GSO send takes them: a writer
 // asks room() for the most it may write, writes there and commit()s what it wrote. No
 // per-datagram allocation, and the bytes are never copied again on the way out.

@@ -686,14 +686,22 @@ void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
   if (s.closed) return;
   s.write_again = false;
   ngtcp2_tstamp ts = to_ts(now);
-  std::size_t quantum = ngtcp2_conn_get_send_quantum(s.conn);
-  std::size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(s.conn);
+  // Room for the largest packet we may send, not only the path's current size: a PMTU
+  // probe (RFC 9000 s14.3) is bigger, and ngtcp2 writes none into less room.
+  const std::size_t room = ngtcp2_conn_get_max_tx_udp_payload_size(s.conn);
+  const std::size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(s.conn);
+  // The send quantum, in whole GSO sends of full-sized packets: a packet beyond what one
+  // send takes would go out alone in a system call of its own.
+  const std::size_t per_send = std::clamp<std::size_t>(kMaxGsoBytes / max_udp, 1, kMaxGsoSegments) *
+                               max_udp;
+  const std::size_t quantum = std::max(per_send,
+                                       ngtcp2_conn_get_send_quantum(s.conn) / per_send * per_send);
   std::size_t written = 0;
   std::vector<std::int64_t> blocked;
   std::vector<ngtcp2_vec> vecs;
   // Each packet is written where it will be sent from. A packet ngtcp2 is still
   // filling (NGTCP2_ERR_WRITE_MORE) stays in the same room until it is committed.
-  std::span<std::uint8_t> buf = out.room(max_udp);
+  std::span<std::uint8_t> buf = out.room(room);
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   for (;;) {
@@ -747,11 +755,11 @@ void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
     if (n == 0) break;  // nothing more now (or congestion-limited)
     out.commit(static_cast<std::size_t>(n));
     written += static_cast<std::size_t>(n);
-    if (written >= quantum) {
+    if (written + max_udp > quantum) {
       s.write_again = true;
       break;
     }
-    buf = out.room(max_udp);
+    buf = out.room(room);
   }
   // Pacing (RFC 9002 s7.7). Before the first RTT sample ngtcp2 0.12.1 paces with the
   // 333 ms initial RTT and holds the client's second flight back by tens of ms, so the
