@@ -43,10 +43,8 @@ constexpr std::uint64_t kMaxStreams = 1024;  // concurrent, each direction
 constexpr std::size_t kAckThreshold = 8;
 // RFC 9221 s3: the largest DATAGRAM frame we take.
 constexpr std::uint64_t kMaxDatagramFrame = 65535;
-// What a stream-data event reserves when it starts: the packets between two pumps (at
-// most 64, src/tunnel/tunnel_link.cpp) of up to 1500 bytes, so that it never grows (a
-// vector that outgrows 128 KiB is moved, and its pages faulted in, again and again).
-constexpr std::size_t kStreamDataReserve = std::size_t{96} * 1024;
+// What a stream-data event reserves when it starts: a burst of packets between pumps.
+constexpr std::size_t kStreamDataReserve = std::size_t{32} * 1024;
 // Datagrams waiting for send; beyond this the oldest are dropped (they are unreliable).
 constexpr std::size_t kMaxQueuedDatagrams = 4096;
 constexpr std::size_t kCidLength = 16;
