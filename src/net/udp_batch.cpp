@@ -21,10 +21,6 @@
 namespace porthole::detail {
 namespace {
 
-// The kernel's limits for one GSO send (UDP_MAX_SEGMENTS, and the 64 KiB of an IP
-// datagram the segments are cut from).
-constexpr std::size_t kMaxSegments = 64;
-constexpr std::size_t kMaxGsoBytes = 65000;
 constexpr std::size_t kMaxMessages = 64;
 constexpr std::size_t kGroBuffer = 65535;
 constexpr std::size_t kMaxGroMessages = 8;
@@ -97,7 +93,7 @@ Result<std::size_t> UdpBatch::send_gso(const DatagramBuffer& datagrams, std::siz
   // where they lie.
   const std::size_t size = datagrams[first].size();
   std::size_t count = 0, bytes = 0;
-  while (first + count < datagrams.size() && count < kMaxSegments) {
+  while (first + count < datagrams.size() && count < kMaxGsoSegments) {
     std::size_t s = datagrams[first + count].size();
     if (s > size || bytes + s > kMaxGsoBytes || s == 0) break;
     bytes += s;
@@ -216,6 +212,7 @@ Result<std::size_t> UdpBatch::receive_each(const EachFn& each, std::size_t max, 
     // it and consumes it), then the datagrams behind it.
     if (n >= 0 || (errno != EINTR && errno != ECONNREFUSED)) break;
   }
+  drained_ = n < static_cast<int>(count);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return std::size_t{0};
     return make_error(Errc::internal, fmt::format("UDP receive: {}", std::strerror(errno)));

@@ -24,6 +24,11 @@
 
 namespace porthole::detail {
 
+// What one GSO send takes at most: datagrams (the kernel's UDP_MAX_SEGMENTS) and their
+// bytes (the 64 KiB IP datagram the segments are cut from, less headers, rounded down).
+inline constexpr std::size_t kMaxGsoSegments = 64;
+inline constexpr std::size_t kMaxGsoBytes = 65000;
+
 // Datagrams laid end to end in one buffer, as one UDP GSO send takes them: a writer
 // asks room() for the most it may write, writes there and commit()s what it wrote. No
 // per-datagram allocation, and the bytes are never copied again on the way out.
@@ -76,6 +81,11 @@ class UdpBatch {
   Result<std::size_t> receive_each(const EachFn& each, std::size_t max = 64,
                                    std::size_t slot = 2048);
 
+  // The last receive took fewer messages than it asked for: the socket was empty then,
+  // so the caller may wait for poll(2) instead of asking again (a receive that finds
+  // nothing costs a system call).
+  bool drained() const noexcept { return drained_; }
+
   Mode mode() const noexcept { return mode_; }
   std::uint64_t syscalls() const noexcept { return syscalls_; }
 
@@ -87,6 +97,7 @@ class UdpBatch {
   int fd_;
   Mode mode_;
   bool gro_ = false;
+  bool drained_ = false;
   std::uint64_t syscalls_ = 0;
   std::vector<std::uint8_t> receive_buffer_;
   std::vector<iovec> receive_iov_;

@@ -332,7 +332,7 @@ void Connector::on_socket_readable() {
         if (link_) link_->on_datagram(bytes, punched_->peer);
       });
       if (!n) log(LogLevel::debug, "tunnel socket: " + n.error().message);
-      if (!n || *n == 0 || !link_) return;
+      if (!n || *n == 0 || !link_ || rx_->drained()) return;
     }
   }
   auto& buf = buffer_;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <sys/socket.h>
 
 #include <fmt/format.h>
@@ -26,6 +27,8 @@ namespace {
 // Bytes a stream may hold unacknowledged (sent or not) before write_stream() takes fewer:
 // enough for the bandwidth-delay product of a fast path, bounded per stream.
 constexpr std::uint64_t kStreamSendLimit = 4u << 20;
+// The size of a new piece of a stream's send buffer (a TCP read's worth).
+constexpr std::size_t kSendChunk = std::size_t{64} * 1024;
 // Flow-control windows we grant (RFC 9000 s4): per stream and per connection, and how
 // far ngtcp2's window auto-tuning may grow them.
 constexpr std::uint64_t kStreamWindow = 1u << 20;
@@ -33,8 +36,15 @@ constexpr std::uint64_t kConnectionWindow = 8u << 20;
 constexpr std::uint64_t kMaxStreamWindow = 16u << 20;
 constexpr std::uint64_t kMaxConnectionWindow = 64u << 20;
 constexpr std::uint64_t kMaxStreams = 1024;  // concurrent, each direction
+// Ack-eliciting packets received before an ACK is sent at once (RFC 9000 s13.2.2 suggests
+// 2; s13.2.1 leaves the frequency to the receiver). Fewer ACKs cost both sides less per
+// byte of a bulk transfer; fewer packets than this are acknowledged within max_ack_delay
+// (s13.2.1), or with the next packet we send anyway.
+constexpr std::size_t kAckThreshold = 8;
 // RFC 9221 s3: the largest DATAGRAM frame we take.
 constexpr std::uint64_t kMaxDatagramFrame = 65535;
+// What a stream-data event reserves when it starts: a burst of packets between pumps.
+constexpr std::size_t kStreamDataReserve = std::size_t{32} * 1024;
 // Datagrams waiting for send; beyond this the oldest are dropped (they are unreliable).
 constexpr std::size_t kMaxQueuedDatagrams = 4096;
 constexpr std::size_t kCidLength = 16;
@@ -66,11 +76,19 @@ struct SockAddr {
   sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
 };
 
+// One piece of a stream's outgoing bytes: filled from the front (by a copy, or in place
+// by the caller's read), never moved while it lives.
+struct SendChunk {
+  std::unique_ptr<std::uint8_t[]> data;
+  std::size_t size = 0;
+  std::size_t capacity = 0;
+};
+
 // A stream's outgoing bytes, from the first one not yet acknowledged to the last one
 // written. ngtcp2 keeps pointers into them until they are acknowledged
 // (acked_stream_data_offset), so a chunk is never moved or freed before that.
 struct SendStream {
-  std::deque<std::vector<std::uint8_t>> chunks;
+  std::deque<SendChunk> chunks;
   std::uint64_t base = 0;       // stream offset of chunks.front()[0]
   std::uint64_t end = 0;        // stream offset after the last byte written
   std::uint64_t sent = 0;       // bytes handed to ngtcp2
@@ -82,6 +100,34 @@ struct SendStream {
 
   bool has_pending() const { return sent < end || (fin && !fin_sent); }
   std::uint64_t buffered() const { return end - base; }
+  std::uint64_t room() const {
+    return buffered() < kStreamSendLimit ? kStreamSendLimit - buffered() : 0;
+  }
+
+  // Space for up to `max` bytes after the last one written: the free end of the last
+  // chunk when there is one, else a new chunk (not zeroed: the caller fills it).
+  std::span<std::uint8_t> space(std::size_t max) {
+    if (!chunks.empty() && chunks.back().size < chunks.back().capacity) {
+      // A last chunk sent to its end: the send position moves back onto it, so what is
+      // appended there is sent too (the same stream offset, named by the earlier chunk).
+      if (send_index == chunks.size()) {
+        send_index = chunks.size() - 1;
+        send_offset = chunks.back().size;
+      }
+      SendChunk& c = chunks.back();
+      return {c.data.get() + c.size, std::min(max, c.capacity - c.size)};
+    }
+    std::size_t capacity = std::max(max, kSendChunk);
+    chunks.push_back(
+        SendChunk{std::unique_ptr<std::uint8_t[]>(new std::uint8_t[capacity]), 0, capacity});
+    return {chunks.back().data.get(), max};
+  }
+  void commit(std::size_t n) {
+    SendChunk& c = chunks.back();
+    n = std::min(n, c.capacity - c.size);
+    c.size += n;
+    end += n;
+  }
 };
 
 }  // namespace
@@ -133,7 +179,11 @@ struct QuicConnection::State {
         last->fin = fin;
         return;
       }
-    queue.push_back(QuicEvent{QuicEvent::StreamData{id, {bytes.begin(), bytes.end()}, fin}});
+    // Room for a burst at once: growing by doubling would copy the bytes again.
+    QuicEvent::StreamData data{id, {}, fin};
+    data.bytes.reserve(std::max(bytes.size(), kStreamDataReserve));
+    data.bytes.assign(bytes.begin(), bytes.end());
+    queue.push_back(QuicEvent{std::move(data)});
   }
 
   void report_closed(Error error, bool by_peer, std::uint64_t app_code) {
@@ -270,8 +320,8 @@ struct QuicConnection::State {
     if (it == streams.end()) return;
     SendStream& s = it->second;
     std::uint64_t acked = offset + length;
-    while (!s.chunks.empty() && s.base + s.chunks.front().size() <= acked && s.send_index > 0) {
-      s.base += s.chunks.front().size();
+    while (!s.chunks.empty() && s.base + s.chunks.front().size <= acked && s.send_index > 0) {
+      s.base += s.chunks.front().size;
       s.chunks.pop_front();
       --s.send_index;
     }
@@ -281,45 +331,57 @@ struct QuicConnection::State {
     }
   }
 
-  // One packet's worth of stream data from `s` (the vectors from the send position on).
-  std::size_t stream_vecs(SendStream& s, std::vector<ngtcp2_vec>& vecs) {
+  // One packet's worth of stream data from `s` (the vectors from the send position on,
+  // as far as `limit` bytes: ngtcp2 takes what fits in the packet).
+  static std::size_t stream_vecs(const SendStream& s, std::vector<ngtcp2_vec>& vecs,
+                                 std::size_t limit) {
     vecs.clear();
     std::size_t total = 0;
-    for (std::size_t i = s.send_index; i < s.chunks.size() && vecs.size() < 16; ++i) {
-      auto& c = s.chunks[i];
+    for (std::size_t i = s.send_index; i < s.chunks.size() && total < limit; ++i) {
+      const SendChunk& c = s.chunks[i];
       std::size_t from = i == s.send_index ? s.send_offset : 0;
-      if (from >= c.size()) continue;
-      vecs.push_back(ngtcp2_vec{c.data() + from, c.size() - from});
-      total += c.size() - from;
+      if (from >= c.size) continue;
+      vecs.push_back(ngtcp2_vec{c.data.get() + from, c.size - from});
+      total += c.size - from;
     }
     return total;
   }
 
-  void advance(SendStream& s, std::size_t n) {
+  static void advance(SendStream& s, std::size_t n) {
     s.sent += n;
     while (n > 0 && s.send_index < s.chunks.size()) {
-      std::size_t left = s.chunks[s.send_index].size() - s.send_offset;
-      std::size_t step = std::min(n, left);
+      const std::size_t size = s.chunks[s.send_index].size;
+      std::size_t step = std::min(n, size - s.send_offset);
       s.send_offset += step;
       n -= step;
-      if (s.send_offset == s.chunks[s.send_index].size()) {
+      if (s.send_offset == size) {
         ++s.send_index;
         s.send_offset = 0;
       }
     }
   }
 
+  // The send side of stream `id`, made for a bidirectional stream the peer opened (RFC
+  // 9000 s2.1: its sending half is ours; bit 0x02 set means unidirectional). Null when
+  // there is none.
+  SendStream* send_stream(std::int64_t id) {
+    auto it = streams.find(id);
+    if (it != streams.end()) return &it->second;
+    if ((id & 0x02) != 0 && !ngtcp2_conn_is_local_stream(conn, id)) return nullptr;
+    return &streams.emplace(id, SendStream{}).first->second;
+  }
+
   // The next stream after `round_robin` with something to send, not in `blocked`.
-  std::int64_t next_stream(const std::vector<std::int64_t>& blocked) {
+  std::pair<std::int64_t, SendStream*> next_stream(const std::vector<std::int64_t>& blocked) {
     auto usable = [&](const std::pair<const std::int64_t, SendStream>& e) {
       return e.second.has_pending() &&
              std::find(blocked.begin(), blocked.end(), e.first) == blocked.end();
     };
     for (auto it = streams.upper_bound(round_robin); it != streams.end(); ++it)
-      if (usable(*it)) return it->first;
+      if (usable(*it)) return {it->first, &it->second};
     for (auto it = streams.begin(); it != streams.end() && it->first <= round_robin; ++it)
-      if (usable(*it)) return it->first;
-    return -1;
+      if (usable(*it)) return {it->first, &it->second};
+    return {-1, nullptr};
   }
 };
 
@@ -442,6 +504,7 @@ void fill_settings(ngtcp2_settings& settings, ngtcp2_transport_params& params,
   settings.max_stream_window = kMaxStreamWindow;
   settings.max_window = kMaxConnectionWindow;
   settings.cc_algo = NGTCP2_CC_ALGO_CUBIC;
+  settings.ack_thresh = kAckThreshold;
   ngtcp2_transport_params_default(&params);
   params.initial_max_stream_data_bidi_local = kStreamWindow;
   params.initial_max_stream_data_bidi_remote = kStreamWindow;
@@ -623,14 +686,22 @@ void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
   if (s.closed) return;
   s.write_again = false;
   ngtcp2_tstamp ts = to_ts(now);
-  std::size_t quantum = ngtcp2_conn_get_send_quantum(s.conn);
-  std::size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(s.conn);
+  // Room for the largest packet we may send, not only the path's current size: a PMTU
+  // probe (RFC 9000 s14.3) is bigger, and ngtcp2 writes none into less room.
+  const std::size_t room = ngtcp2_conn_get_max_tx_udp_payload_size(s.conn);
+  const std::size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(s.conn);
+  // The send quantum, in whole GSO sends of full-sized packets: a packet beyond what one
+  // send takes would go out alone in a system call of its own.
+  const std::size_t per_send = std::clamp<std::size_t>(kMaxGsoBytes / max_udp, 1, kMaxGsoSegments) *
+                               max_udp;
+  const std::size_t quantum = std::max(per_send,
+                                       ngtcp2_conn_get_send_quantum(s.conn) / per_send * per_send);
   std::size_t written = 0;
   std::vector<std::int64_t> blocked;
   std::vector<ngtcp2_vec> vecs;
   // Each packet is written where it will be sent from. A packet ngtcp2 is still
   // filling (NGTCP2_ERR_WRITE_MORE) stays in the same room until it is committed.
-  std::span<std::uint8_t> buf = out.room(max_udp);
+  std::span<std::uint8_t> buf = out.room(room);
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   for (;;) {
@@ -644,9 +715,12 @@ void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
                                       NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, &v, 1, ts);
       if (accepted || n == NGTCP2_ERR_INVALID_ARGUMENT) s.datagrams.pop_front();
       if (n == NGTCP2_ERR_WRITE_MORE || n == NGTCP2_ERR_INVALID_ARGUMENT) continue;
-    } else if (std::int64_t id = s.established ? s.next_stream(blocked) : -1; id >= 0) {
-      SendStream& st = s.streams[id];
-      std::size_t total = s.stream_vecs(st, vecs);
+    } else if (auto [id, stream] = s.established
+                                       ? s.next_stream(blocked)
+                                       : std::pair<std::int64_t, SendStream*>{-1, nullptr};
+               stream != nullptr) {
+      SendStream& st = *stream;
+      std::size_t total = State::stream_vecs(st, vecs, buf.size());
       std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
       if (st.fin && !st.fin_sent) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
       ngtcp2_ssize taken = -1;
@@ -654,7 +728,7 @@ void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
                                     id, vecs.data(), vecs.size(), ts);
       s.round_robin = id;
       if (taken >= 0) {
-        s.advance(st, static_cast<std::size_t>(taken));
+        State::advance(st, static_cast<std::size_t>(taken));
         if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && static_cast<std::size_t>(taken) == total)
           st.fin_sent = true;
       }
@@ -681,11 +755,11 @@ void QuicConnection::write_packets(DatagramBuffer& out, TimePoint now) {
     if (n == 0) break;  // nothing more now (or congestion-limited)
     out.commit(static_cast<std::size_t>(n));
     written += static_cast<std::size_t>(n);
-    if (written >= quantum) {
+    if (written + max_udp > quantum) {
       s.write_again = true;
       break;
     }
-    buf = out.room(max_udp);
+    buf = out.room(room);
   }
   // Pacing (RFC 9002 s7.7). Before the first RTT sample ngtcp2 0.12.1 paces with the
   // 333 ms initial RTT and holds the client's second flight back by tens of ms, so the
@@ -761,26 +835,43 @@ std::size_t QuicConnection::write_stream(std::int64_t id, std::span<const std::u
                                          bool fin) {
   State& s = *state_;
   if (!established()) return 0;
-  auto it = s.streams.find(id);
-  if (it == s.streams.end()) {
-    // A stream the peer opened: its sending half is ours, but only for a bidirectional
-    // one (RFC 9000 s2.1: bit 0x02 set means unidirectional).
-    if ((id & 0x02) != 0 && !ngtcp2_conn_is_local_stream(s.conn, id)) return 0;
-    it = s.streams.emplace(id, SendStream{}).first;
-  }
-  SendStream& st = it->second;
-  if (st.fin) return 0;
-  std::uint64_t room = st.buffered() < kStreamSendLimit ? kStreamSendLimit - st.buffered() : 0;
-  std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(room, bytes.size()));
-  if (take > 0) {
-    st.chunks.emplace_back(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
-    st.end += take;
+  SendStream* st = s.send_stream(id);
+  if (st == nullptr || st->fin) return 0;
+  std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(st->room(), bytes.size()));
+  for (std::size_t done = 0; done < take;) {
+    auto to = st->space(take - done);
+    std::memcpy(to.data(), bytes.data() + done, to.size());
+    st->commit(to.size());
+    done += to.size();
   }
   if (take < bytes.size())
-    st.want_writable = true;
+    st->want_writable = true;
   else if (fin)
-    st.fin = true;
+    st->fin = true;
   return take;
+}
+
+std::size_t QuicConnection::stream_room(std::int64_t id) {
+  State& s = *state_;
+  if (!established()) return 0;
+  SendStream* st = s.send_stream(id);
+  if (st == nullptr || st->fin) return 0;
+  const auto room = static_cast<std::size_t>(st->room());
+  if (room == 0) st->want_writable = true;
+  return room;
+}
+
+std::span<std::uint8_t> QuicConnection::stream_space(std::int64_t id, std::size_t max) {
+  const std::size_t room = std::min(stream_room(id), max);
+  if (room == 0) return {};
+  return state_->streams.find(id)->second.space(room);
+}
+
+void QuicConnection::commit_stream(std::int64_t id, std::size_t n) {
+  State& s = *state_;
+  auto it = s.streams.find(id);
+  if (it == s.streams.end() || it->second.chunks.empty() || n == 0) return;
+  it->second.commit(n);
 }
 
 void QuicConnection::consume_stream(std::int64_t id, std::size_t n) {

@@ -138,6 +138,15 @@ class QuicConnection {
   // returns how many it took: fewer when flow control or the buffer limit says so, then a
   // StreamWritable event follows. fin with every byte taken ends the stream.
   std::size_t write_stream(std::int64_t id, std::span<const std::uint8_t> bytes, bool fin);
+  // The bytes the stream's send buffer takes now; 0 arms a StreamWritable event for when
+  // it takes more.
+  std::size_t stream_room(std::int64_t id);
+  // Room for up to `max` more bytes at the end of the stream's send buffer, for the caller
+  // to fill in place (a recv(2) straight into it: no copy) and then commit_stream() what it
+  // wrote. Empty when the stream takes nothing now (as stream_room() == 0). Valid until
+  // the next call on the connection; bytes not committed are not sent.
+  std::span<std::uint8_t> stream_space(std::int64_t id, std::size_t max);
+  void commit_stream(std::int64_t id, std::size_t n);
   // The application has consumed n bytes of the stream: the peer may send n more.
   void consume_stream(std::int64_t id, std::size_t n);
   void reset_stream(std::int64_t id, std::uint64_t code);

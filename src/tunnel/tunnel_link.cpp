@@ -51,7 +51,7 @@ void TunnelLink::on_datagram(std::span<const std::uint8_t> bytes, const Endpoint
     log(LogLevel::debug, "QUIC: dropped a datagram: " + st.error().message);
   // The rest of a burst is likely waiting in the socket: pump once it is drained (a
   // timer due now runs before the reactor polls again), or now and then meanwhile.
-  constexpr std::size_t kMaxUnpumped = 16;
+  constexpr std::size_t kMaxUnpumped = 64;
   if (++unpumped_ >= kMaxUnpumped) {
     pump();
     return;
@@ -289,10 +289,11 @@ void TunnelLink::add_tcp(TcpSocket socket, std::uint16_t remote_port) {
   pump();
 }
 
-void TunnelLink::on_tcp_ready(std::int64_t id, bool /*readable*/, bool writable) {
+void TunnelLink::on_tcp_ready(std::int64_t id, bool readable, bool writable) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   Stream& s = it->second;
+  if (readable) s.tcp_readable = true;
   if (s.connecting) {
     if (!writable) return;
     if (int err = tcp_connect_error(s.tcp); err != 0) {
@@ -339,14 +340,19 @@ bool TunnelLink::service(Stream& s) {
     ::shutdown(s.tcp.fd(), SHUT_WR);
     s.relay.did_shutdown();
   }
-  // TCP -> stream, only as far as the stream takes it.
+  // TCP -> stream, only as far as the stream takes it, read straight into the stream's
+  // send buffer; only once the socket is known to have data (a read that came back
+  // short or empty means wait for poll(2)).
   flush_to_stream(s);
-  auto& buf = read_buffer_;
-  while (s.relay.to_stream().empty() && s.relay.tcp_read_room() > 0) {
-    ssize_t n = ::recv(s.tcp.fd(), buf.data(), std::min(buf.size(), s.relay.tcp_read_room()),
-                       MSG_DONTWAIT);
+  while (s.tcp_readable && s.relay.to_stream().empty() && s.relay.tcp_read_room() > 0) {
+    const auto room = connection_->stream_space(id, std::min(kReadChunk, s.relay.tcp_read_room()));
+    if (room.empty()) break;  // a StreamWritable event follows
+    ssize_t n = ::recv(s.tcp.fd(), room.data(), room.size(), MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        s.tcp_readable = false;
+        break;
+      }
       if (errno == EINTR) continue;
       drop_stream(id, kStreamTcpReset);
       return false;
@@ -356,11 +362,8 @@ bool TunnelLink::service(Stream& s) {
       flush_to_stream(s);
       continue;
     }
-    // Nothing is queued before these bytes (the loop's condition): the stream takes what
-    // it can straight from the read buffer, and only the rest is kept.
-    const std::span<const std::uint8_t> got(buf.data(), static_cast<std::size_t>(n));
-    const std::size_t took = connection_->write_stream(s.id, got, false);
-    if (took < got.size()) s.relay.on_tcp_data(got.subspan(took));
+    connection_->commit_stream(id, static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < room.size()) s.tcp_readable = false;
   }
   if (s.relay.done()) {
     drop_stream(id, std::nullopt);
@@ -372,7 +375,8 @@ bool TunnelLink::service(Stream& s) {
 
 void TunnelLink::update_watch(Stream& s) {
   if (!s.tcp.valid()) return;
-  const bool read = s.relay.to_stream().empty() && s.relay.tcp_read_room() > 0;
+  const bool read = s.relay.to_stream().empty() && s.relay.tcp_read_room() > 0 &&
+                    connection_->stream_room(s.id) > 0;
   const bool write = !s.relay.to_tcp().empty() || s.relay.shutdown_pending();
   reactor_.set_interest(s.tcp.fd(), read, write);
 }

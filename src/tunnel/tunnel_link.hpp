@@ -108,6 +108,9 @@ class TunnelLink {
     bool connecting = false;  // server: the TCP connect is in progress
     bool port_list = false;   // client: the server's port-list stream
     bool dirty = false;       // stream data arrived since the last service_dirty()
+    // The TCP socket may have bytes to read: not after a read came back short, until
+    // poll(2) says readable again (a recv(2) that would block costs a system call).
+    bool tcp_readable = true;
     std::vector<std::uint8_t> list_bytes;
   };
   struct ServerFlow {  // server: one UDP socket per (port, flow ID)
@@ -169,8 +172,8 @@ class TunnelLink {
   DatagramBuffer packets_;
   std::vector<std::int64_t> dirty_;      // streams with Stream::dirty set
   std::vector<std::int64_t> servicing_;  // service_dirty()'s copy of dirty_
-  // One buffer for every read from a TCP connection or a UDP flow (allocated once:
-  // zeroing 64 KiB per read was a fifth of a bulk transfer's CPU time).
+  // One buffer for every read from a UDP flow (allocated once: zeroing 64 KiB per read
+  // was a fifth of a bulk transfer's CPU time). TCP reads go straight into the stream.
   std::vector<std::uint8_t> read_buffer_;
 };
 
