@@ -98,6 +98,12 @@ std::string soap_key(std::string_view action, const std::vector<SoapArgument>& a
   return key;
 }
 
+// The request sent ahead under `key`, or ahead.end().
+using SentAhead = std::vector<std::pair<std::string, SentSoap>>;
+SentAhead::iterator find_sent(SentAhead& ahead, const std::string& key) {
+  return std::find_if(ahead.begin(), ahead.end(), [&](const auto& e) { return e.first == key; });
+}
+
 // The arguments naming one entry, as GetSpecificPortMappingEntry and DeletePortMapping
 // take them. The views point into external_port.
 std::vector<SoapArgument> entry_args(const std::string& external_port, Transport transport) {
@@ -240,7 +246,7 @@ struct UpnpClient::Device {
   // external address not yet asked (see external_ip()).
   bool cached_of_several = false;
   // Actions sent ahead (ask_ahead), by soap_key, until soap_once reads their answer.
-  std::vector<std::pair<std::string, SentSoap>> ahead;
+  SentAhead ahead;
   bool v2() const { return desc.v2; }
 };
 
@@ -438,37 +444,34 @@ Result<SoapReply> UpnpClient::soap(std::string_view action, const std::vector<So
   return soap_once(action, args, deadline);
 }
 
+std::optional<Deadline> UpnpClient::connect_by() const {
+  if (!dev_->unconfirmed_cache) return std::nullopt;
+  return Clock::now() + kCachedConnectBudget;
+}
+
 Result<SoapReply> UpnpClient::soap_once(std::string_view action,
                                         const std::vector<SoapArgument>& args, Deadline deadline) {
-  auto& ahead = dev_->ahead;
-  if (!ahead.empty()) {
-    const std::string key = soap_key(action, args);
-    for (auto it = ahead.begin(); it != ahead.end(); ++it)
-      if (it->first == key) {
-        SentSoap sent = std::move(it->second);
-        ahead.erase(it);
-        return soap_reply(sent, deadline);
-      }
-  }
-  std::optional<Deadline> connect_by;
-  if (dev_->unconfirmed_cache) connect_by = Clock::now() + kCachedConnectBudget;
-  return soap_exchange(dev_->desc, action, args, deadline, connect_by);
+  if (!dev_->ahead.empty())
+    if (auto it = find_sent(dev_->ahead, soap_key(action, args)); it != dev_->ahead.end()) {
+      SentSoap sent = std::move(it->second);
+      dev_->ahead.erase(it);
+      return soap_reply(sent, deadline);
+    }
+  return soap_exchange(dev_->desc, action, args, deadline, connect_by());
 }
 
 bool UpnpClient::send_ahead(std::string_view action, const std::vector<SoapArgument>& args,
                             Deadline deadline) {
   std::string key = soap_key(action, args);
-  for (const auto& [k, sent] : dev_->ahead)
-    if (k == key) return static_cast<bool>(sent.exchange);  // on its way already
+  if (auto it = find_sent(dev_->ahead, key); it != dev_->ahead.end())
+    return static_cast<bool>(it->second.exchange);  // on its way already
   std::string shown(action);
   for (const auto& a : args)
     if (!a.second.empty()) shown += fmt::format(" {}", a.second);
   log_to(info_.log, LogLevel::debug,
          fmt::format("upnp -> {} (sent ahead, its answer read when needed)", shown));
-  std::optional<Deadline> connect_by;
-  if (dev_->unconfirmed_cache) connect_by = Clock::now() + kCachedConnectBudget;
   dev_->ahead.emplace_back(std::move(key),
-                           soap_send(dev_->desc, action, args, deadline, connect_by));
+                           soap_send(dev_->desc, action, args, deadline, connect_by()));
   return static_cast<bool>(dev_->ahead.back().second.exchange);
 }
 

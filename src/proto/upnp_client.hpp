@@ -110,6 +110,9 @@ class UpnpClient final : public PortMapper, public UpnpPortActions {
                          Deadline deadline);
   Result<std::string> external_ip(Deadline deadline);
   Result<UpnpTable> list_in_pages(Deadline deadline);
+  // The connect budget of an exchange: kCachedConnectBudget while the cached device is
+  // unconfirmed, else none (the deadline alone).
+  std::optional<Deadline> connect_by() const;
   // Sends one action ahead (see soap_once); false when it could not be sent.
   bool send_ahead(std::string_view action, const std::vector<SoapArgument>& args,
                   Deadline deadline);
